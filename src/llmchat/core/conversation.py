@@ -1,0 +1,174 @@
+"""The Conversation owns the history and compiles every (stateless) request from it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from llmchat.core.messages import Message, Role, Status, new_id, now_iso
+from llmchat.core.params import SamplingParams
+from llmchat.core.request import ChatRequest, WireMessage
+
+TITLE_LENGTH = 60
+
+
+class RecordSink(Protocol):
+    """Where records go (a session file). May raise OSError; the conversation keeps them."""
+
+    def append(self, record: dict[str, Any]) -> None: ...
+
+
+class PersistError(Exception):
+    """A record could not be saved. The conversation still holds it and retries later."""
+
+
+@dataclass(slots=True)
+class SessionInfo:
+    """The header of a session: who it talks to and how, and where it came from."""
+
+    id: str = field(default_factory=new_id)
+    created: str = field(default_factory=now_iso)
+    title: str = ""
+    backend: str | None = None
+    model: str | None = None
+    system: str = ""
+    forked_from: str | None = None
+
+    def to_record(self, params: SamplingParams) -> dict[str, Any]:
+        return {
+            "type": "session",
+            "v": 1,
+            "id": self.id,
+            "created": self.created,
+            "title": self.title,
+            "backend": self.backend,
+            "model": self.model,
+            "params": params.to_dict(),
+            "system": self.system,
+            "forked_from": self.forked_from,
+        }
+
+
+def title_from(text: str) -> str:
+    """A one-line title from the first user message."""
+    line = " ".join(text.split())
+    return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+class Conversation:
+    """History, parameters and session facts; every change is also handed to the sink."""
+
+    def __init__(
+        self,
+        info: SessionInfo | None = None,
+        params: SamplingParams | None = None,
+        messages: list[Message] | None = None,
+        sink: RecordSink | None = None,
+        *,
+        header_written: bool = False,
+    ) -> None:
+        self.info = info or SessionInfo()
+        self.params = params or SamplingParams()
+        self.messages: list[Message] = list(messages or [])
+        self._sink = sink
+        self._unsaved: list[dict[str, Any]] = []
+        self._header_written = header_written
+        self.listeners: list[Callable[[Message], None]] = []
+
+    # -- persistence -----------------------------------------------------------------
+
+    def attach(self, sink: RecordSink) -> None:
+        self._sink = sink
+
+    @property
+    def unsaved(self) -> int:
+        """Records held in memory because the last write failed."""
+        return len(self._unsaved)
+
+    def _persist(self, record: dict[str, Any]) -> None:
+        if not self._header_written:
+            self._unsaved.append(self.info.to_record(self.params))
+            self._header_written = True
+        self._unsaved.append(record)
+        self.flush()
+
+    def flush(self) -> None:
+        """Write every held record, oldest first. Raises PersistError, keeping the rest."""
+        if self._sink is None:
+            return
+        while self._unsaved:
+            try:
+                self._sink.append(self._unsaved[0])
+            except OSError as exc:
+                raise PersistError(f"could not save the session: {exc.strerror or exc}") from exc
+            self._unsaved.pop(0)
+
+    # -- history ---------------------------------------------------------------------
+
+    @property
+    def last_id(self) -> str | None:
+        return self.messages[-1].id if self.messages else None
+
+    def add_user(self, text: str) -> Message:
+        """Append the user's message; it is in memory before any attempt to save it."""
+        message = Message(role=Role.USER, content=text, parent=self.last_id)
+        self.messages.append(message)
+        if not self.info.title:
+            self.info.title = title_from(text)
+        self._persist(message.to_record())
+        return message
+
+    def add_reply(self, message: Message) -> None:
+        """Record an assistant turn, whatever its status."""
+        self.messages.append(message)
+        self._persist(message.to_record())
+
+    def set_params(self, params: SamplingParams) -> None:
+        if params == self.params:
+            return
+        self.params = params
+        self._persist({"type": "params", "ts": now_iso(), "params": params.to_dict()})
+
+    def rename(self, title: str) -> None:
+        title = " ".join(title.split())
+        if not title or title == self.info.title:
+            return
+        self.info.title = title
+        self._persist({"type": "title", "ts": now_iso(), "title": title})
+
+    def with_system(self, system: str) -> None:
+        self.info.system = system
+
+    # -- compiling requests ----------------------------------------------------------
+
+    def wire_history(self) -> list[WireMessage]:
+        """What the model will be shown: user turns and every assistant text it produced.
+
+        A turn that failed before any text is left out, so a retry does not send an empty
+        assistant message; cancelled and incomplete partials are kept, as the user saw them.
+        """
+        wire = []
+        for message in self.messages:
+            if message.role is Role.ASSISTANT and not message.content:
+                continue
+            wire.append(WireMessage(str(message.role), message.content))
+        return wire
+
+    def build_request(self, model: str | None = None) -> ChatRequest:
+        system = [WireMessage("system", self.info.system)] if self.info.system else []
+        return ChatRequest(
+            messages=tuple(system + self.wire_history()),
+            params=self.params,
+            model=model or self.info.model,
+        )
+
+    def count(self, role: Role | None = None, status: Status | None = None) -> int:
+        return sum(
+            1
+            for m in self.messages
+            if (role is None or m.role is role) and (status is None or m.status is status)
+        )
+
+    def with_params(self, **changes: Any) -> SamplingParams:
+        return replace(self.params, **changes)

@@ -1,0 +1,137 @@
+"""Typed events a backend stream yields; the TUI, the headless mode and the store read them.
+
+A stream yields `Started`, then any number of `Delta`/`Reasoning`/`UsageReport`/
+`ServerTimings`, and ends with exactly one `Finished` or `Failed`. A gateway may put
+`Retrying` and `Loading` before `Started`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class ErrorKind(StrEnum):
+    """What went wrong, in terms that decide whether a retry can help."""
+
+    CONNECT = "connect"
+    """The server could not be reached."""
+    TIMEOUT = "timeout"
+    """No bytes for longer than the inactivity timeout."""
+    AUTH = "auth"
+    """401/403: the key is missing, wrong or lacks permission."""
+    RATE_LIMIT = "rate_limit"
+    QUOTA = "quota"
+    """429 insufficient_quota: retrying will not help."""
+    BAD_REQUEST = "bad_request"
+    CONTEXT_OVERFLOW = "context_overflow"
+    NOT_FOUND = "not_found"
+    SERVER = "server"
+    """5xx or an overloaded server."""
+    LOADING = "loading"
+    """A local server is still loading its model (503)."""
+    PROTOCOL = "protocol"
+    """The response was not the stream we expected (HTML, bad JSON, huge line…)."""
+    STREAM = "stream"
+    """The server reported an error after the stream had started."""
+    INCOMPLETE = "incomplete"
+    """The stream ended without a finish reason or [DONE]."""
+
+
+RETRYABLE = frozenset(
+    {ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMIT, ErrorKind.SERVER, ErrorKind.LOADING}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ChatError:
+    """A failure, described for the user in one line. Never contains an API key."""
+
+    kind: ErrorKind
+    message: str
+    status: int | None = None
+    retry_after_s: float | None = None
+    backend: str | None = None
+
+    @property
+    def retryable(self) -> bool:
+        return self.kind in RETRYABLE
+
+    def one_line(self) -> str:
+        where = f"{self.backend}: " if self.backend else ""
+        code = f"HTTP {self.status} " if self.status else ""
+        return f"{where}{code}{self.message}".strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Started:
+    backend: str
+    model: str
+
+
+@dataclass(frozen=True, slots=True)
+class Delta:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reasoning:
+    """Thinking text from reasoning models (`delta.reasoning_content`)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class UsageReport:
+    prompt_tokens: int
+    completion_tokens: int
+    cached_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerTimings:
+    """llama.cpp's own prefill and decode figures from the final chunk."""
+
+    prompt_n: int | None = None
+    prompt_ms: float | None = None
+    predicted_n: int | None = None
+    predicted_ms: float | None = None
+    cache_n: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Retrying:
+    attempt: int
+    delay_s: float
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Loading:
+    """A local server answered 503 "Loading model"; the gateway is waiting for it."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    reason: str
+    """The server's finish_reason (stop, length, …)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    error: ChatError
+
+
+StreamEvent = (
+    Started
+    | Delta
+    | Reasoning
+    | UsageReport
+    | ServerTimings
+    | Retrying
+    | Loading
+    | Finished
+    | Failed
+)

@@ -1,0 +1,23 @@
+"""The compiled request: everything a backend needs to send one turn, and nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llmchat.core.params import SamplingParams
+
+
+@dataclass(frozen=True, slots=True)
+class WireMessage:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRequest:
+    """A stateless request compiled from the conversation's state."""
+
+    messages: tuple[WireMessage, ...]
+    params: SamplingParams
+    model: str | None = None
+    """None lets the backend use its configured model."""

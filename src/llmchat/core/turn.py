@@ -1,0 +1,166 @@
+"""One assistant turn in progress: folds stream events into the message that gets saved."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from llmchat.core.events import (
+    ChatError,
+    Delta,
+    ErrorKind,
+    Failed,
+    Finished,
+    Reasoning,
+    ServerTimings,
+    Started,
+    StreamEvent,
+    UsageReport,
+)
+from llmchat.core.messages import Message, Role, Status, Timing, Usage
+from llmchat.core.params import SamplingParams
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough count (about four characters a token) for when nobody reported one."""
+    return (len(text) + 3) // 4
+
+
+class Turn:
+    """Accumulates one reply. The clock is injectable so timings can be tested exactly."""
+
+    def __init__(
+        self,
+        params: SamplingParams,
+        *,
+        parent: str | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.params = params
+        self.parent = parent
+        self._clock = clock
+        self.sent_at = clock()
+        self.first_token_at: float | None = None
+        self.last_token_at: float | None = None
+        self.ended_at: float | None = None
+        self._parts: list[str] = []
+        self.reasoning: list[str] = []
+        self.backend: str | None = None
+        self.model: str | None = None
+        self.usage: UsageReport | None = None
+        self.server: ServerTimings | None = None
+        self.finish_reason: str | None = None
+        self.error: ChatError | None = None
+        self.status = Status.STREAMING
+
+    @property
+    def text(self) -> str:
+        return "".join(self._parts)
+
+    @property
+    def done(self) -> bool:
+        return self.status is not Status.STREAMING
+
+    def feed(self, event: StreamEvent) -> None:
+        """Apply one event. Events after the turn has ended are ignored (nothing after cancel)."""
+        if self.done:
+            return
+        match event:
+            case Started(backend=backend, model=model):
+                self.backend, self.model = backend, model
+            case Delta(text=text) if text:
+                now = self._clock()
+                if self.first_token_at is None:
+                    self.first_token_at = now
+                self.last_token_at = now
+                self._parts.append(text)
+            case Reasoning(text=text) if text:
+                if self.first_token_at is None:
+                    self.first_token_at = self._clock()
+                self.reasoning.append(text)
+            case UsageReport():
+                self.usage = event
+            case ServerTimings():
+                self.server = event
+            case Finished(reason=reason):
+                self.finish_reason = reason
+                self._end(Status.COMPLETE)
+            case Failed(error=error):
+                self.error = error
+                incomplete = error.kind is ErrorKind.INCOMPLETE
+                self._end(Status.INCOMPLETE if incomplete else Status.ERROR)
+            case _:
+                pass
+
+    def cancel(self) -> None:
+        if not self.done:
+            self._end(Status.CANCELLED)
+
+    def _end(self, status: Status) -> None:
+        self.status = status
+        self.ended_at = self._clock()
+
+    @property
+    def ttft_ms(self) -> float | None:
+        if self.first_token_at is None:
+            return None
+        return (self.first_token_at - self.sent_at) * 1000
+
+    @property
+    def completion_tokens(self) -> int:
+        if self.usage is not None:
+            return self.usage.completion_tokens
+        return estimate_tokens(self.text)
+
+    @property
+    def tok_s(self) -> float | None:
+        """Decode speed seen by the client, from first to last token."""
+        if self.first_token_at is None or self.last_token_at is None:
+            return None
+        span = self.last_token_at - self.first_token_at
+        tokens = self.completion_tokens
+        if span <= 0 or tokens < 2:
+            return None
+        return (tokens - 1) / span
+
+    def timing(self) -> Timing:
+        end = self.ended_at if self.ended_at is not None else self._clock()
+        server = self.server or ServerTimings()
+        return Timing(
+            ttft_ms=_round(self.ttft_ms),
+            total_ms=_round((end - self.sent_at) * 1000),
+            tok_s=_round(self.tok_s),
+            prefill_ms=_round(server.prompt_ms),
+            prefill_tokens=server.prompt_n,
+            decode_ms=_round(server.predicted_ms),
+            decode_tokens=server.predicted_n,
+            cache_tokens=server.cache_n,
+        )
+
+    def to_message(self) -> Message:
+        """The assistant message to append to the history and the session file."""
+        if self.usage is not None:
+            usage = Usage(
+                prompt=self.usage.prompt_tokens,
+                completion=self.usage.completion_tokens,
+                cached=self.usage.cached_tokens,
+            )
+        else:
+            usage = Usage(completion=estimate_tokens(self.text), estimated=True)
+        return Message(
+            role=Role.ASSISTANT,
+            content=self.text,
+            parent=self.parent,
+            tokens=usage.completion,
+            status=self.status if self.done else Status.INCOMPLETE,
+            backend=self.backend,
+            model=self.model,
+            params=self.params,
+            usage=usage,
+            timing=self.timing(),
+            error=self.error.one_line() if self.error else None,
+        )
+
+
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 1)

@@ -1,0 +1,1 @@
+"""Resilience around backends: timeouts, retries with jitter, breaker, fallback."""

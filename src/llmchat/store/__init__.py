@@ -1,0 +1,1 @@
+"""JSONL session files: append, load, recover, lock, list, fork, export."""
