@@ -1,1 +1,53 @@
-"""JSONL session files: append, load, recover, lock, list, fork, export."""
+"""JSONL session files: append, load, recover, lock, list (fork and export to come).
+
+- `session_file`: the writer (`SessionFile`), the file-name scheme, the line encoding.
+- `session_load`: `load_session`, which reads whatever survives in a file, with warnings.
+- `session_list`: `list_sessions`, `latest_session`, `find_session` for the picker and CLI.
+- `session_open`: `start_session`, `resume_session` join a `Conversation` to its file.
+"""
+
+from llmchat.store.errors import (
+    AmbiguousSession,
+    SessionError,
+    SessionLocked,
+    SessionNotFound,
+    SessionUnreadable,
+)
+from llmchat.store.session_file import (
+    SESSION_SUFFIX,
+    SessionFile,
+    encode_record,
+    parse_session_filename,
+    session_filename,
+)
+from llmchat.store.session_list import (
+    SessionSummary,
+    find_session,
+    latest_session,
+    list_sessions,
+)
+from llmchat.store.session_load import LoadedSession, load_session, parse_session
+from llmchat.store.session_open import OpenSession, resume_session, start_session
+
+__all__ = [
+    "SESSION_SUFFIX",
+    "AmbiguousSession",
+    "LoadedSession",
+    "OpenSession",
+    "SessionError",
+    "SessionFile",
+    "SessionLocked",
+    "SessionNotFound",
+    "SessionSummary",
+    "SessionUnreadable",
+    "encode_record",
+    "find_session",
+    "latest_session",
+    "list_sessions",
+    "load_session",
+    "parse_session",
+    "parse_session_filename",
+    "resume_session",
+    "session_filename",
+    "start_session",
+]

@@ -1,0 +1,387 @@
+"""Loading a session file: exact round trips, and every kind of damage skipped and named."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from llmchat.core.conversation import SessionInfo
+from llmchat.core.messages import Message, Role, Status, Timing, Usage
+from llmchat.core.params import SamplingParams
+from llmchat.store import (
+    SessionFile,
+    SessionUnreadable,
+    encode_record,
+    load_session,
+    session_filename,
+)
+
+INFO = SessionInfo(
+    id="abc123def456",
+    created="2026-03-04T05:06:07.123456Z",
+    title="first title",
+    backend="local",
+    model="qwen3-8b",
+    system="Be brief.",
+    forked_from="0123456789ab",
+)
+PARAMS = SamplingParams(temperature=0.2, top_p=0.9, max_tokens=512, seed=7)
+NO_HEADER = "no session header; id and start time taken from the file name"
+
+# Any code point at all, lone surrogates and controls included.
+ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()))
+
+
+def header() -> dict[str, Any]:
+    return INFO.to_record(PARAMS)
+
+
+def user(text: str, **changes: Any) -> dict[str, Any]:
+    return Message(role=Role.USER, content=text, **changes).to_record()
+
+
+def assistant(status: Status = Status.COMPLETE, content: str = "an answer") -> Message:
+    return Message(
+        role=Role.ASSISTANT,
+        content=content,
+        id="reply0000001",
+        parent="question0001",
+        ts="2026-03-04T05:06:09.000001Z",
+        tokens=95,
+        status=status,
+        backend="openrouter",
+        model="some/model",
+        params=PARAMS,
+        usage=Usage(prompt=812, completion=95, cached=64, estimated=True),
+        timing=Timing(
+            ttft_ms=180.5,
+            total_ms=1480.25,
+            tok_s=73.1,
+            prefill_ms=60.0,
+            prefill_tokens=812,
+            decode_ms=1300.0,
+            decode_tokens=95,
+            cache_tokens=64,
+        ),
+        cost_usd=0.00042,
+        error="server said no" if status is Status.ERROR else None,
+    )
+
+
+def write(path: Path, *lines: dict[str, Any] | bytes, end: bytes = b"\n") -> Path:
+    """Each dict as a record line, each bytes as a raw line; `end` closes the last one."""
+    data = b"".join(encode_record(x) if isinstance(x, dict) else x + b"\n" for x in lines)
+    path.write_bytes(data[:-1] + end if data.endswith(b"\n") else data)
+    return path
+
+
+def session_path(directory: Path) -> Path:
+    return directory / session_filename(INFO)
+
+
+def saved_and_loaded(directory: Path, *messages: Message) -> list[Message]:
+    with SessionFile.create(directory, INFO) as file:
+        file.append(header())
+        for message in messages:
+            file.append(message.to_record())
+    loaded = load_session(file.path)
+    assert loaded.warnings == []
+    return loaded.messages
+
+
+def as_json_reads_it(text: str) -> str:
+    """JSON reads an escaped high surrogate followed by an escaped low one as one character."""
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "surrogatepass")
+
+
+# -- round trips --------------------------------------------------------------------------
+
+
+def test_user_message_round_trips(tmp_path: Path) -> None:
+    message = Message(role=Role.USER, content="hi", tokens=3, parent="p0")
+    assert saved_and_loaded(tmp_path, message) == [message]
+
+
+@pytest.mark.parametrize("status", list(Status))
+def test_assistant_message_round_trips_every_field(tmp_path: Path, status: Status) -> None:
+    message = assistant(status)
+    assert saved_and_loaded(tmp_path, message) == [message]
+
+
+def test_assistant_message_without_optional_facts_round_trips(tmp_path: Path) -> None:
+    message = Message(role=Role.ASSISTANT, content="", status=Status.ERROR, error="timeout")
+    assert saved_and_loaded(tmp_path, message) == [message]
+
+
+def test_header_gives_back_the_session_info_and_params(tmp_path: Path) -> None:
+    loaded = load_session(write(session_path(tmp_path), header()))
+    assert loaded.info == INFO
+    assert loaded.params == PARAMS
+    assert loaded.title == "first title"
+    assert loaded.has_header
+
+
+def test_a_params_record_overrides_the_header_params(tmp_path: Path) -> None:
+    changed = SamplingParams(temperature=1.5, max_tokens=2048)
+    path = write(
+        session_path(tmp_path),
+        header(),
+        {"type": "params", "ts": "t", "params": {"temperature": 0.7}},
+        {"type": "params", "ts": "t", "params": changed.to_dict()},
+    )
+    assert load_session(path).params == changed
+
+
+def test_a_title_record_overrides_the_header_title(tmp_path: Path) -> None:
+    path = write(
+        session_path(tmp_path),
+        header(),
+        {"type": "title", "ts": "t", "title": "second"},
+        {"type": "title", "ts": "t", "title": "third"},
+    )
+    loaded = load_session(path)
+    assert loaded.title == "third"
+    assert loaded.info.title == "third"
+
+
+def test_a_one_megabyte_message_round_trips(tmp_path: Path) -> None:
+    big = Message(role=Role.USER, content="ab\x00\u00e9\U0001f600\n" * 180_000)
+    assert saved_and_loaded(tmp_path, big) == [big]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NUL\x00inside",
+        "\x1b[2J\x1b]0;title\x07\x1bP+q\x1b\\",
+        "carriage\rreturn\r\n",
+        "back\bspace\x7f",
+        "C1 \x85\x9b\x9d",
+        "lone high \ud800 and lone low \udfff",
+        "low before high \udc00\ud800",
+        "line\u2028separators\u2029",
+        "\ufeffbom and \U0010ffff",
+        "[bold]markup[/] [@click=quit]x[/]",
+    ],
+    ids=["nul", "esc", "cr", "bs-del", "c1", "lone-surrogates", "reversed-halves", "ls-ps",
+         "bom-max", "markup"],
+)  # fmt: skip
+def test_hard_text_round_trips_exactly(tmp_path: Path, text: str) -> None:
+    message = Message(role=Role.USER, content=text)
+    assert saved_and_loaded(tmp_path, message)[0].content == text
+
+
+def test_a_high_then_low_surrogate_reads_back_as_the_character_they_encode(
+    tmp_path: Path,
+) -> None:
+    # JSON has no way to say "two lone halves" apart from "one pair"; what is stored is
+    # what any JSON reader (and the model API) would make of them.
+    message = Message(role=Role.USER, content="\ud83d\ude00")
+    assert saved_and_loaded(tmp_path, message)[0].content == "\U0001f600"
+
+
+@given(text=ANY_TEXT)
+def test_any_text_is_encoded_as_one_ascii_line(text: str) -> None:
+    line = encode_record({"type": "message", "role": "user", "content": text, "title": text})
+    assert line.isascii()
+    assert line.count(b"\n") == 1 and line.endswith(b"\n")
+
+
+@settings(max_examples=60)
+@given(content=ANY_TEXT, title=ANY_TEXT, error=ANY_TEXT)
+def test_any_text_round_trips_through_a_session_file(
+    tmp_path_factory: pytest.TempPathFactory, content: str, title: str, error: str
+) -> None:
+    directory = tmp_path_factory.mktemp("any-text")
+    with SessionFile.create(directory, INFO) as file:
+        file.append(header())
+        file.append({"type": "title", "ts": "t", "title": title})
+        file.append(Message(role=Role.ASSISTANT, content=content, error=error).to_record())
+    data = file.path.read_bytes()
+    assert data.isascii() and data.count(b"\n") == 3
+    loaded = load_session(file.path)
+    assert loaded.warnings == []
+    assert loaded.title == as_json_reads_it(title)
+    assert loaded.messages[0].content == as_json_reads_it(content)
+    assert loaded.messages[0].error == as_json_reads_it(error)
+
+
+# -- damage -------------------------------------------------------------------------------
+
+
+def test_a_torn_last_line_is_reported_with_its_size(tmp_path: Path) -> None:
+    torn = encode_record(user("cut off by the crash"))[:25]
+    path = write(session_path(tmp_path), header(), user("one"), torn, end=b"")
+    loaded = load_session(path)
+    assert len(loaded.warnings) == 1
+    assert loaded.warnings[0].startswith("line 3: the last record is incomplete (25 bytes")
+
+
+def test_records_before_a_torn_last_line_all_load(tmp_path: Path) -> None:
+    torn = encode_record(user("cut off"))[:-9]
+    path = write(session_path(tmp_path), header(), user("one"), user("two"), torn, end=b"")
+    loaded = load_session(path)
+    assert [m.content for m in loaded.messages] == ["one", "two"]
+    assert loaded.info == INFO
+
+
+def test_a_complete_last_record_without_its_newline_loads_quietly(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), header(), user("one"), user("two"), end=b"")
+    loaded = load_session(path)
+    assert [m.content for m in loaded.messages] == ["one", "two"]
+    assert loaded.warnings == []
+
+
+def test_a_malformed_line_in_the_middle_is_skipped_and_named(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), header(), user("one"), b'{"type":"mess', user("two"))
+    loaded = load_session(path)
+    assert [m.content for m in loaded.messages] == ["one", "two"]
+    assert len(loaded.warnings) == 1
+    assert loaded.warnings[0].startswith("line 3: not valid JSON")
+
+
+def test_a_line_that_is_not_utf8_is_skipped_and_named(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), header(), b'{"type":"title","title":"\xff"}', user("x"))
+    loaded = load_session(path)
+    assert loaded.warnings == ["line 2: not UTF-8 text; skipped"]
+    assert [m.content for m in loaded.messages] == ["x"]
+
+
+def test_absurdly_deep_nesting_is_skipped_not_a_crash(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), header(), b"[" * 200_000 + b"]" * 200_000, user("x"))
+    loaded = load_session(path)
+    assert [w[:24] for w in loaded.warnings] == ["line 2: not valid JSON ("]
+    assert [m.content for m in loaded.messages] == ["x"]
+
+
+@pytest.mark.parametrize(
+    ("line", "warning"),
+    [
+        (b"[1, 2]", "line 2: not a record (a JSON object); skipped"),
+        (b'"text"', "line 2: not a record (a JSON object); skipped"),
+        (b'{"role": "user", "content": "x"}', "line 2: record has no type; skipped"),
+        (b'{"type": 5}', "line 2: record has no type; skipped"),
+        (
+            b'{"type": "message", "role": "robot", "content": "x"}',
+            "line 2: message record has no valid role: 'robot'; skipped",
+        ),
+        (
+            b'{"type": "message", "role": "user", "content": 5}',
+            "line 2: message record has no text content; skipped",
+        ),
+        (
+            b'{"type": "message", "role": ["user"], "content": "x"}',
+            "line 2: message record has no valid role: ['user']; skipped",
+        ),
+        (
+            b'{"type": "params", "params": "hot"}',
+            "line 2: params record without parameters; skipped",
+        ),
+        (b'{"type": "title", "title": 7}', "line 2: title record without a text title; skipped"),
+        (b'{"type": "session", "id": "other"}', "line 2: a second session header; ignored"),
+    ],
+    ids=["array", "string", "no-type", "number-type", "bad-role", "bad-content", "list-role",
+         "bad-params", "bad-title", "second-header"],
+)  # fmt: skip
+def test_a_record_of_the_wrong_shape_is_skipped_and_named(
+    tmp_path: Path, line: bytes, warning: str
+) -> None:
+    path = write(session_path(tmp_path), header(), line, user("still here"))
+    loaded = load_session(path)
+    assert loaded.warnings == [warning]
+    assert [m.content for m in loaded.messages] == ["still here"]
+    assert loaded.info == INFO and loaded.params == PARAMS
+
+
+def test_a_long_bad_value_is_not_quoted_in_full(tmp_path: Path) -> None:
+    role = "r" * 100_000
+    path = write(session_path(tmp_path), {"type": "message", "role": role, "content": "x"})
+    assert all(len(w) < 200 for w in load_session(path).warnings)
+
+
+def test_records_of_an_unknown_type_are_skipped_quietly(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), header(), {"type": "bookmark", "at": 3}, user("x"))
+    loaded = load_session(path)
+    assert loaded.warnings == []
+    assert [m.content for m in loaded.messages] == ["x"]
+
+
+def test_blank_lines_are_ignored(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), header(), b"", b"  \r", user("x"))
+    loaded = load_session(path)
+    assert loaded.warnings == []
+    assert [m.content for m in loaded.messages] == ["x"]
+
+
+def test_a_repeated_message_is_loaded_once(tmp_path: Path) -> None:
+    record = user("once", id="same00000001")
+    path = write(session_path(tmp_path), header(), record, record)
+    loaded = load_session(path)
+    assert [m.content for m in loaded.messages] == ["once"]
+    assert loaded.warnings == ["line 3: message 'same00000001' appears again; skipped"]
+
+
+def test_a_file_without_a_header_still_loads_its_messages(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), user("one"), user("two"))
+    loaded = load_session(path)
+    assert [m.content for m in loaded.messages] == ["one", "two"]
+    assert loaded.warnings == [NO_HEADER]
+    assert not loaded.has_header
+
+
+def test_without_a_header_the_id_and_start_come_from_the_file_name(tmp_path: Path) -> None:
+    loaded = load_session(write(session_path(tmp_path), user("one")))
+    assert loaded.info.id == "abc123def456"
+    assert loaded.info.created.startswith("2026-03-04T05:06:07")
+
+
+def test_a_torn_header_leaves_the_messages_after_it(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), encode_record(header())[:30], user("one"))
+    loaded = load_session(path)
+    assert [m.content for m in loaded.messages] == ["one"]
+    assert loaded.warnings[0] == NO_HEADER
+    assert loaded.warnings[1].startswith("line 1: not valid JSON")
+
+
+def test_a_header_field_of_the_wrong_type_falls_back_and_is_named(tmp_path: Path) -> None:
+    bad = header() | {"title": 3, "model": ["m"], "params": "hot"}
+    loaded = load_session(write(session_path(tmp_path), bad))
+    assert loaded.warnings == [
+        "line 1: session header has the wrong type for title, model, params; defaults used"
+    ]
+    assert (loaded.title, loaded.info.model, loaded.params) == ("", None, SamplingParams())
+    assert loaded.info.backend == "local"
+
+
+def test_a_file_from_a_newer_format_loads_what_it_can_and_says_so(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), header() | {"v": 2}, user("x"))
+    loaded = load_session(path)
+    assert [m.content for m in loaded.messages] == ["x"]
+    assert loaded.warnings == [
+        "line 1: written by a newer llmchat (format v2); what it added is ignored"
+    ]
+
+
+def test_an_empty_file_is_an_empty_session_without_warnings(tmp_path: Path) -> None:
+    path = session_path(tmp_path)
+    path.touch()
+    loaded = load_session(path)
+    assert (loaded.messages, loaded.warnings) == ([], [])
+
+
+def test_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(SessionUnreadable, match=r"cannot read the session file .*No such file"):
+        load_session(tmp_path / "gone.jsonl")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads everything")
+def test_a_file_without_read_permission_is_a_clear_error(tmp_path: Path) -> None:
+    path = write(session_path(tmp_path), header())
+    path.chmod(0)
+    with pytest.raises(SessionUnreadable, match="Permission denied"):
+        load_session(path)
