@@ -27,11 +27,18 @@ from llmchat.store.session_list import (
     list_sessions,
 )
 from llmchat.store.session_load import LoadedSession, load_session, parse_session
-from llmchat.store.session_open import OpenSession, resume_session, start_session
+from llmchat.store.session_open import (
+    DeferredSessionFile,
+    OpenSession,
+    new_session,
+    resume_session,
+    start_session,
+)
 
 __all__ = [
     "SESSION_SUFFIX",
     "AmbiguousSession",
+    "DeferredSessionFile",
     "LoadedSession",
     "OpenSession",
     "SessionError",
@@ -45,6 +52,7 @@ __all__ = [
     "latest_session",
     "list_sessions",
     "load_session",
+    "new_session",
     "parse_session",
     "parse_session_filename",
     "resume_session",

@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 from llmchat.core.conversation import Conversation
 from llmchat.store.errors import SessionError
@@ -92,3 +92,33 @@ def resume_session(path: str | os.PathLike[str]) -> OpenSession:
         header_written=loaded.has_header,
     )
     return OpenSession(conversation, file, loaded.warnings)
+
+
+class DeferredSessionFile:
+    """A RecordSink that creates the session file on the first record it is given.
+
+    A new session that the user leaves without typing anything leaves no file behind.
+    """
+
+    def __init__(self, sessions_dir: str | os.PathLike[str], conversation: Conversation) -> None:
+        self._dir = sessions_dir
+        self._conversation = conversation
+        self.file: SessionFile | None = None
+
+    def append(self, record: dict[str, Any]) -> None:
+        if self.file is None:
+            self.file = SessionFile.create(self._dir, self._conversation.info)
+        self.file.append(record)
+
+    def close(self) -> None:
+        if self.file is not None:
+            self.file.close()
+
+
+def new_session(
+    sessions_dir: str | os.PathLike[str], conversation: Conversation
+) -> DeferredSessionFile:
+    """Attach a new conversation to a session file that appears with its first record."""
+    sink = DeferredSessionFile(sessions_dir, conversation)
+    conversation.attach(sink)
+    return sink

@@ -1,0 +1,265 @@
+"""The `llmchat` command: arguments, configuration, then the TUI or non-interactive mode.
+
+Start-up time matters (the first frame should appear within 0.3 s), so Textual, httpx
+and everything else heavy are imported only on the path that needs them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import replace
+
+from llmchat import __version__
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="llmchat",
+        description="A keyboard-driven terminal chat client for large language models.",
+        epilog="Other commands: `llmchat config init|path`. Keys inside the app: F1.",
+    )
+    parser.add_argument("--version", action="version", version=f"llmchat {__version__}")
+    sessions = parser.add_mutually_exclusive_group()
+    sessions.add_argument(
+        "-c", "--continue", dest="continue_", action="store_true", help="reopen the last session"
+    )
+    sessions.add_argument(
+        "-r",
+        "--resume",
+        nargs="?",
+        const="",
+        metavar="ID",
+        help="open a saved session by id (or a unique prefix); without ID, pick from a list",
+    )
+    sessions.add_argument("--session", metavar="ID", help="same as --resume ID")
+    parser.add_argument(
+        "-p",
+        "--print",
+        dest="prompt",
+        nargs="?",
+        const="",
+        metavar="TEXT",
+        help="no TUI: send TEXT (and/or stdin) and stream the answer to stdout",
+    )
+    parser.add_argument("--backend", help="a backend named in the config file")
+    parser.add_argument("--model", help="the model to ask")
+    parser.add_argument(
+        "--base-url", help="an OpenAI-compatible API, e.g. http://127.0.0.1:8080/v1"
+    )
+    parser.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        help="send the key in environment variable VAR (needed to send a key to --base-url)",
+    )
+    parser.add_argument("--system", help="the system prompt for a new session")
+    parser.add_argument("--temperature", type=float, help="sampling temperature (0–2)")
+    parser.add_argument("--top-p", type=float, help="nucleus sampling (0–1)")
+    parser.add_argument("--max-tokens", type=int, help="longest reply, in tokens")
+    return parser
+
+
+def config_command(argv: Sequence[str]) -> int:
+    from llmchat import paths
+    from llmchat.config import write_starter_config
+
+    parser = argparse.ArgumentParser(prog="llmchat config")
+    sub = parser.add_subparsers(dest="action", required=True)
+    init = sub.add_parser("init", help="write a commented starter config file (mode 0600)")
+    init.add_argument(
+        "--force", action="store_true", help="replace an existing file (kept as .bak)"
+    )
+    sub.add_parser("path", help="print where the config file is")
+    args = parser.parse_args(argv)
+    if args.action == "path":
+        print(paths.config_file())
+        return 0
+    try:
+        written = write_starter_config(force=args.force)
+    except FileExistsError as exc:
+        print(f"llmchat: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"llmchat: cannot write the config file: {exc}", file=sys.stderr)
+        return 1
+    print(
+        f"Wrote {written.path}"
+        + (f" (previous file kept as {written.backup})" if written.backup else "")
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["config"]:
+        return config_command(argv[1:])
+    args = build_parser().parse_args(argv)
+
+    from llmchat import paths
+    from llmchat.config import (
+        CliOverrides,
+        ConfigError,
+        ResolutionError,
+        load_config,
+        resolve_backend,
+    )
+
+    try:
+        loaded = load_config()
+        resolution = resolve_backend(
+            loaded.config,
+            os.environ,
+            CliOverrides(
+                backend=args.backend,
+                model=args.model,
+                base_url=args.base_url,
+                system=args.system,
+                api_key_env=args.api_key_env,
+            ),
+        )
+    except ConfigError as exc:
+        print(f"llmchat: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ResolutionError as exc:
+        print(f"llmchat: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    notices = [*loaded.warning_lines(), *resolution.notices]
+    config = loaded.config
+    sampling = config.sampling
+    for name, value in (
+        ("temperature", args.temperature),
+        ("top_p", args.top_p),
+        ("max_tokens", args.max_tokens),
+    ):
+        if value is not None:
+            sampling = replace(sampling, **{name: value})
+    config = replace(config, sampling=sampling)
+
+    session_id = _session_choice(args, paths.sessions_dir())
+    if isinstance(session_id, int):
+        return session_id
+
+    if args.prompt is not None:
+        return _print_mode(args, resolution, config, notices, session_id)
+    return _run_tui(resolution, config, notices, session_id)
+
+
+def _session_choice(args: argparse.Namespace, sessions_dir: os.PathLike[str]) -> str | int | None:
+    """The session to open: an id, "" for the picker, None for a new one, or an exit code."""
+    from llmchat.store import latest_session
+
+    if args.continue_:
+        latest = latest_session(sessions_dir)
+        if latest is None:
+            print("llmchat: no saved session to continue; starting a new one", file=sys.stderr)
+            return None
+        return latest.id
+    if args.session:
+        return args.session
+    if args.resume is not None:
+        return args.resume
+    return None
+
+
+def _print_mode(args, resolution, config, notices, session_id) -> int:  # type: ignore[no-untyped-def]
+    import asyncio
+
+    from llmchat import paths
+    from llmchat.headless import ask
+    from llmchat.launch import SessionOpener
+    from llmchat.store import SessionError
+
+    for line in notices:
+        print(f"llmchat: {line}", file=sys.stderr)
+    if not resolution.ready:
+        print(f"llmchat: {resolution.reason}", file=sys.stderr)
+        return EXIT_USAGE
+    text = args.prompt or ""
+    if not sys.stdin.isatty():
+        piped = sys.stdin.read()
+        text = f"{text}\n\n{piped}" if text and piped else text or piped
+    if not text.strip():
+        print("llmchat: nothing to send (give -p TEXT or pipe text on stdin)", file=sys.stderr)
+        return EXIT_USAGE
+    if session_id == "":
+        print("llmchat: --resume needs an ID with -p (there is no picker)", file=sys.stderr)
+        return EXIT_USAGE
+    opener = SessionOpener(
+        paths.sessions_dir(), resolution.backend, config, resolution.system_prompt
+    )
+    try:
+        opened = opener.open(session_id)
+    except SessionError as exc:
+        print(f"llmchat: {exc}", file=sys.stderr)
+        return 1
+    for line in opened.warnings:
+        print(f"llmchat: {line}", file=sys.stderr)
+
+    async def run() -> int:
+        gateway = opener.gateway()
+        try:
+            return await ask(opened.conversation, gateway, text)
+        finally:
+            await gateway.aclose()
+
+    try:
+        return asyncio.run(run())
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        opened.close()
+
+
+def _run_tui(resolution, config, notices, session_id) -> int:  # type: ignore[no-untyped-def]
+    from llmchat import paths
+    from llmchat.launch import SessionOpener
+    from llmchat.tui.app import ChatContext, Launch, LlmChatApp
+    from llmchat.ui_state import UiState, load_ui_state, save_ui_state
+
+    ui = load_ui_state()
+    notices = [*notices, *ui.warnings]
+    launch = Launch(
+        sessions_dir=paths.sessions_dir(),
+        config_path=paths.config_file(),
+        user_themes_dir=paths.themes_dir(),
+        start="new" if session_id is None else (session_id or "resume-picker"),
+        not_configured_reason=resolution.reason or "",
+        theme=ui.state.theme or config.theme,
+    )
+
+    def save_theme(name: str) -> None:
+        # Losing the remembered theme is not worth interrupting the user for.
+        with contextlib.suppress(OSError):
+            save_ui_state(UiState(theme=name))
+
+    launch.save_theme = save_theme
+    if resolution.ready:
+        opener = SessionOpener(
+            paths.sessions_dir(), resolution.backend, config, resolution.system_prompt
+        )
+        gateway = opener.gateway()
+
+        def open_session(session_id: str | None) -> ChatContext:
+            opened = opener.open(session_id)
+            return ChatContext(
+                conversation=opened.conversation,
+                gateway=gateway,
+                backend_name=resolution.backend.name,
+                model_name=resolution.backend.model,
+                notices=[*notices, *opened.warnings],
+                close=opened.close,
+            )
+
+        launch.open_session = open_session
+    app = LlmChatApp(launch)
+    app.run()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,78 @@
+"""The gateway every front end streams through: retries before the first token.
+
+Once a token has been shown, a failure is never retried automatically: the partial
+text stays and the user decides.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import replace
+
+from llmchat.backends.base import Backend
+from llmchat.core.events import (
+    ChatError,
+    Delta,
+    ErrorKind,
+    Failed,
+    Loading,
+    Reasoning,
+    Retrying,
+    StreamEvent,
+)
+from llmchat.core.request import ChatRequest
+from llmchat.gateway.retry import RetryPolicy
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Gateway:
+    """Streams a request through a backend with the retry policy applied."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        policy: RetryPolicy | None = None,
+        *,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.backend = backend
+        self.policy = policy or RetryPolicy()
+        self._sleep = sleep
+
+    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+        attempt = 0
+        while True:
+            shown = False
+            failure: Failed | None = None
+            async with aclosing(self.backend.stream(request)) as events:
+                async for event in events:
+                    if isinstance(event, Failed) and not shown:
+                        failure = event
+                        break
+                    if isinstance(event, Delta | Reasoning):
+                        shown = True
+                    yield event
+            if failure is None:
+                return
+            attempt += 1
+            delay = self.policy.delay(attempt, failure.error)
+            if delay is None:
+                yield Failed(self._with_advice(failure.error))
+                return
+            if failure.error.kind is ErrorKind.LOADING:
+                yield Loading(failure.error.message)
+            yield Retrying(attempt=attempt, delay_s=delay, reason=failure.error.one_line())
+            await self._sleep(delay)
+
+    def _with_advice(self, error: ChatError) -> ChatError:
+        """Say when to try again if the server asked for a longer wait than we allow."""
+        wait = error.retry_after_s
+        if error.retryable and wait is not None and wait > self.policy.max_retry_after_s:
+            return replace(error, message=f"{error.message} (retry in {wait:.0f} s)")
+        return error
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()

@@ -1,0 +1,180 @@
+"""The Textual application: screens, themes, the command palette and app-wide keys.
+
+Everything the app needs is handed in as a `Launch` built by the CLI, so tests can start
+the app against a loopback server and a temporary folder with no globals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from llmchat.core.conversation import Conversation
+from llmchat.gateway.gateway import Gateway
+from llmchat.tui.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes, shipped_themes_dir
+
+
+@dataclass(slots=True)
+class ChatContext:
+    """One open session and the gateway it talks through."""
+
+    conversation: Conversation
+    gateway: Gateway
+    backend_name: str
+    model_name: str
+    notices: list[str] = field(default_factory=list)
+    close: Callable[[], None] = lambda: None
+    """Releases the session file (its lock)."""
+
+
+@dataclass(slots=True)
+class Launch:
+    """What the CLI decided: which screen to open and how to open sessions."""
+
+    sessions_dir: Path
+    config_path: Path
+    user_themes_dir: Path
+    open_session: Callable[[str | None], ChatContext] | None = None
+    """Open a saved session by id, or a new one with None. None: nothing configured."""
+    start: str = "new"
+    """"new", "resume-picker", or a session id to open."""
+    not_configured_reason: str = ""
+    theme: str | None = None
+    save_theme: Callable[[str], None] = lambda name: None
+
+
+class LlmChatApp(App[None]):
+    TITLE = "llmchat"
+    BINDINGS = [
+        Binding("f1", "help", "Help", id="app.help", tooltip="Keys, files and how to connect"),
+        Binding("f3", "resume", "Sessions", id="app.resume", tooltip="Open a saved session"),
+        Binding("f4", "toggle_theme", "Theme", id="app.theme", tooltip="Switch dark ↔ light"),
+        Binding("ctrl+q", "quit", "Quit", id="app.quit", tooltip="Quit llmchat", priority=True),
+    ]
+
+    def __init__(self, launch: Launch) -> None:
+        super().__init__()
+        self.launch = launch
+        self.context: ChatContext | None = None
+        loaded = load_themes(shipped_themes_dir(), launch.user_themes_dir)
+        for theme in loaded.themes:
+            self.register_theme(theme)
+        self._theme_problems = loaded.problems
+        wanted = launch.theme if launch.theme in self.available_themes else DEFAULT_DARK
+        self.theme = wanted
+
+    def get_default_screen(self) -> Screen[None]:
+        from llmchat.tui.screens.first_run import FirstRunScreen
+
+        if self.launch.open_session is None:
+            return FirstRunScreen(str(self.launch.config_path), self.launch.not_configured_reason)
+        if self.launch.start == "resume-picker":
+            from llmchat.tui.screens.resume import ResumeScreen
+
+            return ResumeScreen(self.launch.sessions_dir, as_start=True)
+        session_id = None if self.launch.start == "new" else self.launch.start
+        return self._chat_screen(session_id)
+
+    def _chat_screen(self, session_id: str | None) -> Screen[None]:
+        from llmchat.tui.screens.chat import ChatScreen
+
+        assert self.launch.open_session is not None
+        self._close_context()
+        self.context = self.launch.open_session(session_id)
+        return ChatScreen(self.context)
+
+    def _close_context(self) -> None:
+        if self.context is not None:
+            self.context.close()
+            self.context = None
+
+    def on_mount(self) -> None:
+        for problem in self._theme_problems:
+            self.notify(problem, title="Theme not loaded", severity="warning", timeout=10)
+
+    def open_session(self, session_id: str | None) -> None:
+        """Switch the main screen to another session (or a new one)."""
+        from llmchat.tui.screens.chat import ChatScreen
+
+        if any(isinstance(s, ChatScreen) and s.streaming for s in self.screen_stack):
+            self.notify("A reply is still streaming: Esc stops it first.", severity="warning")
+            return
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        try:
+            screen = self._chat_screen(session_id)
+        except Exception as exc:  # a locked or unreadable session: say so, keep running
+            from llmchat.core.safe_text import one_line
+
+            self.notify(one_line(str(exc)), title="Cannot open session", severity="error")
+            return
+        self.switch_screen(screen)
+
+    # -- actions -------------------------------------------------------------------
+
+    def action_help(self) -> None:
+        from llmchat.tui.screens.help import HelpScreen
+
+        self.push_screen(
+            HelpScreen(
+                str(self.launch.sessions_dir),
+                str(self.launch.config_path),
+                str(self.launch.user_themes_dir),
+            )
+        )
+
+    def action_resume(self) -> None:
+        if self.launch.open_session is None:
+            return
+        from llmchat.tui.screens.resume import ResumeScreen
+
+        self.push_screen(ResumeScreen(self.launch.sessions_dir))
+
+    def action_new_session(self) -> None:
+        if self.launch.open_session is not None:
+            self.open_session(None)
+
+    def action_toggle_theme(self) -> None:
+        current = self.get_theme(self.theme)
+        dark = current.dark if current else True
+        self.set_theme(DEFAULT_LIGHT if dark else DEFAULT_DARK)
+
+    def set_theme(self, name: str) -> None:
+        self.theme = name
+        self.launch.save_theme(name)
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield SystemCommand("app: help", "Keys, files and how to connect (F1)", self.action_help)
+        yield SystemCommand("app: quit", "Quit llmchat (ctrl+q)", self.action_quit)
+        if self.launch.open_session is not None:
+            yield SystemCommand("session: new", "Start a new session", self.action_new_session)
+            yield SystemCommand(
+                "session: open…", "Pick a saved session to continue (F3)", self.action_resume
+            )
+            if self.context is not None:
+                yield SystemCommand(
+                    "session: rename", "Give this session a new title (F2)", self._rename
+                )
+                yield SystemCommand(
+                    "reply: stop", "Stop the reply that is streaming (Esc)", self._stop
+                )
+        for name in sorted(self.available_themes):
+            yield SystemCommand(
+                f"theme: {name}", f"Switch to the {name} theme", lambda n=name: self.set_theme(n)
+            )
+
+    def _rename(self) -> None:
+        self.screen.run_action("rename")
+
+    def _stop(self) -> None:
+        self.screen.run_action("stop_reply")
+
+    async def on_unmount(self) -> None:
+        if self.context is not None:
+            await self.context.gateway.aclose()
+        self._close_context()

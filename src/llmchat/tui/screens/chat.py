@@ -1,0 +1,236 @@
+"""The chat screen: the conversation, the prompt and the status bar.
+
+It is a thin view: the Conversation (core) owns the history and compiles each request,
+the gateway streams events, the Turn folds them into the message that is saved. This
+screen only shows those events and routes keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+from textual.worker import Worker
+
+from llmchat.core.conversation import PersistError
+from llmchat.core.events import Delta, Failed, Loading, Reasoning, Retrying, Started, UsageReport
+from llmchat.core.messages import Message, Role
+from llmchat.core.safe_text import one_line
+from llmchat.core.turn import Turn
+from llmchat.tui.widgets.prompt_input import PromptInput
+from llmchat.tui.widgets.reply_view import NoticeView, ReplyView, UserView
+from llmchat.tui.widgets.status_bar import StatusBar, StatusFacts
+
+if TYPE_CHECKING:
+    from llmchat.tui.app import ChatContext
+
+# A resumed session shows this many of its newest messages; the rest are summarised.
+RESUME_WINDOW = 200
+STATUS_INTERVAL_S = 0.1
+
+
+class ChatScreen(Screen[None]):
+    CSS_PATH = "chat.tcss"
+    BINDINGS = [
+        Binding(
+            "escape",
+            "stop_reply",
+            "Stop",
+            id="chat.stop",
+            tooltip="Stop the reply that is streaming; its partial text is kept",
+        ),
+        Binding(
+            "f2",
+            "rename",
+            "Rename",
+            id="chat.rename",
+            tooltip="Give this session a new title",
+        ),
+    ]
+
+    def __init__(self, context: ChatContext) -> None:
+        super().__init__()
+        self.context = context
+        self.reply_worker: Worker[None] | None = None
+
+    @property
+    def conversation(self):  # type: ignore[no-untyped-def]
+        return self.context.conversation
+
+    def compose(self) -> ComposeResult:
+        yield Static(self._title_content(), id="session-title")
+        yield VerticalScroll(id="conversation")
+        yield PromptInput(id="prompt")
+        yield StatusBar(self._idle_facts(), id="status")
+        yield Footer()
+
+    def _title_content(self) -> Content:
+        title = self.conversation.info.title or "New session"
+        return Content(f"{one_line(title, 100)}")
+
+    def _idle_facts(self) -> StatusFacts:
+        return StatusFacts(
+            backend=self.context.backend_name,
+            model=self.context.model_name,
+            params=self.conversation.params,
+        )
+
+    async def on_mount(self) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+        messages = self.conversation.messages
+        hidden = max(0, len(messages) - RESUME_WINDOW)
+        views: list[Static | ReplyView] = []
+        if hidden:
+            views.append(NoticeView(f"{hidden} earlier messages are in the session file."))
+        for message in messages[hidden:]:
+            views.append(self._view_for(message))
+        for line in self.context.notices:
+            views.append(NoticeView(line, "warning"))
+        if views:
+            await conversation.mount_all(views)
+        conversation.anchor()
+        self.query_one(PromptInput).focus()
+
+    def _view_for(self, message: Message) -> Static | ReplyView:
+        if message.role is Role.ASSISTANT:
+            return ReplyView(message)
+        return UserView(message)
+
+    # -- sending -------------------------------------------------------------------
+
+    @property
+    def streaming(self) -> bool:
+        return self.reply_worker is not None and self.reply_worker.is_running
+
+    @on(PromptInput.Submitted)
+    async def send(self, event: PromptInput.Submitted) -> None:
+        if self.streaming:
+            self.notify("A reply is still streaming: Esc stops it.", severity="warning")
+            return
+        prompt = self.query_one(PromptInput)
+        prompt.clear()
+        conversation = self.query_one("#conversation", VerticalScroll)
+        message = self._record(lambda: self.conversation.add_user(event.text))
+        if message is None:
+            message = self.conversation.messages[-1]
+        self.query_one("#session-title", Static).update(self._title_content())
+        view = ReplyView()
+        await conversation.mount_all([UserView(message), view])
+        conversation.anchor()
+        self.reply_worker = self.run_worker(
+            self._stream_reply(view, message.id),
+            name="reply",
+            group="reply",
+            exclusive=True,
+            exit_on_error=False,
+            description="stream the reply",
+        )
+
+    def _record(self, write):  # type: ignore[no-untyped-def]
+        """Run a conversation change; a save failure is shown but loses nothing."""
+        try:
+            return write()
+        except PersistError as exc:
+            self._show_notice(f"{exc} — kept in memory; it is saved on the next write.", "error")
+            return None
+
+    def _show_notice(self, text: str, severity: str = "information") -> None:
+        self.query_one("#conversation", VerticalScroll).mount(NoticeView(text, severity))
+
+    async def _stream_reply(self, view: ReplyView, parent: str) -> None:
+        gateway = self.context.gateway
+        turn = Turn(self.conversation.params, parent=parent)
+        request = self.conversation.build_request(self.context.model_name)
+        status = self.query_one(StatusBar)
+        status.show(state="sending", ttft_ms=None, tok_s=None, tokens_in=None, tokens_out=None)
+        last_status = 0.0
+        try:
+            async with aclosing(gateway.stream(request)) as events:
+                async for event in events:
+                    turn.feed(event)
+                    match event:
+                        case Delta(text=text):
+                            await view.feed(text)
+                        case Reasoning():
+                            view.show_progress("thinking…")
+                        case Started():
+                            status.show(state="streaming")
+                        case Retrying(attempt=n, delay_s=delay, reason=reason):
+                            view.show_progress(f"retry {n} in {delay:.1f} s — {one_line(reason)}")
+                        case Loading(message=text):
+                            view.show_progress(f"model loading — {one_line(text)}")
+                        case UsageReport() | Failed():
+                            pass
+                    now = time.perf_counter()
+                    if now - last_status >= STATUS_INTERVAL_S:
+                        last_status = now
+                        self._show_progress(status, turn)
+                    if turn.done:
+                        break
+        except asyncio.CancelledError:
+            turn.cancel()
+            await self._end_turn(view, turn)
+            raise
+        if not turn.done:
+            # The gateway always ends with Finished or Failed; if it did not, say so.
+            turn.feed(Failed(_incomplete()))
+        await self._end_turn(view, turn)
+
+    def _show_progress(self, status: StatusBar, turn: Turn) -> None:
+        status.show(
+            ttft_ms=turn.ttft_ms,
+            tok_s=turn.tok_s,
+            tokens_out=turn.completion_tokens,
+            estimated=turn.usage is None,
+            elapsed_s=time.perf_counter() - turn.sent_at,
+        )
+
+    async def _end_turn(self, view: ReplyView, turn: Turn) -> None:
+        # Record first (no await before it), so nothing from the stream can follow a cancel.
+        message = turn.to_message()
+        self._record(lambda: self.conversation.add_reply(message))
+        await view.finish(message)
+        status = self.query_one(StatusBar)
+        usage = message.usage
+        status.show(
+            state=message.status.value,
+            ttft_ms=turn.ttft_ms,
+            tok_s=turn.tok_s,
+            tokens_in=usage.prompt if usage and usage.prompt else None,
+            tokens_out=usage.completion if usage else None,
+            estimated=bool(usage and usage.estimated),
+            elapsed_s=(message.timing.total_ms or 0) / 1000 if message.timing else None,
+        )
+        if message.error:
+            self.notify(one_line(message.error), title="Reply failed", severity="error")
+
+    # -- actions -------------------------------------------------------------------
+
+    def action_stop_reply(self) -> None:
+        if self.streaming and self.reply_worker is not None:
+            self.reply_worker.cancel()
+
+    def action_rename(self) -> None:
+        from llmchat.tui.screens.rename import RenameScreen
+
+        def done(title: str | None) -> None:
+            if title:
+                self._record(lambda: self.conversation.rename(title))
+                self.query_one("#session-title", Static).update(self._title_content())
+
+        self.app.push_screen(RenameScreen(self.conversation.info.title), done)
+
+
+def _incomplete():  # type: ignore[no-untyped-def]
+    from llmchat.core.events import ChatError, ErrorKind
+
+    return ChatError(ErrorKind.INCOMPLETE, "the stream ended without a finish")

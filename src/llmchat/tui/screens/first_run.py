@@ -1,0 +1,59 @@
+"""Shown when nothing is configured: how to connect, instead of a traceback."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Markdown
+
+FIRST_RUN = """\
+# Welcome to llmchat
+
+llmchat has no model to talk to yet. Pick one way to connect, then start `llmchat` again.
+
+**A hosted OpenAI-compatible API**
+
+```
+export OPENAI_API_KEY=sk-...            # your key; llmchat never writes it anywhere
+llmchat
+```
+
+**A server on this machine** (llama.cpp's `llama-server`, vLLM, Ollama's /v1, …)
+
+```
+export OPENAI_BASE_URL=http://127.0.0.1:8080/v1
+llmchat
+```
+
+or just once: `llmchat --base-url http://127.0.0.1:8080/v1`
+
+**A config file with named backends**
+
+```
+llmchat config init        # writes a commented starter file
+```
+
+then edit `{config}` and run `llmchat`.
+
+{reason}
+
+Press ctrl+q to quit.
+"""
+
+
+class FirstRunScreen(Screen[None]):
+    DEFAULT_CSS = """
+    FirstRunScreen > VerticalScroll { padding: 1 4; }
+    """
+    BINDINGS = [Binding("ctrl+q", "app.quit", "Quit", id="first_run.quit")]
+
+    def __init__(self, config_path: str, reason: str = "") -> None:
+        super().__init__()
+        self._text = FIRST_RUN.format(config=config_path, reason=reason)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(self._text, open_links=False)
+        yield Footer()

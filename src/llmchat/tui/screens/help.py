@@ -1,0 +1,56 @@
+"""F1: what the keys do, where llmchat keeps its files, and how to connect."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Markdown
+
+HELP = """\
+# llmchat help
+
+| key | what it does |
+|---|---|
+| Enter | send the message |
+| ctrl+j (shift+enter, alt+enter where the terminal reports them) | new line in the message |
+| Esc | stop the reply that is streaming (its partial text is kept, marked *cancelled*) |
+| F1 | this help |
+| F2 | rename the session |
+| F3 | open another saved session |
+| F4 | switch theme (dark ↔ light) |
+| ctrl+p | command palette: every action by name |
+| ctrl+q | quit |
+
+**Sessions** are saved as you chat, one JSONL file each, in:
+`{sessions}`
+
+Reopen the last one with `llmchat --continue`, or pick one with `llmchat --resume`.
+
+**Config**: `{config}` (create it with `llmchat config init`).
+**Your themes**: TOML files in `{themes}`.
+
+Press Esc or F1 to close.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90; max-width: 95%; height: 80%;
+        background: $panel; border: round $primary;
+    }
+    """
+    BINDINGS = [
+        Binding("escape,f1,q", "dismiss", "Close", id="help.close"),
+    ]
+
+    def __init__(self, sessions: str, config: str, themes: str) -> None:
+        super().__init__()
+        self._text = HELP.format(sessions=sessions, config=config, themes=themes)
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll():
+            yield Markdown(self._text, open_links=False)

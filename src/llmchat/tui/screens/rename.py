@@ -1,0 +1,34 @@
+"""A small modal that asks for a new session title."""
+
+from __future__ import annotations
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label
+
+
+class RenameScreen(ModalScreen[str | None]):
+    DEFAULT_CSS = """
+    RenameScreen { align: center middle; }
+    RenameScreen > Vertical {
+        width: 70; height: auto; padding: 1 2;
+        background: $panel; border: round $primary;
+    }
+    """
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="rename.cancel")]
+
+    def __init__(self, title: str) -> None:
+        super().__init__()
+        self._title = title
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Label("Session title (Enter saves, Esc cancels)")
+            yield Input(self._title, id="title")
+
+    @on(Input.Submitted)
+    def save(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)

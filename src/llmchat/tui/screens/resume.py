@@ -1,0 +1,84 @@
+"""The session picker: every saved session, newest first; Enter opens one."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Static
+
+from llmchat.core.safe_text import one_line
+from llmchat.store.session_list import list_sessions
+
+if TYPE_CHECKING:
+    from llmchat.tui.app import LlmChatApp
+
+
+def _when(moment: datetime) -> str:
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+class ResumeScreen(Screen[None]):
+    CSS_PATH = "resume.tcss"
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="resume.back", tooltip="Close the list"),
+        Binding("n", "new", "New session", id="resume.new", tooltip="Start a new session"),
+    ]
+
+    def __init__(self, sessions_dir: Path, *, as_start: bool = False) -> None:
+        super().__init__()
+        self.sessions_dir = sessions_dir
+        self.as_start = as_start
+
+    @property
+    def chat_app(self) -> LlmChatApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                Content("Saved sessions, newest first — Enter opens, n starts a new one"),
+                id="resume-heading",
+            )
+            yield DataTable(cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        table.add_columns("Title", "Updated", "Model", "Messages")
+        sessions = list_sessions(self.sessions_dir)
+        for summary in sessions:
+            table.add_row(
+                Content(one_line(summary.title or "(untitled)", 70)),
+                _when(summary.updated),
+                Content(one_line(summary.model or "–", 30)),
+                str(summary.message_count),
+                key=summary.id,
+            )
+        if not sessions:
+            self.query_one("#resume-heading", Static).update(
+                Content("No saved sessions yet — press n to start one.")
+            )
+        table.focus()
+
+    @on(DataTable.RowSelected)
+    def open_selected(self, event: DataTable.RowSelected) -> None:
+        if event.row_key.value is None:
+            return
+        self.chat_app.open_session(event.row_key.value)
+
+    def action_new(self) -> None:
+        self.chat_app.open_session(None)
+
+    def action_back(self) -> None:
+        if self.as_start:
+            self.chat_app.open_session(None)
+        else:
+            self.dismiss()

@@ -1,0 +1,62 @@
+"""The one-line facts under each reply: status, model, params, tokens, timings, cost.
+
+Pure formatting (no widgets), so it is easy to test and shared by the TUI and exports.
+"""
+
+from __future__ import annotations
+
+from llmchat.core.messages import Message, Status
+from llmchat.core.safe_text import one_line
+
+STATUS_MARK = {
+    Status.COMPLETE: "✓",
+    Status.CANCELLED: "⊘ cancelled",
+    Status.ERROR: "✗ error",
+    Status.INCOMPLETE: "⚠ incomplete",
+    Status.STREAMING: "…",
+}
+
+
+def format_ms(ms: float | None) -> str:
+    if ms is None:
+        return "–"
+    return f"{ms / 1000:.2f} s" if ms >= 1000 else f"{ms:.0f} ms"
+
+
+def format_tokens(n: int) -> str:
+    return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
+
+
+def reply_meta(message: Message) -> str:
+    """E.g. `✓ · gpt-4o · T 0.70 p 1.00 · 812→95 tok · TTFT 180 ms · 73 tok/s`."""
+    parts = [STATUS_MARK.get(message.status, str(message.status))]
+    if message.model:
+        parts.append(one_line(message.model, 40))
+    if message.params:
+        p = message.params
+        parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f}")
+    if message.usage:
+        u = message.usage
+        approx = "≈" if u.estimated else ""
+        prompt = f"{format_tokens(u.prompt)}→" if u.prompt else ""
+        parts.append(f"{approx}{prompt}{format_tokens(u.completion)} tok")
+    timing = message.timing
+    if timing:
+        if timing.ttft_ms is not None:
+            parts.append(f"TTFT {format_ms(timing.ttft_ms)}")
+        if timing.tok_s:
+            parts.append(f"{timing.tok_s:.0f} tok/s")
+        if timing.prefill_ms is not None:
+            n = f"{timing.prefill_tokens} tok in " if timing.prefill_tokens is not None else ""
+            parts.append(f"prefill {n}{format_ms(timing.prefill_ms)}")
+        if timing.decode_ms is not None and timing.decode_tokens:
+            rate = timing.decode_tokens / (timing.decode_ms / 1000) if timing.decode_ms else 0
+            parts.append(f"decode {timing.decode_tokens} tok {rate:.0f} tok/s")
+        if timing.cache_tokens:
+            parts.append(f"cache {timing.cache_tokens}")
+    if message.cost_usd:
+        parts.append(f"${message.cost_usd:.5f}")
+    line = " · ".join(parts)
+    if message.error:
+        line += f" — {one_line(message.error, 160)}"
+    return line

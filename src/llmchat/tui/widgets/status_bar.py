@@ -1,0 +1,58 @@
+"""The status bar: what the next request goes to and how the last reply went."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from textual.content import Content
+from textual.widgets import Static
+
+from llmchat.core.params import SamplingParams
+from llmchat.core.safe_text import one_line
+from llmchat.tui.widgets.message_meta import format_ms, format_tokens
+
+
+@dataclass(frozen=True, slots=True)
+class StatusFacts:
+    backend: str = ""
+    model: str = ""
+    state: str = "ready"
+    ttft_ms: float | None = None
+    tok_s: float | None = None
+    tokens_in: int | None = None
+    tokens_out: int | None = None
+    estimated: bool = False
+    elapsed_s: float | None = None
+    params: SamplingParams | None = None
+
+    def line(self) -> str:
+        parts = [f"{one_line(self.backend, 24)} · {one_line(self.model, 40)}", self.state]
+        parts.append(f"TTFT {format_ms(self.ttft_ms)}")
+        parts.append(f"{self.tok_s:.0f} tok/s" if self.tok_s else "– tok/s")
+        if self.tokens_in is not None or self.tokens_out is not None:
+            approx = "≈" if self.estimated else ""
+            tin = format_tokens(self.tokens_in or 0)
+            tout = format_tokens(self.tokens_out or 0)
+            parts.append(f"{approx}in {tin} out {tout}")
+        if self.elapsed_s is not None:
+            parts.append(f"{self.elapsed_s:.1f} s")
+        if self.params is not None:
+            p = self.params
+            parts.append(f"T {p.temperature:.2f} top-p {p.top_p:.2f} max {p.max_tokens}")
+        return " │ ".join(parts)
+
+
+class StatusBar(Static):
+    """One line; updated from the same events that drive the reply."""
+
+    DEFAULT_CSS = """
+    StatusBar { height: 1; }
+    """
+
+    def __init__(self, facts: StatusFacts, *, id: str | None = None) -> None:
+        super().__init__(Content(facts.line()), id=id)
+        self.facts = facts
+
+    def show(self, **changes: object) -> None:
+        self.facts = replace(self.facts, **changes)  # type: ignore[arg-type]
+        self.update(Content(self.facts.line()))
