@@ -1,0 +1,97 @@
+"""The typed settings model: what a config file can say, with its defaults.
+
+Every field is documented where it is declared; the starter config (``starter.py``) and
+the validator (``loader.py``) follow this model, so read it first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal, get_args
+
+from llmchat.config.secret import Secret
+from llmchat.core.params import SamplingParams
+
+BackendKind = Literal["openai", "llamacpp"]
+BACKEND_KINDS: tuple[str, ...] = get_args(BackendKind)
+
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
+MAX_TOKENS_FIELDS: tuple[str, ...] = get_args(MaxTokensField)
+
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+OPENAI_HOST = "api.openai.com"
+DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
+"""Used for api.openai.com when no model is named: cheap, fast, widely available."""
+SERVER_DEFAULT_MODEL = "default"
+"""Sent to other hosts when no model is named; single-model servers (llama-server) ignore it."""
+LLAMACPP_BASE_URL = "http://127.0.0.1:8080/v1"
+"""llama-server's default address."""
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long to wait on the network before giving up with a clear error."""
+
+    connect: float = 5.0
+    """Seconds to establish a connection. Short: a host that does not answer is down."""
+    read: float = 600.0
+    """Seconds to wait for the next bytes of a reply. Long, because a local model can
+    spend minutes on prefill before its first token; a stall beyond this is an error."""
+
+
+@dataclass(frozen=True, slots=True)
+class BackendConfig:
+    """One ``[backends.NAME]`` table: a server and model llmchat can talk to."""
+
+    name: str
+    """The table name (``[backends.local]`` → ``local``), shown in the UI and sessions."""
+    kind: BackendKind
+    """Wire protocol: ``openai`` (any OpenAI-compatible host) or ``llamacpp``
+    (llama-server, which adds exact token counts, timings and context size)."""
+    base_url: str
+    """API root including ``/v1``, e.g. ``http://127.0.0.1:8080/v1``. The API key is only
+    ever sent to this scheme, host and port."""
+    model: str | None = None
+    """Model to request. None: ``gpt-4o-mini`` on api.openai.com, else the server's choice."""
+    api_key_env: str | None = None
+    """Name of the environment variable holding the key (preferred: the key stays out
+    of the file)."""
+    api_key: Secret | None = field(default=None, repr=False)
+    """A literal key in the config. Allowed but discouraged; the file should then be
+    mode 0600. Used only when ``api_key_env`` is unset or names an empty variable."""
+    max_tokens_field: MaxTokensField | None = None
+    """Request field carrying the reply budget. OpenAI's newer models refuse
+    ``max_tokens`` and need ``max_completion_tokens``; most other servers want
+    ``max_tokens`` (older llama-server builds ignore the newer name). None: pick by
+    host, ``max_completion_tokens`` for api.openai.com, ``max_tokens`` elsewhere."""
+    context_window: int | None = None
+    """Context size in tokens, when the server cannot report it. None: ask the server
+    (llama-server ``/props``) or a model table."""
+    model_file: Path | None = None
+    """A GGUF file llmchat may start llama-server with (for a later feature)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Everything a config file can set. ``Config()`` is the empty file."""
+
+    default_backend: str | None = None
+    """Backend used when neither ``--backend`` nor ``LLMCHAT_BACKEND`` names one. None:
+    the first backend in the file."""
+    backends: Mapping[str, BackendConfig] = field(default_factory=dict)
+    """Configured backends by name, in file order (read-only when loaded from a file)."""
+    system_prompt: str | None = None
+    """System message that opens every new conversation. None: no system message."""
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    """Default sampling for new conversations (``[sampling]``)."""
+    theme: str | None = None
+    """Theme name for the UI. None: the last theme picked, else the built-in default."""
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    """Network timeouts for every backend (``[timeouts]``)."""
+
+    @property
+    def has_api_key(self) -> bool:
+        """True when any backend holds a literal key (the file then needs mode 0600)."""
+        return any(b.api_key is not None for b in self.backends.values())

@@ -1,0 +1,177 @@
+"""``llmchat config init``: write a commented starter config, safely.
+
+tomli-w cannot write comments, so the file is a text template; every value in it is
+rendered by tomli-w (correct quoting and escaping) from the same defaults the settings
+model uses, and the result is checked with the real loader before it is written.
+"""
+
+from __future__ import annotations
+
+import errno
+from dataclasses import dataclass
+from pathlib import Path
+from string import Template
+
+import tomli_w
+
+from llmchat import paths
+from llmchat.config.loader import parse_config
+from llmchat.config.model import (
+    DEFAULT_OPENAI_MODEL,
+    LLAMACPP_BASE_URL,
+    OPENAI_BASE_URL,
+    Timeouts,
+)
+from llmchat.core.params import SamplingParams
+
+_TEMPLATE = Template(
+    """\
+# llmchat configuration, written by `llmchat config init`.
+#
+# Every setting is optional: delete a line to get its default.
+# Environment variables override this file (LLMCHAT_BACKEND, LLMCHAT_MODEL,
+# LLMCHAT_BASE_URL, LLMCHAT_SYSTEM), and command-line options override both.
+
+# Backend used when neither --backend nor LLMCHAT_BACKEND names one.
+# Unset: the first [backends.*] table below.
+default_backend = $default_backend
+
+# System message that opens every new conversation. Unset: none.
+# system_prompt = "You are a concise, helpful assistant."
+
+# UI theme name. Unset: the theme you last picked in the app.
+# theme = "textual-dark"
+
+# Sampling for new conversations; you can change them per conversation in the app.
+[sampling]
+# 0 to 2. Lower is more focused and repeatable, higher more varied.
+temperature = $temperature
+# 0 to 1. 1.0 turns nucleus sampling off.
+top_p = $top_p
+# Tokens reserved for each reply. Always sent, so a reply never runs unbounded.
+max_tokens = $max_tokens
+# A fixed seed makes replies reproducible, where the server supports it.
+# seed = 42
+
+# Network timeouts, in seconds.
+[timeouts]
+# To establish a connection.
+connect = $connect
+# To wait for the next bytes of a reply. Long on purpose: a local model can spend
+# minutes reading a big prompt before its first token.
+read = $read
+
+# A local llama.cpp server. Start it with:
+#   llama-server -m MODEL.gguf --port 8080
+[backends.local]
+# Wire protocol: "llamacpp" (llama-server: exact token counts, timings and context
+# size) or "openai" (any OpenAI-compatible server: vLLM, Ollama, OpenRouter, ...).
+kind = "llamacpp"
+# API root, including /v1.
+base_url = $local_url
+# llama-server answers with the model it was started with. Unset: "default".
+# model = "default"
+# Context size in tokens, only if the server cannot report it.
+# context_window = 8192
+# Most servers take "max_tokens" (the default for hosts other than OpenAI's).
+# max_tokens_field = "max_tokens"
+
+# OpenAI. The key is read from the environment variable named by api_key_env, so it
+# never has to be written in this file. A key is only ever sent to the host of its
+# own base_url; pointing this backend elsewhere (--base-url) leaves the key behind.
+[backends.openai]
+kind = "openai"
+base_url = $openai_url
+model = $openai_model
+# The NAME of the environment variable holding the key, not the key itself.
+api_key_env = "OPENAI_API_KEY"
+# OpenAI's newer models refuse "max_tokens" and need "max_completion_tokens"
+# (the default for api.openai.com).
+max_tokens_field = "max_completion_tokens"
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StarterWritten:
+    """What ``write_starter_config`` did."""
+
+    path: Path
+    """The config file written."""
+    backup: Path | None
+    """Where the previous file was kept (``force=True`` only), else None."""
+
+
+def starter_config_text() -> str:
+    """The commented starter config, with values from the model's own defaults."""
+    sampling, timeouts = SamplingParams(), Timeouts()
+    text = _TEMPLATE.substitute(
+        default_backend=_toml("local"),
+        temperature=_toml(sampling.temperature),
+        top_p=_toml(sampling.top_p),
+        max_tokens=_toml(sampling.max_tokens),
+        connect=_toml(timeouts.connect),
+        read=_toml(timeouts.read),
+        local_url=_toml(LLAMACPP_BASE_URL),
+        openai_url=_toml(OPENAI_BASE_URL),
+        openai_model=_toml(DEFAULT_OPENAI_MODEL),
+    )
+    parse_config(text)  # a starter that fails our own loader would be a bug: fail here
+    return text
+
+
+def write_starter_config(path: Path | None = None, *, force: bool = False) -> StarterWritten:
+    """Write the starter config to ``path`` (default: ``paths.config_file()``).
+
+    The file is created with mode 0600 and appears atomically. An existing file is
+    never replaced unless ``force`` is set, and even then it is first copied to
+    ``<name>.bak`` (or ``.bak.1``, ``.bak.2``, … if that is taken).
+
+    Raises ``FileExistsError`` when the file exists and ``force`` is False.
+    """
+    path = paths.config_file() if path is None else path
+    data = starter_config_text().encode("utf-8")
+    paths.ensure_private_dir(path.parent)
+    if not force:
+        try:
+            paths.atomic_write(path, data, overwrite=False)
+        except FileExistsError:
+            raise FileExistsError(
+                errno.EEXIST,
+                "a config file already exists; it was left unchanged "
+                "(use --force to replace it, keeping a .bak copy)",
+                str(path),
+            ) from None
+        return StarterWritten(path, backup=None)
+    if path.is_symlink():
+        # Dotfile managers link the config in; replace the file they manage, not the link.
+        path = path.resolve()
+    backup = None
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        old = None
+    if old is not None:
+        backup = _keep_backup(path, old)
+    paths.atomic_write(path, data)
+    return StarterWritten(path, backup)
+
+
+def _keep_backup(path: Path, data: bytes) -> Path:
+    # Never overwrite an earlier backup: after two `init --force` runs the first .bak
+    # is the user's original file, the one worth keeping.
+    for number in range(1000):
+        suffix = ".bak" if number == 0 else f".bak.{number}"
+        candidate = path.with_name(path.name + suffix)
+        try:
+            paths.atomic_write(candidate, data, overwrite=False)
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(errno.EEXIST, "too many config backups; remove some", str(path))
+
+
+def _toml(value: object) -> str:
+    """A TOML literal for ``value``, spelled by tomli-w."""
+    line = tomli_w.dumps({"v": value})
+    return line.split("=", 1)[1].strip()

@@ -1,0 +1,304 @@
+"""From parsed TOML to the settings model: types, ranges, known keys, key paths.
+
+Collects every problem instead of stopping at the first. Messages describe values by
+their TOML type and never echo them, since a misplaced value may be an API key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from llmchat.config.errors import ConfigIssue, key_path
+from llmchat.config.locate import KeyLocator
+from llmchat.config.model import (
+    BACKEND_KINDS,
+    LLAMACPP_BASE_URL,
+    MAX_TOKENS_FIELDS,
+    OPENAI_BASE_URL,
+    BackendConfig,
+    BackendKind,
+    Config,
+    MaxTokensField,
+    Timeouts,
+)
+from llmchat.config.secret import Secret
+from llmchat.core.params import SamplingParams
+
+_TOP_KEYS = ("default_backend", "backends", "system_prompt", "sampling", "theme", "timeouts")
+_SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
+_TIMEOUT_KEYS = ("connect", "read")
+_BACKEND_KEYS = (
+    "kind",
+    "base_url",
+    "model",
+    "api_key_env",
+    "api_key",
+    "max_tokens_field",
+    "context_window",
+    "model_file",
+)
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
+
+
+_TYPE_NAMES: dict[type, str] = {
+    str: "a string",
+    bool: "a boolean",
+    int: "an integer",
+    float: "a number",
+    dict: "a table",
+    list: "an array",
+}
+
+
+def _describe(value: object) -> str:
+    """The TOML type of a value, never the value: it might be a key."""
+    for kind, name in _TYPE_NAMES.items():  # bool before int: bool is an int subclass
+        if isinstance(value, kind):
+            return name
+    return "a date/time"
+
+
+class ConfigReader:
+    """Walks the parsed TOML, collecting errors and warnings with key paths and lines."""
+
+    def __init__(self, locator: KeyLocator, base_dir: Path | None) -> None:
+        self.locator = locator
+        self.base_dir = base_dir
+        self.errors: list[ConfigIssue] = []
+        self.warnings: list[ConfigIssue] = []
+
+    def error(self, parts: tuple[str, ...], message: str) -> None:
+        self.errors.append(ConfigIssue(message, key_path(parts), self.locator.line_of(parts)))
+
+    def unknown_keys(
+        self, table: Mapping[str, Any], known: tuple[str, ...], at: tuple[str, ...]
+    ) -> None:
+        for key in table:
+            if key in known:
+                continue
+            hint = difflib.get_close_matches(key, known, n=1)
+            suffix = f"; did you mean '{hint[0]}'?" if hint else ""
+            message = f"unknown key, ignored{suffix}"
+            parts = (*at, key)
+            self.warnings.append(ConfigIssue(message, key_path(parts), self.locator.line_of(parts)))
+
+    def table(self, parent: Mapping[str, Any], key: str, at: tuple[str, ...]) -> dict[str, Any]:
+        value = parent.get(key, {})
+        if not isinstance(value, dict):
+            self.error((*at, key), f"expected a table, got {_describe(value)}")
+            return {}
+        return value
+
+    def string(
+        self, table: Mapping[str, Any], key: str, at: tuple[str, ...], *, empty_ok: bool = False
+    ) -> str | None:
+        if key not in table:
+            return None
+        value = table[key]
+        if not isinstance(value, str):
+            self.error((*at, key), f"expected a string, got {_describe(value)}")
+            return None
+        if not empty_ok and not value.strip():
+            self.error((*at, key), "must not be empty (remove the line to use the default)")
+            return None
+        return value
+
+    def number(
+        self,
+        table: Mapping[str, Any],
+        key: str,
+        at: tuple[str, ...],
+        low: float,
+        high: float | None,
+        *,
+        low_open: bool = False,
+    ) -> float | None:
+        """A number in ``[low, high]`` (``(low, high]`` when ``low_open``); ints accepted."""
+        if key not in table:
+            return None
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            self.error((*at, key), f"expected a number, got {_describe(value)}")
+            return None
+        too_low = value <= low if low_open else value < low
+        if too_low or (high is not None and value > high) or value != value:  # NaN
+            if high is None:
+                bounds = f"greater than {low:g}" if low_open else f"at least {low:g}"
+            else:
+                bounds = f"between {low:g} and {high:g}"
+            self.error((*at, key), f"must be {bounds}, got {value:g}")
+            return None
+        return float(value)
+
+    def integer(
+        self, table: Mapping[str, Any], key: str, at: tuple[str, ...], *, minimum: int | None
+    ) -> int | None:
+        if key not in table:
+            return None
+        value = table[key]
+        if isinstance(value, bool) or not isinstance(value, int):
+            self.error((*at, key), f"expected an integer, got {_describe(value)}")
+            return None
+        if minimum is not None and value < minimum:
+            self.error((*at, key), f"must be at least {minimum}, got {value}")
+            return None
+        return value
+
+    def choice(
+        self, table: Mapping[str, Any], key: str, at: tuple[str, ...], options: tuple[str, ...]
+    ) -> str | None:
+        value = self.string(table, key, at)
+        if value is None or value in options:
+            return value
+        expected = " or ".join(f"'{o}'" for o in options)
+        hint = difflib.get_close_matches(value, options, n=1)
+        suffix = f"; did you mean '{hint[0]}'?" if hint else ""
+        self.error((*at, key), f"unknown {key} '{value}', expected {expected}{suffix}")
+        return None
+
+    # --- the model -------------------------------------------------------------
+
+    def config(self, raw: dict[str, Any]) -> Config:
+        self.unknown_keys(raw, _TOP_KEYS, ())
+        backend_tables = self.table(raw, "backends", ())
+        backends = self.backends(backend_tables)
+        default = self.string(raw, "default_backend", ())
+        # Checked against every table, valid or not, so a broken backend is reported
+        # once (for itself), not again as an unknown default.
+        if default is not None and default not in backend_tables:
+            table_name = f"[backends.{key_path((default,))}]"
+            if backend_tables:
+                configured = ", ".join(backend_tables)
+                message = (
+                    f"'{default}' is not a configured backend (configured: {configured}); "
+                    f"pick one of these or add a {table_name} table"
+                )
+            else:
+                message = f"'{default}' is not configured: add a {table_name} table"
+            self.error(("default_backend",), message)
+        if default is None and backends:
+            default = next(iter(backends))  # the model documents "first in file order"
+        return Config(
+            default_backend=default,
+            backends=MappingProxyType(backends),
+            system_prompt=self.string(raw, "system_prompt", (), empty_ok=True),
+            sampling=self.sampling(self.table(raw, "sampling", ()), ("sampling",)),
+            theme=self.string(raw, "theme", ()),
+            timeouts=self.timeouts(self.table(raw, "timeouts", ()), ("timeouts",)),
+        )
+
+    def sampling(self, table: dict[str, Any], at: tuple[str, ...]) -> SamplingParams:
+        self.unknown_keys(table, _SAMPLING_KEYS, at)
+        base = SamplingParams()
+        temperature = self.number(table, "temperature", at, 0.0, 2.0)
+        top_p = self.number(table, "top_p", at, 0.0, 1.0)
+        max_tokens = self.integer(table, "max_tokens", at, minimum=1)
+        seed = self.integer(table, "seed", at, minimum=None)
+        return SamplingParams(
+            temperature=base.temperature if temperature is None else temperature,
+            top_p=base.top_p if top_p is None else top_p,
+            max_tokens=base.max_tokens if max_tokens is None else max_tokens,
+            seed=seed,
+        )
+
+    def timeouts(self, table: dict[str, Any], at: tuple[str, ...]) -> Timeouts:
+        self.unknown_keys(table, _TIMEOUT_KEYS, at)
+        base = Timeouts()
+        connect = self.number(table, "connect", at, 0.0, None, low_open=True)
+        read = self.number(table, "read", at, 0.0, None, low_open=True)
+        return Timeouts(
+            connect=base.connect if connect is None else connect,
+            read=base.read if read is None else read,
+        )
+
+    def backends(self, table: dict[str, Any]) -> dict[str, BackendConfig]:
+        backends: dict[str, BackendConfig] = {}
+        for name, value in table.items():
+            at = ("backends", name)
+            if not isinstance(value, dict):
+                self.error(
+                    at, f"expected a table [backends.{key_path((name,))}], got {_describe(value)}"
+                )
+                continue
+            if not name.strip():
+                self.error(at, "a backend needs a non-empty name")
+                continue
+            backend = self.backend(name, value, at)
+            if backend is not None:
+                backends[name] = backend
+        return backends
+
+    def backend(
+        self, name: str, table: dict[str, Any], at: tuple[str, ...]
+    ) -> BackendConfig | None:
+        self.unknown_keys(table, _BACKEND_KEYS, at)
+        errors_before = len(self.errors)
+        kind = self.choice(table, "kind", at, BACKEND_KINDS) or "openai"
+        base_url = self.string(table, "base_url", at)
+        if base_url is not None and (problem := url_problem(base_url)) is not None:
+            self.error((*at, "base_url"), problem)
+        if base_url is None:
+            base_url = LLAMACPP_BASE_URL if kind == "llamacpp" else OPENAI_BASE_URL
+        api_key_env = self.string(table, "api_key_env", at)
+        if api_key_env is not None and (problem := env_name_problem(api_key_env)) is not None:
+            self.error((*at, "api_key_env"), problem)
+        api_key = self.string(table, "api_key", at)
+        model_file = self.string(table, "model_file", at)
+        backend = BackendConfig(
+            name=name,
+            kind=cast(BackendKind, kind),
+            base_url=base_url.strip().rstrip("/"),
+            model=self.string(table, "model", at),
+            api_key_env=api_key_env,
+            # A pasted key often drags a newline along; no real key has outer spaces.
+            api_key=Secret(api_key.strip()) if api_key is not None else None,
+            max_tokens_field=cast(
+                MaxTokensField | None, self.choice(table, "max_tokens_field", at, MAX_TOKENS_FIELDS)
+            ),
+            context_window=self.integer(table, "context_window", at, minimum=1),
+            model_file=self.path(model_file) if model_file is not None else None,
+        )
+        return backend if len(self.errors) == errors_before else None
+
+    def path(self, value: str) -> Path:
+        # Relative to the config file, not the cwd: the same file must mean the same
+        # model wherever llmchat is started from.
+        resolved = Path(value).expanduser()
+        if not resolved.is_absolute() and self.base_dir is not None:
+            resolved = self.base_dir / resolved
+        return resolved
+
+
+def url_problem(url: str) -> str | None:
+    """Why ``url`` cannot be a base URL, or None. Never echoes the URL: it may hold a key."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return "is not a valid URL"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "has no host name"
+    return None
+
+
+def env_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an environment variable name, or None.
+
+    The value is never echoed: a common mistake is pasting the key itself here.
+    """
+    looks_like_key = (
+        len(name) >= 20 and any(c.islower() for c in name) and any(c.isdigit() for c in name)
+    )
+    if not _ENV_NAME.fullmatch(name) or looks_like_key:
+        return (
+            "must be the NAME of an environment variable (like OPENAI_API_KEY), not the key itself"
+        )
+    return None
