@@ -7,7 +7,6 @@ and everything else heavy are imported only on the path that needs them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import sys
 from collections.abc import Sequence
@@ -216,47 +215,10 @@ def _print_mode(args, resolution, config, notices, session_id) -> int:  # type: 
 
 
 def _run_tui(resolution, config, notices, session_id) -> int:  # type: ignore[no-untyped-def]
-    from llmchat import paths
-    from llmchat.launch import SessionOpener
-    from llmchat.tui.app import ChatContext, Launch, LlmChatApp
-    from llmchat.ui_state import UiState, load_ui_state, save_ui_state
+    from llmchat.launch import build_launch
+    from llmchat.tui.app import LlmChatApp
 
-    ui = load_ui_state()
-    notices = [*notices, *ui.warnings]
-    launch = Launch(
-        sessions_dir=paths.sessions_dir(),
-        config_path=paths.config_file(),
-        user_themes_dir=paths.themes_dir(),
-        start="new" if session_id is None else (session_id or "resume-picker"),
-        not_configured_reason=resolution.reason or "",
-        theme=ui.state.theme or config.theme,
-    )
-
-    def save_theme(name: str) -> None:
-        # Losing the remembered theme is not worth interrupting the user for.
-        with contextlib.suppress(OSError):
-            save_ui_state(UiState(theme=name))
-
-    launch.save_theme = save_theme
-    if resolution.ready:
-        opener = SessionOpener(
-            paths.sessions_dir(), resolution.backend, config, resolution.system_prompt
-        )
-        gateway = opener.gateway()
-
-        def open_session(session_id: str | None) -> ChatContext:
-            opened = opener.open(session_id)
-            return ChatContext(
-                conversation=opened.conversation,
-                gateway=gateway,
-                backend_name=resolution.backend.name,
-                model_name=resolution.backend.model,
-                notices=[*notices, *opened.warnings],
-                close=opened.close,
-            )
-
-        launch.open_session = open_session
-    app = LlmChatApp(launch)
+    app = LlmChatApp(build_launch(resolution, config, notices, session_id))
     app.run()
     return app.return_code or 0
 

@@ -6,15 +6,21 @@ pick backends and name files the same way.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from llmchat import paths
 from llmchat.backends.base import Backend
-from llmchat.config import Config, ResolvedBackend
+from llmchat.config import Config, Resolution, ResolvedBackend
 from llmchat.core.conversation import Conversation, SessionInfo
 from llmchat.gateway.gateway import Gateway
 from llmchat.store import find_session, new_session, resume_session
+
+if TYPE_CHECKING:
+    from llmchat.tui.app import Launch
 
 
 def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
@@ -71,3 +77,51 @@ class SessionOpener:
 
     def gateway(self) -> Gateway:
         return Gateway(make_backend(self.resolved, self.config))
+
+
+def build_launch(
+    resolution: Resolution,
+    config: Config,
+    notices: list[str],
+    session_id: str | None,
+) -> Launch:
+    """Everything the TUI needs: `session_id` None opens a new session, "" the picker."""
+    from llmchat.tui.app import ChatContext, Launch
+    from llmchat.ui_state import UiState, load_ui_state, save_ui_state
+
+    ui = load_ui_state()
+    notices = [*notices, *ui.warnings]
+
+    def save_theme(name: str) -> None:
+        # Losing the remembered theme is not worth interrupting the user for.
+        with contextlib.suppress(OSError):
+            save_ui_state(UiState(theme=name))
+
+    launch = Launch(
+        sessions_dir=paths.sessions_dir(),
+        config_path=paths.config_file(),
+        user_themes_dir=paths.themes_dir(),
+        start="new" if session_id is None else (session_id or "resume-picker"),
+        not_configured_reason=resolution.reason or "",
+        theme=ui.state.theme or config.theme,
+        save_theme=save_theme,
+    )
+    resolved = resolution.backend
+    if resolved is None:
+        return launch
+    opener = SessionOpener(paths.sessions_dir(), resolved, config, resolution.system_prompt)
+    gateway = opener.gateway()
+
+    def open_session(session_id: str | None) -> ChatContext:
+        opened = opener.open(session_id)
+        return ChatContext(
+            conversation=opened.conversation,
+            gateway=gateway,
+            backend_name=resolved.name,
+            model_name=resolved.model,
+            notices=[*notices, *opened.warnings],
+            close=opened.close,
+        )
+
+    launch.open_session = open_session
+    return launch

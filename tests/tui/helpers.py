@@ -1,0 +1,50 @@
+"""Building the real app against a loopback server, as the `llmchat` command would."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+
+from textual.worker import WorkerCancelled
+
+from llmchat import paths
+from llmchat.config import CliOverrides, Config, resolve_backend
+from llmchat.launch import build_launch
+from llmchat.store import list_sessions, load_session
+from llmchat.store.session_load import LoadedSession
+from llmchat.tui.app import LlmChatApp
+from llmchat.tui.screens.chat import ChatScreen
+from tests.support.openai_server import OpenAIServer
+
+
+def chat_app(
+    server: OpenAIServer | None,
+    *,
+    session: str | None = None,
+    config: Config | None = None,
+    env: Mapping[str, str] | None = None,
+) -> LlmChatApp:
+    """The app as `llmchat` (session None), `--resume ID` or `--resume` ("") builds it."""
+    environment = dict(env or {})
+    if server is not None:
+        environment.setdefault("OPENAI_BASE_URL", server.base_url)
+    resolution = resolve_backend(config or Config(), environment, CliOverrides())
+    return LlmChatApp(build_launch(resolution, config or Config(), [], session))
+
+
+def only_session() -> LoadedSession:
+    """The one session file the test wrote, loaded back from disk."""
+    sessions = list_sessions(paths.sessions_dir())
+    assert len(sessions) == 1, sessions
+    return load_session(sessions[0].path)
+
+
+async def wait_for_reply(app: LlmChatApp) -> None:
+    """Until the reply worker has ended and the screen has caught up."""
+    screen = app.screen
+    assert isinstance(screen, ChatScreen)
+    worker = screen.reply_worker
+    if worker is not None:
+        with contextlib.suppress(WorkerCancelled):
+            await worker.wait()
+    await app.workers.wait_for_complete()

@@ -1,0 +1,167 @@
+"""The chat screen, driven with Pilot against the loopback server, as a user would."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmchat.core.messages import Role, Status
+from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.widgets.reply_view import ReplyView, UserView
+from tests.support.openai_server import Fault, OpenAIServer, Script
+from tests.tui.helpers import chat_app, only_session, wait_for_reply
+
+
+async def send(pilot, text: str) -> None:  # type: ignore[no-untyped-def]
+    await pilot.press(*text)
+    await pilot.press("enter")
+
+
+async def test_a_sent_message_streams_its_reply_and_both_are_saved(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="Paris is the capital of **France**."))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await send(pilot, "capital?")
+        await wait_for_reply(app)
+        await pilot.pause()
+        reply = app.screen.query(ReplyView).last()
+        assert reply.body.source == "Paris is the capital of **France**."
+        assert "✓" in str(reply.meta.render())
+    saved = only_session()
+    assert [(m.role, m.content, m.status) for m in saved.messages] == [
+        (Role.USER, "capital?", Status.COMPLETE),
+        (Role.ASSISTANT, "Paris is the capital of **France**.", Status.COMPLETE),
+    ]
+
+
+async def test_the_request_carries_exactly_the_sampling_params_and_history(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="first"), Script(reply="second"))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await send(pilot, "one")
+        await wait_for_reply(app)
+        await send(pilot, "two")
+        await wait_for_reply(app)
+    body = server.chat_requests[-1].body
+    assert [(m["role"], m["content"]) for m in body["messages"]] == [
+        ("user", "one"),
+        ("assistant", "first"),
+        ("user", "two"),
+    ]
+    assert body["temperature"] == 1.0
+    assert body["top_p"] == 1.0
+    assert body["max_tokens"] == 1024
+    assert body["stream"] is True
+
+
+async def test_escape_stops_a_reply_keeps_its_text_and_closes_the_connection(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="partial text then nothing", fault=Fault.STALL, fault_after=3))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await send(pilot, "go")
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        while not screen.query(ReplyView).last().body.source:
+            await pilot.pause(0.01)
+        await pilot.press("escape")
+        await wait_for_reply(app)
+        await pilot.pause()
+        assert "cancelled" in str(screen.query(ReplyView).last().meta.render())
+    assert server.chat_requests[0].wait_ended() is not None
+    assert server.chat_requests[0].client_disconnected
+    reply = only_session().messages[-1]
+    assert reply.status is Status.CANCELLED
+    assert reply.content
+    assert "partial text then nothing".startswith(reply.content.rstrip())
+
+
+async def test_a_server_error_keeps_the_question_and_shows_what_failed(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script.http_error(400, "model 'x' does not exist"))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await send(pilot, "hello?")
+        await wait_for_reply(app)
+        await pilot.pause()
+        meta = str(app.screen.query(ReplyView).last().meta.render())
+        assert "error" in meta
+        assert "does not exist" in meta
+    saved = only_session().messages
+    assert saved[0].content == "hello?"
+    assert saved[1].status is Status.ERROR
+
+
+async def test_escape_sequences_from_the_model_are_shown_harmlessly_and_stored_exactly(
+    server: OpenAIServer, home: Path
+) -> None:
+    hostile = "red \x1b[31mtext\x1b[0m \x1b]0;pwned\x07 [@click=app.quit]quit[/] [bold]x"
+    server.push(Script(reply=hostile))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await send(pilot, "hi")
+        await wait_for_reply(app)
+        await pilot.pause()
+        shown = app.screen.query(ReplyView).last().body.source
+        assert "\x1b" not in shown and "\x07" not in shown
+        assert "␛[31mtext" in shown
+        assert app.is_running
+    assert only_session().messages[-1].content == hostile
+
+
+async def test_user_text_with_markup_is_shown_literally(server: OpenAIServer, home: Path) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await send(pilot, "[b]not bold[/b]")
+        await wait_for_reply(app)
+        user = app.screen.query(UserView).first()
+        assert "[b]not bold[/b]" in str(user.render())
+
+
+async def test_a_saved_session_reopens_with_every_message_and_its_status(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="kept", fault=Fault.DROP, fault_after=1), Script(reply="done"))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await send(pilot, "first")
+        await wait_for_reply(app)
+        await send(pilot, "second")
+        await wait_for_reply(app)
+    session_id = only_session().info.id
+
+    again = chat_app(server, session=session_id)
+    async with again.run_test() as pilot:
+        await pilot.pause()
+        users = [v.message.content for v in again.screen.query(UserView)]
+        replies = [v.message for v in again.screen.query(ReplyView)]
+        assert users == ["first", "second"]
+        assert [r.status for r in replies] == [Status.INCOMPLETE, Status.COMPLETE]
+        assert "incomplete" in str(again.screen.query(ReplyView).first().meta.render())
+
+
+async def test_f4_switches_theme_and_the_choice_is_remembered(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        assert app.theme == "llmchat-dark"
+        await pilot.press("f4")
+        assert app.theme == "llmchat-light"
+    again = chat_app(server)
+    async with again.run_test():
+        assert again.theme == "llmchat-light"
+
+
+async def test_nothing_configured_opens_the_first_run_screen(home: Path) -> None:
+    app = chat_app(None)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        text = " ".join(str(w.render()) for w in app.screen.query("MarkdownBlock"))
+        assert "OPENAI_API_KEY" in text
+        assert "llmchat config init" in text
