@@ -127,6 +127,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ResolutionError as exc:
         print(f"llmchat: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    problem = _sampling_problem(args)
+    if problem:
+        print(f"llmchat: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     notices = [*loaded.warning_lines(), *resolution.notices]
     config = loaded.config
     sampling = config.sampling
@@ -146,6 +150,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.prompt is not None:
         return _print_mode(args, resolution, config, notices, session_id)
     return _run_tui(resolution, config, notices, session_id)
+
+
+def _sampling_problem(args: argparse.Namespace) -> str | None:
+    """The same ranges the config file is held to."""
+    if args.temperature is not None and not 0 <= args.temperature <= 2:
+        return f"--temperature must be between 0 and 2 (got {args.temperature})"
+    if args.top_p is not None and not 0 <= args.top_p <= 1:
+        return f"--top-p must be between 0 and 1 (got {args.top_p})"
+    if args.max_tokens is not None and args.max_tokens < 1:
+        return f"--max-tokens must be at least 1 (got {args.max_tokens})"
+    return None
 
 
 def _session_choice(args: argparse.Namespace, sessions_dir: os.PathLike[str]) -> str | int | None:

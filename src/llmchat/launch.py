@@ -76,7 +76,7 @@ class SessionOpener:
         return OpenedSession(opened.conversation, list(opened.warnings), opened.close)
 
     def gateway(self) -> Gateway:
-        return Gateway(make_backend(self.resolved, self.config))
+        return Gateway(lambda: make_backend(self.resolved, self.config))
 
 
 def build_launch(

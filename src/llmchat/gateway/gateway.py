@@ -33,14 +33,29 @@ class Gateway:
 
     def __init__(
         self,
-        backend: Backend,
+        backend: Backend | Callable[[], Backend],
         policy: RetryPolicy | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
     ) -> None:
-        self.backend = backend
+        # A factory defers importing httpx and building its client off the start-up path.
+        self._backend = backend if not callable(backend) else None
+        self._factory = backend if callable(backend) else None
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
+
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            assert self._factory is not None
+            self._backend = self._factory()
+        return self._backend
+
+    def prepare(self) -> None:
+        """Build the backend and its HTTP client now (safe to run in a thread)."""
+        prepare = getattr(self.backend, "prepare", None)
+        if prepare is not None:
+            prepare()
 
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         attempt = 0
@@ -75,4 +90,5 @@ class Gateway:
         return error
 
     async def aclose(self) -> None:
-        await self.backend.aclose()
+        if self._backend is not None:
+            await self._backend.aclose()

@@ -99,6 +99,19 @@ class ChatScreen(Screen[None]):
             await conversation.mount_all(views)
         conversation.anchor()
         self.query_one(PromptInput).focus()
+        self.call_after_refresh(self._prepare_gateway)
+
+    def _prepare_gateway(self) -> None:
+        # Importing httpx and building its client (an SSL context) costs 50–100 ms: do it
+        # after the first frame, in a thread, so neither start-up nor the first send waits.
+        self.run_worker(
+            self.context.gateway.prepare,
+            name="prepare",
+            group="prepare",
+            thread=True,
+            exit_on_error=False,
+            description="build the HTTP client",
+        )
 
     def _view_for(self, message: Message) -> Static | ReplyView:
         if message.role is Role.ASSISTANT:
