@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-from llmchat.core.events import StreamEvent
+from llmchat.core.events import ChatError, StreamEvent
 from llmchat.core.request import ChatRequest
 
 
@@ -25,3 +25,11 @@ class Backend(Protocol):
     def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]: ...
 
     async def aclose(self) -> None: ...
+
+
+class BackendError(Exception):
+    """Raised by a backend's one-shot calls (listing models, …), never by `stream()`."""
+
+    def __init__(self, error: ChatError) -> None:
+        super().__init__(error.one_line())
+        self.error = error

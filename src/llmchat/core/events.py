@@ -39,7 +39,13 @@ class ErrorKind(StrEnum):
 
 
 RETRYABLE = frozenset(
-    {ErrorKind.CONNECT, ErrorKind.TIMEOUT, ErrorKind.RATE_LIMIT, ErrorKind.SERVER, ErrorKind.LOADING}
+    {
+        ErrorKind.CONNECT,
+        ErrorKind.TIMEOUT,
+        ErrorKind.RATE_LIMIT,
+        ErrorKind.SERVER,
+        ErrorKind.LOADING,
+    }
 )
 
 
@@ -52,6 +58,10 @@ class ChatError:
     status: int | None = None
     retry_after_s: float | None = None
     backend: str | None = None
+    prompt_tokens: int | None = None
+    """CONTEXT_OVERFLOW: the prompt size the server counted, when it said."""
+    context_window: int | None = None
+    """CONTEXT_OVERFLOW: the server's context window (llama.cpp `n_ctx`), when it said."""
 
     @property
     def retryable(self) -> bool:

@@ -1,0 +1,323 @@
+"""The OpenAI-compatible Chat Completions backend (OpenAI, llama-server, vLLM, OpenRouter…).
+
+Owns the wire exchange for one turn: the request body (every sampling dial sent
+explicitly, because server defaults differ), the streamed reply read through the SSE
+decoder, and the translation of every fault into exactly one `Failed` event. How a
+failure is classified lives in `errors.py`; what to do about it (retry, fallback) is the
+gateway's business.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncGenerator, Mapping
+from contextlib import aclosing
+from dataclasses import replace
+from typing import Any, Literal
+
+import httpx
+
+from llmchat import __version__
+from llmchat.backends.base import BackendError
+from llmchat.backends.errors import error_object, excerpt, http_error
+from llmchat.backends.openai_reply import ReplyReader
+from llmchat.backends.sse import SSEDecoder, SSEError
+from llmchat.core.events import (
+    ChatError,
+    ErrorKind,
+    Failed,
+    Started,
+    StreamEvent,
+)
+from llmchat.core.request import ChatRequest
+from llmchat.core.safe_text import one_line
+
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
+
+ERROR_BODY_LIMIT = 64 * 1024
+"""Bytes of a non-stream body read for an error message; the rest is never downloaded."""
+MODELS_BODY_LIMIT = 4 * 1024 * 1024
+
+
+class OpenAIBackend:
+    """A Chat Completions endpoint and model. One `httpx.AsyncClient`, created once."""
+
+    def __init__(
+        self,
+        name: str,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        *,
+        api_key_hint: str | None = None,
+        max_tokens_field: MaxTokensField = "max_tokens",
+        connect_timeout: float = 5.0,
+        read_timeout: float = 60.0,
+        extra_body: Mapping[str, Any] | None = None,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        """`api_key_hint` names where the key comes from (e.g. "OPENAI_API_KEY"), so an
+        auth error can say what to check. `read_timeout` is the inactivity limit: the
+        longest wait for the next bytes. `extra_body` adds server-specific fields
+        (`top_k`, `cache_prompt`, …) but never overrides the sampling params. A `client`
+        passed in is shared and left open by `aclose()`."""
+        if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
+            raise ValueError(
+                f"max_tokens_field must be max_tokens or max_completion_tokens, "
+                f"not {max_tokens_field!r}"
+            )
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.model = model
+        self._api_key = api_key or None
+        self.api_key_hint = api_key_hint
+        self.max_tokens_field: MaxTokensField = max_tokens_field
+        self.read_timeout = read_timeout
+        self.timeout = httpx.Timeout(
+            connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
+        )
+        self.extra_body = dict(extra_body or {})
+        self._client = client
+        self._owns_client = client is None
+
+    def __repr__(self) -> str:  # the key stays out of reprs, logs and tracebacks
+        return (
+            f"OpenAIBackend(name={self.name!r}, base_url={self.base_url!r}, model={self.model!r})"
+        )
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client, created on first use. Touch it early (after the first frame)
+        to pay for the SSL context before the user's first send, not during it."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
+            self._owns_client = True
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the client if this backend created it. A later request makes a new one."""
+        if self._client is not None and self._owns_client:
+            await self._client.aclose()
+            self._client = None
+
+    # -- the request -------------------------------------------------------------------
+
+    def request_body(self, request: ChatRequest, *, include_usage: bool = True) -> dict[str, Any]:
+        """The exact JSON sent for `request` (also what the UI shows as "the request")."""
+        params = request.params
+        body: dict[str, Any] = dict(self.extra_body)
+        body.update(
+            model=request.model or self.model,
+            messages=[{"role": m.role, "content": m.content} for m in request.messages],
+            stream=True,
+            temperature=params.temperature,
+            top_p=params.top_p,
+        )
+        body.pop("max_tokens", None)
+        body.pop("max_completion_tokens", None)
+        body[self.max_tokens_field] = params.max_tokens
+        if params.seed is not None:
+            body["seed"] = params.seed
+        else:
+            body.pop("seed", None)
+        if include_usage:
+            body["stream_options"] = {"include_usage": True}
+        else:
+            body.pop("stream_options", None)
+        return body
+
+    def _headers(self, accept: str) -> dict[str, str]:
+        headers = {"Accept": accept, "User-Agent": f"llmchat/{__version__}"}
+        if self._api_key:
+            headers["Authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    # -- the stream --------------------------------------------------------------------
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        """Send one turn; yield `Started`, the reply, then one `Finished` or `Failed`.
+
+        Never raises for server or network faults. Closing the iterator early closes the
+        HTTP response, so the server stops generating.
+        """
+        url = f"{self.base_url}/chat/completions"
+        model = request.model or self.model
+        # A second attempt only if the host rejects stream_options (usage is then
+        # estimated downstream); every other answer ends the stream.
+        for include_usage in (True, False):
+            body = self.request_body(request, include_usage=include_usage)
+            try:
+                async with self.client.stream(
+                    "POST",
+                    url,
+                    json=body,
+                    headers=self._headers("text/event-stream"),
+                    timeout=self.timeout,
+                ) as response:
+                    if response.status_code != 200:
+                        text = await _read_text(response, ERROR_BODY_LIMIT)
+                        if include_usage and _rejects_stream_options(response.status_code, text):
+                            continue
+                        yield self._failed(self._http_error(response, text, url))
+                        return
+                    if not _is_event_stream(response):
+                        text = await _read_text(response, ERROR_BODY_LIMIT)
+                        yield self._failed(self._not_a_stream(response, text, url))
+                        return
+                    yield Started(backend=self.name, model=model)
+                    async with aclosing(self._read_reply(response)) as events:
+                        async for event in events:
+                            yield self._failed(event.error) if isinstance(event, Failed) else event
+                    return
+            except (httpx.HTTPError, httpx.InvalidURL) as exc:
+                yield self._failed(self._transport_error(exc, url))
+                return
+
+    async def _read_reply(self, response: httpx.Response) -> AsyncGenerator[StreamEvent, None]:
+        """The events of a 200 event stream, ending with exactly one Finished or Failed."""
+        reply = ReplyReader(self.name)
+        decoder = SSEDecoder()
+        try:
+            async for chunk in response.aiter_bytes():
+                reply.note_bytes(chunk)
+                for sse in decoder.feed(chunk):
+                    for event in reply.take(sse):
+                        yield event
+                    if reply.ended:
+                        break
+                if reply.ended:
+                    break
+            else:
+                for sse in decoder.finish():
+                    for event in reply.take(sse):
+                        yield event
+        except SSEError as exc:
+            reply.fail(ErrorKind.PROTOCOL, f"{exc}; this is not a chat stream")
+        except httpx.TimeoutException:
+            reply.fail(ErrorKind.TIMEOUT, f"no data from the server for {self.read_timeout:g} s")
+        except httpx.DecodingError as exc:
+            reply.fail(ErrorKind.PROTOCOL, f"the stream could not be decoded ({exc})")
+        except httpx.TransportError as exc:
+            # The connection died mid-reply: what arrived is kept, marked incomplete.
+            detail = one_line(str(exc), 120) or type(exc).__name__
+            reply.fail(ErrorKind.INCOMPLETE, f"the connection was lost mid-reply ({detail})")
+        for event in reply.outcome():
+            yield event
+
+    # -- errors ------------------------------------------------------------------------
+
+    def _failed(self, error: ChatError) -> Failed:
+        return Failed(self._scrubbed(error))
+
+    def _scrubbed(self, error: ChatError) -> ChatError:
+        """The one place errors leave the backend: the key is removed from every message
+        (a server may echo it back), and the backend is named."""
+        message = error.message
+        if self._api_key and len(self._api_key) >= 4:
+            message = message.replace(self._api_key, "[key hidden]")
+        return replace(error, message=message, backend=self.name)
+
+    def _key_hint(self) -> str:
+        if self._api_key is None:
+            return (
+                f"no API key was sent; set {self.api_key_hint}"
+                if self.api_key_hint
+                else f"no API key is configured for backend {self.name}"
+            )
+        return (
+            f"check {self.api_key_hint}"
+            if self.api_key_hint
+            else f"check the API key configured for backend {self.name}"
+        )
+
+    def _http_error(self, response: httpx.Response, text: str, url: str) -> ChatError:
+        return http_error(
+            response.status_code,
+            response.headers,
+            text,
+            backend=self.name,
+            url=url,
+            key_hint=self._key_hint(),
+        )
+
+    def _not_a_stream(self, response: httpx.Response, text: str, url: str) -> ChatError:
+        error = error_object(text)
+        code = error.get("code") if error else None
+        if isinstance(code, int) and 400 <= code < 600:
+            # An error wrapped in a 200 (some proxies): classify it by the code inside.
+            return http_error(
+                code, response.headers, text, backend=self.name, url=url, key_hint=self._key_hint()
+            )
+        kind = response.headers.get("content-type") or "no content type"
+        return ChatError(
+            ErrorKind.PROTOCOL,
+            f"expected an event stream, got {one_line(kind, 60)}: {excerpt(text)}",
+            status=response.status_code,
+        )
+
+    def _transport_error(self, exc: Exception, url: str) -> ChatError:
+        detail = one_line(str(exc), 120) or type(exc).__name__
+        if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
+            return ChatError(
+                ErrorKind.BAD_REQUEST, f"invalid base_url {one_line(self.base_url, 100)} ({detail})"
+            )
+        if isinstance(exc, httpx.ConnectTimeout):
+            return ChatError(ErrorKind.CONNECT, f"timed out connecting to {self.base_url}")
+        if isinstance(exc, httpx.TimeoutException):
+            return ChatError(
+                ErrorKind.TIMEOUT, f"no answer from {self.base_url} for {self.read_timeout:g} s"
+            )
+        return ChatError(ErrorKind.CONNECT, f"cannot connect to {self.base_url} ({detail})")
+
+    # -- models ------------------------------------------------------------------------
+
+    async def list_models(self) -> list[str]:
+        """Model ids the server offers (`GET /models`), sanitised for display.
+
+        Raises `BackendError` on any failure: this is a one-shot call, not a stream.
+        """
+        url = f"{self.base_url}/models"
+        try:
+            async with self.client.stream(
+                "GET", url, headers=self._headers("application/json"), timeout=self.timeout
+            ) as response:
+                text = await _read_text(response, MODELS_BODY_LIMIT)
+                if response.status_code != 200:
+                    raise BackendError(self._scrubbed(self._http_error(response, text, url)))
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise BackendError(self._scrubbed(self._transport_error(exc, url))) from exc
+        try:
+            data = json.loads(text).get("data")
+        except (ValueError, AttributeError):
+            data = None
+        if not isinstance(data, list):
+            error = ChatError(ErrorKind.PROTOCOL, f"not a model list: {excerpt(text)}", status=200)
+            raise BackendError(self._scrubbed(error))
+        names = {
+            one_line(item["id"], 100)
+            for item in data
+            if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]
+        }
+        return sorted(names)
+
+
+def _is_event_stream(response: httpx.Response) -> bool:
+    kind = str(response.headers.get("content-type", ""))
+    return kind.split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
+def _rejects_stream_options(status: int, text: str) -> bool:
+    return status in (400, 422) and "stream_options" in text
+
+
+async def _read_text(response: httpx.Response, limit: int) -> str:
+    """At most `limit` bytes of the body, decoded leniently; the rest is not downloaded."""
+    body = bytearray()
+    try:
+        async for chunk in response.aiter_bytes():
+            body += chunk[: limit - len(body)]
+            if len(body) >= limit:
+                break
+    except httpx.HTTPError:
+        pass  # a body cut short still says enough about the error its status announced
+    return body.decode(response.encoding or "utf-8", errors="replace")

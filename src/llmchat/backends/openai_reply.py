@@ -1,0 +1,166 @@
+"""Reading one OpenAI-style streamed reply: decoded SSE events in, core events out.
+
+Pure (no I/O, no httpx): `ReplyReader` is fed the events of one 200 stream and tracks
+how it ended. It accepts the variants servers really send: a null first `content`,
+`reasoning_content`, usage on a `choices: []` chunk, on the finish chunk or on every
+chunk, `choices` null or missing, llama.cpp `timings` with or without `cache_n`, and
+errors as `data: {"error": …}` or old llama.cpp's `error:` line.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from llmchat.backends.errors import excerpt, stream_error
+from llmchat.backends.sse import SSEEvent
+from llmchat.core.events import (
+    ChatError,
+    Delta,
+    ErrorKind,
+    Failed,
+    Finished,
+    Reasoning,
+    ServerTimings,
+    StreamEvent,
+    UsageReport,
+)
+from llmchat.core.safe_text import one_line
+
+HEAD_EXCERPT_BYTES = 512
+"""Bytes kept from the start of a stream, to show when it turns out not to be SSE."""
+
+
+class ReplyReader:
+    """Folds the decoded events of one reply into core events and remembers how it ended.
+
+    Usage and timings are held back and emitted once, just before the final event,
+    because servers send them on different chunks (or on every chunk).
+    """
+
+    def __init__(self, backend: str) -> None:
+        self.backend = backend
+        self.finish_reason: str | None = None
+        self.done = False
+        self.error: ChatError | None = None
+        self.usage: UsageReport | None = None
+        self.timings: ServerTimings | None = None
+        self.saw_data = False
+        self.head = bytearray()
+
+    @property
+    def ended(self) -> bool:
+        return self.done or self.error is not None
+
+    def note_bytes(self, chunk: bytes) -> None:
+        """Keep the start of the body, to quote if it turns out not to be an event stream."""
+        if len(self.head) < HEAD_EXCERPT_BYTES:
+            self.head += chunk[: HEAD_EXCERPT_BYTES - len(self.head)]
+
+    def fail(self, kind: ErrorKind, message: str) -> None:
+        """Record a failure found outside the events (bad framing, timeout); first one wins."""
+        if self.error is None:
+            status = 200 if kind is ErrorKind.PROTOCOL else None  # the status it came with
+            self.error = ChatError(kind, message, status=status)
+
+    def take(self, sse: SSEEvent) -> list[StreamEvent]:
+        """The Delta/Reasoning events one SSE event carries; records finish, usage, errors."""
+        self.saw_data = True
+        if sse.event == "error":
+            self.error = stream_error(sse.data, backend=self.backend)
+            return []
+        if sse.data.strip() == "[DONE]":
+            self.done = True
+            return []
+        try:
+            chunk = json.loads(sse.data)
+        except ValueError:
+            self.fail(ErrorKind.PROTOCOL, f"invalid JSON in the stream: {one_line(sse.data, 80)}")
+            return []
+        if not isinstance(chunk, dict):
+            self.fail(
+                ErrorKind.PROTOCOL, f"unexpected chunk in the stream: {one_line(sse.data, 80)}"
+            )
+            return []
+        if chunk.get("error"):
+            self.error = stream_error(sse.data, backend=self.backend)
+            return []
+        events: list[StreamEvent] = []
+        choices = chunk.get("choices")  # may be [], null or missing on usage chunks
+        for choice in choices if isinstance(choices, list) else ():
+            if isinstance(choice, dict) and choice.get("index", 0) == 0:
+                events.extend(self._choice(choice))
+        if isinstance(chunk.get("usage"), dict):
+            self.usage = _usage(chunk["usage"]) or self.usage
+        if isinstance(chunk.get("timings"), dict):
+            self.timings = _timings(chunk["timings"])
+        return events
+
+    def _choice(self, choice: dict[str, Any]) -> list[StreamEvent]:
+        events: list[StreamEvent] = []
+        delta = choice.get("delta")
+        if isinstance(delta, dict):
+            thinking = delta.get("reasoning_content")
+            if not isinstance(thinking, str):
+                thinking = delta.get("reasoning")  # OpenRouter's name for the same thing
+            if isinstance(thinking, str) and thinking:
+                events.append(Reasoning(thinking))
+            content = delta.get("content")  # null in llama.cpp's first chunk
+            if isinstance(content, str) and content:
+                events.append(Delta(content))
+        reason = choice.get("finish_reason")
+        if isinstance(reason, str) and reason:
+            self.finish_reason = reason
+        return events
+
+    def outcome(self) -> list[StreamEvent]:
+        """Usage and timings if any, then the one final event."""
+        events: list[StreamEvent] = [e for e in (self.usage, self.timings) if e is not None]
+        if self.error is not None:
+            events.append(Failed(self.error))
+        elif self.finish_reason is not None or self.done:
+            events.append(Finished(self.finish_reason or "unknown"))
+        elif not self.saw_data and self.head:
+            text = excerpt(self.head.decode("utf-8", errors="replace"))
+            events.append(
+                Failed(
+                    ChatError(
+                        ErrorKind.PROTOCOL, f"the body is not an event stream: {text}", status=200
+                    )
+                )
+            )
+        else:
+            unfinished = (
+                "the stream ended before the reply was finished (no finish_reason, no [DONE])"
+            )
+            events.append(Failed(ChatError(ErrorKind.INCOMPLETE, unfinished)))
+        return events
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _usage(usage: dict[str, Any]) -> UsageReport | None:
+    prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+    if prompt is None and completion is None:
+        return None
+    details = usage.get("prompt_tokens_details")
+    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
+    return UsageReport(
+        prompt_tokens=prompt or 0, completion_tokens=completion or 0, cached_tokens=cached or 0
+    )
+
+
+def _timings(timings: dict[str, Any]) -> ServerTimings:
+    return ServerTimings(
+        prompt_n=_int(timings.get("prompt_n")),
+        prompt_ms=_float(timings.get("prompt_ms")),
+        predicted_n=_int(timings.get("predicted_n")),
+        predicted_ms=_float(timings.get("predicted_ms")),
+        cache_n=_int(timings.get("cache_n")),  # missing in old llama.cpp builds
+    )

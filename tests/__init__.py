@@ -1,0 +1,1 @@
+"""llmchat's test suite. A package so helpers import as `tests.support.…` everywhere."""
