@@ -6,6 +6,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -56,10 +57,11 @@ class ResumeScreen(Screen[None]):
         sessions = list_sessions(self.sessions_dir)
         for summary in sessions:
             table.add_row(
-                Content(one_line(summary.title or "(untitled)", 70)),
-                _when(summary.updated),
-                Content(one_line(summary.model or "–", 30)),
-                str(summary.message_count),
+                # Text, not str: DataTable reads a str cell as markup.
+                Text(one_line(summary.title or "(untitled)", 70)),
+                Text(_when(summary.updated)),
+                Text(one_line(summary.model or "–", 30)),
+                Text(str(summary.message_count), justify="right"),
                 key=summary.id,
             )
         if not sessions:
