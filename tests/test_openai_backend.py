@@ -724,3 +724,19 @@ async def test_list_models_failure_raises_backend_error(
     with pytest.raises(BackendError) as caught:
         await backend.list_models()
     assert caught.value.error.kind is ErrorKind.NOT_FOUND
+
+
+async def test_with_no_model_configured_the_servers_own_model_is_asked_for() -> None:
+    with OpenAIServer(models=("served-model",)) as server:
+        backend = OpenAIBackend("local", server.base_url, "default")
+        try:
+            events = [
+                e
+                async for e in backend.stream(
+                    ChatRequest((WireMessage("user", "hi"),), SamplingParams())
+                )
+            ]
+        finally:
+            await backend.aclose()
+    assert server.chat_requests[0].body["model"] == "served-model"
+    assert any(isinstance(e, Started) and e.model == "served-model" for e in events)

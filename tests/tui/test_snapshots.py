@@ -88,5 +88,6 @@ def test_resume_picker_lists_sessions_newest_first(
     older = write_session("aaaaaaaaaaaa", "An older session", [("hi", Status.COMPLETE)])
     os.utime(older, (FIXED - 86400, FIXED - 86400))
     write_session("bbbbbbbbbbbb", "Failed \x1b[31m reply", [("why?", Status.ERROR)])
-    assert [s.id for s in list_sessions(paths.sessions_dir())][0] == "bbbbbbbbbbbb"
+    newest = list_sessions(paths.sessions_dir())[0]
+    assert newest.id == "bbbbbbbbbbbb"
     assert snap_compare(chat_app(server, session=""), terminal_size=(100, 20))

@@ -29,7 +29,7 @@ from llmchat.core.events import (
     Started,
     StreamEvent,
 )
-from llmchat.core.request import ChatRequest
+from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest
 from llmchat.core.safe_text import one_line
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
@@ -79,6 +79,7 @@ class OpenAIBackend:
         self.extra_body = dict(extra_body or {})
         self._client = client
         self._owns_client = client is None
+        self._model_checked = False
 
     def __repr__(self) -> str:  # the key stays out of reprs, logs and tracebacks
         return (
@@ -93,6 +94,29 @@ class OpenAIBackend:
             self._client = httpx.AsyncClient(timeout=self.timeout, follow_redirects=False)
             self._owns_client = True
         return self._client
+
+    def prepare(self) -> None:
+        """Build the HTTP client now; safe to call from a thread after the first frame."""
+        _ = self.client
+
+    async def _model_for(self, request: ChatRequest) -> str:
+        """The model to ask for. With none configured, a server's only (or first) model.
+
+        vLLM and friends refuse an unknown model name, so "default" is replaced by what
+        `GET /models` lists; servers that list nothing (or fail) keep "default", which
+        llama-server and most single-model servers accept.
+        """
+        model = request.model or self.model
+        if model != SERVER_DEFAULT_MODEL or self._model_checked:
+            return model
+        self._model_checked = True
+        try:
+            listed = await self.list_models()
+        except BackendError:
+            return model
+        if listed:
+            self.model = listed[0]
+        return self.model
 
     async def aclose(self) -> None:
         """Close the client if this backend created it. A later request makes a new one."""
@@ -141,7 +165,8 @@ class OpenAIBackend:
         HTTP response, so the server stops generating.
         """
         url = f"{self.base_url}/chat/completions"
-        model = request.model or self.model
+        model = await self._model_for(request)
+        request = replace(request, model=model)
         # A second attempt only if the host rejects stream_options (usage is then
         # estimated downstream); every other answer ends the stream.
         for include_usage in (True, False):

@@ -24,8 +24,6 @@ OPENAI_BASE_URL = "https://api.openai.com/v1"
 OPENAI_HOST = "api.openai.com"
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 """Used for api.openai.com when no model is named: cheap, fast, widely available."""
-SERVER_DEFAULT_MODEL = "default"
-"""Sent to other hosts when no model is named; single-model servers (llama-server) ignore it."""
 LLAMACPP_BASE_URL = "http://127.0.0.1:8080/v1"
 """llama-server's default address."""
 

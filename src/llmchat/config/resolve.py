@@ -23,7 +23,6 @@ from llmchat.config.model import (
     DEFAULT_OPENAI_MODEL,
     OPENAI_BASE_URL,
     OPENAI_HOST,
-    SERVER_DEFAULT_MODEL,
     BackendConfig,
     BackendKind,
     Config,
@@ -31,6 +30,7 @@ from llmchat.config.model import (
 )
 from llmchat.config.secret import Secret
 from llmchat.config.validate import env_name_problem, url_problem
+from llmchat.core.request import SERVER_DEFAULT_MODEL
 
 ENV_OPENAI_API_KEY = "OPENAI_API_KEY"
 ENV_OPENAI_BASE_URL = "OPENAI_BASE_URL"

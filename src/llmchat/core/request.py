@@ -6,6 +6,9 @@ from dataclasses import dataclass
 
 from llmchat.core.params import SamplingParams
 
+SERVER_DEFAULT_MODEL = "default"
+"""The model name meaning "whatever the server serves" when none was configured."""
+
 
 @dataclass(frozen=True, slots=True)
 class WireMessage:

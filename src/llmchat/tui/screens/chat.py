@@ -175,8 +175,8 @@ class ChatScreen(Screen[None]):
                             await view.feed(text)
                         case Reasoning():
                             view.show_progress("thinking…")
-                        case Started():
-                            status.show(state="streaming")
+                        case Started(model=model):
+                            status.show(state="streaming", model=model)
                         case Retrying(attempt=n, delay_s=delay, reason=reason):
                             view.show_progress(f"retry {n} in {delay:.1f} s — {one_line(reason)}")
                         case Loading(message=text):
