@@ -1,0 +1,51 @@
+"""The layering rules from architecture.md, kept by tests rather than by memory."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src" / "llmchat"
+
+
+def imported_modules(package: Path) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+        found[str(path.relative_to(SRC))] = names
+    return found
+
+
+@pytest.mark.parametrize("forbidden", ["textual", "httpx", "rich"])
+def test_core_imports_neither_textual_nor_httpx(forbidden: str) -> None:
+    offenders = [
+        path for path, names in imported_modules(SRC / "core").items() if forbidden in names
+    ]
+    assert offenders == []
+
+
+def test_the_tui_never_talks_http_itself() -> None:
+    offenders = [path for path, names in imported_modules(SRC / "tui").items() if "httpx" in names]
+    assert offenders == []
+
+
+def test_starting_the_command_loads_no_http_client_nor_tokenizer() -> None:
+    """httpx, tiktoken and the backends are imported after the first frame, not before it."""
+    code = (
+        "import sys, llmchat.cli, llmchat.launch, llmchat.tui.app;"
+        "print(sorted(m for m in ('httpx', 'tiktoken', 'llmchat.backends.openai') "
+        "if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
