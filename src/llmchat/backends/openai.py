@@ -107,8 +107,10 @@ class OpenAIBackend:
         llama-server and most single-model servers accept.
         """
         model = request.model or self.model
-        if model != SERVER_DEFAULT_MODEL or self._model_checked:
+        if model != SERVER_DEFAULT_MODEL:
             return model
+        if self._model_checked:
+            return self.model
         self._model_checked = True
         try:
             listed = await self.list_models()

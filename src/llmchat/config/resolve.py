@@ -138,7 +138,7 @@ def resolve_backend(
             if name_source is not None:
                 raise ResolutionError(_unknown_backend(name or "", name_source, config))
             return Resolution("not_configured", None, system, reason=NOT_CONFIGURED_REASON)
-        chosen = _implicit(openai, notices)
+        chosen = _implicit(openai)
     else:
         raise ResolutionError(_unknown_backend(name, name_source or "default_backend", config))
 
@@ -229,11 +229,9 @@ def _from_config(
     )
 
 
-def _implicit(openai: _OpenAIEnv, notices: list[str]) -> _Chosen:
-    notices.append(
-        f"using backend '{IMPLICIT_BACKEND}' from the environment; run "
-        "`llmchat config init` to set up backends"
-    )
+def _implicit(openai: _OpenAIEnv) -> _Chosen:
+    # No notice: chatting through OPENAI_* alone is a normal way to use llmchat, and the
+    # status bar names the backend.
     return _Chosen(
         name=IMPLICIT_BACKEND,
         kind="openai",

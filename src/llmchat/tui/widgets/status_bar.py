@@ -31,7 +31,7 @@ class StatusFacts:
         parts.append(f"{self.tok_s:.0f} tok/s" if self.tok_s else "– tok/s")
         if self.tokens_in is not None or self.tokens_out is not None:
             approx = "≈" if self.estimated else ""
-            tin = format_tokens(self.tokens_in or 0)
+            tin = "–" if self.tokens_in is None else format_tokens(self.tokens_in)
             tout = format_tokens(self.tokens_out or 0)
             parts.append(f"{approx}in {tin} out {tout}")
         if self.elapsed_s is not None:
