@@ -231,9 +231,15 @@ def _print_mode(args, resolution, config, notices, session_id) -> int:  # type: 
 
 def _run_tui(resolution, config, notices, session_id) -> int:  # type: ignore[no-untyped-def]
     from llmchat.launch import build_launch
+    from llmchat.store import SessionError
     from llmchat.tui.app import LlmChatApp
 
-    app = LlmChatApp(build_launch(resolution, config, notices, session_id))
+    try:
+        launch = build_launch(resolution, config, notices, session_id)
+    except SessionError as exc:
+        print(f"llmchat: {exc}", file=sys.stderr)
+        return 1
+    app = LlmChatApp(launch)
     app.run()
     return app.return_code or 0
 

@@ -85,7 +85,11 @@ def build_launch(
     notices: list[str],
     session_id: str | None,
 ) -> Launch:
-    """Everything the TUI needs: `session_id` None opens a new session, "" the picker."""
+    """Everything the TUI needs: `session_id` None opens a new session, "" the picker.
+
+    A session asked for by id is opened here, so SessionError (not found, ambiguous,
+    locked by another llmchat) reaches the command line before the TUI starts.
+    """
     from llmchat.tui.app import ChatContext, Launch
     from llmchat.ui_state import UiState, load_ui_state, save_ui_state
 
@@ -101,7 +105,7 @@ def build_launch(
         sessions_dir=paths.sessions_dir(),
         config_path=paths.config_file(),
         user_themes_dir=paths.themes_dir(),
-        start="new" if session_id is None else (session_id or "resume-picker"),
+        start="new" if session_id is None else ("session" if session_id else "resume-picker"),
         not_configured_reason=resolution.reason or "",
         theme=ui.state.theme or config.theme,
         save_theme=save_theme,
@@ -124,4 +128,6 @@ def build_launch(
         )
 
     launch.open_session = open_session
+    if session_id:
+        launch.initial = open_session(session_id)
     return launch

@@ -42,7 +42,10 @@ class Launch:
     open_session: Callable[[str | None], ChatContext] | None = None
     """Open a saved session by id, or a new one with None. None: nothing configured."""
     start: str = "new"
-    """"new", "resume-picker", or a session id to open."""
+    """"new", "resume-picker", or "session" to show `initial`."""
+    initial: ChatContext | None = None
+    """The session the command line asked for, already open (so a locked or missing
+    session is reported before the TUI starts)."""
     not_configured_reason: str = ""
     theme: str | None = None
     save_theme: Callable[[str], None] = lambda name: None
@@ -68,7 +71,7 @@ class LlmChatApp(App[None]):
         wanted = launch.theme if launch.theme in self.available_themes else DEFAULT_DARK
         self.theme = wanted
 
-    def get_default_screen(self) -> Screen[None]:
+    def _first_screen(self) -> Screen[None]:
         from llmchat.tui.screens.first_run import FirstRunScreen
 
         if self.launch.open_session is None:
@@ -77,15 +80,20 @@ class LlmChatApp(App[None]):
             from llmchat.tui.screens.resume import ResumeScreen
 
             return ResumeScreen(self.launch.sessions_dir, as_start=True)
-        session_id = None if self.launch.start == "new" else self.launch.start
-        return self._chat_screen(session_id)
+        if self.launch.initial is not None:
+            from llmchat.tui.screens.chat import ChatScreen
+
+            self.context, self.launch.initial = self.launch.initial, None
+            return ChatScreen(self.context)
+        return self._chat_screen(None)
 
     def _chat_screen(self, session_id: str | None) -> Screen[None]:
         from llmchat.tui.screens.chat import ChatScreen
 
         assert self.launch.open_session is not None
+        context = self.launch.open_session(session_id)
         self._close_context()
-        self.context = self.launch.open_session(session_id)
+        self.context = context
         return ChatScreen(self.context)
 
     def _close_context(self) -> None:
@@ -94,6 +102,9 @@ class LlmChatApp(App[None]):
             self.context = None
 
     def on_mount(self) -> None:
+        # Screens are pushed over Textual's blank default screen, so switching sessions
+        # is always "pop to the base, push the new one".
+        self.push_screen(self._first_screen())
         for problem in self._theme_problems:
             self.notify(problem, title="Theme not loaded", severity="warning", timeout=10)
 
@@ -104,8 +115,6 @@ class LlmChatApp(App[None]):
         if any(isinstance(s, ChatScreen) and s.streaming for s in self.screen_stack):
             self.notify("A reply is still streaming: Esc stops it first.", severity="warning")
             return
-        while len(self.screen_stack) > 1:
-            self.pop_screen()
         try:
             screen = self._chat_screen(session_id)
         except Exception as exc:  # a locked or unreadable session: say so, keep running
@@ -113,7 +122,9 @@ class LlmChatApp(App[None]):
 
             self.notify(one_line(str(exc)), title="Cannot open session", severity="error")
             return
-        self.switch_screen(screen)
+        while len(self.screen_stack) > 1:
+            self.pop_screen()
+        self.push_screen(screen)
 
     # -- actions -------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from llmchat.core.params import SamplingParams
+from llmchat.core.request import SERVER_DEFAULT_MODEL
 from llmchat.core.safe_text import one_line
 from llmchat.tui.widgets.message_meta import format_ms, format_tokens
 
@@ -26,7 +27,8 @@ class StatusFacts:
     params: SamplingParams | None = None
 
     def line(self) -> str:
-        parts = [f"{one_line(self.backend, 24)} · {one_line(self.model, 40)}", self.state]
+        model = "server's model" if self.model == SERVER_DEFAULT_MODEL else self.model
+        parts = [f"{one_line(self.backend, 24)} · {one_line(model, 40)}", self.state]
         parts.append(f"TTFT {format_ms(self.ttft_ms)}")
         parts.append(f"{self.tok_s:.0f} tok/s" if self.tok_s else "– tok/s")
         if self.tokens_in is not None or self.tokens_out is not None:

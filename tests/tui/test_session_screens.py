@@ -1,0 +1,81 @@
+"""Opening, switching and renaming sessions from inside the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from llmchat.store import SessionLocked
+from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.screens.resume import ResumeScreen
+from llmchat.tui.widgets.reply_view import ReplyBody, UserView
+from tests.support.openai_server import OpenAIServer, Script
+from tests.tui.helpers import chat_app, only_session, wait_for_reply
+
+
+async def chat_once(server: OpenAIServer, text: str) -> str:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.press(*text, "enter")
+        await wait_for_reply(app)
+    return only_session().info.id
+
+
+async def test_the_picker_opens_the_chosen_session(server: OpenAIServer, home: Path) -> None:
+    await chat_once(server, "remember me")
+    app = chat_app(server, session="")
+    async with app.run_test() as pilot:
+        assert isinstance(app.screen, ResumeScreen)
+        await pilot.pause()
+        await pilot.press("enter")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+        assert [v.message.content for v in app.screen.query(UserView)] == ["remember me"]
+
+
+async def test_f2_renames_the_session_and_the_new_title_is_saved(
+    server: OpenAIServer, home: Path
+) -> None:
+    session_id = await chat_once(server, "first words")
+    app = chat_app(server, session=session_id)
+    async with app.run_test() as pilot:
+        await pilot.press("f2", "ctrl+a", "ctrl+k", *"Better title", "enter")
+        await pilot.pause()
+    assert only_session().title == "Better title"
+
+
+async def test_a_session_open_in_another_llmchat_is_refused(
+    server: OpenAIServer, home: Path
+) -> None:
+    session_id = await chat_once(server, "mine")
+    first = chat_app(server, session=session_id)
+    async with first.run_test():
+        with pytest.raises(SessionLocked, match="another llmchat"):
+            chat_app(server, session=session_id)
+
+
+async def test_links_that_are_not_http_are_refused(server: OpenAIServer, home: Path) -> None:
+    server.push(Script(reply="[click](javascript:alert(1))"))
+    app = chat_app(server)
+    opened: list[str] = []
+    app.open_url = lambda url, **_: opened.append(url)  # type: ignore[method-assign]
+    async with app.run_test() as pilot:
+        await pilot.press("h", "i", "enter")
+        await wait_for_reply(app)
+        body = app.screen.query(ReplyBody).last()
+        body.post_message(body.LinkClicked(body, "javascript:alert(1)"))
+        await pilot.pause()
+        assert opened == []
+        assert any("Refused" in str(n.message) for n in app._notifications)
+
+
+async def test_the_command_palette_offers_the_apps_actions(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        titles = {command.title for command in app.get_system_commands(app.screen)}
+    assert {"session: new", "session: open…", "session: rename", "app: help"} <= titles
+    assert "theme: llmchat-light" in titles
