@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llmchat.core.messages import Role, Status
 from llmchat.paths import AppPaths
-from llmchat.store import SessionSummary, list_sessions, load_session
+from llmchat.store import SessionFile, SessionSummary, list_sessions, load_session
 from tests.support.openai_server import OpenAIServer, Script
 
 SECRET = "sk-test-0123456789abcdefSECRET"
@@ -131,3 +131,21 @@ def test_config_init_writes_a_private_starter_file_once(tmp_path: Path) -> None:
     again = llmchat("config", "init", home=tmp_path)
     assert again.returncode == 1
     assert "exists" in again.stderr
+
+
+def test_resuming_a_session_another_llmchat_has_open_is_refused(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    env = {"OPENAI_BASE_URL": server.base_url}
+    assert llmchat("-p", "mine", home=tmp_path, env=env).returncode == 0
+    [summary] = sessions(tmp_path)
+    with SessionFile(summary.path):
+        result = llmchat("--resume", summary.id, home=tmp_path, env=env)
+    assert result.returncode == 1
+    assert "another llmchat" in result.stderr
+
+
+def test_resuming_an_unknown_session_says_so(server: OpenAIServer, tmp_path: Path) -> None:
+    result = llmchat("--resume", "nope", home=tmp_path, env={"OPENAI_BASE_URL": server.base_url})
+    assert result.returncode == 1
+    assert "nope" in result.stderr
