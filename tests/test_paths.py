@@ -40,6 +40,7 @@ def test_llmchat_home_roots_every_location(tmp_path: Path) -> None:
         state_dir=home / "state",
         log_dir=home / "log",
         themes_dir=home / "themes",
+        cache_dir=home / "cache",
     )
 
 

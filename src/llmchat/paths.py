@@ -55,6 +55,8 @@ class AppPaths:
     """Diagnostic logs (never holding keys or message text)."""
     themes_dir: Path
     """User themes, beside the config: ``<config_dir>/themes``."""
+    cache_dir: Path
+    """Things llmchat can rebuild: the assembled bundled model, library links."""
 
     @property
     def ui_state_file(self) -> Path:
@@ -74,12 +76,14 @@ class AppPaths:
             config_dir = data_dir = home
             state_dir = home / "state"
             log_dir = home / "log"
+            cache_dir = home / "cache"
         else:
             dirs = PlatformDirs(APP_NAME, appauthor=False)
             config_dir = Path(dirs.user_config_dir)
             data_dir = Path(dirs.user_data_dir)
             state_dir = Path(dirs.user_state_dir)
             log_dir = Path(dirs.user_log_dir)
+            cache_dir = Path(dirs.user_cache_dir)
         config_file = _env_path(env, ENV_CONFIG) or config_dir / CONFIG_FILE_NAME
         return cls(
             config_dir=config_dir,
@@ -89,6 +93,7 @@ class AppPaths:
             state_dir=state_dir,
             log_dir=log_dir,
             themes_dir=config_dir / "themes",
+            cache_dir=cache_dir,
         )
 
 
@@ -139,6 +144,10 @@ def ui_state_file() -> Path:
     return app_paths().ui_state_file
 
 
+def cache_dir() -> Path:
+    return app_paths().cache_dir
+
+
 def ensure_private_dir(path: Path) -> Path:
     """Create ``path`` (and missing parents) with mode 0700; leave existing ones alone.
 
@@ -178,6 +187,10 @@ def ensure_state_dir() -> Path:
 
 def ensure_log_dir() -> Path:
     return ensure_private_dir(log_dir())
+
+
+def ensure_cache_dir() -> Path:
+    return ensure_private_dir(cache_dir())
 
 
 def ensure_themes_dir() -> Path:

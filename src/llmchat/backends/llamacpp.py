@@ -1,0 +1,148 @@
+"""llama.cpp's `llama-server`: the OpenAI-compatible stream plus what only it can tell.
+
+Besides `/v1/chat/completions` it uses `/health` (503 while the model loads), `/props`
+(the per-slot context size, alias, build), `/apply-template` + `/tokenize` (the exact
+prompt the model sees, counted by its own tokenizer) and `/slots` (is a slot busy).
+The final chunk's `timings` (prefill, decode, KV-cache reuse) come through the shared
+reader as `ServerTimings`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from llmchat.backends.base import BackendError
+from llmchat.backends.openai import OpenAIBackend
+from llmchat.core.context import ContextWindow, TokenCount
+from llmchat.core.events import ChatError, ErrorKind
+from llmchat.core.request import WireMessage
+from llmchat.core.safe_text import one_line
+
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerProps:
+    n_ctx: int | None
+    """Context size of one slot, in tokens."""
+    alias: str | None
+    build: str | None
+    slots: int | None
+    chat_template: str | None
+
+
+def root_of(base_url: str) -> str:
+    """`http://host:port/v1` → `http://host:port` (llama-server's own routes live there)."""
+    base = base_url.rstrip("/")
+    return base[: -len("/v1")] if base.endswith("/v1") else base
+
+
+class LlamaCppBackend(OpenAIBackend):
+    """A llama-server: the chat stream, exact prompt counts and the real context size."""
+
+    def __init__(self, name: str, base_url: str, model: str, api_key: str | None = None, **kw: Any):
+        extra = {"cache_prompt": True, **dict(kw.pop("extra_body", None) or {})}
+        super().__init__(name, base_url, model, api_key, extra_body=extra, **kw)
+        self.root_url = root_of(self.base_url)
+        self._props: ServerProps | None = None
+
+    async def _get_json(self, path: str) -> Any:
+        return await self._call("GET", path, None)
+
+    async def _post_json(self, path: str, body: Mapping[str, Any]) -> Any:
+        return await self._call("POST", path, body)
+
+    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
+        url = f"{self.root_url}{path}"
+        try:
+            response = await self.client.request(
+                method,
+                url,
+                json=body,
+                headers=self._headers("application/json"),
+                timeout=httpx.Timeout(PROBE_TIMEOUT_S, read=30.0),
+            )
+        except httpx.HTTPError as exc:
+            raise BackendError(self._scrubbed(self._transport_error(exc, url))) from exc
+        if response.status_code != 200:
+            raise BackendError(self._scrubbed(self._http_error(response, response.text, url)))
+        try:
+            return response.json()
+        except ValueError as exc:
+            error = ChatError(ErrorKind.PROTOCOL, f"{path} did not answer JSON", status=200)
+            raise BackendError(self._scrubbed(error)) from exc
+
+    async def health(self) -> tuple[bool, str]:
+        """(ready, what the server says): False with "Loading model" while it loads."""
+        try:
+            await self._get_json("/health")
+        except BackendError as exc:
+            return False, exc.error.message
+        return True, "ok"
+
+    async def props(self, *, refresh: bool = False) -> ServerProps:
+        if self._props is None or refresh:
+            data = await self._get_json("/props")
+            settings = data.get("default_generation_settings") if isinstance(data, dict) else None
+            n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
+            self._props = ServerProps(
+                n_ctx=n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None,
+                alias=_text(data, "model_alias"),
+                build=_text(data, "build_info"),
+                slots=data.get("total_slots") if isinstance(data.get("total_slots"), int) else None,
+                chat_template=data.get("chat_template")
+                if isinstance(data.get("chat_template"), str)
+                else None,
+            )
+        return self._props
+
+    async def context_window(self) -> ContextWindow | None:
+        try:
+            props = await self.props()
+        except BackendError:
+            return None
+        return ContextWindow(props.n_ctx, "server") if props.n_ctx else None
+
+    async def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
+        data = await self._post_json("/tokenize", {"content": text, "add_special": add_special})
+        tokens = data.get("tokens") if isinstance(data, dict) else None
+        if not isinstance(tokens, list):
+            raise BackendError(ChatError(ErrorKind.PROTOCOL, "/tokenize gave no token list"))
+        return [t if isinstance(t, int) else t.get("id", -1) for t in tokens]
+
+    async def apply_template(self, messages: Sequence[WireMessage]) -> str:
+        body = {"messages": [{"role": m.role, "content": m.content} for m in messages]}
+        data = await self._post_json("/apply-template", body)
+        prompt = data.get("prompt") if isinstance(data, dict) else None
+        if not isinstance(prompt, str):
+            raise BackendError(ChatError(ErrorKind.PROTOCOL, "/apply-template gave no prompt"))
+        return prompt
+
+    async def count_prompt(self, messages: Sequence[WireMessage]) -> TokenCount:
+        """Exactly the prompt tokens the server will process for these messages."""
+        prompt = await self.apply_template(messages)
+        return TokenCount(len(await self.tokenize(prompt, add_special=True)), exact=True)
+
+    async def slots(self) -> list[dict[str, Any]]:
+        data = await self._get_json("/slots")
+        return [s for s in data if isinstance(s, dict)] if isinstance(data, list) else []
+
+
+async def is_llamacpp(base_url: str, client: httpx.AsyncClient) -> bool:
+    """Whether a server is llama-server (its `/props` has default_generation_settings)."""
+    try:
+        response = await client.get(f"{root_of(base_url)}/props", timeout=PROBE_TIMEOUT_S)
+        data = response.json() if response.status_code == 200 else None
+    except (httpx.HTTPError, ValueError, json.JSONDecodeError):
+        return False
+    return isinstance(data, dict) and isinstance(data.get("default_generation_settings"), dict)
+
+
+def _text(data: Any, key: str) -> str | None:
+    value = data.get(key) if isinstance(data, dict) else None
+    return one_line(value, 200) if isinstance(value, str) else None
