@@ -145,6 +145,8 @@ class Message:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Message:
         """Build a message from a session record; raises ValueError on a wrong shape."""
+        if not isinstance(record, dict):
+            raise ValueError(f"message record is not an object: {type(record).__name__}")
         try:
             role = Role(record["role"])
         except (KeyError, ValueError) as exc:
@@ -162,7 +164,7 @@ class Message:
             id=_str(record.get("id")) or new_id(),
             parent=_str(record.get("parent")),
             ts=_str(record.get("ts")) or now_iso(),
-            tokens=record.get("tokens") if isinstance(record.get("tokens"), int) else None,
+            tokens=_int_or_none(record.get("tokens")),
             status=status,
             backend=_str(record.get("backend")),
             model=_str(record.get("model")),
@@ -171,15 +173,22 @@ class Message:
             else None,
             usage=Usage.from_dict(record.get("usage")),
             timing=Timing.from_dict(record.get("timing")),
-            cost_usd=record.get("cost_usd")
-            if isinstance(record.get("cost_usd"), int | float)
-            else None,
+            cost_usd=_number_or_none(record.get("cost_usd")),
             error=_str(record.get("error")),
         )
 
 
 def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
+def _int_or_none(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _number_or_none(value: Any) -> float | None:
+    # bool is an int in Python, but `true` in a file is not a number of anything.
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _str(value: Any) -> str | None:
