@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from pathlib import Path
 
 from llmchat import __version__
 
@@ -55,6 +56,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--api-key-env",
         metavar="VAR",
         help="send the key in environment variable VAR (needed to send a key to --base-url)",
+    )
+    parser.add_argument(
+        "--model-file",
+        metavar="GGUF",
+        help="start llama-server with this model file and chat with it (stopped on exit)",
     )
     parser.add_argument("--system", help="the system prompt for a new session")
     parser.add_argument("--temperature", type=float, help="sampling temperature (0–2)")
@@ -147,9 +153,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     if isinstance(session_id, int):
         return session_id
 
+    from llmchat.launch import with_local_server
+    from llmchat.local.binary import BinaryNotFound
+
+    model_file = Path(args.model_file).expanduser() if args.model_file else None
+    if model_file is not None and not model_file.is_file():
+        print(f"llmchat: --model-file: no such file: {model_file}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        resolution, local = with_local_server(resolution, model_file)
+    except BinaryNotFound as exc:
+        print(f"llmchat: {exc}", file=sys.stderr)
+        return 1
     if args.prompt is not None:
-        return _print_mode(args, resolution, config, notices, session_id)
-    return _run_tui(resolution, config, notices, session_id)
+        return _print_mode(args, resolution, config, notices, session_id, local)
+    return _run_tui(resolution, config, notices, session_id, local)
 
 
 def _sampling_problem(args: argparse.Namespace) -> str | None:
@@ -180,7 +198,7 @@ def _session_choice(args: argparse.Namespace, sessions_dir: os.PathLike[str]) ->
     return None
 
 
-def _print_mode(args, resolution, config, notices, session_id) -> int:  # type: ignore[no-untyped-def]
+def _print_mode(args, resolution, config, notices, session_id, local) -> int:  # type: ignore[no-untyped-def]
     import asyncio
 
     from llmchat import paths
@@ -215,6 +233,16 @@ def _print_mode(args, resolution, config, notices, session_id) -> int:  # type: 
         print(f"llmchat: {line}", file=sys.stderr)
 
     async def run() -> int:
+        if local is not None:
+            from llmchat.local.plan import start_local_server
+
+            try:
+                await start_local_server(
+                    local, lambda line: print(f"llmchat: {line}", file=sys.stderr)
+                )
+            except Exception as exc:  # ServerStartError, a bad bundled model, …
+                print(f"llmchat: could not start llama-server: {exc}", file=sys.stderr)
+                return 1
         gateway = opener.gateway()
         try:
             return await ask(opened.conversation, gateway, text)
@@ -227,20 +255,26 @@ def _print_mode(args, resolution, config, notices, session_id) -> int:  # type: 
         return 130
     finally:
         opened.close()
+        if local is not None:
+            local.server.stop()
 
 
-def _run_tui(resolution, config, notices, session_id) -> int:  # type: ignore[no-untyped-def]
+def _run_tui(resolution, config, notices, session_id, local) -> int:  # type: ignore[no-untyped-def]
     from llmchat.launch import build_launch
     from llmchat.store import SessionError
     from llmchat.tui.app import LlmChatApp
 
     try:
-        launch = build_launch(resolution, config, notices, session_id)
+        launch = build_launch(resolution, config, notices, session_id, local)
     except SessionError as exc:
         print(f"llmchat: {exc}", file=sys.stderr)
         return 1
     app = LlmChatApp(launch)
-    app.run()
+    try:
+        app.run()
+    finally:
+        if local is not None:
+            local.server.stop()
     return app.return_code or 0
 
 

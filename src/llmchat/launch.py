@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,14 +20,67 @@ from llmchat.gateway.gateway import Gateway
 from llmchat.store import find_session, new_session, resume_session
 
 if TYPE_CHECKING:
+    from llmchat.local.plan import LocalServerPlan
     from llmchat.tui.app import Launch
+
+
+def with_local_server(
+    resolution: Resolution, model_file: Path | None
+) -> tuple[Resolution, LocalServerPlan | None]:
+    """Use a llama-server that llmchat starts: for `--model-file`, a backend with
+    `model_file`, or (nothing else configured) the bundled model of the `local` extra.
+
+    Raises BinaryNotFound when a server is needed and none can be found, except for the
+    bundled default, which then leaves the resolution "not configured" with the advice.
+    """
+    resolved = resolution.backend
+    preparer = None
+    if model_file is not None:
+        resolved = ResolvedBackend(
+            name="local",
+            kind="llamacpp",
+            base_url="http://127.0.0.1/v1",
+            model=model_file.stem,
+            api_key=None,
+            key_source=None,
+            max_tokens_field="max_tokens",
+            context_window=resolved.context_window if resolved else None,
+            model_file=model_file,
+        )
+    elif resolved is None:
+        from llmchat.local.plan import bundled_backend, bundled_preparer
+
+        resolved = bundled_backend(paths.cache_dir())
+        if resolved is None:
+            return resolution, None
+        preparer = bundled_preparer(paths.cache_dir())
+    if resolved.model_file is None:
+        return resolution, None
+    from llmchat.local.binary import BinaryNotFound
+    from llmchat.local.plan import managed_backend
+
+    try:
+        backend, plan = managed_backend(
+            resolved, cache_dir=paths.cache_dir(), log_dir=paths.log_dir(), prepare_model=preparer
+        )
+    except BinaryNotFound as exc:
+        if preparer is None:
+            raise
+        reason = f"{resolution.reason or ''}\n\nThe bundled model is installed, but {exc}"
+        return replace(resolution, reason=reason.strip()), None
+    return replace(resolution, status="ready", backend=backend), plan
 
 
 def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
     """The backend object for the resolved settings (imported here: httpx is not light)."""
     from llmchat.backends.openai import OpenAIBackend
 
-    return OpenAIBackend(
+    kind: type[OpenAIBackend] = OpenAIBackend
+    if resolved.kind == "llamacpp":
+        from llmchat.backends.llamacpp import LlamaCppBackend
+
+        kind = LlamaCppBackend
+    return kind(
         resolved.name,
         resolved.base_url,
         resolved.model,
@@ -84,6 +137,7 @@ def build_launch(
     config: Config,
     notices: list[str],
     session_id: str | None,
+    local: LocalServerPlan | None = None,
 ) -> Launch:
     """Everything the TUI needs: `session_id` None opens a new session, "" the picker.
 
@@ -109,6 +163,7 @@ def build_launch(
         not_configured_reason=resolution.reason or "",
         theme=ui.state.theme or config.theme,
         save_theme=save_theme,
+        local=local,
     )
     resolved = resolution.backend
     if resolved is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -17,6 +18,9 @@ from textual.screen import Screen
 from llmchat.core.conversation import Conversation
 from llmchat.gateway.gateway import Gateway
 from llmchat.tui.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes, shipped_themes_dir
+
+if TYPE_CHECKING:
+    from llmchat.local.plan import LocalServerPlan
 
 
 @dataclass(slots=True)
@@ -49,6 +53,8 @@ class Launch:
     not_configured_reason: str = ""
     theme: str | None = None
     save_theme: Callable[[str], None] = lambda name: None
+    local: LocalServerPlan | None = None
+    """A llama-server to start (and stop on exit) before the first chat screen."""
 
 
 class LlmChatApp(App[None]):
@@ -87,6 +93,10 @@ class LlmChatApp(App[None]):
             return ChatScreen(self.context)
         return self._chat_screen(None)
 
+    def _local_server_up(self, ready: bool | None) -> None:
+        if ready:
+            self.push_screen(self._first_screen())
+
     def _chat_screen(self, session_id: str | None) -> Screen[None]:
         from llmchat.tui.screens.chat import ChatScreen
 
@@ -104,7 +114,12 @@ class LlmChatApp(App[None]):
     def on_mount(self) -> None:
         # Screens are pushed over Textual's blank default screen, so switching sessions
         # is always "pop to the base, push the new one".
-        self.push_screen(self._first_screen())
+        if self.launch.local is not None:
+            from llmchat.tui.screens.starting import StartingScreen
+
+            self.push_screen(StartingScreen(self.launch.local), self._local_server_up)
+        else:
+            self.push_screen(self._first_screen())
         for problem in self._theme_problems:
             self.notify(problem, title="Theme not loaded", severity="warning", timeout=10)
 
@@ -174,6 +189,12 @@ class LlmChatApp(App[None]):
                 yield SystemCommand(
                     "reply: stop", "Stop the reply that is streaming (Esc)", self._stop
                 )
+        if self.launch.local is not None:
+            yield SystemCommand(
+                "server: show log",
+                f"The output of the llama-server llmchat started ({self.launch.local.log_path})",
+                self.action_server_log,
+            )
         for name in sorted(self.available_themes):
             yield SystemCommand(
                 f"theme: {name}", f"Switch to the {name} theme", lambda n=name: self.set_theme(n)
@@ -185,7 +206,16 @@ class LlmChatApp(App[None]):
     def _stop(self) -> None:
         self.screen.run_action("stop_reply")
 
+    def action_server_log(self) -> None:
+        if self.launch.local is None:
+            return
+        from llmchat.tui.screens.server_log import ServerLogScreen
+
+        self.push_screen(ServerLogScreen(self.launch.local.server))
+
     async def on_unmount(self) -> None:
         if self.context is not None:
             await self.context.gateway.aclose()
         self._close_context()
+        if self.launch.local is not None:
+            self.launch.local.server.stop()

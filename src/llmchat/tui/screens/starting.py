@@ -1,0 +1,72 @@
+"""Shown while llmchat brings up its own llama-server: every step, never a frozen screen."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import Footer, LoadingIndicator, Log, Static
+
+from llmchat.core.safe_text import one_line, visible
+from llmchat.local.plan import LocalServerPlan, start_local_server
+
+
+class StartingScreen(Screen[bool]):
+    """Dismissed with True once the server answers; stays with the error otherwise."""
+
+    DEFAULT_CSS = """
+    StartingScreen > Vertical { padding: 1 2; }
+    StartingScreen #starting-title { color: $primary; text-style: bold; height: 1; }
+    StartingScreen LoadingIndicator { height: 1; margin: 1 0; }
+    StartingScreen Log { height: 1fr; border: round $panel; }
+    StartingScreen #starting-error { color: $error; height: auto; }
+    """
+    BINDINGS = [
+        Binding("r", "retry", "Retry", id="starting.retry", tooltip="Try starting it again"),
+        Binding("ctrl+q", "app.quit", "Quit", id="starting.quit"),
+    ]
+
+    def __init__(self, plan: LocalServerPlan) -> None:
+        super().__init__()
+        self.plan = plan
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(
+                Content(f"Starting a local model: {one_line(self.plan.server.alias)}"),
+                id="starting-title",
+            )
+            yield LoadingIndicator()
+            yield Static("", id="starting-error")
+            yield Log(highlight=False, id="starting-log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.action_retry()
+
+    def action_retry(self) -> None:
+        if self.plan.server.running:
+            return
+        self.query_one(LoadingIndicator).display = True
+        self.query_one("#starting-error", Static).update("")
+        self.run_worker(self._start(), exclusive=True, exit_on_error=False, description="start")
+
+    def _progress(self, line: str) -> None:
+        self.query_one(Log).write_line(visible(line))
+
+    async def _start(self) -> None:
+        try:
+            await start_local_server(self.plan, self._progress)
+        except Exception as exc:  # shown with the log; the user can retry or quit
+            self.query_one(LoadingIndicator).display = False
+            first, *rest = str(exc).splitlines() or ["failed"]
+            self.query_one("#starting-error", Static).update(
+                Content(f"Could not start llama-server: {one_line(first)}\nPress r to retry.")
+            )
+            for line in rest:
+                self._progress(line)
+            self._progress(f"Full log: {self.plan.log_path}")
+            return
+        self.dismiss(True)
