@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import socket
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from typing import TypeVar
 
 import pytest
@@ -150,9 +151,30 @@ async def test_loading_model_is_announced_then_retried(
 ) -> None:
     server.push(Script.http_error(503, "Loading model"), Script(reply="ready"))
     events = await run(gateway_for(backend, sleep))
-    kinds = [type(event) for event in events[:2]]
-    assert kinds == [Loading, Retrying]
+    assert isinstance(events[0], Loading)
+    assert not any(isinstance(event, Retrying) for event in events)
     assert text(events) == "ready"
+
+
+async def test_a_loading_server_is_waited_for_beyond_the_retry_limit(
+    server: OpenAIServer, backend: OpenAIBackend, sleep: FakeSleep
+) -> None:
+    server.push(*[Script.http_error(503, "Loading model")] * 6, Script(reply="ready"))
+    events = await run(gateway_for(backend, sleep, max_retries=1))
+    assert sum(isinstance(event, Loading) for event in events) == 6
+    assert text(events) == "ready"
+
+
+async def test_waiting_for_a_loading_server_is_bounded(
+    server: OpenAIServer, backend: OpenAIBackend, sleep: FakeSleep
+) -> None:
+    server.default = Script.http_error(503, "Loading model")
+    gateway = gateway_for(backend, sleep, max_retries=0)
+    gateway.policy = replace(gateway.policy, max_loading_s=3.0)
+    events = await run(gateway)
+    assert isinstance(events[-1], Failed)
+    assert events[-1].error.kind is ErrorKind.LOADING
+    assert 3.0 <= sum(sleep.delays) <= 3.0 + 2.0
 
 
 # -- backoff --------------------------------------------------------------------------------

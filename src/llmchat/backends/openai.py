@@ -95,6 +95,36 @@ class OpenAIBackend:
             self._owns_client = True
         return self._client
 
+    async def discover(self) -> OpenAIBackend:
+        """This backend, or a llama.cpp one if the server turns out to be llama-server.
+
+        `--base-url http://127.0.0.1:8080/v1` does not say what is behind it; llama-server
+        answers `/props`, and then its exact token counts and context size can be used.
+        The probe carries no key. The HTTP client moves to the new backend.
+        """
+        from llmchat.backends.llamacpp import LlamaCppBackend, is_llamacpp
+
+        # Only plain-http servers are probed: hosted APIs (https) gain nothing from an
+        # extra request, and llama-server is nearly always run on http.
+        if type(self) is not OpenAIBackend or not self.base_url.startswith("http://"):
+            return self
+        if not await is_llamacpp(self.base_url, self.client):
+            return self
+        upgraded = LlamaCppBackend(
+            self.name,
+            self.base_url,
+            self.model,
+            self._api_key,
+            api_key_hint=self.api_key_hint,
+            max_tokens_field=self.max_tokens_field,
+            connect_timeout=self.timeout.connect or 5.0,
+            read_timeout=self.read_timeout,
+            extra_body=self.extra_body,
+            client=self.client,
+        )
+        upgraded._owns_client, self._owns_client = self._owns_client, False
+        return upgraded
+
     def prepare(self) -> None:
         """Build the HTTP client now; safe to call from a thread after the first frame."""
         _ = self.client

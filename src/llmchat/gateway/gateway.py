@@ -57,8 +57,16 @@ class Gateway:
         if prepare is not None:
             prepare()
 
+    async def discover(self) -> None:
+        """Let the backend learn about its server (e.g. that it is a llama-server)."""
+        discover = getattr(self.backend, "discover", None)
+        if discover is not None:
+            self._backend = await discover()
+
     async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
         attempt = 0
+        loading_waits = 0
+        waited_for_loading = 0.0
         while True:
             shown = False
             failure: Failed | None = None
@@ -72,13 +80,21 @@ class Gateway:
                     yield event
             if failure is None:
                 return
+            if failure.error.kind is ErrorKind.LOADING:
+                # A local server loading its model is not failing: wait for it on its own
+                # budget, polling gently, and say so.
+                loading_waits += 1
+                delay = self.policy.loading_delay(loading_waits, waited_for_loading)
+                if delay is not None:
+                    waited_for_loading += delay
+                    yield Loading(failure.error.message)
+                    await self._sleep(delay)
+                    continue
             attempt += 1
             delay = self.policy.delay(attempt, failure.error)
             if delay is None:
                 yield Failed(self._with_advice(failure.error))
                 return
-            if failure.error.kind is ErrorKind.LOADING:
-                yield Loading(failure.error.message)
             yield Retrying(attempt=attempt, delay_s=delay, reason=failure.error.one_line())
             await self._sleep(delay)
 

@@ -23,7 +23,15 @@ class RetryPolicy:
     """Fraction by which a delay may be shortened at random."""
     max_retry_after_s: float = 60.0
     """A Retry-After longer than this is not waited for: the error says when to retry."""
+    max_loading_s: float = 300.0
+    """How long to wait for a local server that is still loading its model."""
     rng: random.Random = field(default_factory=random.Random, compare=False)
+
+    def loading_delay(self, wait: int, waited_s: float) -> float | None:
+        """Seconds before polling a loading server again (wait is 1-based), or None."""
+        if waited_s >= self.max_loading_s:
+            return None
+        return min(0.25 * 1.5 ** (wait - 1), 2.0)
 
     def delay(self, attempt: int, error: ChatError) -> float | None:
         """Seconds to wait before retry number `attempt` (1-based), or None: do not retry."""

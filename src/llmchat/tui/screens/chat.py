@@ -21,6 +21,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import Worker
 
+from llmchat.core.context import PromptCounter
 from llmchat.core.conversation import PersistError
 from llmchat.core.events import Delta, Failed, Loading, Reasoning, Retrying, Started, UsageReport
 from llmchat.core.messages import Message, Role
@@ -102,16 +103,36 @@ class ChatScreen(Screen[None]):
         self.call_after_refresh(self._prepare_gateway)
 
     def _prepare_gateway(self) -> None:
-        # Importing httpx and building its client (an SSL context) costs 50–100 ms: do it
-        # after the first frame, in a thread, so neither start-up nor the first send waits.
         self.run_worker(
-            self.context.gateway.prepare,
+            self._prepare(),
             name="prepare",
             group="prepare",
-            thread=True,
             exit_on_error=False,
-            description="build the HTTP client",
+            description="build the HTTP client and ask the server what it is",
         )
+
+    async def _prepare(self) -> None:
+        # Importing httpx and building its client (an SSL context) costs 50–100 ms: done
+        # after the first frame, in a thread, so neither start-up nor the first send waits.
+        gateway = self.context.gateway
+        await asyncio.to_thread(gateway.prepare)
+        await gateway.discover()
+        await self._show_context()
+
+    async def _show_context(self, used: int | None = None) -> None:
+        """Tokens in the server's context window, where the backend can count exactly."""
+        backend = self.context.gateway.backend
+        if not isinstance(backend, PromptCounter):
+            return
+        try:
+            window = await backend.context_window()
+            if used is None:
+                request = self.conversation.build_request(self.context.model_name)
+                used = (await backend.count_prompt(request.messages)).tokens
+        except Exception:  # the figure is a nicety; a server that cannot say is fine
+            return
+        if window is not None:
+            self.query_one(StatusBar).show(context=(used, window.tokens))
 
     def _view_for(self, message: Message) -> Static | ReplyView:
         if message.role is Role.ASSISTANT:
@@ -225,6 +246,15 @@ class ChatScreen(Screen[None]):
         )
         if message.error:
             self.notify(one_line(message.error), title="Reply failed", severity="error")
+        if usage is not None and not usage.estimated and usage.prompt:
+            # The slot now holds the prompt and the reply (llama.cpp: cache_n + prompt_n +
+            # predicted_n, which is what usage reports).
+            self.run_worker(
+                self._show_context(usage.prompt + usage.completion),
+                group="context",
+                exclusive=True,
+                exit_on_error=False,
+            )
 
     # -- actions -------------------------------------------------------------------
 

@@ -25,6 +25,8 @@ class StatusFacts:
     estimated: bool = False
     elapsed_s: float | None = None
     params: SamplingParams | None = None
+    context: tuple[int, int] | None = None
+    """(tokens in use, context window) where the server counts exactly."""
 
     def line(self) -> str:
         model = "server's model" if self.model == SERVER_DEFAULT_MODEL else self.model
@@ -38,9 +40,12 @@ class StatusFacts:
             parts.append(f"{approx}in {tin} out {tout}")
         if self.elapsed_s is not None:
             parts.append(f"{self.elapsed_s:.1f} s")
+        if self.context is not None:
+            used, window = self.context
+            parts.append(f"ctx {format_tokens(used)}/{format_tokens(window)}")
         if self.params is not None:
             p = self.params
-            parts.append(f"T {p.temperature:.2f} top-p {p.top_p:.2f} max {p.max_tokens}")
+            parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}")
         return " │ ".join(parts)
 
 
