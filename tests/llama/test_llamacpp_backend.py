@@ -1,0 +1,114 @@
+"""The llama.cpp backend against a real llama-server and a real (tiny) model."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import aclosing
+
+from llmchat.backends.llamacpp import LlamaCppBackend
+from llmchat.backends.openai import OpenAIBackend
+from llmchat.core.events import Delta, Finished, ServerTimings, UsageReport
+from llmchat.core.params import SamplingParams
+from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.local.server_process import ManagedServer
+from tests.llama.conftest import CONTEXT
+
+QUESTION = (WireMessage("system", "You are terse."), WireMessage("user", "Name three colours."))
+
+
+def backend_for(server: ManagedServer) -> LlamaCppBackend:
+    return LlamaCppBackend("local", server.base_url, server.alias)
+
+
+async def collect(backend: LlamaCppBackend, messages, max_tokens: int = 8):  # type: ignore[no-untyped-def]
+    request = ChatRequest(tuple(messages), SamplingParams(temperature=0.0, max_tokens=max_tokens))
+    return [event async for event in backend.stream(request)]
+
+
+async def test_the_context_size_comes_from_the_servers_props(llama_server: ManagedServer) -> None:
+    backend = backend_for(llama_server)
+    try:
+        window = await backend.context_window()
+    finally:
+        await backend.aclose()
+    assert window is not None
+    assert (window.tokens, window.source) == (CONTEXT, "server")
+
+
+async def test_exact_prompt_count_matches_what_the_server_processes(
+    llama_server: ManagedServer,
+) -> None:
+    backend = backend_for(llama_server)
+    try:
+        counted = await backend.count_prompt(QUESTION)
+        events = await collect(backend, QUESTION)
+    finally:
+        await backend.aclose()
+    [usage] = [e for e in events if isinstance(e, UsageReport)]
+    assert counted.exact
+    assert counted.tokens == usage.prompt_tokens
+
+
+async def test_the_second_turn_reuses_the_kv_cache_and_reports_timings(
+    llama_server: ManagedServer,
+) -> None:
+    backend = backend_for(llama_server)
+    try:
+        first = await collect(backend, QUESTION)
+        reply = "".join(e.text for e in first if isinstance(e, Delta))
+        follow_up = (*QUESTION, WireMessage("assistant", reply), WireMessage("user", "More."))
+        second = await collect(backend, follow_up)
+    finally:
+        await backend.aclose()
+    [timings] = [e for e in second if isinstance(e, ServerTimings)]
+    assert timings.cache_n is not None and timings.cache_n > 0
+    assert timings.prompt_n is not None and timings.prompt_n > 0
+    assert timings.prompt_ms is not None and timings.predicted_ms is not None
+    assert isinstance(second[-1], Finished)
+
+
+async def test_the_chosen_sampling_values_and_max_tokens_are_honoured(
+    llama_server: ManagedServer,
+) -> None:
+    backend = backend_for(llama_server)
+    try:
+        events = await collect(backend, QUESTION, max_tokens=5)
+        [slot] = await backend.slots()
+    finally:
+        await backend.aclose()
+    [usage] = [e for e in events if isinstance(e, UsageReport)]
+    assert usage.completion_tokens <= 5
+    assert slot["params"]["temperature"] == 0.0
+    assert slot["params"]["top_p"] == 1.0
+
+
+async def test_cancelling_a_reply_frees_the_servers_slot(llama_server: ManagedServer) -> None:
+    backend = backend_for(llama_server)
+    request = ChatRequest(QUESTION, SamplingParams(max_tokens=1500))
+    try:
+        async with aclosing(backend.stream(request)) as events:
+            deltas = 0
+            async for event in events:
+                deltas += isinstance(event, Delta)
+                if deltas == 3:
+                    break
+        busy = True
+        for _ in range(100):  # the server notices the closed connection at its next token
+            busy = any(slot["is_processing"] for slot in await backend.slots())
+            if not busy:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await backend.aclose()
+    assert not busy
+
+
+async def test_a_plain_base_url_to_llama_server_is_recognised(llama_server: ManagedServer) -> None:
+    plain = OpenAIBackend("local", llama_server.base_url, "default")
+    upgraded = await plain.discover()
+    try:
+        assert isinstance(upgraded, LlamaCppBackend)
+        window = await upgraded.context_window()
+        assert window is not None and window.tokens == CONTEXT
+    finally:
+        await upgraded.aclose()
