@@ -4,13 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import aclosing
+from pathlib import Path
 
 from llmchat.backends.llamacpp import LlamaCppBackend
 from llmchat.backends.openai import OpenAIBackend
-from llmchat.core.events import Delta, Finished, ServerTimings, UsageReport
+from llmchat.core.events import (
+    Delta,
+    ErrorKind,
+    Failed,
+    Finished,
+    Loading,
+    Retrying,
+    ServerTimings,
+    UsageReport,
+)
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
-from llmchat.local.server_process import ManagedServer
+from llmchat.gateway.gateway import Gateway
+from llmchat.gateway.retry import RetryPolicy
+from llmchat.local.binary import ServerBinary
+from llmchat.local.server_process import ManagedServer, ServerSettings, free_port
 from tests.llama.conftest import CONTEXT
 
 QUESTION = (WireMessage("system", "You are terse."), WireMessage("user", "Name three colours."))
@@ -112,3 +125,49 @@ async def test_a_plain_base_url_to_llama_server_is_recognised(llama_server: Mana
         assert window is not None and window.tokens == CONTEXT
     finally:
         await upgraded.aclose()
+
+
+async def test_a_prompt_beyond_the_context_is_refused_with_the_numbers(
+    llama_server: ManagedServer,
+) -> None:
+    backend = backend_for(llama_server)
+    huge = (WireMessage("user", "word " * 3000),)
+    try:
+        events = await collect(backend, huge)
+    finally:
+        await backend.aclose()
+    failure = events[-1]
+    assert isinstance(failure, Failed)
+    assert failure.error.kind is ErrorKind.CONTEXT_OVERFLOW
+    assert failure.error.context_window == CONTEXT
+    assert failure.error.prompt_tokens is not None and failure.error.prompt_tokens > CONTEXT
+    assert str(CONTEXT) in failure.error.one_line()
+
+
+async def test_a_server_that_is_not_running_is_named_in_the_error() -> None:
+    backend = LlamaCppBackend("local", f"http://127.0.0.1:{free_port()}/v1", "default")
+    try:
+        events = await collect(backend, QUESTION)
+    finally:
+        await backend.aclose()
+    failure = events[-1]
+    assert isinstance(failure, Failed)
+    assert failure.error.kind is ErrorKind.CONNECT
+    assert "127.0.0.1" in failure.error.one_line()
+
+
+async def test_a_request_sent_while_the_model_loads_goes_through_when_ready(
+    llama_binary: ServerBinary, gemma_file: Path, tmp_path: Path
+) -> None:
+    server = ManagedServer(llama_binary, ServerSettings(gemma_file, context=512), tmp_path / "log")
+    server.start()
+    backend = backend_for(server)
+    gateway = Gateway(backend, RetryPolicy(max_retries=20, max_delay_s=0.5))
+    request = ChatRequest(QUESTION, SamplingParams(temperature=0.0, max_tokens=4))
+    try:
+        events = [event async for event in gateway.stream(request)]
+    finally:
+        await gateway.aclose()
+        server.stop()
+    assert isinstance(events[-1], Finished)
+    assert any(isinstance(event, Loading | Retrying) for event in events)
