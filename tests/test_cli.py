@@ -83,10 +83,14 @@ def test_continue_adds_the_next_turn_to_the_last_session(
     assert [m["role"] for m in history] == ["user", "assistant", "user"]
 
 
-def test_nothing_configured_says_how_to_connect_and_exits_2(tmp_path: Path) -> None:
-    result = llmchat("-p", "hi", home=tmp_path)
+def test_nothing_configured_and_no_local_server_says_how_to_connect_and_exits_2(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "no-such-llama-server"
+    result = llmchat("-p", "hi", home=tmp_path, env={"LLAMA_SERVER": str(missing)})
     assert result.returncode == 2
-    assert "OPENAI_API_KEY" in result.stderr or "config init" in result.stderr
+    assert "OPENAI_API_KEY" in result.stderr
+    assert "config init" in result.stderr
 
 
 def test_a_broken_config_names_file_line_and_column_and_is_left_alone(tmp_path: Path) -> None:

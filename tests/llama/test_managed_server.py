@@ -119,3 +119,13 @@ async def test_chatting_through_the_tui_shows_the_servers_own_figures(
     assert status.context is not None
     used, window = status.context
     assert window == 2048 and 0 < used <= window
+
+
+def test_with_nothing_configured_the_bundled_model_answers(tmp_path: Path) -> None:
+    run = llmchat(tmp_path, "--max-tokens", "6", "-p", "Hi")
+    out, err = run.communicate(timeout=180)
+    assert run.returncode == 0, err
+    assert "bundled model" in err
+    assert out.strip()
+    cache = AppPaths.from_env({"LLMCHAT_HOME": str(tmp_path)}).cache_dir
+    assert (cache / "models" / "gemma-3-270m-q4_k_m.gguf").is_file()
