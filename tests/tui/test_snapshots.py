@@ -35,6 +35,12 @@ print("hello")
 FIXED = time.mktime((2026, 11, 20, 9, 30, 0, 0, 0, -1))
 
 
+async def settled(pilot) -> None:  # type: ignore[no-untyped-def]
+    """Until the workers (session listing, HTTP client) are done and the screen redrawn."""
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
 @pytest.fixture
 def utc(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "UTC")
@@ -79,7 +85,9 @@ def test_chat_screen_with_a_resumed_session(
         "Tables and code",
         [("Show me a table", Status.COMPLETE), ("And again?", Status.CANCELLED)],
     )
-    assert snap_compare(chat_app(server, session="a1b2c3"), terminal_size=(100, 36))
+    assert snap_compare(
+        chat_app(server, session="a1b2c3"), terminal_size=(100, 36), run_before=settled
+    )
 
 
 def test_resume_picker_lists_sessions_newest_first(
@@ -90,4 +98,6 @@ def test_resume_picker_lists_sessions_newest_first(
     write_session("bbbbbbbbbbbb", "Failed \x1b[31m reply", [("why?", Status.ERROR)])
     newest = list_sessions(paths.sessions_dir())[0]
     assert newest.id == "bbbbbbbbbbbb"
-    assert snap_compare(chat_app(server, session=""), terminal_size=(100, 20))
+    assert snap_compare(
+        chat_app(server, session=""), terminal_size=(100, 20), run_before=settled
+    )
