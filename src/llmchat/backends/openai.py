@@ -104,6 +104,8 @@ class OpenAIBackend:
         """
         from llmchat.backends.llamacpp import LlamaCppBackend, is_llamacpp
 
+        # Done now, after the first frame, so the first send does not pay a round trip.
+        await self.resolve_default_model()
         # Only plain-http servers are probed: hosted APIs (https) gain nothing from an
         # extra request, and llama-server is nearly always run on http.
         if type(self) is not OpenAIBackend or not self.base_url.startswith("http://"):
@@ -123,6 +125,7 @@ class OpenAIBackend:
             client=self.client,
         )
         upgraded._owns_client, self._owns_client = self._owns_client, False
+        upgraded._model_checked = self._model_checked
         return upgraded
 
     def prepare(self) -> None:
@@ -130,25 +133,29 @@ class OpenAIBackend:
         _ = self.client
 
     async def _model_for(self, request: ChatRequest) -> str:
-        """The model to ask for. With none configured, a server's only (or first) model.
-
-        vLLM and friends refuse an unknown model name, so "default" is replaced by what
-        `GET /models` lists; servers that list nothing (or fail) keep "default", which
-        llama-server and most single-model servers accept.
-        """
+        """The model to ask for: the request's, else this backend's (see below)."""
         model = request.model or self.model
         if model != SERVER_DEFAULT_MODEL:
             return model
-        if self._model_checked:
-            return self.model
+        await self.resolve_default_model()
+        return self.model
+
+    async def resolve_default_model(self) -> None:
+        """With no model configured, use the server's only (or first) model.
+
+        vLLM and friends refuse an unknown model name, so "default" is replaced by what
+        `GET /models` lists; servers that list nothing (or fail) keep "default", which
+        llama-server and most single-model servers accept. Asked once.
+        """
+        if self.model != SERVER_DEFAULT_MODEL or self._model_checked:
+            return
         self._model_checked = True
         try:
             listed = await self.list_models()
         except BackendError:
-            return model
+            return
         if listed:
             self.model = listed[0]
-        return self.model
 
     async def aclose(self) -> None:
         """Close the client if this backend created it. A later request makes a new one."""

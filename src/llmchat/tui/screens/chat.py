@@ -117,6 +117,8 @@ class ChatScreen(Screen[None]):
         gateway = self.context.gateway
         await asyncio.to_thread(gateway.prepare)
         await gateway.discover()
+        if not self.streaming:
+            self.query_one(StatusBar).show(model=gateway.backend.model)
         await self._show_context()
 
     async def _show_context(self, used: int | None = None) -> None:
