@@ -1,0 +1,1 @@
+"""llmchat's benchmark suite: real terminal, real app, loopback server. Not a test suite."""

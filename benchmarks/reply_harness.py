@@ -1,0 +1,275 @@
+"""The real `llmchat` TUI with light instrumentation, run on a pty by benchmarks/reply.py.
+
+    python -m benchmarks.reply_harness --out RESULT.json [--profile OUT.prof]
+
+It runs `llmchat.cli.main([])` unchanged, so config, backend resolution and
+`build_launch` happen exactly as for the `llmchat` command; the only difference is the
+app class, a subclass that records:
+
+- when the Enter key reaches the app (`App.on_event`);
+- after every frame Textual writes to the terminal (`App.post_display_hook`, called at
+  the end of `App._display`, after the frame was written and the driver flushed): how
+  much of the reply's text is in its widget, and whether the turn has ended;
+- process CPU (user + sys, all threads) at Enter and at every frame.
+
+"In the widget" means a Markdown append has updated the blocks (see `ReplyProbe`): until
+then the blocks on screen do not hold the new text. The app exits shortly after the
+reply has settled, and the record goes to `--out` as JSON; benchmarks/reply.py turns it
+into figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import resource
+import sys
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from textual import events
+from textual.await_complete import AwaitComplete
+from textual.css.query import NoMatches
+from textual.widgets import Markdown
+
+from benchmarks.pty_session import now
+
+EXIT_AFTER_S = 0.3
+"""Keep painting this long after the last token (to record trailing frames), then exit."""
+
+
+def cpu_seconds() -> float:
+    """User + system CPU of this whole process (every thread) so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+@dataclass
+class _Append:
+    """One Markdown append in flight: the widget, and its source length once it is done."""
+
+    widget: Markdown
+    size: int = 0
+
+
+_APPENDING: ContextVar[_Append | None] = ContextVar("appending", default=None)
+"""Set in the task that runs a Markdown append (tasks copy the context they start in)."""
+
+
+@dataclass
+class ReplyProbe:
+    """Sees what the reply really holds, by wrapping `Markdown.append` and `ReplyView.finish`.
+
+    `shown`: characters each Markdown widget holds once an append has updated its blocks.
+    An append rewrites blocks inside `App.batch_update()`, which holds back every frame
+    until it ends, so the app's `batch_update` notes the append's size as the batch
+    closes: the first frame after that holds the text. (Waiting for the append's
+    awaitable instead would be a few loop turns late, and a frame can slip in between.)
+    `finished`: when the chat screen handed the ended turn to each reply view, i.e. the
+    app has seen the end of the stream.
+    """
+
+    shown: weakref.WeakKeyDictionary[Any, int] = field(default_factory=weakref.WeakKeyDictionary)
+    finished: weakref.WeakKeyDictionary[Any, float] = field(
+        default_factory=weakref.WeakKeyDictionary
+    )
+    appends: int = 0
+    append_s: float = 0.0
+    """Wall time from each append call until its awaitable completed, summed."""
+
+    def install(self) -> None:
+        from llmchat.tui.widgets.reply_view import ReplyView
+
+        append, finish = Markdown.append, ReplyView.finish
+        probe = self
+
+        def timed_append(widget: Markdown, markdown: str) -> AwaitComplete:
+            in_flight = _Append(widget)
+            token = _APPENDING.set(in_flight)
+            try:
+                pending = append(widget, markdown)  # starts the task that does the work
+            finally:
+                _APPENDING.reset(token)
+            in_flight.size = len(widget.source)  # the source already includes the fragment
+            started = now()
+
+            async def appended() -> None:
+                await pending
+                probe.appends += 1
+                probe.append_s += now() - started
+
+            return AwaitComplete(appended())
+
+        async def noted_finish(view: ReplyView, message: Any) -> None:
+            probe.finished.setdefault(view, now())
+            await finish(view, message)
+
+        Markdown.append = timed_append  # type: ignore[method-assign]
+        ReplyView.finish = noted_finish  # type: ignore[method-assign]
+
+    def batch_ended(self) -> None:
+        """A batch update ended; if it was an append's, its text can now be painted."""
+        in_flight = _APPENDING.get()
+        if in_flight is not None:
+            widget = in_flight.widget
+            self.shown[widget] = max(self.shown.get(widget, 0), in_flight.size)
+
+
+@dataclass
+class Frame:
+    """One frame written after Enter: when, what of the reply it showed, CPU so far."""
+
+    at: float
+    shown: int
+    """Characters of the reply in its widget when the frame was written."""
+    stream_ended: bool
+    """The chat screen had handed the ended turn to the reply view."""
+    settled: bool
+    """The reply view had shown the turn's facts (it has its final message)."""
+    cpu_s: float
+
+
+@dataclass
+class ReplyRecord:
+    """What one run observed; times are `now()` seconds (system-wide monotonic)."""
+
+    enter_at: float | None = None
+    cpu_at_enter_s: float | None = None
+    reply_chars: int | None = None
+    """Of the stored message."""
+    shown_chars: int | None = None
+    """Of the reply's Markdown source (what a complete reply shows)."""
+    status: str | None = None
+    appends: int = 0
+    append_s: float = 0.0
+    widgets_in_reply: int | None = None
+    frames: list[Frame] = field(default_factory=list)
+
+
+def instrumented_app_class(probe: ReplyProbe, profile_to: Path | None, profile_window: str) -> type:
+    """A subclass of the real app that fills a `ReplyRecord` (kept on `.record`)."""
+    from llmchat.tui.app import LlmChatApp
+    from llmchat.tui.widgets.reply_view import ReplyView
+
+    class BenchmarkedApp(LlmChatApp):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.record = ReplyRecord()
+            self._reply: ReplyView | None = None
+            self._profiler = cProfile.Profile() if profile_to else None
+            self._settled = False
+
+        @contextmanager
+        def batch_update(self) -> Iterator[None]:
+            with super().batch_update():
+                yield
+            probe.batch_ended()
+
+        async def on_event(self, event: events.Event) -> None:
+            if (
+                isinstance(event, events.Key)
+                and event.key == "enter"
+                and self.record.enter_at is None
+            ):
+                self.record.enter_at = now()
+                self.record.cpu_at_enter_s = cpu_seconds()
+                if self._profiler is not None:
+                    self._profiler.enable()
+            await super().on_event(event)
+
+        def post_display_hook(self) -> None:
+            super().post_display_hook()
+            if self.record.enter_at is None or self._settled:
+                return
+            at, cpu = now(), cpu_seconds()
+            reply = self._find_reply()
+            shown = probe.shown.get(reply.body, 0) if reply is not None else 0
+            settled = reply is not None and reply.message is not None
+            ended = reply is not None and reply in probe.finished
+            self.record.frames.append(Frame(at, shown, ended, settled, cpu))
+            if self._profiler is not None and (
+                (profile_window == "first" and shown > 0) or settled
+            ):
+                self._stop_profile()
+            if settled and reply is not None:
+                self._settled = True
+                self._finish(reply)
+                self.set_timer(EXIT_AFTER_S, self.exit)
+
+        def _stop_profile(self) -> None:
+            assert self._profiler is not None and profile_to is not None
+            self._profiler.disable()
+            self._profiler.dump_stats(str(profile_to))
+            self._profiler = None
+
+        def _find_reply(self) -> ReplyView | None:
+            # The newest child of the conversation, once Enter has mounted it; looked up
+            # without a DOM query, which would walk hundreds of Markdown blocks per frame.
+            if self._reply is None:
+                try:
+                    conversation = self.screen.get_child_by_id("conversation")
+                except NoMatches:  # another screen is on top
+                    return None
+                if conversation.children and isinstance(conversation.children[-1], ReplyView):
+                    self._reply = conversation.children[-1]
+            return self._reply
+
+        def _finish(self, reply: ReplyView) -> None:
+            record = self.record
+            message = reply.message
+            assert message is not None
+            record.reply_chars = len(message.content)
+            record.shown_chars = len(reply.body.source)
+            record.status = message.status.value
+            record.appends = probe.appends
+            record.append_s = probe.append_s
+            record.widgets_in_reply = sum(1 for _ in reply.body.walk_children())
+
+    return BenchmarkedApp
+
+
+def run(out: Path, profile_to: Path | None, profile_window: str = "reply") -> int:
+    """Run the CLI with the instrumented app in place of `LlmChatApp`; write the record."""
+    import llmchat.tui.app
+    from llmchat import cli
+
+    probe = ReplyProbe()
+    probe.install()
+    app_class = instrumented_app_class(probe, profile_to, profile_window)
+    apps: list[object] = []
+
+    def make(*args: object, **kwargs: object) -> object:
+        app = app_class(*args, **kwargs)
+        apps.append(app)
+        return app
+
+    # cli._run_tui imports LlmChatApp from this module when it runs.
+    llmchat.tui.app.LlmChatApp = make  # type: ignore[misc, assignment]
+    code = cli.main([])
+    record: ReplyRecord = apps[0].record  # type: ignore[attr-defined]
+    out.write_text(json.dumps(asdict(record)), encoding="utf-8")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.reply_harness")
+    parser.add_argument("--out", type=Path, required=True, help="where to write the record")
+    parser.add_argument("--profile", type=Path, help="write a cProfile of the main thread here")
+    parser.add_argument(
+        "--profile-window",
+        choices=("first", "reply"),
+        default="reply",
+        help="profile Enter → first token, or Enter → reply settled (default)",
+    )
+    args = parser.parse_args(argv)
+    return run(args.out, args.profile, args.profile_window)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
