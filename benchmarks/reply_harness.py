@@ -12,8 +12,8 @@ app class, a subclass that records:
   much of the reply's text is in its widget, and whether the turn has ended;
 - process CPU (user + sys, all threads) at Enter and at every frame.
 
-"In the widget" means a Markdown append has updated the blocks (see `ReplyProbe`): until
-then the blocks on screen do not hold the new text. The app exits shortly after the
+"In the widget" means a render of the reply's tail has updated its block widgets (see
+`ReplyProbe`): until then the blocks on screen do not hold the new text. The app exits shortly after the
 reply has settled, and the record goes to `--out` as JSON; benchmarks/reply.py turns it
 into figures.
 """
@@ -26,17 +26,12 @@ import json
 import resource
 import sys
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from textual import events
-from textual.await_complete import AwaitComplete
 from textual.css.query import NoMatches
-from textual.widgets import Markdown
 
 from benchmarks.pty_session import now
 
@@ -51,26 +46,12 @@ def cpu_seconds() -> float:
 
 
 @dataclass
-class _Append:
-    """One Markdown append in flight: the widget, and its source length once it is done."""
-
-    widget: Markdown
-    size: int = 0
-
-
-_APPENDING: ContextVar[_Append | None] = ContextVar("appending", default=None)
-"""Set in the task that runs a Markdown append (tasks copy the context they start in)."""
-
-
-@dataclass
 class ReplyProbe:
-    """Sees what the reply really holds, by wrapping `Markdown.append` and `ReplyView.finish`.
+    """Sees what the reply really holds, by wrapping `ReplyBody._render_tail` and
+    `ReplyView.finish`.
 
-    `shown`: characters each Markdown widget holds once an append has updated its blocks.
-    An append rewrites blocks inside `App.batch_update()`, which holds back every frame
-    until it ends, so the app's `batch_update` notes the append's size as the batch
-    closes: the first frame after that holds the text. (Waiting for the append's
-    awaitable instead would be a few loop turns late, and a frame can slip in between.)
+    `shown`: characters each reply body holds once a render has updated (or mounted) its
+    block widgets; the first frame written after that holds the text.
     `finished`: when the chat screen handed the ended turn to each reply view, i.e. the
     app has seen the end of the stream.
     """
@@ -81,44 +62,27 @@ class ReplyProbe:
     )
     appends: int = 0
     append_s: float = 0.0
-    """Wall time from each append call until its awaitable completed, summed."""
+    """Wall time of each render of the reply's tail, summed."""
 
     def install(self) -> None:
-        from llmchat.tui.widgets.reply_view import ReplyView
+        from llmchat.tui.widgets.reply_view import ReplyBody, ReplyView
 
-        append, finish = Markdown.append, ReplyView.finish
+        render, finish = ReplyBody._render_tail, ReplyView.finish
         probe = self
 
-        def timed_append(widget: Markdown, markdown: str) -> AwaitComplete:
-            in_flight = _Append(widget)
-            token = _APPENDING.set(in_flight)
-            try:
-                pending = append(widget, markdown)  # starts the task that does the work
-            finally:
-                _APPENDING.reset(token)
-            in_flight.size = len(widget.source)  # the source already includes the fragment
+        async def timed_render(body: ReplyBody) -> None:
             started = now()
-
-            async def appended() -> None:
-                await pending
-                probe.appends += 1
-                probe.append_s += now() - started
-
-            return AwaitComplete(appended())
+            await render(body)
+            probe.appends += 1
+            probe.append_s += now() - started
+            probe.shown[body] = max(probe.shown.get(body, 0), len(body.source))
 
         async def noted_finish(view: ReplyView, message: Any) -> None:
             probe.finished.setdefault(view, now())
             await finish(view, message)
 
-        Markdown.append = timed_append  # type: ignore[method-assign]
+        ReplyBody._render_tail = timed_render  # type: ignore[method-assign]
         ReplyView.finish = noted_finish  # type: ignore[method-assign]
-
-    def batch_ended(self) -> None:
-        """A batch update ended; if it was an append's, its text can now be painted."""
-        in_flight = _APPENDING.get()
-        if in_flight is not None:
-            widget = in_flight.widget
-            self.shown[widget] = max(self.shown.get(widget, 0), in_flight.size)
 
 
 @dataclass
@@ -164,12 +128,6 @@ def instrumented_app_class(probe: ReplyProbe, profile_to: Path | None, profile_w
             self._reply: ReplyView | None = None
             self._profiler = cProfile.Profile() if profile_to else None
             self._settled = False
-
-        @contextmanager
-        def batch_update(self) -> Iterator[None]:
-            with super().batch_update():
-                yield
-            probe.batch_ended()
 
         async def on_event(self, event: events.Event) -> None:
             if (

@@ -1,4 +1,4 @@
-"""What may reach the terminal: `visible`, `one_line` and `is_safe_link` as specifications.
+"""What may reach the terminal: `visible` and `one_line` as specifications.
 
 Any text that did not come from llmchat (model output, error bodies, titles, model names)
 goes through `visible()` before display; the streaming view applies it to each chunk, so
@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmchat.core.safe_text import is_safe_link, one_line, visible
+from llmchat.core.safe_text import one_line, visible
 
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Embeddings, overrides and isolates: the controls that reorder displayed text."""
@@ -193,64 +193,3 @@ def test_one_line_neutralises_escape_sequences() -> None:
 
 def test_one_line_of_blank_text_is_empty() -> None:
     assert one_line(" \n\t ") == ""
-
-
-# -- is_safe_link ------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://example.com",
-        "https://example.com/path?q=1#frag",
-        "HTTPS://EXAMPLE.COM",
-        "HtTp://example.com",
-        "  https://example.com",
-        "\thttps://example.com\n",
-    ],
-    ids=repr,
-)
-def test_web_links_are_safe(url: str) -> None:
-    assert is_safe_link(url)
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "javascript:alert(1)",
-        "JavaScript:alert(1)",
-        "JAVASCRIPT:alert(1)",
-        "  javascript:alert(1)",
-        "\tjavascript:alert(1)",
-        "\x00javascript:alert(1)",
-        "java\tscript:alert(1)",
-        "file:///etc/passwd",
-        "FILE:///etc/passwd",
-        " file:///etc/passwd",
-        "data:text/html,<script>alert(1)</script>",
-        "Data:text/html;base64,PHNjcmlwdD4=",
-        "vbscript:msgbox(1)",
-        "ftp://example.com",
-        "mailto:someone@example.com",
-        "//example.com",
-        "http:example.com",
-        "https:/example.com",
-        "example.com",
-        "",
-        "   ",
-    ],
-    ids=repr,
-)
-def test_other_schemes_and_lookalikes_are_refused(url: str) -> None:
-    assert not is_safe_link(url)
-
-
-@given(
-    scheme=st.from_regex(r"[A-Za-z][A-Za-z0-9+.-]{0,10}", fullmatch=True).filter(
-        lambda s: s.lower() not in ("http", "https")
-    ),
-    rest=st.text(max_size=30),
-    padding=st.sampled_from(["", " ", "  ", "\t", "\n "]),
-)
-def test_any_scheme_but_http_and_https_is_refused(scheme: str, rest: str, padding: str) -> None:
-    assert not is_safe_link(f"{padding}{scheme}:{rest}")

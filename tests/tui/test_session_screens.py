@@ -9,8 +9,8 @@ import pytest
 from llmchat.store import SessionLocked
 from llmchat.tui.screens.chat import ChatScreen
 from llmchat.tui.screens.resume import ResumeScreen
-from llmchat.tui.widgets.reply_view import ReplyBody, UserView
-from tests.support.openai_server import OpenAIServer, Script
+from llmchat.tui.widgets.reply_view import UserView
+from tests.support.openai_server import OpenAIServer
 from tests.tui.helpers import chat_app, only_session, wait_for_reply
 
 
@@ -53,21 +53,6 @@ async def test_a_session_open_in_another_llmchat_is_refused(
     async with first.run_test():
         with pytest.raises(SessionLocked, match="another llmchat"):
             chat_app(server, session=session_id)
-
-
-async def test_links_that_are_not_http_are_refused(server: OpenAIServer, home: Path) -> None:
-    server.push(Script(reply="[click](javascript:alert(1))"))
-    app = chat_app(server)
-    opened: list[str] = []
-    app.open_url = lambda url, **_: opened.append(url)  # type: ignore[method-assign]
-    async with app.run_test() as pilot:
-        await pilot.press("h", "i", "enter")
-        await wait_for_reply(app)
-        body = app.screen.query(ReplyBody).last()
-        body.post_message(body.LinkClicked(body, "javascript:alert(1)"))
-        await pilot.pause()
-        assert opened == []
-        assert any("Refused" in str(n.message) for n in app._notifications)
 
 
 async def test_the_command_palette_offers_the_apps_actions(

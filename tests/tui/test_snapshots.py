@@ -98,6 +98,4 @@ def test_resume_picker_lists_sessions_newest_first(
     write_session("bbbbbbbbbbbb", "Failed \x1b[31m reply", [("why?", Status.ERROR)])
     newest = list_sessions(paths.sessions_dir())[0]
     assert newest.id == "bbbbbbbbbbbb"
-    assert snap_compare(
-        chat_app(server, session=""), terminal_size=(100, 20), run_before=settled
-    )
+    assert snap_compare(chat_app(server, session=""), terminal_size=(100, 20), run_before=settled)

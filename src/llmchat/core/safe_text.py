@@ -48,9 +48,3 @@ def one_line(text: str, limit: int = 200) -> str:
     """A short single-line excerpt (for error bodies, titles and model names)."""
     flat = " ".join(visible(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
-def is_safe_link(url: str) -> bool:
-    """Only plain web links may be opened; javascript:, file:, and friends are refused."""
-    lowered = url.strip().lower()
-    return lowered.startswith(("http://", "https://"))
