@@ -13,9 +13,9 @@ app class, a subclass that records:
 - process CPU (user + sys, all threads) at Enter and at every frame.
 
 "In the widget" means a render of the reply's tail has updated its block widgets (see
-`ReplyProbe`): until then the blocks on screen do not hold the new text. The app exits shortly after the
-reply has settled, and the record goes to `--out` as JSON; benchmarks/reply.py turns it
-into figures.
+`ReplyProbe`): until then the blocks on screen do not hold the new text. The app exits
+shortly after the reply has settled, and the record goes to `--out` as JSON;
+benchmarks/reply.py turns it into figures.
 """
 
 from __future__ import annotations
