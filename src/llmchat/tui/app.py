@@ -22,6 +22,8 @@ from llmchat.tui.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes, shipped
 if TYPE_CHECKING:
     from llmchat.local.plan import LocalServerPlan
 
+_SCREENS = Path(__file__).parent / "screens"
+
 
 @dataclass(slots=True)
 class ChatContext:
@@ -59,6 +61,9 @@ class Launch:
 
 class LlmChatApp(App[None]):
     TITLE = "llmchat"
+    # Each screen's layout lives in a .tcss beside it; they are loaded here, by the app,
+    # because Textual does not load CSS_PATH for the screen that is the stack's base.
+    CSS_PATH = [_SCREENS / "chat.tcss", _SCREENS / "resume.tcss"]
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help", tooltip="Keys, files and how to connect"),
         Binding("f3", "resume", "Sessions", id="app.resume", tooltip="Open a saved session"),
@@ -111,15 +116,17 @@ class LlmChatApp(App[None]):
             self.context.close()
             self.context = None
 
-    def on_mount(self) -> None:
-        # Screens are pushed over Textual's blank default screen, so switching sessions
-        # is always "pop to the base, push the new one".
+    def get_default_screen(self) -> Screen[None]:
+        # The first screen is the base of the stack, so it is drawn in the very first
+        # frame (pushing it over a blank screen costs a frame at start-up). Switching
+        # sessions pops down to this base and pushes the new screen over it.
         if self.launch.local is not None:
             from llmchat.tui.screens.starting import StartingScreen
 
-            self.push_screen(StartingScreen(self.launch.local), self._local_server_up)
-        else:
-            self.push_screen(self._first_screen())
+            return StartingScreen(self.launch.local, then=self._local_server_up)
+        return self._first_screen()
+
+    def on_mount(self) -> None:
         for problem in self._theme_problems:
             self.notify(problem, title="Theme not loaded", severity="warning", timeout=10)
 

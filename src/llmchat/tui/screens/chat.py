@@ -40,7 +40,6 @@ STATUS_INTERVAL_S = 0.1
 
 
 class ChatScreen(Screen[None]):
-    CSS_PATH = "chat.tcss"
     BINDINGS = [
         Binding(
             "escape",
@@ -114,8 +113,11 @@ class ChatScreen(Screen[None]):
     async def _prepare(self) -> None:
         # Importing httpx and building its client (an SSL context) costs 50–100 ms: done
         # after the first frame, in a thread, so neither start-up nor the first send waits.
+        from llmchat.tui.widgets.reply_markdown import warm_up
+
         gateway = self.context.gateway
         await asyncio.to_thread(gateway.prepare)
+        await asyncio.to_thread(warm_up)
         await gateway.discover()
         if not self.streaming:
             self.query_one(StatusBar).show(model=gateway.backend.model)

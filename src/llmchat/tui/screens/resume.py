@@ -27,7 +27,6 @@ def _when(moment: datetime) -> str:
 
 
 class ResumeScreen(Screen[None]):
-    CSS_PATH = "resume.tcss"
     BINDINGS = [
         Binding("escape", "back", "Back", id="resume.back", tooltip="Close the list"),
         Binding("n", "new", "New session", id="resume.new", tooltip="Start a new session"),

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -13,8 +15,8 @@ from llmchat.core.safe_text import one_line, visible
 from llmchat.local.plan import LocalServerPlan, start_local_server
 
 
-class StartingScreen(Screen[bool]):
-    """Dismissed with True once the server answers; stays with the error otherwise."""
+class StartingScreen(Screen[None]):
+    """Calls `then(True)` once the server answers; stays with the error otherwise."""
 
     DEFAULT_CSS = """
     StartingScreen > Vertical { padding: 1 2; }
@@ -28,9 +30,10 @@ class StartingScreen(Screen[bool]):
         Binding("ctrl+q", "app.quit", "Quit", id="starting.quit"),
     ]
 
-    def __init__(self, plan: LocalServerPlan) -> None:
+    def __init__(self, plan: LocalServerPlan, then: Callable[[bool], None]) -> None:
         super().__init__()
         self.plan = plan
+        self._then = then
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -69,4 +72,5 @@ class StartingScreen(Screen[bool]):
                 self._progress(line)
             self._progress(f"Full log: {self.plan.log_path}")
             return
-        self.dismiss(True)
+        self.query_one(LoadingIndicator).display = False
+        self._then(True)

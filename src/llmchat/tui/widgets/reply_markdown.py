@@ -89,3 +89,21 @@ def block_spans(source: str) -> Iterator[tuple[int, int]]:
     for token in _PARSER.parse(source):
         if token.level == 0 and token.map is not None and token.nesting >= 0:
             yield token.map[0], token.map[1]
+
+
+def warm_up() -> None:
+    """Import and exercise the renderer once (thread-safe), so the first reply does not
+    pay for building markdown-it's and Pygments' regular expressions."""
+    sample = "# h\n\nsome **bold** `code`\n\n- a\n\n| a |\n|---|\n| b |\n\n```python\nx = 1\n```\n"
+    console = Console(width=60, file=_Null(), color_system=None)
+    for start, end in block_spans(sample):
+        block = "".join(sample.splitlines(keepends=True)[start:end])
+        console.render_lines(render_block(block, dark=True), console.options)
+
+
+class _Null:
+    def write(self, _: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        pass

@@ -9,6 +9,7 @@ still-open block is rendered again; finished blocks are left alone.
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from textual.app import ComposeResult
@@ -20,7 +21,6 @@ from textual.widgets import Static
 from llmchat.core.messages import Message, Status
 from llmchat.core.safe_text import visible
 from llmchat.tui.widgets.message_meta import reply_meta
-from llmchat.tui.widgets.reply_markdown import block_spans, render_block
 
 FRAME_S = 1 / 60
 
@@ -42,6 +42,9 @@ class ReplyBody(Vertical):
         self._pending: list[str] = [visible(markdown)] if markdown else []
         self._last_flush = 0.0
         self._timer: Timer | None = None
+        # One render at a time: a timer flush can still be mounting blocks when the next
+        # delta (or the end of the stream) asks for another.
+        self._rendering = asyncio.Lock()
 
     @property
     def source(self) -> str:
@@ -64,14 +67,23 @@ class ReplyBody(Vertical):
 
     async def _flush(self) -> None:
         self._timer = None
-        if not self._pending:
+        if self._rendering.locked():
+            # The render in progress will not see this text: come back a frame later.
+            self._timer = self.set_timer(FRAME_S, self._flush)
             return
-        self._source += "".join(self._pending)
-        self._pending.clear()
-        self._last_flush = time.perf_counter()
-        await self._render_tail()
+        async with self._rendering:
+            if not self._pending:
+                return
+            self._source += "".join(self._pending)
+            self._pending.clear()
+            self._last_flush = time.perf_counter()
+            await self._render_tail()
 
     async def _render_tail(self) -> None:
+        # Imported here: markdown-it, Rich's Markdown and Pygments are not needed for the
+        # first frame (the chat screen warms them up in a thread right after it).
+        from llmchat.tui.widgets.reply_markdown import block_spans, render_block
+
         lines = self._source.splitlines(keepends=True)
         tail = lines[self._open_line :]
         spans = list(block_spans("".join(tail)))
@@ -95,6 +107,8 @@ class ReplyBody(Vertical):
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
+        async with self._rendering:
+            pass  # let a render in progress finish first
         await self._flush()
 
 
