@@ -83,9 +83,9 @@ class LlmChatApp(App[None]):
         self.theme = wanted
 
     def _first_screen(self) -> Screen[None]:
-        from llmchat.tui.screens.first_run import FirstRunScreen
-
         if self.launch.open_session is None:
+            from llmchat.tui.screens.first_run import FirstRunScreen
+
             return FirstRunScreen(str(self.launch.config_path), self.launch.not_configured_reason)
         if self.launch.start == "resume-picker":
             from llmchat.tui.screens.resume import ResumeScreen

@@ -162,16 +162,19 @@ class ChatScreen(Screen[None]):
             message = self.conversation.messages[-1]
         self.query_one("#session-title", Static).update(self._title_content())
         view = ReplyView()
-        await conversation.mount_all([UserView(message), view])
-        conversation.anchor()
+        mounted = asyncio.Event()
+        # The request goes out first; the two views are mounted during the round trip.
         self.reply_worker = self.run_worker(
-            self._stream_reply(view, message.id),
+            self._stream_reply(view, message.id, mounted),
             name="reply",
             group="reply",
             exclusive=True,
             exit_on_error=False,
             description="stream the reply",
         )
+        await conversation.mount_all([UserView(message), view])
+        conversation.anchor()
+        mounted.set()
 
     def _record(self, write):  # type: ignore[no-untyped-def]
         """Run a conversation change; a save failure is shown but loses nothing."""
@@ -184,7 +187,7 @@ class ChatScreen(Screen[None]):
     def _show_notice(self, text: str, severity: str = "information") -> None:
         self.query_one("#conversation", VerticalScroll).mount(NoticeView(text, severity))
 
-    async def _stream_reply(self, view: ReplyView, parent: str) -> None:
+    async def _stream_reply(self, view: ReplyView, parent: str, mounted: asyncio.Event) -> None:
         gateway = self.context.gateway
         turn = Turn(self.conversation.params, parent=parent)
         request = self.conversation.build_request(self.context.model_name)
@@ -197,6 +200,8 @@ class ChatScreen(Screen[None]):
                     turn.feed(event)
                     match event:
                         case Delta(text=text):
+                            if not mounted.is_set():
+                                await mounted.wait()
                             await view.feed(text)
                         case Reasoning():
                             view.show_progress("thinking…")
@@ -216,12 +221,12 @@ class ChatScreen(Screen[None]):
                         break
         except asyncio.CancelledError:
             turn.cancel()
-            await self._end_turn(view, turn)
+            await self._end_turn(view, turn, mounted)
             raise
         if not turn.done:
             # The gateway always ends with Finished or Failed; if it did not, say so.
             turn.feed(Failed(_incomplete()))
-        await self._end_turn(view, turn)
+        await self._end_turn(view, turn, mounted)
 
     def _show_progress(self, status: StatusBar, turn: Turn) -> None:
         status.show(
@@ -232,10 +237,11 @@ class ChatScreen(Screen[None]):
             elapsed_s=time.perf_counter() - turn.sent_at,
         )
 
-    async def _end_turn(self, view: ReplyView, turn: Turn) -> None:
+    async def _end_turn(self, view: ReplyView, turn: Turn, mounted: asyncio.Event) -> None:
         # Record first (no await before it), so nothing from the stream can follow a cancel.
         message = turn.to_message()
         self._record(lambda: self.conversation.add_reply(message))
+        await mounted.wait()
         await view.finish(message)
         status = self.query_one(StatusBar)
         usage = message.usage
