@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 # A resumed session shows this many of its newest messages; the rest are summarised.
 RESUME_WINDOW = 200
 STATUS_INTERVAL_S = 0.1
+YIELD_INTERVAL_S = 0.004
 
 
 class ChatScreen(Screen[None]):
@@ -116,8 +117,7 @@ class ChatScreen(Screen[None]):
         from llmchat.tui.widgets.reply_markdown import warm_up
 
         gateway = self.context.gateway
-        await asyncio.to_thread(gateway.prepare)
-        await asyncio.to_thread(warm_up)
+        await asyncio.gather(asyncio.to_thread(gateway.prepare), asyncio.to_thread(warm_up))
         await gateway.discover()
         if not self.streaming:
             self.query_one(StatusBar).show(model=gateway.backend.model)
@@ -194,6 +194,7 @@ class ChatScreen(Screen[None]):
         status = self.query_one(StatusBar)
         status.show(state="sending", ttft_ms=None, tok_s=None, tokens_in=None, tokens_out=None)
         last_status = 0.0
+        last_yield = time.perf_counter()
         try:
             async with aclosing(gateway.stream(request)) as events:
                 async for event in events:
@@ -219,6 +220,12 @@ class ChatScreen(Screen[None]):
                         self._show_progress(status, turn)
                     if turn.done:
                         break
+                    if now - last_yield >= YIELD_INTERVAL_S:
+                        # Bytes already received come out of the stream without a real
+                        # await, so a fast burst would hold the event loop and no frame
+                        # would be painted until it ends: let due timers (paint) run.
+                        await asyncio.sleep(0)
+                        last_yield = time.perf_counter()
         except asyncio.CancelledError:
             turn.cancel()
             await self._end_turn(view, turn, mounted)

@@ -38,7 +38,9 @@ class ReplyBody(Vertical):
         self._source = ""
         self._open_line = 0
         """Line of the source where the last (still growing) block starts."""
-        self._open: Static | None = None
+        # An empty first block, mounted with the reply, so the first token only has to
+        # update it (mounting a widget then would cost the first token a few ms).
+        self._open = Static("", classes="block")
         self._pending: list[str] = [visible(markdown)] if markdown else []
         self._last_flush = 0.0
         self._timer: Timer | None = None
@@ -50,6 +52,9 @@ class ReplyBody(Vertical):
     def source(self) -> str:
         """The text shown so far (control characters already made visible)."""
         return self._source + "".join(self._pending)
+
+    def compose(self) -> ComposeResult:
+        yield self._open
 
     async def on_mount(self) -> None:
         if self._pending:
@@ -93,7 +98,7 @@ class ReplyBody(Vertical):
         new: list[Static] = []
         for index, (start, end) in enumerate(spans):
             block = render_block("".join(tail[start:end]), dark=dark)
-            if index == 0 and self._open is not None:
+            if index == 0:
                 self._open.update(block)
             else:
                 new.append(Static(block, classes="block"))
