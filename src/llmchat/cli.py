@@ -12,8 +12,13 @@ import sys
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llmchat import __version__
+
+if TYPE_CHECKING:
+    from llmchat.config import Config, Resolution
+    from llmchat.local.plan import LocalServerPlan
 
 EXIT_USAGE = 2
 
@@ -198,7 +203,14 @@ def _session_choice(args: argparse.Namespace, sessions_dir: os.PathLike[str]) ->
     return None
 
 
-def _print_mode(args, resolution, config, notices, session_id, local) -> int:  # type: ignore[no-untyped-def]
+def _print_mode(
+    args: argparse.Namespace,
+    resolution: Resolution,
+    config: Config,
+    notices: list[str],
+    session_id: str | None,
+    local: LocalServerPlan | None,
+) -> int:
     import asyncio
 
     from llmchat import paths
@@ -208,7 +220,7 @@ def _print_mode(args, resolution, config, notices, session_id, local) -> int:  #
 
     for line in notices:
         print(f"llmchat: {line}", file=sys.stderr)
-    if not resolution.ready:
+    if resolution.backend is None:
         print(f"llmchat: {resolution.reason}", file=sys.stderr)
         return EXIT_USAGE
     text = args.prompt or ""
@@ -259,7 +271,13 @@ def _print_mode(args, resolution, config, notices, session_id, local) -> int:  #
             local.server.stop()
 
 
-def _run_tui(resolution, config, notices, session_id, local) -> int:  # type: ignore[no-untyped-def]
+def _run_tui(
+    resolution: Resolution,
+    config: Config,
+    notices: list[str],
+    session_id: str | None,
+    local: LocalServerPlan | None,
+) -> int:
     from llmchat.launch import build_launch
     from llmchat.store import SessionError
     from llmchat.tui.app import LlmChatApp

@@ -13,7 +13,7 @@ from contextlib import aclosing
 from typing import TextIO
 
 from llmchat.core.conversation import Conversation, PersistError
-from llmchat.core.events import Delta, Failed, Retrying
+from llmchat.core.events import Delta, Loading, Retrying
 from llmchat.core.messages import Status
 from llmchat.core.safe_text import one_line, visible
 from llmchat.core.turn import Turn
@@ -49,8 +49,8 @@ async def ask(
                     out.flush()
                 elif isinstance(event, Retrying):
                     print(f"llmchat: retrying in {event.delay_s:.1f} s: {event.reason}", file=err)
-                elif isinstance(event, Failed):
-                    pass
+                elif isinstance(event, Loading):
+                    print(f"llmchat: model loading: {one_line(event.message)}", file=err)
                 if turn.done:
                     break
     except (asyncio.CancelledError, KeyboardInterrupt):

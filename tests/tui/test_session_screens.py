@@ -8,6 +8,7 @@ import pytest
 
 from llmchat.store import SessionLocked
 from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.screens.rename import RenameScreen
 from llmchat.tui.screens.resume import ResumeScreen
 from llmchat.tui.widgets.reply_view import UserView
 from tests.support.openai_server import OpenAIServer
@@ -64,3 +65,15 @@ async def test_the_command_palette_offers_the_apps_actions(
         titles = {command.title for command in app.get_system_commands(app.screen)}
     assert {"session: new", "session: open…", "session: rename", "app: help"} <= titles
     assert "theme: llmchat-light" in titles
+
+
+async def test_rename_from_the_command_palette_opens_the_rename_box(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        [rename] = [c for c in app.get_system_commands(app.screen) if c.title == "session: rename"]
+        await rename.callback()
+        await pilot.pause()
+        assert isinstance(app.screen, RenameScreen)

@@ -7,7 +7,7 @@ text stays and the user decides.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import replace
 
@@ -63,7 +63,7 @@ class Gateway:
         if discover is not None:
             self._backend = await discover()
 
-    async def stream(self, request: ChatRequest) -> AsyncIterator[StreamEvent]:
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         attempt = 0
         loading_waits = 0
         waited_for_loading = 0.0

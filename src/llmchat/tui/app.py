@@ -207,11 +207,11 @@ class LlmChatApp(App[None]):
                 f"theme: {name}", f"Switch to the {name} theme", lambda n=name: self.set_theme(n)
             )
 
-    def _rename(self) -> None:
-        self.screen.run_action("rename")
+    async def _rename(self) -> None:
+        await self.screen.run_action("rename")
 
-    def _stop(self) -> None:
-        self.screen.run_action("stop_reply")
+    async def _stop(self) -> None:
+        await self.screen.run_action("stop_reply")
 
     def action_server_log(self) -> None:
         if self.launch.local is None:

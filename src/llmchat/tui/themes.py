@@ -59,7 +59,7 @@ def theme_from_toml(path: Path) -> Theme:
         raise ValueError("'name' must be a non-empty string")
     if not isinstance(data.get("primary"), str):
         raise ValueError("'primary' colour is required")
-    colours = {}
+    colours: dict[str, str] = {}
     for key in COLOUR_KEYS:
         value = data.get(key)
         if value is None:
@@ -70,9 +70,11 @@ def theme_from_toml(path: Path) -> Theme:
     variables = data.get("variables", {})
     if not isinstance(variables, dict) or not all(isinstance(v, str) for v in variables.values()):
         raise ValueError("[variables] must map names to strings")
-    theme = Theme(
-        name=name.strip(), dark=bool(data.get("dark", True)), variables=variables, **colours
-    )
+    theme = Theme(name=name.strip(), primary=colours.pop("primary"))
+    for key, value in colours.items():
+        setattr(theme, key, value)
+    theme.dark = bool(data.get("dark", True))
+    theme.variables = dict(variables)
     try:
         theme.to_color_system()  # validates every colour string
     except Exception as exc:  # Textual raises ColorParseError and friends

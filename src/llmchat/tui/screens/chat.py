@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -22,8 +23,18 @@ from textual.widgets import Footer, Static
 from textual.worker import Worker
 
 from llmchat.core.context import PromptCounter
-from llmchat.core.conversation import PersistError
-from llmchat.core.events import Delta, Failed, Loading, Reasoning, Retrying, Started, UsageReport
+from llmchat.core.conversation import Conversation, PersistError
+from llmchat.core.events import (
+    ChatError,
+    Delta,
+    ErrorKind,
+    Failed,
+    Loading,
+    Reasoning,
+    Retrying,
+    Started,
+    UsageReport,
+)
 from llmchat.core.messages import Message, Role
 from llmchat.core.safe_text import one_line
 from llmchat.core.turn import Turn
@@ -33,6 +44,8 @@ from llmchat.tui.widgets.status_bar import StatusBar, StatusFacts
 
 if TYPE_CHECKING:
     from llmchat.tui.app import ChatContext
+
+T = TypeVar("T")
 
 # A resumed session shows this many of its newest messages; the rest are summarised.
 RESUME_WINDOW = 200
@@ -64,7 +77,7 @@ class ChatScreen(Screen[None]):
         self.reply_worker: Worker[None] | None = None
 
     @property
-    def conversation(self):  # type: ignore[no-untyped-def]
+    def conversation(self) -> Conversation:
         return self.context.conversation
 
     def compose(self) -> ComposeResult:
@@ -176,7 +189,7 @@ class ChatScreen(Screen[None]):
         conversation.anchor()
         mounted.set()
 
-    def _record(self, write):  # type: ignore[no-untyped-def]
+    def _record(self, write: Callable[[], T]) -> T | None:
         """Run a conversation change; a save failure is shown but loses nothing."""
         try:
             return write()
@@ -290,7 +303,5 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(RenameScreen(self.conversation.info.title), done)
 
 
-def _incomplete():  # type: ignore[no-untyped-def]
-    from llmchat.core.events import ChatError, ErrorKind
-
+def _incomplete() -> ChatError:
     return ChatError(ErrorKind.INCOMPLETE, "the stream ended without a finish")

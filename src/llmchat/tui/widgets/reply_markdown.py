@@ -12,6 +12,7 @@ visible and nothing is ever opened on the model's say-so.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 
 from markdown_it import MarkdownIt
@@ -95,15 +96,7 @@ def warm_up() -> None:
     """Import and exercise the renderer once (thread-safe), so the first reply does not
     pay for building markdown-it's and Pygments' regular expressions."""
     sample = "# h\n\nsome **bold** `code`\n\n- a\n\n| a |\n|---|\n| b |\n\n```python\nx = 1\n```\n"
-    console = Console(width=60, file=_Null(), color_system=None)
+    console = Console(width=60, file=io.StringIO(), color_system=None)
     for start, end in block_spans(sample):
         block = "".join(sample.splitlines(keepends=True)[start:end])
         console.render_lines(render_block(block, dark=True), console.options)
-
-
-class _Null:
-    def write(self, _: str) -> int:
-        return 0
-
-    def flush(self) -> None:
-        pass
