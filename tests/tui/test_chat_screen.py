@@ -165,3 +165,20 @@ async def test_nothing_configured_opens_the_first_run_screen(home: Path) -> None
         text = " ".join(str(w.render()) for w in app.screen.query("MarkdownBlock"))
         assert "OPENAI_API_KEY" in text
         assert "llmchat config init" in text
+
+
+async def test_a_server_error_with_markup_and_escapes_is_shown_literally(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script.http_error(400, "bad [@click=app.quit]thing[/] \x1b[2J here"))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await send(pilot, "x")
+        await wait_for_reply(app)
+        await pilot.pause()
+        assert app.is_running
+        [note] = [n for n in app._notifications if n.title == "Reply failed"]
+        assert "[@click=app.quit]thing[/]" in note.message
+        assert "\x1b" not in note.message
+        meta = str(app.screen.query(ReplyView).last().meta.render())
+        assert "[@click=app.quit]" in meta and "\x1b" not in meta

@@ -128,7 +128,9 @@ class LlmChatApp(App[None]):
 
     def on_mount(self) -> None:
         for problem in self._theme_problems:
-            self.notify(problem, title="Theme not loaded", severity="warning", timeout=10)
+            self.notify(
+                problem, title="Theme not loaded", severity="warning", timeout=10, markup=False
+            )
 
     def open_session(self, session_id: str | None) -> None:
         """Switch the main screen to another session (or a new one)."""
@@ -142,7 +144,9 @@ class LlmChatApp(App[None]):
         except Exception as exc:  # a locked or unreadable session: say so, keep running
             from llmchat.core.safe_text import one_line
 
-            self.notify(one_line(str(exc)), title="Cannot open session", severity="error")
+            self.notify(
+                one_line(str(exc)), title="Cannot open session", severity="error", markup=False
+            )
             return
         while len(self.screen_stack) > 1:
             self.pop_screen()

@@ -275,7 +275,9 @@ class ChatScreen(Screen[None]):
             elapsed_s=(message.timing.total_ms or 0) / 1000 if message.timing else None,
         )
         if message.error:
-            self.notify(one_line(message.error), title="Reply failed", severity="error")
+            self.notify(
+                one_line(message.error), title="Reply failed", severity="error", markup=False
+            )
         if usage is not None and not usage.estimated and usage.prompt:
             # The slot now holds the prompt and the reply (llama.cpp: cache_n + prompt_n +
             # predicted_n, which is what usage reports).

@@ -8,6 +8,8 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Markdown
 
+from llmchat.core.safe_text import visible
+
 FIRST_RUN = """\
 # Welcome to llmchat
 
@@ -51,7 +53,7 @@ class FirstRunScreen(Screen[None]):
 
     def __init__(self, config_path: str, reason: str = "") -> None:
         super().__init__()
-        self._text = FIRST_RUN.format(config=config_path, reason=reason)
+        self._text = FIRST_RUN.format(config=visible(config_path), reason=visible(reason))
 
     def compose(self) -> ComposeResult:
         with VerticalScroll():
