@@ -765,3 +765,9 @@ def test_starter_config_never_writes_a_key(tmp_path: Path, monkeypatch: pytest.M
     for written in tmp_path.rglob("*"):
         if written.is_file():
             assert KEY.encode() not in written.read_bytes()
+
+
+def test_llama_server_path_is_read_relative_to_the_config_file(tmp_path: Path) -> None:
+    config_file = tmp_path / "config.toml"
+    config_file.write_text('llama_server = "bin/llama-server"\n')
+    assert load_config(config_file).config.llama_server == tmp_path / "bin" / "llama-server"

@@ -166,7 +166,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"llmchat: --model-file: no such file: {model_file}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        resolution, local = with_local_server(resolution, model_file)
+        resolution, local = with_local_server(resolution, model_file, config.llama_server)
     except BinaryNotFound as exc:
         print(f"llmchat: {exc}", file=sys.stderr)
         return 1

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 
 def with_local_server(
-    resolution: Resolution, model_file: Path | None
+    resolution: Resolution, model_file: Path | None, llama_server: Path | None = None
 ) -> tuple[Resolution, LocalServerPlan | None]:
     """Use a llama-server that llmchat starts: for `--model-file`, a backend with
     `model_file`, or (nothing else configured) the bundled model of the `local` extra.
@@ -61,7 +61,11 @@ def with_local_server(
 
     try:
         backend, plan = managed_backend(
-            resolved, cache_dir=paths.cache_dir(), log_dir=paths.log_dir(), prepare_model=preparer
+            resolved,
+            cache_dir=paths.cache_dir(),
+            log_dir=paths.log_dir(),
+            prepare_model=preparer,
+            configured_binary=llama_server,
         )
     except BinaryNotFound as exc:
         if preparer is None:

@@ -86,6 +86,9 @@ class Config:
     """Default sampling for new conversations (``[sampling]``)."""
     theme: str | None = None
     """Theme name for the UI. None: the last theme picked, else the built-in default."""
+    llama_server: Path | None = None
+    """The llama-server binary to run for local models (the LLAMA_SERVER environment
+    variable wins; otherwise PATH, then the `local` extra's build)."""
     timeouts: Timeouts = field(default_factory=Timeouts)
     """Network timeouts for every backend (``[timeouts]``)."""
 

@@ -40,7 +40,11 @@ default_backend = $default_backend
 # system_prompt = "You are a concise, helpful assistant."
 
 # UI theme name. Unset: the theme you last picked in the app.
-# theme = "textual-dark"
+# theme = "llmchat-light"
+
+# The llama-server binary for models llmchat starts itself (model_file below).
+# Unset: $$LLAMA_SERVER, then llama-server on PATH, then the one from llmchat[local].
+# llama_server = "~/llama.cpp/build/bin/llama-server"
 
 # Sampling for new conversations; you can change them per conversation in the app.
 [sampling]
@@ -63,6 +67,7 @@ read = $read
 
 # A local llama.cpp server. Start it with:
 #   llama-server -m MODEL.gguf --port 8080
+# or let llmchat start (and stop) it for you: set model_file instead of base_url.
 [backends.local]
 # Wire protocol: "llamacpp" (llama-server: exact token counts, timings and context
 # size) or "openai" (any OpenAI-compatible server: vLLM, Ollama, OpenRouter, ...).
@@ -71,7 +76,10 @@ kind = "llamacpp"
 base_url = $local_url
 # llama-server answers with the model it was started with. Unset: "default".
 # model = "default"
-# Context size in tokens, only if the server cannot report it.
+# A GGUF file: llmchat starts llama-server with it on a free port, and stops it on exit.
+# model_file = "~/models/qwen2.5-7b-instruct-q4_k_m.gguf"
+# Context size in tokens: for model_file, the size llama-server is started with
+# (default 4096); otherwise only used if the server cannot report it.
 # context_window = 8192
 # Most servers take "max_tokens" (the default for hosts other than OpenAI's).
 # max_tokens_field = "max_tokens"

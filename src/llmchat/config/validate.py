@@ -30,7 +30,15 @@ from llmchat.config.model import (
 from llmchat.config.secret import Secret
 from llmchat.core.params import SamplingParams
 
-_TOP_KEYS = ("default_backend", "backends", "system_prompt", "sampling", "theme", "timeouts")
+_TOP_KEYS = (
+    "default_backend",
+    "backends",
+    "system_prompt",
+    "sampling",
+    "theme",
+    "timeouts",
+    "llama_server",
+)
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 _TIMEOUT_KEYS = ("connect", "read")
 _BACKEND_KEYS = (
@@ -184,6 +192,7 @@ class ConfigReader:
             self.error(("default_backend",), message)
         if default is None and backends:
             default = next(iter(backends))  # the model documents "first in file order"
+        server = self.string(raw, "llama_server", ())
         return Config(
             default_backend=default,
             backends=MappingProxyType(backends),
@@ -191,6 +200,9 @@ class ConfigReader:
             sampling=self.sampling(self.table(raw, "sampling", ()), ("sampling",)),
             theme=self.string(raw, "theme", ()),
             timeouts=self.timeouts(self.table(raw, "timeouts", ()), ("timeouts",)),
+            llama_server=self.path(server)
+            if (server := self.string(raw, "llama_server", ()))
+            else None,
         )
 
     def sampling(self, table: dict[str, Any], at: tuple[str, ...]) -> SamplingParams:

@@ -46,13 +46,14 @@ def managed_backend(
     log_dir: Path,
     env: Mapping[str, str] | None = None,
     prepare_model: Callable[[], Path] | None = None,
+    configured_binary: Path | None = None,
 ) -> tuple[ResolvedBackend, LocalServerPlan]:
     """The backend pointed at a server llmchat will start for `resolved.model_file`.
 
     Raises BinaryNotFound (with advice) when no llama-server can be found.
     """
     assert resolved.model_file is not None
-    binary = find_server_binary(env, links_dir=cache_dir / "llama-libs")
+    binary = find_server_binary(env, configured_binary, links_dir=cache_dir / "llama-libs")
     settings = ServerSettings(
         model_file=resolved.model_file,
         context=resolved.context_window or DEFAULT_CONTEXT,
