@@ -28,7 +28,14 @@ COLUMNS, ROWS = 120, 40
 
 
 def child_env(home: Path, base_url: str) -> dict[str, str]:
-    """The environment of an llmchat child: a private home, the loopback server, a terminal."""
+    """The environment of an llmchat child: a private home, the loopback server, a terminal.
+
+    The home gets a config whose max_tokens leaves room for the whole benchmark reply:
+    the loopback server, like a real one, stops at max_tokens.
+    """
+    config = home / "config.toml"
+    if not config.exists():
+        config.write_text("[sampling]\nmax_tokens = 8192\n", encoding="utf-8")
     return {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "HOME": os.environ.get("HOME", str(home)),

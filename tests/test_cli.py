@@ -153,3 +153,25 @@ def test_resuming_an_unknown_session_says_so(server: OpenAIServer, tmp_path: Pat
     result = llmchat("--resume", "nope", home=tmp_path, env={"OPENAI_BASE_URL": server.base_url})
     assert result.returncode == 1
     assert "nope" in result.stderr
+
+
+def test_a_reply_cut_at_max_tokens_is_reported_on_stderr(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    server.push(Script.generated(40))
+    env = {"OPENAI_BASE_URL": server.base_url}
+    result = llmchat("-p", "long please", "--max-tokens", "3", home=tmp_path, env=env)
+    assert result.returncode == 0
+    assert "cut off at max_tokens (3)" in result.stderr
+    [summary] = sessions(tmp_path)
+    assert load_session(summary.path).messages[-1].finish_reason == "length"
+
+
+def test_continuing_with_another_server_asks_that_servers_model(tmp_path: Path) -> None:
+    with OpenAIServer(models=("first-model",)) as first:
+        env = {"OPENAI_BASE_URL": first.base_url}
+        assert llmchat("-p", "one", home=tmp_path, env=env).returncode == 0
+    with OpenAIServer(models=("second-model",)) as second:
+        env = {"OPENAI_BASE_URL": second.base_url}
+        assert llmchat("-p", "two", "--continue", home=tmp_path, env=env).returncode == 0
+        assert second.chat_requests[0].body["model"] == "second-model"

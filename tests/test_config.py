@@ -6,6 +6,7 @@ import dataclasses
 import json
 import os
 import pickle
+import re
 import stat
 import tomllib
 from pathlib import Path
@@ -687,10 +688,24 @@ def test_no_key_ever_appears_in_notices_errors_or_reprs() -> None:
 # --- llmchat config init -----------------------------------------------------------
 
 
-def test_starter_config_parses_with_tomllib_and_without_warnings() -> None:
+def test_starter_config_parses_and_configures_no_backend_until_the_user_chooses() -> None:
+    # Writing the starter file must not break what worked before it (the bundled model,
+    # OPENAI_* variables): its backends are examples, commented out.
     text = starter_config_text()
     tomllib.loads(text)
     config, warnings = parse_config(text)
+    assert warnings == ()
+    assert config.backends == {}
+    assert config.default_backend is None
+
+
+def test_starter_config_examples_are_valid_once_uncommented() -> None:
+    example = re.compile(r"^# (\[|[a-z_]+ = )")
+    lines = [
+        line[2:] if example.match(line) and "model_file" not in line else line
+        for line in starter_config_text().splitlines()
+    ]
+    config, warnings = parse_config("\n".join(lines))
     assert warnings == ()
     assert config.default_backend == "local"
     assert config.backends["local"].kind == "llamacpp"
@@ -698,8 +713,8 @@ def test_starter_config_parses_with_tomllib_and_without_warnings() -> None:
 
 
 def test_starter_config_has_no_literal_key_setting() -> None:
-    data = tomllib.loads(starter_config_text())
-    assert all("api_key" not in table for table in data["backends"].values())
+    # Not even in the commented examples: only api_key_env, the variable's name.
+    assert re.search(r"^#? ?api_key\s*=", starter_config_text(), re.MULTILINE) is None
 
 
 @posix_only

@@ -141,7 +141,14 @@ def test_record_has_the_documented_shape() -> None:
         "timing": FULL_TIMING.to_dict(),
         "cost_usd": 0.00042,
         "error": None,
+        "finish_reason": None,
     }
+
+
+def test_a_reply_cut_at_max_tokens_is_complete_but_marked_cut_off() -> None:
+    loaded = through_a_file_line(assistant(finish_reason="length"))
+    assert loaded.status is Status.COMPLETE
+    assert loaded.cut_off
 
 
 def test_user_record_carries_no_assistant_facts() -> None:

@@ -39,7 +39,7 @@ E = TypeVar("E")
 KEY = "sk-test-0123456789abcdef"
 REQUEST = ChatRequest(
     messages=(WireMessage("system", "Be brief."), WireMessage("user", "Hello?")),
-    params=SamplingParams(temperature=0.2, top_p=0.9, max_tokens=256),
+    params=SamplingParams(temperature=0.2, top_p=0.9, max_tokens=4096),
 )
 
 
@@ -251,7 +251,7 @@ async def test_request_carries_exactly_the_chosen_params(
         "stream_options": {"include_usage": True},
         "temperature": 0.2,
         "top_p": 0.9,
-        "max_tokens": 256,
+        "max_tokens": 4096,
     }
 
 
@@ -268,7 +268,7 @@ async def test_max_completion_tokens_replaces_max_tokens_when_configured(
     await run(backend)
     await backend.aclose()
     body = server.chat_requests[0].body
-    assert body["max_completion_tokens"] == 256
+    assert body["max_completion_tokens"] == 4096
     assert "max_tokens" not in body
 
 
@@ -279,7 +279,7 @@ async def test_extra_body_is_sent_but_cannot_override_the_params(server: OpenAIS
     await backend.aclose()
     body = server.chat_requests[0].body
     assert (body["top_k"], body["cache_prompt"]) == (40, True)
-    assert (body["temperature"], body["max_tokens"]) == (0.2, 256)
+    assert (body["temperature"], body["max_tokens"]) == (0.2, 4096)
 
 
 async def test_a_model_named_in_the_request_wins(
@@ -740,3 +740,14 @@ async def test_with_no_model_configured_the_servers_own_model_is_asked_for() -> 
             await backend.aclose()
     assert server.chat_requests[0].body["model"] == "served-model"
     assert any(isinstance(e, Started) and e.model == "served-model" for e in events)
+
+
+async def test_a_reply_cut_at_max_tokens_finishes_with_length(server: OpenAIServer) -> None:
+    server.push(Script.generated(50))
+    backend = OpenAIBackend("test", server.base_url, "test-model")
+    request = ChatRequest(REQUEST.messages, SamplingParams(max_tokens=5))
+    try:
+        events = [event async for event in backend.stream(request)]
+    finally:
+        await backend.aclose()
+    assert events[-1] == Finished("length")

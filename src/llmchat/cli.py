@@ -92,7 +92,7 @@ def config_command(argv: Sequence[str]) -> int:
     try:
         written = write_starter_config(force=args.force)
     except FileExistsError as exc:
-        print(f"llmchat: {exc}", file=sys.stderr)
+        print(f"llmchat: {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"llmchat: cannot write the config file: {exc}", file=sys.stderr)
@@ -233,9 +233,8 @@ def _print_mode(
     if session_id == "":
         print("llmchat: --resume needs an ID with -p (there is no picker)", file=sys.stderr)
         return EXIT_USAGE
-    opener = SessionOpener(
-        paths.sessions_dir(), resolution.backend, config, resolution.system_prompt
-    )
+    backend = resolution.backend
+    opener = SessionOpener(paths.sessions_dir(), backend, config, resolution.system_prompt)
     try:
         opened = opener.open(session_id)
     except SessionError as exc:
@@ -257,7 +256,7 @@ def _print_mode(
                 return 1
         gateway = opener.gateway()
         try:
-            return await ask(opened.conversation, gateway, text)
+            return await ask(opened.conversation, gateway, text, model=backend.model)
         finally:
             await gateway.aclose()
 

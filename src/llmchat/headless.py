@@ -31,6 +31,7 @@ async def ask(
     *,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
+    model: str | None = None,
 ) -> int:
     """Send one message and stream the answer; returns the process exit status."""
     raw = not out.isatty()
@@ -41,7 +42,7 @@ async def ask(
         user = conversation.messages[-1]
     turn = Turn(conversation.params, parent=user.id)
     try:
-        async with aclosing(gateway.stream(conversation.build_request())) as events:
+        async with aclosing(gateway.stream(conversation.build_request(model))) as events:
             async for event in events:
                 turn.feed(event)
                 if isinstance(event, Delta):
@@ -67,6 +68,13 @@ async def ask(
         out.write("\n")
     out.flush()
     if message.status is Status.COMPLETE:
+        if message.cut_off:
+            limit = message.params.max_tokens if message.params else "?"
+            print(
+                f"llmchat: the reply was cut off at max_tokens ({limit}); "
+                "raise --max-tokens for a longer answer",
+                file=err,
+            )
         return EXIT_OK
     if message.status is Status.CANCELLED:
         print("llmchat: cancelled", file=err)

@@ -16,6 +16,7 @@ from llmchat import paths
 from llmchat.backends.base import Backend
 from llmchat.config import Config, Resolution, ResolvedBackend
 from llmchat.core.conversation import Conversation, SessionInfo
+from llmchat.core.messages import Role
 from llmchat.gateway.gateway import Gateway
 from llmchat.store import find_session, new_session, resume_session
 
@@ -177,12 +178,13 @@ def build_launch(
 
     def open_session(session_id: str | None) -> ChatContext:
         opened = opener.open(session_id)
+        moved = _moved_notice(opened.conversation, resolved)
         return ChatContext(
             conversation=opened.conversation,
             gateway=gateway,
             backend_name=resolved.name,
             model_name=resolved.model,
-            notices=[*notices, *opened.warnings],
+            notices=[*notices, *opened.warnings, *moved],
             close=opened.close,
         )
 
@@ -190,3 +192,16 @@ def build_launch(
     if session_id:
         launch.initial = open_session(session_id)
     return launch
+
+
+def _moved_notice(conversation: Conversation, resolved: ResolvedBackend) -> list[str]:
+    """Say so when a saved session continues with another backend than it was made with."""
+    backend = conversation.info.backend
+    if not conversation.messages or backend in (None, resolved.name):
+        return []
+    last = next(
+        (m.model for m in reversed(conversation.messages) if m.role is Role.ASSISTANT and m.model),
+        conversation.info.model,
+    )
+    was = f"{backend} · {last}" if last else backend
+    return [f"This session was with {was}; it continues with {resolved.name} · {resolved.model}."]

@@ -414,6 +414,12 @@ class _Stream:
         self.include_usage = isinstance(options, dict) and options.get("include_usage") is True
         self.eol = "\r\n" if script.crlf else "\n"
         pieces = split_tokens(script.reply)
+        # Like a real server: stop at max_tokens and say why.
+        self.finish_reason = script.finish_reason
+        limit = request.get("max_tokens", request.get("max_completion_tokens"))
+        if isinstance(limit, int) and 0 < limit < len(pieces):
+            pieces = pieces[:limit]
+            self.finish_reason = "length"
         n = max(1, script.tokens_per_chunk)
         self.chunks = ["".join(pieces[i : i + n]) for i in range(0, len(pieces), n)]
         self.thinking = split_tokens(script.reasoning)
@@ -444,9 +450,9 @@ class _Stream:
         if s.fault is not None and s.fault_after >= len(self.chunks) and await self.fault():
             return "dropped" if s.fault is Fault.DROP else "complete"
         final_usage = s.usage == "final" and self.include_usage
-        if s.finish_reason is not None:
+        if self.finish_reason is not None:
             usage = s.usage in ("finish", "every")
-            await self.event(self.chunk({}, s.finish_reason, usage, timings=not final_usage))
+            await self.event(self.chunk({}, self.finish_reason, usage, timings=not final_usage))
         if final_usage:
             last = self.chunk(None, usage=True, timings=True)
             if s.usage_choices == "null":
@@ -496,13 +502,15 @@ class _Stream:
     def timings(self) -> dict[str, Any]:
         s = self.script
         prompt_n = s.prompt_tokens - s.cached_tokens
+        # Decode time as the pacing implies (or a nominal 250 ms when sent at once).
+        decode_ms = 1000.0 * self.completion_tokens / s.rate if s.rate > 0 else 250.0
         timings: dict[str, Any] = {
             "prompt_n": prompt_n,
             "prompt_ms": 12.5,
             "prompt_per_second": prompt_n / 0.0125,
             "predicted_n": self.completion_tokens,
-            "predicted_ms": 250.0,
-            "predicted_per_second": self.completion_tokens / 0.25,
+            "predicted_ms": decode_ms,
+            "predicted_per_second": self.completion_tokens / (decode_ms / 1000.0),
         }
         if s.timings_cache_n:
             timings["cache_n"] = s.cached_tokens

@@ -34,7 +34,7 @@ _TEMPLATE = Template(
 
 # Backend used when neither --backend nor LLMCHAT_BACKEND names one.
 # Unset: the first [backends.*] table below.
-default_backend = $default_backend
+# default_backend = $default_backend
 
 # System message that opens every new conversation. Unset: none.
 # system_prompt = "You are a concise, helpful assistant."
@@ -46,7 +46,7 @@ default_backend = $default_backend
 # Unset: $$LLAMA_SERVER, then llama-server on PATH, then the one from llmchat[local].
 # llama_server = "~/llama.cpp/build/bin/llama-server"
 
-# Sampling for new conversations; you can change them per conversation in the app.
+# Sampling for new conversations (--temperature, --top-p, --max-tokens override them).
 [sampling]
 # 0 to 2. Lower is more focused and repeatable, higher more varied.
 temperature = $temperature
@@ -65,15 +65,19 @@ connect = $connect
 # minutes reading a big prompt before its first token.
 read = $read
 
+# Backends. None is configured yet: until you uncomment one (or set OPENAI_API_KEY /
+# OPENAI_BASE_URL), llmchat uses the bundled local model if llmchat[local] is installed.
+# Uncomment a table, and its keys, to use it.
+
 # A local llama.cpp server. Start it with:
 #   llama-server -m MODEL.gguf --port 8080
 # or let llmchat start (and stop) it for you: set model_file instead of base_url.
-[backends.local]
+# [backends.local]
 # Wire protocol: "llamacpp" (llama-server: exact token counts, timings and context
 # size) or "openai" (any OpenAI-compatible server: vLLM, Ollama, OpenRouter, ...).
-kind = "llamacpp"
+# kind = "llamacpp"
 # API root, including /v1.
-base_url = $local_url
+# base_url = $local_url
 # llama-server answers with the model it was started with. Unset: "default".
 # model = "default"
 # A GGUF file: llmchat starts llama-server with it on a free port, and stops it on exit.
@@ -87,15 +91,15 @@ base_url = $local_url
 # OpenAI. The key is read from the environment variable named by api_key_env, so it
 # never has to be written in this file. A key is only ever sent to the host of its
 # own base_url; pointing this backend elsewhere (--base-url) leaves the key behind.
-[backends.openai]
-kind = "openai"
-base_url = $openai_url
-model = $openai_model
+# [backends.openai]
+# kind = "openai"
+# base_url = $openai_url
+# model = $openai_model
 # The NAME of the environment variable holding the key, not the key itself.
-api_key_env = "OPENAI_API_KEY"
+# api_key_env = "OPENAI_API_KEY"
 # OpenAI's newer models refuse "max_tokens" and need "max_completion_tokens"
 # (the default for api.openai.com).
-max_tokens_field = "max_completion_tokens"
+# max_tokens_field = "max_completion_tokens"
 """
 )
 
@@ -146,7 +150,7 @@ def write_starter_config(path: Path | None = None, *, force: bool = False) -> St
         except FileExistsError:
             raise FileExistsError(
                 errno.EEXIST,
-                "a config file already exists; it was left unchanged "
+                "a config file already exists and was left unchanged "
                 "(use --force to replace it, keeping a .bak copy)",
                 str(path),
             ) from None

@@ -116,6 +116,13 @@ class Message:
     timing: Timing | None = None
     cost_usd: float | None = None
     error: str | None = None
+    finish_reason: str | None = None
+    """The server's reason for ending ("stop", "length" when max_tokens cut it, …)."""
+
+    @property
+    def cut_off(self) -> bool:
+        """The reply reached max_tokens: it is complete as a stream, but truncated."""
+        return self.finish_reason == "length"
 
     def to_record(self) -> dict[str, Any]:
         """The session-file form of this message (see architecture.md)."""
@@ -139,6 +146,7 @@ class Message:
                 timing=self.timing.to_dict() if self.timing else None,
                 cost_usd=self.cost_usd,
                 error=self.error,
+                finish_reason=self.finish_reason,
             )
         return record
 
@@ -175,6 +183,7 @@ class Message:
             timing=Timing.from_dict(record.get("timing")),
             cost_usd=_number_or_none(record.get("cost_usd")),
             error=_str(record.get("error")),
+            finish_reason=_str(record.get("finish_reason")),
         )
 
 

@@ -159,6 +159,7 @@ class Turn:
             usage=usage,
             timing=self.timing(),
             error=self.error.one_line() if self.error else None,
+            finish_reason=self.finish_reason,
         )
 
 

@@ -19,6 +19,7 @@ from llmchat.local.bundled_model import (
     bundled_model_installed,
     bundled_model_path,
     ensure_bundled_model,
+    is_ready,
 )
 from llmchat.local.server_process import ManagedServer, ServerSettings
 
@@ -94,7 +95,8 @@ async def start_local_server(plan: LocalServerPlan, progress: Callable[[str], No
     that starts it. Raises ServerStartError / ValueError with a message for the user.
     """
     if plan.prepare_model is not None:
-        progress("Preparing the bundled model (about 250 MB, first run only)…")
+        if not is_ready(plan.server.settings.model_file):
+            progress("Preparing the bundled model (about 250 MB, first run only)…")
         await asyncio.to_thread(plan.prepare_model)
     progress(f"Starting llama-server ({plan.server.binary.source}) on {plan.server.root_url}…")
     plan.server.start()

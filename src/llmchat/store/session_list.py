@@ -12,9 +12,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from llmchat.core.messages import Role
 from llmchat.store.errors import AmbiguousSession, SessionNotFound, SessionUnreadable
 from llmchat.store.session_file import SESSION_SUFFIX, parse_session_filename
-from llmchat.store.session_load import load_session
+from llmchat.store.session_load import LoadedSession, load_session
 
 _AMBIGUOUS_SHOWN = 5
 
@@ -108,7 +109,7 @@ def _summarise(path: Path) -> SessionSummary | None:
         title=loaded.title,
         created=_created(loaded.info.created, path, updated),
         updated=updated,
-        model=loaded.info.model,
+        model=_last_model(loaded),
         backend=loaded.info.backend,
         message_count=len(loaded.messages),
         warning_count=len(loaded.warnings),
@@ -123,3 +124,11 @@ def _created(recorded: str, path: Path, updated: datetime) -> datetime:
         parsed = parse_session_filename(path.name)
         return parsed[0] if parsed is not None else updated
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _last_model(loaded: LoadedSession) -> str | None:
+    """The model that answered last (a session may move between servers), else the header's."""
+    for message in reversed(loaded.messages):
+        if message.role is Role.ASSISTANT and message.model:
+            return message.model
+    return loaded.info.model

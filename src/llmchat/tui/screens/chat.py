@@ -278,15 +278,13 @@ class ChatScreen(Screen[None]):
             self.notify(
                 one_line(message.error), title="Reply failed", severity="error", markup=False
             )
-        if usage is not None and not usage.estimated and usage.prompt:
-            # The slot now holds the prompt and the reply (llama.cpp: cache_n + prompt_n +
-            # predicted_n, which is what usage reports).
-            self.run_worker(
-                self._show_context(usage.prompt + usage.completion),
-                group="context",
-                exclusive=True,
-                exit_on_error=False,
-            )
+        # The server reported what its slot now holds (prompt + reply); a cancelled or
+        # failed turn reports nothing, so the history is counted again instead.
+        reported = usage is not None and not usage.estimated and usage.prompt
+        used = usage.prompt + usage.completion if usage is not None and reported else None
+        self.run_worker(
+            self._show_context(used), group="context", exclusive=True, exit_on_error=False
+        )
 
     # -- actions -------------------------------------------------------------------
 

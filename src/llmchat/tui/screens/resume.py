@@ -52,7 +52,7 @@ class ResumeScreen(Screen[None]):
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
-        table.add_columns("Title", "Updated", "Model", "Messages")
+        table.add_columns("Title", "Updated", "Model", "Messages", "Id")
         table.focus()
         # Listing reads every file (about 0.2 s for 300 sessions): keep it off the UI.
         self.run_worker(self._load, thread=True, exit_on_error=False, description="list sessions")
@@ -70,6 +70,7 @@ class ResumeScreen(Screen[None]):
                 Text(_when(summary.updated)),
                 Text(one_line(summary.model or "–", 30)),
                 Text(str(summary.message_count), justify="right"),
+                Text(summary.id[:8], style="dim"),
                 key=summary.id,
             )
         if not sessions:

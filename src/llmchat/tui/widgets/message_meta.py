@@ -29,7 +29,11 @@ def format_tokens(n: int) -> str:
 
 def reply_meta(message: Message) -> str:
     """E.g. `✓ · gpt-4o · T 0.70 p 1.00 · 812→95 tok · TTFT 180 ms · 73 tok/s`."""
-    parts = [STATUS_MARK.get(message.status, str(message.status))]
+    mark = STATUS_MARK.get(message.status, str(message.status))
+    if message.status is Status.COMPLETE and message.cut_off:
+        limit = message.params.max_tokens if message.params else None
+        mark = f"⚠ cut off at max_tokens{f' ({limit})' if limit else ''}"
+    parts = [mark]
     if message.model:
         parts.append(one_line(message.model, 40))
     if message.params:

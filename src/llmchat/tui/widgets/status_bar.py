@@ -29,10 +29,19 @@ class StatusFacts:
     """(tokens in use, context window) where the server counts exactly."""
 
     def line(self) -> str:
+        """Most important first, so a narrow terminal cuts the least useful facts."""
         model = "server's model" if self.model == SERVER_DEFAULT_MODEL else self.model
         parts = [f"{one_line(self.backend, 24)} · {one_line(model, 40)}", self.state]
-        parts.append(f"TTFT {format_ms(self.ttft_ms)}")
-        parts.append(f"{self.tok_s:.0f} tok/s" if self.tok_s else "– tok/s")
+        if self.context is not None:
+            used, window = self.context
+            parts.append(f"ctx {format_tokens(used)}/{format_tokens(window)}")
+        if self.params is not None:
+            p = self.params
+            parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}")
+        if self.ttft_ms is not None:
+            parts.append(f"TTFT {format_ms(self.ttft_ms)}")
+        if self.tok_s:
+            parts.append(f"{self.tok_s:.0f} tok/s")
         if self.tokens_in is not None or self.tokens_out is not None:
             approx = "≈" if self.estimated else ""
             tin = "–" if self.tokens_in is None else format_tokens(self.tokens_in)
@@ -40,12 +49,6 @@ class StatusFacts:
             parts.append(f"{approx}in {tin} out {tout}")
         if self.elapsed_s is not None:
             parts.append(f"{self.elapsed_s:.1f} s")
-        if self.context is not None:
-            used, window = self.context
-            parts.append(f"ctx {format_tokens(used)}/{format_tokens(window)}")
-        if self.params is not None:
-            p = self.params
-            parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}")
         return " │ ".join(parts)
 
 
