@@ -422,3 +422,43 @@ def test_without_a_sink_records_are_held_until_one_is_attached() -> None:
     conversation.flush()
     assert sink.types == ["session", "message", "title"]
     assert conversation.unsaved == 0
+
+
+def test_a_retry_asks_the_same_question_without_the_failed_reply(
+    conversation: Conversation,
+) -> None:
+    asked = conversation.add_user("why?")
+    conversation.add_reply(reply("half an ans", Status.CANCELLED))
+    retry = conversation.build_retry()
+    assert retry is not None
+    request, question = retry
+    assert question is asked
+    assert [(m.role, m.content) for m in request.messages][-1] == ("user", "why?")
+    assert all(m.content != "half an ans" for m in request.messages)
+
+
+def test_after_a_retry_the_thread_skips_the_reply_it_replaced(
+    conversation: Conversation,
+) -> None:
+    asked = conversation.add_user("why?")
+    conversation.add_reply(reply("broken", Status.ERROR))
+    second = reply("because")
+    second.parent = asked.id
+    conversation.add_reply(second)
+    conversation.add_user("and then?")
+    assert [m.content for m in conversation.thread()] == ["why?", "because", "and then?"]
+    assert len(conversation.messages) == 4
+
+
+def test_a_complete_last_reply_offers_no_retry(conversation: Conversation) -> None:
+    conversation.add_user("q")
+    conversation.add_reply(reply("a"))
+    assert conversation.build_retry() is None
+
+
+def test_a_broken_parent_chain_falls_back_to_the_file_order(conversation: Conversation) -> None:
+    conversation.add_user("one")
+    orphan = reply("two")
+    orphan.parent = "not-in-this-session"
+    conversation.add_reply(orphan)
+    assert [m.content for m in conversation.thread()] == ["one", "two"]

@@ -182,3 +182,33 @@ async def test_a_server_error_with_markup_and_escapes_is_shown_literally(
         assert "\x1b" not in note.message
         meta = str(app.screen.query(ReplyView).last().meta.render())
         assert "[@click=app.quit]" in meta and "\x1b" not in meta
+
+
+async def test_ctrl_r_asks_a_failed_question_again_and_the_new_reply_follows_it(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script.http_error(400, "try later"), Script(reply="second time lucky"))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await send(pilot, "please")
+        await wait_for_reply(app)
+        await pilot.press("ctrl+r")
+        await wait_for_reply(app)
+        await pilot.pause()
+        assert app.screen.query(ReplyView).last().body.source == "second time lucky"
+    retried = server.chat_requests[-1].body["messages"]
+    assert [(m["role"], m["content"]) for m in retried] == [("user", "please")]
+    saved = only_session().messages
+    assert [m.status for m in saved] == [Status.COMPLETE, Status.ERROR, Status.COMPLETE]
+    assert saved[2].parent == saved[0].id
+
+
+async def test_stop_is_offered_only_while_a_reply_streams(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        screen = app.screen
+        assert screen.check_action("stop_reply", ()) is False
+        assert screen.check_action("retry", ()) is False
+        await pilot.pause()

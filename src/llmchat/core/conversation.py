@@ -120,7 +120,10 @@ class Conversation:
         return message
 
     def add_reply(self, message: Message) -> None:
-        """Record an assistant turn, whatever its status."""
+        """Record an assistant turn, whatever its status (it follows the last message
+        unless it names the message it answers)."""
+        if message.parent is None:
+            message.parent = self.last_id
         self.messages.append(message)
         self._persist(message.to_record())
 
@@ -142,18 +145,64 @@ class Conversation:
 
     # -- compiling requests ----------------------------------------------------------
 
+    def thread(self) -> list[Message]:
+        """The messages the next turn follows on from: the `parent` chain of the last one.
+
+        Normally that is every message in order; after a retry the reply it replaced is
+        off the thread (it stays in the history and the file, marked as it ended).
+        """
+        if not self.messages:
+            return []
+        by_id = {message.id: message for message in self.messages}
+        chain = [self.messages[-1]]
+        while (parent := chain[-1].parent) is not None:
+            if parent not in by_id or len(chain) > len(self.messages):
+                # A parent missing from a damaged file, or a loop: keep the file's order.
+                return list(self.messages)
+            chain.append(by_id[parent])
+        chain.reverse()
+        return chain
+
     def wire_history(self) -> list[WireMessage]:
-        """What the model will be shown: user turns and every assistant text it produced.
+        """What the model will be shown: the thread's user turns and assistant texts.
 
         A turn that failed before any text is left out, so a retry does not send an empty
         assistant message; cancelled and incomplete partials are kept, as the user saw them.
         """
         wire = []
-        for message in self.messages:
+        for message in self.thread():
             if message.role is Role.ASSISTANT and not message.content:
                 continue
             wire.append(WireMessage(str(message.role), message.content))
         return wire
+
+    def retry_point(self) -> Message | None:
+        """The user message to ask again, if the last reply did not complete."""
+        if len(self.messages) < 2:
+            return None
+        last, before = self.messages[-1], self.messages[-2]
+        if last.role is not Role.ASSISTANT or last.status is Status.COMPLETE:
+            return None
+        asked = next((m for m in self.messages if m.id == last.parent), before)
+        return asked if asked.role is Role.USER else None
+
+    def build_retry(self, model: str | None = None) -> tuple[ChatRequest, Message] | None:
+        """The request that asks the last question again, and the message it answers."""
+        asked = self.retry_point()
+        if asked is None:
+            return None
+        thread = self.thread()
+        upto = thread[: next(i for i, m in enumerate(thread) if m.id == asked.id) + 1]
+        system = [WireMessage("system", self.info.system)] if self.info.system else []
+        wire = [
+            WireMessage(str(m.role), m.content)
+            for m in upto
+            if not (m.role is Role.ASSISTANT and not m.content)
+        ]
+        request = ChatRequest(
+            messages=tuple(system + wire), params=self.params, model=model or self.info.model
+        )
+        return request, asked
 
     def build_request(self, model: str | None = None) -> ChatRequest:
         system = [WireMessage("system", self.info.system)] if self.info.system else []

@@ -36,6 +36,7 @@ from llmchat.core.events import (
     UsageReport,
 )
 from llmchat.core.messages import Message, Role
+from llmchat.core.request import ChatRequest
 from llmchat.core.safe_text import one_line
 from llmchat.core.turn import Turn
 from llmchat.tui.widgets.prompt_input import PromptInput
@@ -61,6 +62,13 @@ class ChatScreen(Screen[None]):
             "Stop",
             id="chat.stop",
             tooltip="Stop the reply that is streaming; its partial text is kept",
+        ),
+        Binding(
+            "ctrl+r",
+            "retry",
+            "Retry",
+            id="chat.retry",
+            tooltip="Ask the last question again (after a failed, cancelled or cut reply)",
         ),
         Binding(
             "f2",
@@ -169,23 +177,28 @@ class ChatScreen(Screen[None]):
             return
         prompt = self.query_one(PromptInput)
         prompt.clear()
-        conversation = self.query_one("#conversation", VerticalScroll)
         message = self._record(lambda: self.conversation.add_user(event.text))
         if message is None:
             message = self.conversation.messages[-1]
         self.query_one("#session-title", Static).update(self._title_content())
+        request = self.conversation.build_request(self.context.model_name)
+        await self._start_reply(request, message.id, UserView(message))
+
+    async def _start_reply(self, request: ChatRequest, parent: str, *before: Static) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
         view = ReplyView()
         mounted = asyncio.Event()
-        # The request goes out first; the two views are mounted during the round trip.
+        # The request goes out first; the views are mounted during the round trip.
         self.reply_worker = self.run_worker(
-            self._stream_reply(view, message.id, mounted),
+            self._stream_reply(view, request, parent, mounted),
             name="reply",
             group="reply",
             exclusive=True,
             exit_on_error=False,
             description="stream the reply",
         )
-        await conversation.mount_all([UserView(message), view])
+        self.refresh_bindings()
+        await conversation.mount_all([*before, view])
         conversation.anchor()
         mounted.set()
 
@@ -200,10 +213,11 @@ class ChatScreen(Screen[None]):
     def _show_notice(self, text: str, severity: str = "information") -> None:
         self.query_one("#conversation", VerticalScroll).mount(NoticeView(text, severity))
 
-    async def _stream_reply(self, view: ReplyView, parent: str, mounted: asyncio.Event) -> None:
+    async def _stream_reply(
+        self, view: ReplyView, request: ChatRequest, parent: str, mounted: asyncio.Event
+    ) -> None:
         gateway = self.context.gateway
         turn = Turn(self.conversation.params, parent=parent)
-        request = self.conversation.build_request(self.context.model_name)
         status = self.query_one(StatusBar)
         status.show(state="sending", ttft_ms=None, tok_s=None, tokens_in=None, tokens_out=None)
         last_status = 0.0
@@ -263,6 +277,7 @@ class ChatScreen(Screen[None]):
         self._record(lambda: self.conversation.add_reply(message))
         await mounted.wait()
         await view.finish(message)
+        self.call_after_refresh(self.refresh_bindings)
         status = self.query_one(StatusBar)
         usage = message.usage
         status.show(
@@ -288,9 +303,24 @@ class ChatScreen(Screen[None]):
 
     # -- actions -------------------------------------------------------------------
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Show "Stop" only while a reply streams, "Retry" only when there is one to retry.
+        if action == "stop_reply":
+            return self.streaming
+        if action == "retry":
+            return not self.streaming and self.conversation.retry_point() is not None
+        return True
+
     def action_stop_reply(self) -> None:
         if self.streaming and self.reply_worker is not None:
             self.reply_worker.cancel()
+
+    async def action_retry(self) -> None:
+        retry = None if self.streaming else self.conversation.build_retry(self.context.model_name)
+        if retry is None:
+            return
+        request, asked = retry
+        await self._start_reply(request, asked.id)
 
     def action_rename(self) -> None:
         from llmchat.tui.screens.rename import RenameScreen
