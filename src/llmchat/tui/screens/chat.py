@@ -68,7 +68,7 @@ class ChatScreen(Screen[None]):
             "retry",
             "Retry",
             id="chat.retry",
-            tooltip="Ask the last question again (after a failed, cancelled or cut reply)",
+            tooltip="Ask the last question again (after a failed, cancelled or incomplete reply)",
         ),
         Binding(
             "f2",
