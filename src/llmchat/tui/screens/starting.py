@@ -46,12 +46,19 @@ class StartingScreen(Screen[None]):
             yield Log(highlight=False, id="starting-log")
         yield Footer()
 
+    failed = False
+
     def on_mount(self) -> None:
         self.action_retry()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.failed if action == "retry" else True
 
     def action_retry(self) -> None:
         if self.plan.server.running:
             return
+        self.failed = False
+        self.refresh_bindings()
         self.query_one(LoadingIndicator).display = True
         self.query_one("#starting-error", Static).update("")
         self.run_worker(self._start(), exclusive=True, exit_on_error=False, description="start")
@@ -71,6 +78,8 @@ class StartingScreen(Screen[None]):
             for line in rest:
                 self._progress(line)
             self._progress(f"Full log: {self.plan.log_path}")
+            self.failed = True
+            self.refresh_bindings()
             return
         self.query_one(LoadingIndicator).display = False
         self._then(True)
