@@ -186,6 +186,7 @@ def build_launch(
             model_name=resolved.model,
             notices=[*notices, *opened.warnings, *moved],
             close=opened.close,
+            context_window=resolved.context_window,
         )
 
     launch.open_session = open_session

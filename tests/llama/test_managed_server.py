@@ -17,8 +17,8 @@ from llmchat.core.params import SamplingParams
 from llmchat.paths import AppPaths
 from llmchat.store import list_sessions, load_session
 from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.widgets.context_gauge import ContextGauge
 from llmchat.tui.widgets.reply_view import ReplyView
-from llmchat.tui.widgets.status_bar import StatusBar
 from tests.tui.helpers import chat_app, wait_for_reply
 
 
@@ -114,11 +114,10 @@ async def test_chatting_through_the_tui_shows_the_servers_own_figures(
         await app.workers.wait_for_complete()
         await pilot.pause()
         meta = str(screen.query(ReplyView).last().meta.render())
-        status = screen.query_one(StatusBar).facts
+        budget = screen.query_one(ContextGauge).budget
     assert "prefill" in meta and "decode" in meta and "cache" in meta
-    assert status.context is not None
-    used, window = status.context
-    assert window == 2048 and 0 < used <= window
+    assert budget is not None and budget.exact
+    assert budget.window == 2048 and 0 < budget.prompt <= budget.window
 
 
 def test_with_nothing_configured_the_bundled_model_answers(tmp_path: Path) -> None:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from llmchat.config import BackendConfig, Config
 from llmchat.core.messages import Role, Status
 from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.widgets.context_gauge import ContextGauge
 from llmchat.tui.widgets.reply_view import ReplyView, UserView
 from tests.support.openai_server import Fault, OpenAIServer, Script
 from tests.tui.helpers import chat_app, only_session, wait_for_reply
@@ -203,12 +205,39 @@ async def test_ctrl_r_asks_a_failed_question_again_and_the_new_reply_follows_it(
     assert saved[2].parent == saved[0].id
 
 
-async def test_stop_is_offered_only_while_a_reply_streams(
-    server: OpenAIServer, home: Path
-) -> None:
+async def test_stop_is_offered_only_while_a_reply_streams(server: OpenAIServer, home: Path) -> None:
     app = chat_app(server)
     async with app.run_test() as pilot:
         screen = app.screen
         assert screen.check_action("stop_reply", ()) is False
         assert screen.check_action("retry", ()) is False
         await pilot.pause()
+
+
+async def test_typing_moves_the_context_gauge(server: OpenAIServer, home: Path) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        gauge = app.screen.query_one(ContextGauge)
+        before = gauge.budget
+        assert before is not None
+        await pilot.press(*"a fairly long question about the context window")
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        after = gauge.budget
+        assert after is not None and after.draft > 0
+        assert after.used > before.used
+        assert after.reserved == 1024
+
+
+async def test_a_configured_window_is_shown_and_wins(server: OpenAIServer, home: Path) -> None:
+    config = Config(
+        backends={"small": BackendConfig("small", "openai", server.base_url, context_window=2000)}
+    )
+    app = chat_app(None, config=config)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        budget = app.screen.query_one(ContextGauge).budget
+        assert budget is not None and budget.window == 2000

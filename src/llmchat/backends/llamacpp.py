@@ -128,6 +128,10 @@ class LlamaCppBackend(OpenAIBackend):
         prompt = await self.apply_template(messages)
         return TokenCount(len(await self.tokenize(prompt, add_special=True)), exact=True)
 
+    async def count_text(self, text: str) -> int:
+        """Tokens of a bare text (no template, no special tokens), e.g. the draft."""
+        return len(await self.tokenize(text, add_special=False))
+
     async def slots(self) -> list[dict[str, Any]]:
         data = await self._get_json("/slots")
         return [s for s in data if isinstance(s, dict)] if isinstance(data, list) else []

@@ -36,6 +36,8 @@ class ChatContext:
     notices: list[str] = field(default_factory=list)
     close: Callable[[], None] = lambda: None
     """Releases the session file (its lock)."""
+    context_window: int | None = None
+    """The window from the config, if set there (it wins over server and model info)."""
 
 
 @dataclass(slots=True)

@@ -19,10 +19,10 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 from textual.worker import Worker
 
-from llmchat.core.context import PromptCounter
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import (
     ChatError,
@@ -39,6 +39,8 @@ from llmchat.core.messages import Message, Role
 from llmchat.core.request import ChatRequest
 from llmchat.core.safe_text import one_line
 from llmchat.core.turn import Turn
+from llmchat.tui.context_meter import ContextMeter
+from llmchat.tui.widgets.context_gauge import ContextGauge
 from llmchat.tui.widgets.prompt_input import PromptInput
 from llmchat.tui.widgets.reply_view import NoticeView, ReplyView, UserView
 from llmchat.tui.widgets.status_bar import StatusBar, StatusFacts
@@ -51,6 +53,7 @@ T = TypeVar("T")
 # A resumed session shows this many of its newest messages; the rest are summarised.
 RESUME_WINDOW = 200
 STATUS_INTERVAL_S = 0.1
+DRAFT_DEBOUNCE_S = 0.15
 YIELD_INTERVAL_S = 0.004
 
 
@@ -83,6 +86,13 @@ class ChatScreen(Screen[None]):
         super().__init__()
         self.context = context
         self.reply_worker: Worker[None] | None = None
+        self.meter = ContextMeter(
+            context.conversation,
+            context.gateway,
+            context.model_name,
+            configured_window=context.context_window,
+        )
+        self._measure_timer: Timer | None = None
 
     @property
     def conversation(self) -> Conversation:
@@ -92,6 +102,7 @@ class ChatScreen(Screen[None]):
         yield Static(self._title_content(), id="session-title")
         yield VerticalScroll(id="conversation")
         yield PromptInput(id="prompt")
+        yield ContextGauge(id="gauge")
         yield StatusBar(self._idle_facts(), id="status")
         yield Footer()
 
@@ -142,22 +153,26 @@ class ChatScreen(Screen[None]):
         await gateway.discover()
         if not self.streaming:
             self.query_one(StatusBar).show(model=gateway.backend.model)
-        await self._show_context()
+        await self.meter.prepare()
+        await self._measure()
 
-    async def _show_context(self, used: int | None = None) -> None:
-        """Tokens in the server's context window, where the backend can count exactly."""
-        backend = self.context.gateway.backend
-        if not isinstance(backend, PromptCounter):
-            return
+    async def _measure(self) -> None:
+        """Update the gauge for sending what is in the prompt now."""
         try:
-            window = await backend.context_window()
-            if used is None:
-                request = self.conversation.build_request(self.context.model_name)
-                used = (await backend.count_prompt(request.messages)).tokens
-        except Exception:  # the figure is a nicety; a server that cannot say is fine
+            budget = await self.meter.measure(self.query_one(PromptInput).text)
+        except Exception:  # a server that cannot count now: keep the last figures
             return
-        if window is not None:
-            self.query_one(StatusBar).show(context=(used, window.tokens))
+        self.query_one(ContextGauge).show(budget)
+
+    def _measure_soon(self) -> None:
+        self.run_worker(self._measure(), group="measure", exclusive=True, exit_on_error=False)
+
+    @on(PromptInput.Changed)
+    def _draft_changed(self) -> None:
+        # Debounced: a keystroke only restarts a timer; counting happens once typing pauses.
+        if self._measure_timer is not None:
+            self._measure_timer.stop()
+        self._measure_timer = self.set_timer(DRAFT_DEBOUNCE_S, self._measure_soon)
 
     def _view_for(self, message: Message) -> Static | ReplyView:
         if message.role is Role.ASSISTANT:
@@ -293,13 +308,7 @@ class ChatScreen(Screen[None]):
             self.notify(
                 one_line(message.error), title="Reply failed", severity="error", markup=False
             )
-        # The server reported what its slot now holds (prompt + reply); a cancelled or
-        # failed turn reports nothing, so the history is counted again instead.
-        reported = usage is not None and not usage.estimated and usage.prompt
-        used = usage.prompt + usage.completion if usage is not None and reported else None
-        self.run_worker(
-            self._show_context(used), group="context", exclusive=True, exit_on_error=False
-        )
+        self._measure_soon()
 
     # -- actions -------------------------------------------------------------------
 

@@ -25,16 +25,11 @@ class StatusFacts:
     estimated: bool = False
     elapsed_s: float | None = None
     params: SamplingParams | None = None
-    context: tuple[int, int] | None = None
-    """(tokens in use, context window) where the server counts exactly."""
 
     def line(self) -> str:
         """Most important first, so a narrow terminal cuts the least useful facts."""
         model = "server's model" if self.model == SERVER_DEFAULT_MODEL else self.model
         parts = [f"{one_line(self.backend, 24)} · {one_line(model, 40)}", self.state]
-        if self.context is not None:
-            used, window = self.context
-            parts.append(f"ctx {format_tokens(used)}/{format_tokens(window)}")
         if self.params is not None:
             p = self.params
             parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}")

@@ -1,0 +1,95 @@
+"""Measures the next request against the context window, for the gauge.
+
+Counts come from the best source at hand: the server's own tokenizer for llama.cpp
+(exact), tiktoken for OpenAI models once its encoding has loaded in the background
+(exact), an estimate otherwise (marked). The history's count is cached until the
+history changes, so a keystroke only counts the draft.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from llmchat.core.budget import ContextBudget
+from llmchat.core.context import PromptCounter
+from llmchat.core.conversation import Conversation
+from llmchat.core.request import WireMessage
+from llmchat.core.tokens import (
+    PER_MESSAGE,
+    TokenCounter,
+    encoding_name_for,
+    load_encoder,
+)
+from llmchat.gateway.gateway import Gateway
+
+
+@dataclass(slots=True)
+class ContextMeter:
+    conversation: Conversation
+    gateway: Gateway
+    model: str
+    configured_window: int | None = None
+    """`context_window` from the config: wins over what the server or model info say."""
+    counter: TokenCounter = field(default_factory=TokenCounter)
+    window: int | None = None
+    _history_key: tuple[int, str | None, str] | None = None
+    _history: tuple[int, bool] = (0, False)
+
+    async def prepare(self) -> None:
+        """Load what counting needs (encoder, window), off the UI thread where slow."""
+        self.window = self.configured_window
+        backend = self.gateway.backend
+        if isinstance(backend, PromptCounter) and self.window is None:
+            server = await backend.context_window()
+            self.window = server.tokens if server else None
+        encoding = encoding_name_for(self.model)
+        if encoding is not None:
+            encoder = await asyncio.to_thread(load_encoder, encoding)
+            if encoder is not None:
+                self.counter.use(encoder)
+                self._history_key = None
+        if self.window is None:
+            from llmchat.core.model_info import context_window
+
+            self.window = await asyncio.to_thread(context_window, self.model)
+
+    async def measure(self, draft: str) -> ContextBudget:
+        """The budget of sending `draft` now."""
+        history, exact = await self._history_tokens()
+        draft_tokens = 0
+        if draft:
+            backend = self.gateway.backend
+            if exact and isinstance(backend, PromptCounter):
+                draft_tokens = PER_MESSAGE + await backend.count_text(draft)
+            else:
+                draft_tokens = self.counter.count_message(WireMessage("user", draft))
+        return ContextBudget(
+            window=self.window,
+            system=0,
+            history=history,
+            draft=draft_tokens,
+            reserved=self.conversation.params.max_tokens,
+            exact=exact,
+        )
+
+    async def _history_tokens(self) -> tuple[int, bool]:
+        """System prompt + history as the next request sends it (reply priming included)."""
+        conversation = self.conversation
+        key = (len(conversation.messages), conversation.last_id, conversation.info.system)
+        if key == self._history_key:
+            return self._history
+        request = conversation.build_request(self.model)
+        backend = self.gateway.backend
+        result: tuple[int, bool] | None = None
+        if isinstance(backend, PromptCounter):
+            try:
+                counted = await backend.count_prompt(request.messages)
+                result = (counted.tokens, counted.exact)
+            except Exception:  # the server could not say: fall back to counting here
+                result = None
+        if result is None:
+            prompt = self.counter.count_prompt(request.messages)
+            result = (prompt.tokens, prompt.exact)
+        self._history_key, self._history = key, result
+        return result
