@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llmchat.core.budget import ContextBudget, DoesNotFit, history_to_drop
+from llmchat.core.budget import (
+    ContextBudget,
+    DoesNotFit,
+    RequestPlan,
+    history_to_drop,
+    plan_request,
+)
 from llmchat.core.request import WireMessage
 from llmchat.core.tokens import (
     PER_MESSAGE,
@@ -123,3 +129,44 @@ def test_a_newest_message_that_cannot_fit_is_refused_with_the_numbers() -> None:
         history_to_drop([50, 2000], system=100, reserved=256, window=2048)
     assert (raised.value.needed, raised.value.limit) == (2356, 1843)
     assert "2356" in str(raised.value) and "1843" in str(raised.value)
+
+
+def words(text: str) -> int:
+    return len(text.split())
+
+
+def chat(*texts: str, system: str | None = None) -> list[WireMessage]:
+    roles = ["user", "assistant"]
+    messages = [WireMessage(roles[i % 2], t) for i, t in enumerate(texts)]
+    return [WireMessage("system", system), *messages] if system else messages
+
+
+def test_a_request_that_fits_is_sent_whole() -> None:
+    plan = plan_request(chat("a b", "c d", "e"), TokenCounter(words), max_tokens=10, window=1000)
+    assert plan == RequestPlan(0, 10)
+
+
+def test_old_turns_are_left_out_but_the_system_prompt_stays() -> None:
+    long = " ".join(["w"] * 100)
+    messages = chat(long, long, long, long, "newest", system="be brief")
+    plan = plan_request(messages, TokenCounter(words), max_tokens=50, window=300)
+    assert plan.skip == 2  # one whole turn; a user message opens what is sent
+    assert messages[1:][plan.skip].role == "user"
+
+
+def test_the_reply_reserve_is_clipped_when_only_the_newest_message_fits() -> None:
+    plan = plan_request(
+        chat(" ".join(["w"] * 150)), TokenCounter(words), max_tokens=1024, window=200
+    )
+    # limit 180 = priming 3 + message 153 + reserve 24
+    assert plan == RequestPlan(0, 24)
+
+
+def test_a_message_that_leaves_no_room_for_a_reply_is_refused() -> None:
+    with pytest.raises(DoesNotFit):
+        plan_request(chat(" ".join(["w"] * 500)), TokenCounter(words), max_tokens=64, window=200)
+
+
+def test_without_a_known_window_nothing_is_cut() -> None:
+    plan = plan_request(chat("a " * 5000), TokenCounter(words), max_tokens=64, window=None)
+    assert plan == RequestPlan(0, 64)

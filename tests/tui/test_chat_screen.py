@@ -6,8 +6,10 @@ from pathlib import Path
 
 from llmchat.config import BackendConfig, Config
 from llmchat.core.messages import Role, Status
+from llmchat.core.params import SamplingParams
 from llmchat.tui.screens.chat import ChatScreen
 from llmchat.tui.widgets.context_gauge import ContextGauge
+from llmchat.tui.widgets.prompt_input import PromptInput
 from llmchat.tui.widgets.reply_view import ReplyView, UserView
 from tests.support.openai_server import Fault, OpenAIServer, Script
 from tests.tui.helpers import chat_app, only_session, wait_for_reply
@@ -241,3 +243,52 @@ async def test_a_configured_window_is_shown_and_wins(server: OpenAIServer, home:
         await app.workers.wait_for_complete()
         budget = app.screen.query_one(ContextGauge).budget
         assert budget is not None and budget.window == 2000
+
+
+def small_window(server: OpenAIServer, window: int) -> Config:
+    return Config(
+        backends={
+            "small": BackendConfig("small", "openai", server.base_url, context_window=window)
+        },
+        sampling=SamplingParams(max_tokens=40),
+    )
+
+
+async def test_a_long_conversation_in_a_small_window_leaves_old_turns_out_visibly(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.default = Script(reply=" ".join(["word"] * 60))
+    app = chat_app(None, config=small_window(server, 300))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        for n in range(5):
+            app.screen.query_one(PromptInput).text = f"question {n} " + "padding " * 20
+            await pilot.press("enter")
+            await wait_for_reply(app)
+        await pilot.pause()
+        markers = app.screen.query(".unsent-marker")
+        assert len(markers) == 1
+        assert "earlier messages not sent" in str(markers.first().render())
+    last = server.chat_requests[-1].body["messages"]
+    assert last[0]["role"] == "user"
+    assert last[-1]["content"].startswith("question 4")
+    assert len(last) < 9
+    assert len(only_session().messages) == 10  # the file keeps everything
+
+
+async def test_a_message_too_big_for_the_window_is_refused_and_kept_in_the_prompt(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(None, config=small_window(server, 100))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        text = "far too long " * 60
+        app.screen.query_one(PromptInput).text = text
+        await pilot.press("enter")
+        await pilot.pause()
+        notes = [str(n.render()) for n in app.screen.query(".notice")]
+        assert any("Not sent" in note and "tokens" in note for note in notes)
+        assert app.screen.query_one(PromptInput).text == text
+    assert server.chat_requests == []

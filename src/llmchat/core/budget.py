@@ -11,7 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from llmchat.core.request import WireMessage
+from llmchat.core.tokens import REPLY_PRIMING, TokenCounter
+
 DEFAULT_THRESHOLD = 0.9
+MIN_REPLY = 16
+"""A reply reserve smaller than this is not worth sending for."""
 
 
 class DoesNotFit(Exception):
@@ -82,3 +87,52 @@ def history_to_drop(
         total -= history[dropped]
         dropped += 1
     return dropped
+
+
+@dataclass(frozen=True, slots=True)
+class RequestPlan:
+    """How to send the next request so it fits: history left out, reply reserve."""
+
+    skip: int
+    """Oldest history messages (after the system prompt) not sent."""
+    max_tokens: int
+    """The reply's reserve: the configured max_tokens, clipped to what is left."""
+
+
+def plan_request(
+    messages: Sequence[WireMessage],
+    counter: TokenCounter,
+    *,
+    max_tokens: int,
+    window: int | None,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> RequestPlan:
+    """Fit `messages` (system first if any, the newest message last) into the window.
+
+    Drops the oldest whole turns first; if the newest message alone still leaves less
+    than `max_tokens`, the reserve is clipped to what is left. Raises DoesNotFit when
+    not even MIN_REPLY tokens would be left for the reply.
+    """
+    if not window or not messages:
+        return RequestPlan(0, max_tokens)
+    has_system = messages[0].role == "system"
+    system = (counter.count_message(messages[0]) if has_system else 0) + REPLY_PRIMING
+    history = messages[1:] if has_system else messages
+    counts = [counter.count_message(m) for m in history]
+    starts = [m.role == "user" for m in history]
+    try:
+        skip = history_to_drop(
+            counts,
+            system=system,
+            reserved=max_tokens,
+            window=window,
+            threshold=threshold,
+            turn_starts=starts,
+        )
+        return RequestPlan(skip, max_tokens)
+    except DoesNotFit:
+        limit = int(window * threshold)
+        left = limit - system - (counts[-1] if counts else 0)
+        if left < MIN_REPLY:
+            raise DoesNotFit(system + (counts[-1] if counts else 0) + MIN_REPLY, limit) from None
+        return RequestPlan(len(history) - 1, min(max_tokens, left))

@@ -204,11 +204,18 @@ class Conversation:
         )
         return request, asked
 
-    def build_request(self, model: str | None = None) -> ChatRequest:
+    def build_request(
+        self, model: str | None = None, *, skip: int = 0, max_tokens: int | None = None
+    ) -> ChatRequest:
+        """The next request. `skip` leaves out the oldest history messages (never the
+        system prompt); `max_tokens` clips the reply's reserve (see core.budget)."""
         system = [WireMessage("system", self.info.system)] if self.info.system else []
+        params = self.params
+        if max_tokens is not None and max_tokens != params.max_tokens:
+            params = replace(params, max_tokens=max_tokens)
         return ChatRequest(
-            messages=tuple(system + self.wire_history()),
-            params=self.params,
+            messages=tuple(system + self.wire_history()[skip:]),
+            params=params,
             model=model or self.info.model,
         )
 

@@ -23,6 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 from textual.worker import Worker
 
+from llmchat.core.budget import DoesNotFit, plan_request
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import (
     ChatError,
@@ -36,7 +37,7 @@ from llmchat.core.events import (
     UsageReport,
 )
 from llmchat.core.messages import Message, Role
-from llmchat.core.request import ChatRequest
+from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.safe_text import one_line
 from llmchat.core.turn import Turn
 from llmchat.tui.context_meter import ContextMeter
@@ -191,13 +192,59 @@ class ChatScreen(Screen[None]):
             self.notify("A reply is still streaming: Esc stops it.", severity="warning")
             return
         prompt = self.query_one(PromptInput)
+        model = self.context.model_name
+        pending = (
+            *self.conversation.build_request(model).messages,
+            WireMessage("user", event.text),
+        )
+        try:
+            plan = plan_request(
+                pending,
+                self.meter.counter,
+                max_tokens=self.conversation.params.max_tokens,
+                window=self.meter.window,
+            )
+        except DoesNotFit as exc:
+            # Refused before sending; the text stays in the prompt to shorten or split.
+            self._show_notice(f"Not sent: {exc}.", "error")
+            return
         prompt.clear()
         message = self._record(lambda: self.conversation.add_user(event.text))
         if message is None:
             message = self.conversation.messages[-1]
         self.query_one("#session-title", Static).update(self._title_content())
-        request = self.conversation.build_request(self.context.model_name)
+        request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
         await self._start_reply(request, message.id, UserView(message))
+        self._mark_unsent(plan.skip)
+
+    def _mark_unsent(self, skipped: int) -> None:
+        """Show where the history stops being sent (the session file keeps it all)."""
+        for old in self.query(".unsent-marker"):
+            old.remove()
+        if not skipped:
+            return
+        sent = [
+            m
+            for m in self.conversation.thread()
+            if not (m.role is Role.ASSISTANT and not m.content)
+        ]
+        first_sent = sent[skipped].id if skipped < len(sent) else None
+        anchor = next(
+            (
+                view
+                for view in self.query("UserView, ReplyView")
+                if getattr(view, "message", None) is not None and view.message.id == first_sent  # type: ignore[attr-defined]
+            ),
+            None,
+        )
+        notice = NoticeView(
+            f"▲ {skipped} earlier messages not sent: they do not fit in the context window",
+            "warning",
+        )
+        notice.add_class("unsent-marker")
+        conversation = self.query_one("#conversation", VerticalScroll)
+        if anchor is not None:
+            conversation.mount(notice, before=anchor)
 
     async def _start_reply(self, request: ChatRequest, parent: str, *before: Static) -> None:
         conversation = self.query_one("#conversation", VerticalScroll)
