@@ -214,6 +214,7 @@ def _print_mode(
     import asyncio
 
     from llmchat import paths
+    from llmchat.core.model_info import reply_cost
     from llmchat.headless import ask
     from llmchat.launch import SessionOpener
     from llmchat.store import SessionError
@@ -256,7 +257,18 @@ def _print_mode(
                 return 1
         gateway = opener.gateway()
         try:
-            return await ask(opened.conversation, gateway, text, model=backend.model)
+            return await ask(
+                opened.conversation,
+                gateway,
+                text,
+                model=backend.model,
+                cost=lambda message: reply_cost(
+                    message,
+                    model=backend.model,
+                    local=backend.kind == "llamacpp",
+                    overrides=config.pricing,
+                ),
+            )
         finally:
             await gateway.aclose()
 

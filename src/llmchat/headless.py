@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from contextlib import aclosing
 from typing import TextIO
 
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import Delta, Loading, Retrying
-from llmchat.core.messages import Status
+from llmchat.core.messages import Message, Status
 from llmchat.core.safe_text import one_line, visible
 from llmchat.core.turn import Turn
 from llmchat.gateway.gateway import Gateway
@@ -32,6 +33,7 @@ async def ask(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
     model: str | None = None,
+    cost: Callable[[Message], float | None] | None = None,
 ) -> int:
     """Send one message and stream the answer; returns the process exit status."""
     raw = not out.isatty()
@@ -60,6 +62,8 @@ async def ask(
         if not turn.done:
             turn.cancel()
         message = turn.to_message()
+        if cost is not None:
+            message.cost_usd = cost(message)
         try:
             conversation.add_reply(message)
         except PersistError as exc:

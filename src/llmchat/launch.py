@@ -187,6 +187,8 @@ def build_launch(
             notices=[*notices, *opened.warnings, *moved],
             close=opened.close,
             context_window=resolved.context_window,
+            local=resolved.kind == "llamacpp",
+            pricing=config.pricing,
         )
 
     launch.open_session = open_session

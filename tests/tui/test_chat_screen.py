@@ -292,3 +292,21 @@ async def test_a_message_too_big_for_the_window_is_refused_and_kept_in_the_promp
         assert any("Not sent" in note and "tokens" in note for note in notes)
         assert app.screen.query_one(PromptInput).text == text
     assert server.chat_requests == []
+
+
+async def test_a_priced_model_shows_its_cost_and_an_unknown_one_says_n_a(
+    home: Path,
+) -> None:
+    with OpenAIServer(models=("gpt-4o-mini",)) as priced, OpenAIServer() as unknown:
+        for server, expect in ((priced, "$"), (unknown, "cost n/a")):
+            server.push(Script(reply="ok", prompt_tokens=1000))
+            app = chat_app(server)
+            async with app.run_test() as pilot:
+                await pilot.pause()
+                await app.workers.wait_for_complete()
+                await send(pilot, "price?")
+                await wait_for_reply(app)
+                meta = str(app.screen.query(ReplyView).last().meta.render())
+                status = str(app.screen.query_one("#status").render())
+            assert expect in meta
+            assert f"session {expect}" in status

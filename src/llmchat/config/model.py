@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from llmchat.config.secret import Secret
+from llmchat.core.model_info import PriceOverride
 from llmchat.core.params import SamplingParams
 
 BackendKind = Literal["openai", "llamacpp"]
@@ -86,6 +87,9 @@ class Config:
     """Default sampling for new conversations (``[sampling]``)."""
     theme: str | None = None
     """Theme name for the UI. None: the last theme picked, else the built-in default."""
+    pricing: Mapping[str, PriceOverride] = field(default_factory=dict)
+    """Per-model prices (`[pricing."gpt-4o"] input_per_mtok = …`), winning over the
+    maintained price list; USD per million tokens."""
     llama_server: Path | None = None
     """The llama-server binary to run for local models (the LLAMA_SERVER environment
     variable wins; otherwise PATH, then the `local` extra's build)."""

@@ -28,6 +28,7 @@ from llmchat.config.model import (
     Timeouts,
 )
 from llmchat.config.secret import Secret
+from llmchat.core.model_info import PriceOverride
 from llmchat.core.params import SamplingParams
 
 _TOP_KEYS = (
@@ -38,7 +39,10 @@ _TOP_KEYS = (
     "theme",
     "timeouts",
     "llama_server",
+    "pricing",
 )
+_PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
+_PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 _TIMEOUT_KEYS = ("connect", "read")
 _BACKEND_KEYS = (
@@ -200,10 +204,26 @@ class ConfigReader:
             sampling=self.sampling(self.table(raw, "sampling", ()), ("sampling",)),
             theme=self.string(raw, "theme", ()),
             timeouts=self.timeouts(self.table(raw, "timeouts", ()), ("timeouts",)),
-            llama_server=self.path(server)
-            if (server := self.string(raw, "llama_server", ()))
-            else None,
+            llama_server=self.path(server) if server else None,
+            pricing=MappingProxyType(self.pricing(self.table(raw, "pricing", ()))),
         )
+
+    def pricing(self, table: dict[str, Any]) -> dict[str, PriceOverride]:
+        prices: dict[str, PriceOverride] = {}
+        for model, value in table.items():
+            at = ("pricing", model)
+            if not isinstance(value, dict):
+                self.error(at, f"expected a table, got {_describe(value)}")
+                continue
+            self.unknown_keys(value, _PRICING_KEYS, at)
+            input_rate = self.number(value, "input_per_mtok", at, 0.0, None)
+            output_rate = self.number(value, "output_per_mtok", at, 0.0, None)
+            cached_rate = self.number(value, "cached_input_per_mtok", at, 0.0, None)
+            if input_rate is None or output_rate is None:
+                self.error(at, "needs input_per_mtok and output_per_mtok (USD per million)")
+                continue
+            prices[model] = PriceOverride(input_rate, output_rate, cached_rate)
+        return prices
 
     def sampling(self, table: dict[str, Any], at: tuple[str, ...]) -> SamplingParams:
         self.unknown_keys(table, _SAMPLING_KEYS, at)

@@ -7,9 +7,22 @@ start-up path. An unknown model (any local one) simply has no info.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
+
+from llmchat.core.messages import Message
+
+
+@dataclass(frozen=True, slots=True)
+class PriceOverride:
+    """Prices the user set for a model in the config (`[pricing."model"]`), per million."""
+
+    input_per_mtok: float
+    output_per_mtok: float
+    cached_input_per_mtok: float | None = None
+    """Cached prompt tokens; None: charged as ordinary input."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +69,52 @@ def _lookup(model: str | None, *, prompt: int = 0, completion: int = 0, cached: 
 
 def _usd(value: Decimal | float | int | None) -> float:
     return float(value or 0)
+
+
+def turn_cost(
+    model: str | None,
+    *,
+    prompt: int,
+    completion: int,
+    cached: int = 0,
+    local: bool = False,
+    overrides: Mapping[str, PriceOverride] | None = None,
+) -> float | None:
+    """US dollars for one turn: 0 for a local model, the config's price for the model if
+    set, else genai-prices'; None ("n/a") for a model nobody prices."""
+    if local:
+        return 0.0
+    override = (overrides or {}).get(model or "")
+    if override is not None:
+        cached_rate = override.cached_input_per_mtok
+        if cached_rate is None:
+            cached_rate = override.input_per_mtok
+        fresh = max(0, prompt - cached)
+        return (
+            fresh * override.input_per_mtok
+            + cached * cached_rate
+            + completion * override.output_per_mtok
+        ) / 1_000_000
+    found = price(model, prompt=prompt, completion=completion, cached=cached)
+    return None if found is None else found.total_usd
+
+
+def reply_cost(
+    message: Message,
+    *,
+    model: str | None,
+    local: bool,
+    overrides: Mapping[str, PriceOverride] | None = None,
+) -> float | None:
+    """The cost of an assistant message from its usage (None when it has none)."""
+    usage = message.usage
+    if usage is None:
+        return None
+    return turn_cost(
+        message.model or model,
+        prompt=usage.prompt,
+        completion=usage.completion,
+        cached=usage.cached,
+        local=local,
+        overrides=overrides,
+    )

@@ -6,7 +6,7 @@ the app against a loopback server and a temporary folder with no globals.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from llmchat.core.conversation import Conversation
+from llmchat.core.model_info import PriceOverride
 from llmchat.gateway.gateway import Gateway
 from llmchat.tui.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes, shipped_themes_dir
 
@@ -38,6 +39,10 @@ class ChatContext:
     """Releases the session file (its lock)."""
     context_window: int | None = None
     """The window from the config, if set there (it wins over server and model info)."""
+    local: bool = False
+    """A model on this machine (llama.cpp): its turns cost nothing."""
+    pricing: Mapping[str, PriceOverride] = field(default_factory=dict)
+    """The config's per-model prices."""
 
 
 @dataclass(slots=True)

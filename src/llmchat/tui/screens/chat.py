@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from typing import TYPE_CHECKING, TypeVar
 
@@ -37,6 +37,7 @@ from llmchat.core.events import (
     UsageReport,
 )
 from llmchat.core.messages import Message, Role
+from llmchat.core.model_info import context_window, reply_cost
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.safe_text import one_line
 from llmchat.core.turn import Turn
@@ -112,10 +113,12 @@ class ChatScreen(Screen[None]):
         return Content(f"{one_line(title, 100)}")
 
     def _idle_facts(self) -> StatusFacts:
+        total, complete = self._session_cost()
         return StatusFacts(
             backend=self.context.backend_name,
             model=self.context.model_name,
             params=self.conversation.params,
+            session_cost=total if complete or total else None,
         )
 
     async def on_mount(self) -> None:
@@ -147,10 +150,17 @@ class ChatScreen(Screen[None]):
     async def _prepare(self) -> None:
         # Importing httpx and building its client (an SSL context) costs 50–100 ms: done
         # after the first frame, in a thread, so neither start-up nor the first send waits.
+        # So is the price list (pydantic), which the end of the first turn needs.
         from llmchat.tui.widgets.reply_markdown import warm_up
 
         gateway = self.context.gateway
-        await asyncio.gather(asyncio.to_thread(gateway.prepare), asyncio.to_thread(warm_up))
+        warm: list[Awaitable[object]] = [
+            asyncio.to_thread(gateway.prepare),
+            asyncio.to_thread(warm_up),
+        ]
+        if not self.context.local:
+            warm.append(asyncio.to_thread(context_window, self.context.model_name))
+        await asyncio.gather(*warm)
         await gateway.discover()
         if not self.streaming:
             self.query_one(StatusBar).show(model=gateway.backend.model)
@@ -324,6 +334,20 @@ class ChatScreen(Screen[None]):
             turn.feed(Failed(_incomplete()))
         await self._end_turn(view, turn, mounted)
 
+    def _cost(self, message: Message) -> float | None:
+        return reply_cost(
+            message,
+            model=self.context.model_name,
+            local=self.context.local,
+            overrides=self.context.pricing,
+        )
+
+    def _session_cost(self) -> tuple[float, bool]:
+        """(dollars so far, whether every priced turn had a price)."""
+        costs = [m.cost_usd for m in self.conversation.messages if m.role is Role.ASSISTANT]
+        known = [c for c in costs if c is not None]
+        return sum(known), len(known) == len(costs)
+
     def _show_progress(self, status: StatusBar, turn: Turn) -> None:
         status.show(
             ttft_ms=turn.ttft_ms,
@@ -336,11 +360,14 @@ class ChatScreen(Screen[None]):
     async def _end_turn(self, view: ReplyView, turn: Turn, mounted: asyncio.Event) -> None:
         # Record first (no await before it), so nothing from the stream can follow a cancel.
         message = turn.to_message()
+        message.cost_usd = self._cost(message)
         self._record(lambda: self.conversation.add_reply(message))
         await mounted.wait()
         await view.finish(message)
         self.call_after_refresh(self.refresh_bindings)
         status = self.query_one(StatusBar)
+        total, complete = self._session_cost()
+        status.show(session_cost=total if complete or total else None)
         usage = message.usage
         status.show(
             state=message.status.value,

@@ -5,7 +5,7 @@ Pure formatting (no widgets), so it is easy to test and shared by the TUI and ex
 
 from __future__ import annotations
 
-from llmchat.core.messages import Message, Status
+from llmchat.core.messages import Message, Role, Status
 from llmchat.core.safe_text import one_line
 
 STATUS_MARK = {
@@ -25,6 +25,16 @@ def format_ms(ms: float | None) -> str:
 
 def format_tokens(n: int) -> str:
     return f"{n / 1000:.1f}k" if n >= 10_000 else str(n)
+
+
+def format_cost(usd: float | None, *, estimated: bool = False) -> str:
+    """`$0.00042`, `$0` for local models, `cost n/a` for a model nobody prices."""
+    if usd is None:
+        return "cost n/a"
+    if usd == 0:
+        return "$0"
+    approx = "≈" if estimated else ""
+    return f"{approx}${usd:.5f}" if usd < 0.01 else f"{approx}${usd:.3f}"
 
 
 def reply_meta(message: Message) -> str:
@@ -58,8 +68,9 @@ def reply_meta(message: Message) -> str:
             parts.append(f"decode {timing.decode_tokens} tok {rate:.0f} tok/s")
         if timing.cache_tokens:
             parts.append(f"cache {timing.cache_tokens}")
-    if message.cost_usd:
-        parts.append(f"${message.cost_usd:.5f}")
+    if message.role is Role.ASSISTANT and message.status is not Status.STREAMING:
+        estimated = bool(message.usage and message.usage.estimated)
+        parts.append(format_cost(message.cost_usd, estimated=estimated))
     line = " · ".join(parts)
     if message.error:
         line += f" — {one_line(message.error, 160)}"

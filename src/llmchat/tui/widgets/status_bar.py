@@ -10,7 +10,7 @@ from textual.widgets import Static
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import SERVER_DEFAULT_MODEL
 from llmchat.core.safe_text import one_line
-from llmchat.tui.widgets.message_meta import format_ms, format_tokens
+from llmchat.tui.widgets.message_meta import format_cost, format_ms, format_tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +25,8 @@ class StatusFacts:
     estimated: bool = False
     elapsed_s: float | None = None
     params: SamplingParams | None = None
+    session_cost: float | None = None
+    """Dollars spent in this session; None when a turn could not be priced."""
 
     def line(self) -> str:
         """Most important first, so a narrow terminal cuts the least useful facts."""
@@ -33,6 +35,7 @@ class StatusFacts:
         if self.params is not None:
             p = self.params
             parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}")
+        parts.append(f"session {format_cost(self.session_cost)}")
         if self.ttft_ms is not None:
             parts.append(f"TTFT {format_ms(self.ttft_ms)}")
         if self.tok_s:
