@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from llmchat.config import BackendConfig, Config
@@ -310,3 +311,24 @@ async def test_a_priced_model_shows_its_cost_and_an_unknown_one_says_n_a(
                 status = str(app.screen.query_one("#status").render())
             assert expect in meta
             assert f"session {expect}" in status
+
+
+async def test_f5_minifies_pretty_json_in_the_draft_after_the_gauge_offers_it(
+    server: OpenAIServer, home: Path
+) -> None:
+    pretty = json.dumps({"user": {"id": 7, "roles": ["admin", "dev"]}, "ok": True}, indent=4)
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        prompt = app.screen.query_one(PromptInput)
+        prompt.text = f"Parse this:\n{pretty}"
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        gauge = app.screen.query_one(ContextGauge)
+        assert gauge.budget is not None and gauge.budget.minify_saving > 0
+        assert "F5 minifies the JSON" in str(gauge.render())
+        assert app.screen.check_action("minify_json", ()) is True
+        await pilot.press("f5")
+        await pilot.pause()
+        assert prompt.text == 'Parse this:\n{"user":{"id":7,"roles":["admin","dev"]},"ok":true}'

@@ -41,6 +41,8 @@ class ContextBudget:
     draft: int
     reserved: int
     exact: bool
+    minify_saving: int = 0
+    """Tokens the draft would save with its pretty-printed JSON minified."""
 
     @property
     def prompt(self) -> int:

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from llmchat.core.budget import ContextBudget
 from llmchat.core.context import PromptCounter
 from llmchat.core.conversation import Conversation
+from llmchat.core.json_draft import minify_json
 from llmchat.core.request import WireMessage
 from llmchat.core.tokens import (
     PER_MESSAGE,
@@ -71,7 +72,18 @@ class ContextMeter:
             draft=draft_tokens,
             reserved=self.conversation.params.max_tokens,
             exact=exact,
+            minify_saving=self.minify_saving(draft),
         )
+
+    def minify_saving(self, draft: str) -> int:
+        """Tokens saved by minifying the draft's JSON (by this side's counter)."""
+        if "{" not in draft and "[" not in draft:
+            return 0
+        small = minify_json(draft)
+        if small is None:
+            return 0
+        saved = self.counter.count_text(draft).tokens - self.counter.count_text(small).tokens
+        return max(0, saved)
 
     async def _history_tokens(self) -> tuple[int, bool]:
         """System prompt + history as the next request sends it (reply priming included)."""

@@ -36,6 +36,7 @@ from llmchat.core.events import (
     Started,
     UsageReport,
 )
+from llmchat.core.json_draft import minify_json
 from llmchat.core.messages import Message, Role
 from llmchat.core.model_info import context_window, reply_cost
 from llmchat.core.request import ChatRequest, WireMessage
@@ -74,6 +75,13 @@ class ChatScreen(Screen[None]):
             "Retry",
             id="chat.retry",
             tooltip="Ask the last question again (after a failed, cancelled or incomplete reply)",
+        ),
+        Binding(
+            "f5",
+            "minify_json",
+            "Minify JSON",
+            id="chat.minify_json",
+            tooltip="Minify the pretty-printed JSON in the message (fewer tokens, same data)",
         ),
         Binding(
             "f2",
@@ -174,6 +182,7 @@ class ChatScreen(Screen[None]):
         except Exception:  # a server that cannot count now: keep the last figures
             return
         self.query_one(ContextGauge).show(budget)
+        self.refresh_bindings()
 
     def _measure_soon(self) -> None:
         self.run_worker(self._measure(), group="measure", exclusive=True, exit_on_error=False)
@@ -392,7 +401,17 @@ class ChatScreen(Screen[None]):
             return self.streaming
         if action == "retry":
             return not self.streaming and self.conversation.retry_point() is not None
+        if action == "minify_json":
+            budget = self.query_one(ContextGauge).budget
+            return budget is not None and budget.minify_saving > 0
         return True
+
+    def action_minify_json(self) -> None:
+        prompt = self.query_one(PromptInput)
+        small = minify_json(prompt.text)
+        if small is not None:
+            prompt.text = small
+            prompt.move_cursor(prompt.document.end)
 
     def action_stop_reply(self) -> None:
         if self.streaming and self.reply_worker is not None:

@@ -25,12 +25,19 @@ def gauge_line(budget: ContextBudget | None, *, width: int = BAR_WIDTH) -> str:
     approx = "" if budget.exact else "≈"
     figures = f"{approx}{format_k(budget.prompt)} + {format_k(budget.reserved)} reply"
     if not budget.window:
-        return f"ctx {figures} / window unknown"
+        return f"ctx {figures} / window unknown" + _minify_hint(budget)
     prompt_cells = min(width, round(width * budget.prompt / budget.window))
     reserve_cells = min(width - prompt_cells, round(width * budget.reserved / budget.window))
     bar = "█" * prompt_cells + "▒" * reserve_cells + "░" * (width - prompt_cells - reserve_cells)
     share = budget.used / budget.window
-    return f"ctx ▕{bar}▏ {figures} / {format_k(budget.window)} ({share:.0%})"
+    line = f"ctx ▕{bar}▏ {figures} / {format_k(budget.window)} ({share:.0%})"
+    return line + _minify_hint(budget)
+
+
+def _minify_hint(budget: ContextBudget) -> str:
+    if budget.minify_saving <= 0:
+        return ""
+    return f" · F5 minifies the JSON: −{budget.minify_saving} tok"
 
 
 def format_k(tokens: int) -> str:
