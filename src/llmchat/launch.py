@@ -189,6 +189,7 @@ def build_launch(
             context_window=resolved.context_window,
             local=resolved.kind == "llamacpp",
             pricing=config.pricing,
+            context_threshold=config.context_threshold,
         )
 
     launch.open_session = open_session

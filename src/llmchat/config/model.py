@@ -87,6 +87,9 @@ class Config:
     """Default sampling for new conversations (``[sampling]``)."""
     theme: str | None = None
     """Theme name for the UI. None: the last theme picked, else the built-in default."""
+    context_threshold: float = 0.9
+    """Share of the context window a request may fill (prompt + reserved reply) before
+    the oldest turns are left out of it."""
     pricing: Mapping[str, PriceOverride] = field(default_factory=dict)
     """Per-model prices (`[pricing."gpt-4o"] input_per_mtok = …`), winning over the
     maintained price list; USD per million tokens."""

@@ -42,9 +42,20 @@ _TEMPLATE = Template(
 # UI theme name. Unset: the theme you last picked in the app.
 # theme = "llmchat-light"
 
+# Share of the context window a request may fill (prompt + the reply's reserve) before
+# the oldest turns are left out of it (the session file keeps them). 0.1 to 1.
+# context_threshold = 0.9
+
 # The llama-server binary for models llmchat starts itself (model_file below).
 # Unset: $$LLAMA_SERVER, then llama-server on PATH, then the one from llmchat[local].
 # llama_server = "~/llama.cpp/build/bin/llama-server"
+
+# Your own prices for a model (USD per million tokens); they win over the price list
+# llmchat ships with. Local models always cost nothing.
+# [pricing."my-hosted-model"]
+# input_per_mtok = 0.5
+# cached_input_per_mtok = 0.25
+# output_per_mtok = 1.5
 
 # Sampling for new conversations (--temperature, --top-p, --max-tokens override them).
 [sampling]

@@ -40,6 +40,7 @@ _TOP_KEYS = (
     "timeouts",
     "llama_server",
     "pricing",
+    "context_threshold",
 )
 _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
@@ -197,6 +198,7 @@ class ConfigReader:
         if default is None and backends:
             default = next(iter(backends))  # the model documents "first in file order"
         server = self.string(raw, "llama_server", ())
+        threshold = self.number(raw, "context_threshold", (), 0.1, 1.0)
         return Config(
             default_backend=default,
             backends=MappingProxyType(backends),
@@ -206,6 +208,7 @@ class ConfigReader:
             timeouts=self.timeouts(self.table(raw, "timeouts", ()), ("timeouts",)),
             llama_server=self.path(server) if server else None,
             pricing=MappingProxyType(self.pricing(self.table(raw, "pricing", ()))),
+            context_threshold=threshold if threshold is not None else 0.9,
         )
 
     def pricing(self, table: dict[str, Any]) -> dict[str, PriceOverride]:

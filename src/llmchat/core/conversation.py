@@ -110,9 +110,12 @@ class Conversation:
     def last_id(self) -> str | None:
         return self.messages[-1].id if self.messages else None
 
-    def add_user(self, text: str) -> Message:
-        """Append the user's message; it is in memory before any attempt to save it."""
-        message = Message(role=Role.USER, content=text, parent=self.last_id)
+    def add_user(self, text: str, *, tokens: int | None = None) -> Message:
+        """Append the user's message; it is in memory before any attempt to save it.
+
+        `tokens` (its count, framing included) is stored in its record, so a resumed
+        session need not count it again."""
+        message = Message(role=Role.USER, content=text, parent=self.last_id, tokens=tokens)
         self.messages.append(message)
         if not self.info.title:
             self.info.title = title_from(text)

@@ -43,6 +43,8 @@ class ChatContext:
     """A model on this machine (llama.cpp): its turns cost nothing."""
     pricing: Mapping[str, PriceOverride] = field(default_factory=dict)
     """The config's per-model prices."""
+    context_threshold: float = 0.9
+    """Share of the window a request may fill before old turns are left out."""
 
 
 @dataclass(slots=True)

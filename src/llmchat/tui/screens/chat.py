@@ -222,13 +222,15 @@ class ChatScreen(Screen[None]):
                 self.meter.counter,
                 max_tokens=self.conversation.params.max_tokens,
                 window=self.meter.window,
+                threshold=self.context.context_threshold,
             )
         except DoesNotFit as exc:
             # Refused before sending; the text stays in the prompt to shorten or split.
             self._show_notice(f"Not sent: {exc}.", "error")
             return
         prompt.clear()
-        message = self._record(lambda: self.conversation.add_user(event.text))
+        tokens = self.meter.counter.count_message(pending[-1])
+        message = self._record(lambda: self.conversation.add_user(event.text, tokens=tokens))
         if message is None:
             message = self.conversation.messages[-1]
         self.query_one("#session-title", Static).update(self._title_content())
