@@ -462,3 +462,14 @@ def test_a_broken_parent_chain_falls_back_to_the_file_order(conversation: Conver
     orphan.parent = "not-in-this-session"
     conversation.add_reply(orphan)
     assert [m.content for m in conversation.thread()] == ["one", "two"]
+
+
+def test_messages_without_parents_are_sent_in_the_files_order() -> None:
+    loaded = Conversation(
+        messages=[
+            Message(Role.USER, "one"),
+            Message(Role.ASSISTANT, "two"),
+            Message(Role.USER, "3"),
+        ]
+    )
+    assert [m.content for m in loaded.thread()] == ["one", "two", "3"]

@@ -163,6 +163,9 @@ class Conversation:
                 # A parent missing from a damaged file, or a loop: keep the file's order.
                 return list(self.messages)
             chain.append(by_id[parent])
+        if chain[-1] is not self.messages[0]:
+            # Messages without parents (an older or hand-made file): the file's order.
+            return list(self.messages)
         chain.reverse()
         return chain
 
