@@ -271,6 +271,10 @@ async def test_a_long_conversation_in_a_small_window_leaves_old_turns_out_visibl
         markers = app.screen.query(".unsent-marker")
         assert len(markers) == 1
         assert "earlier messages not sent" in str(markers.first().render())
+        await app.workers.wait_for_complete()
+        budget = app.screen.query_one(ContextGauge).budget
+        assert budget is not None and budget.skipped > 0
+        assert budget.used <= 300  # what will be sent fits the window
     last = server.chat_requests[-1].body["messages"]
     assert last[0]["role"] == "user"
     assert last[-1]["content"].startswith("question 4")

@@ -43,6 +43,8 @@ class ContextBudget:
     exact: bool
     minify_saving: int = 0
     """Tokens the draft would save with its pretty-printed JSON minified."""
+    skipped: int = 0
+    """Oldest history messages the next request leaves out to fit."""
 
     @property
     def prompt(self) -> int:

@@ -11,7 +11,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from llmchat.core.budget import ContextBudget
+from llmchat.core.budget import (
+    DEFAULT_THRESHOLD,
+    ContextBudget,
+    DoesNotFit,
+    RequestPlan,
+    plan_request,
+)
 from llmchat.core.context import PromptCounter
 from llmchat.core.conversation import Conversation
 from llmchat.core.json_draft import minify_json
@@ -32,6 +38,8 @@ class ContextMeter:
     model: str
     configured_window: int | None = None
     """`context_window` from the config: wins over what the server or model info say."""
+    threshold: float = DEFAULT_THRESHOLD
+    """Share of the window a request may fill before its oldest turns are left out."""
     counter: TokenCounter = field(default_factory=TokenCounter)
     window: int | None = None
     _history_key: tuple[int, str | None, str] | None = None
@@ -65,15 +73,40 @@ class ContextMeter:
                 draft_tokens = PER_MESSAGE + await backend.count_text(draft)
             else:
                 draft_tokens = self.counter.count_message(WireMessage("user", draft))
+        reserved = self.conversation.params.max_tokens
+        skipped = 0
+        if self.window and history + draft_tokens + reserved > self.window * self.threshold:
+            # The send will leave the oldest turns out: show what will really be sent.
+            plan = self._plan(draft)
+            if plan is not None and plan.skip:
+                request = self.conversation.build_request(self.model, skip=plan.skip)
+                kept = self.counter.count_prompt(request.messages)
+                history, exact, skipped = kept.tokens, exact and kept.exact, plan.skip
+                reserved = plan.max_tokens
         return ContextBudget(
             window=self.window,
             system=0,
             history=history,
             draft=draft_tokens,
-            reserved=self.conversation.params.max_tokens,
+            reserved=reserved,
             exact=exact,
             minify_saving=self.minify_saving(draft),
+            skipped=skipped,
         )
+
+    def _plan(self, draft: str) -> RequestPlan | None:
+        request = self.conversation.build_request(self.model)
+        pending = (*request.messages, WireMessage("user", draft or " "))
+        try:
+            return plan_request(
+                pending,
+                self.counter,
+                max_tokens=self.conversation.params.max_tokens,
+                window=self.window,
+                threshold=self.threshold,
+            )
+        except DoesNotFit:
+            return None
 
     def minify_saving(self, draft: str) -> int:
         """Tokens saved by minifying the draft's JSON (by this side's counter)."""

@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from textual import on
 from textual.app import ComposeResult
@@ -101,6 +101,7 @@ class ChatScreen(Screen[None]):
             context.gateway,
             context.model_name,
             configured_window=context.context_window,
+            threshold=context.context_threshold,
         )
         self._measure_timer: Timer | None = None
 
@@ -121,12 +122,11 @@ class ChatScreen(Screen[None]):
         return Content(f"{one_line(title, 100)}")
 
     def _idle_facts(self) -> StatusFacts:
-        total, complete = self._session_cost()
         return StatusFacts(
             backend=self.context.backend_name,
             model=self.context.model_name,
             params=self.conversation.params,
-            session_cost=total if complete or total else None,
+            **self._session_cost(),
         )
 
     async def on_mount(self) -> None:
@@ -353,11 +353,12 @@ class ChatScreen(Screen[None]):
             overrides=self.context.pricing,
         )
 
-    def _session_cost(self) -> tuple[float, bool]:
-        """(dollars so far, whether every priced turn had a price)."""
+    def _session_cost(self) -> dict[str, Any]:
+        """The status bar's cost facts: dollars so far (None if a reply had no price)."""
         costs = [m.cost_usd for m in self.conversation.messages if m.role is Role.ASSISTANT]
         known = [c for c in costs if c is not None]
-        return sum(known), len(known) == len(costs)
+        total = sum(known) if known or not costs else None
+        return {"session_cost": total, "priced": bool(costs)}
 
     def _show_progress(self, status: StatusBar, turn: Turn) -> None:
         status.show(
@@ -377,8 +378,7 @@ class ChatScreen(Screen[None]):
         await view.finish(message)
         self.call_after_refresh(self.refresh_bindings)
         status = self.query_one(StatusBar)
-        total, complete = self._session_cost()
-        status.show(session_cost=total if complete or total else None)
+        status.show(**self._session_cost())
         usage = message.usage
         status.show(
             state=message.status.value,

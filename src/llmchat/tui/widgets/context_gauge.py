@@ -35,9 +35,12 @@ def gauge_line(budget: ContextBudget | None, *, width: int = BAR_WIDTH) -> str:
 
 
 def _minify_hint(budget: ContextBudget) -> str:
-    if budget.minify_saving <= 0:
-        return ""
-    return f" · F5 minifies the JSON: −{budget.minify_saving} tok"
+    hints = ""
+    if budget.skipped:
+        hints += f" · {budget.skipped} earlier not sent"
+    if budget.minify_saving > 0:
+        hints += f" · F5 minifies the JSON: −{budget.minify_saving} tok"
+    return hints
 
 
 def format_k(tokens: int) -> str:

@@ -27,6 +27,8 @@ class StatusFacts:
     params: SamplingParams | None = None
     session_cost: float | None = None
     """Dollars spent in this session; None when a turn could not be priced."""
+    priced: bool = False
+    """Whether there is a reply to price yet (no cost is shown before)."""
 
     def line(self) -> str:
         """Most important first, so a narrow terminal cuts the least useful facts."""
@@ -35,7 +37,8 @@ class StatusFacts:
         if self.params is not None:
             p = self.params
             parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}")
-        parts.append(f"session {format_cost(self.session_cost)}")
+        if self.priced:
+            parts.append(f"session {format_cost(self.session_cost)}")
         if self.ttft_ms is not None:
             parts.append(f"TTFT {format_ms(self.ttft_ms)}")
         if self.tok_s:
