@@ -190,6 +190,7 @@ def build_launch(
             local=resolved.kind == "llamacpp",
             pricing=config.pricing,
             context_threshold=config.context_threshold,
+            presets=config.presets,
         )
 
     launch.open_session = open_session

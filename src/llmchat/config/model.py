@@ -14,6 +14,7 @@ from typing import Literal, get_args
 from llmchat.config.secret import Secret
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.params import SamplingParams
+from llmchat.core.presets import Preset
 
 BackendKind = Literal["openai", "llamacpp"]
 BACKEND_KINDS: tuple[str, ...] = get_args(BackendKind)
@@ -93,6 +94,9 @@ class Config:
     pricing: Mapping[str, PriceOverride] = field(default_factory=dict)
     """Per-model prices (`[pricing."gpt-4o"] input_per_mtok = …`), winning over the
     maintained price list; USD per million tokens."""
+    presets: tuple[Preset, ...] = ()
+    """Your own sampling presets (`[presets."name"] temperature = …, top_p = …`,
+    optional max_tokens and system), listed after the built-in ones."""
     llama_server: Path | None = None
     """The llama-server binary to run for local models (the LLAMA_SERVER environment
     variable wins; otherwise PATH, then the `local` extra's build)."""

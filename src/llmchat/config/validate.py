@@ -30,6 +30,7 @@ from llmchat.config.model import (
 from llmchat.config.secret import Secret
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.params import SamplingParams
+from llmchat.core.presets import Preset
 
 _TOP_KEYS = (
     "default_backend",
@@ -41,7 +42,9 @@ _TOP_KEYS = (
     "llama_server",
     "pricing",
     "context_threshold",
+    "presets",
 )
+_PRESET_KEYS = ("temperature", "top_p", "max_tokens", "system")
 _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
@@ -208,8 +211,32 @@ class ConfigReader:
             timeouts=self.timeouts(self.table(raw, "timeouts", ()), ("timeouts",)),
             llama_server=self.path(server) if server else None,
             pricing=MappingProxyType(self.pricing(self.table(raw, "pricing", ()))),
+            presets=self.presets(self.table(raw, "presets", ())),
             context_threshold=threshold if threshold is not None else 0.9,
         )
+
+    def presets(self, table: dict[str, Any]) -> tuple[Preset, ...]:
+        presets: list[Preset] = []
+        for name, value in table.items():
+            at = ("presets", name)
+            if not isinstance(value, dict):
+                self.error(at, f"expected a table, got {_describe(value)}")
+                continue
+            self.unknown_keys(value, _PRESET_KEYS, at)
+            temperature = self.number(value, "temperature", at, 0.0, 2.0)
+            top_p = self.number(value, "top_p", at, 0.0, 1.0)
+            max_tokens = self.number(value, "max_tokens", at, 1, None)
+            system = self.string(value, "system", at, empty_ok=True)
+            presets.append(
+                Preset(
+                    name,
+                    1.0 if temperature is None else temperature,
+                    1.0 if top_p is None else top_p,
+                    int(max_tokens) if max_tokens is not None else None,
+                    system,
+                )
+            )
+        return tuple(presets)
 
     def pricing(self, table: dict[str, Any]) -> dict[str, PriceOverride]:
         prices: dict[str, PriceOverride] = {}

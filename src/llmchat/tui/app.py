@@ -17,6 +17,7 @@ from textual.screen import Screen
 
 from llmchat.core.conversation import Conversation
 from llmchat.core.model_info import PriceOverride
+from llmchat.core.presets import BUILT_IN, Preset
 from llmchat.gateway.gateway import Gateway
 from llmchat.tui.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes, shipped_themes_dir
 
@@ -45,6 +46,8 @@ class ChatContext:
     """The config's per-model prices."""
     context_threshold: float = 0.9
     """Share of the window a request may fill before old turns are left out."""
+    presets: tuple[Preset, ...] = ()
+    """The user's own presets from the config (the built-in ones are always there)."""
 
 
 @dataclass(slots=True)
@@ -209,6 +212,16 @@ class LlmChatApp(App[None]):
                 yield SystemCommand(
                     "reply: stop", "Stop the reply that is streaming (Esc)", self._stop
                 )
+        if self.context is not None:
+            for preset in (*BUILT_IN, *self.context.presets):
+                yield SystemCommand(
+                    f"preset: {preset.name}",
+                    f"T {preset.temperature} · top-p {preset.top_p}",
+                    lambda p=preset: self._apply_preset(p),
+                )
+            yield SystemCommand(
+                "sampling: open panel", "Sliders for temperature and top-p (F9)", self._params
+            )
         if self.launch.local is not None:
             yield SystemCommand(
                 "server: show log",
@@ -219,6 +232,15 @@ class LlmChatApp(App[None]):
             yield SystemCommand(
                 f"theme: {name}", f"Switch to the {name} theme", lambda n=name: self.set_theme(n)
             )
+
+    def _apply_preset(self, preset: Preset) -> None:
+        from llmchat.tui.screens.chat import ChatScreen
+
+        if isinstance(self.screen, ChatScreen):
+            self.screen.apply_preset(preset)
+
+    async def _params(self) -> None:
+        await self.screen.run_action("toggle_params")
 
     async def _rename(self) -> None:
         await self.screen.run_action("rename")

@@ -11,16 +11,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from contextlib import aclosing
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Static
+from textual.widgets import Footer, Input, OptionList, Static
 from textual.worker import Worker
 
 from llmchat.core.budget import DoesNotFit, plan_request
@@ -39,13 +40,17 @@ from llmchat.core.events import (
 from llmchat.core.json_draft import minify_json
 from llmchat.core.messages import Message, Role
 from llmchat.core.model_info import context_window, reply_cost
+from llmchat.core.params import SamplingParams
+from llmchat.core.presets import BUILT_IN, Preset, both_dials_moved, matching_preset
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.safe_text import one_line
 from llmchat.core.turn import Turn
 from llmchat.tui.context_meter import ContextMeter
 from llmchat.tui.widgets.context_gauge import ContextGauge
+from llmchat.tui.widgets.params_panel import ParamsPanel
 from llmchat.tui.widgets.prompt_input import PromptInput
 from llmchat.tui.widgets.reply_view import NoticeView, ReplyView, UserView
+from llmchat.tui.widgets.slider import Slider
 from llmchat.tui.widgets.status_bar import StatusBar, StatusFacts
 
 if TYPE_CHECKING:
@@ -84,6 +89,17 @@ class ChatScreen(Screen[None]):
             tooltip="Minify the pretty-printed JSON in the message (fewer tokens, same data)",
         ),
         Binding(
+            "f9",
+            "toggle_params",
+            "Params",
+            id="chat.params",
+            tooltip="Open or close the sampling panel (temperature, top-p, max_tokens, seed)",
+        ),
+        Binding("alt+up", "nudge('temperature', 1)", "T+", show=False, id="chat.t_up"),
+        Binding("alt+down", "nudge('temperature', -1)", "T-", show=False, id="chat.t_down"),
+        Binding("alt+right", "nudge('top_p', 1)", "top-p+", show=False, id="chat.p_up"),
+        Binding("alt+left", "nudge('top_p', -1)", "top-p-", show=False, id="chat.p_down"),
+        Binding(
             "f2",
             "rename",
             "Rename",
@@ -104,6 +120,7 @@ class ChatScreen(Screen[None]):
             threshold=context.context_threshold,
         )
         self._measure_timer: Timer | None = None
+        self.presets: tuple[Preset, ...] = (*BUILT_IN, *context.presets)
 
     @property
     def conversation(self) -> Conversation:
@@ -112,6 +129,7 @@ class ChatScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(self._title_content(), id="session-title")
         yield VerticalScroll(id="conversation")
+        yield ParamsPanel(self.conversation.params, self.presets)
         yield PromptInput(id="prompt")
         yield ContextGauge(id="gauge")
         yield StatusBar(self._idle_facts(), id="status")
@@ -122,10 +140,12 @@ class ChatScreen(Screen[None]):
         return Content(f"{one_line(title, 100)}")
 
     def _idle_facts(self) -> StatusFacts:
+        params = self.conversation.params
         return StatusFacts(
             backend=self.context.backend_name,
             model=self.context.model_name,
-            params=self.conversation.params,
+            params=params,
+            preset=self._preset_name(params),
             **self._session_cost(),
         )
 
@@ -184,8 +204,10 @@ class ChatScreen(Screen[None]):
         self.query_one(ContextGauge).show(budget)
         self.refresh_bindings()
 
-    def _measure_soon(self) -> None:
-        self.run_worker(self._measure(), group="measure", exclusive=True, exit_on_error=False)
+    @work(group="measure", exclusive=True, exit_on_error=False, description="count the draft")
+    async def _measure_soon(self) -> None:
+        # A method, not a coroutine handed over: a superseded run is then never created.
+        await self._measure()
 
     @on(PromptInput.Changed)
     def _draft_changed(self) -> None:
@@ -414,6 +436,84 @@ class ChatScreen(Screen[None]):
         if small is not None:
             prompt.text = small
             prompt.move_cursor(prompt.document.end)
+
+    # -- sampling ------------------------------------------------------------------
+
+    def action_toggle_params(self) -> None:
+        panel = self.query_one(ParamsPanel)
+        panel.toggle_class("-open")
+        if panel.has_class("-open"):
+            panel.temperature.focus()
+        else:
+            self.query_one(PromptInput).focus()
+
+    def action_nudge(self, dial: str, steps: int) -> None:
+        params = self.conversation.params
+        if dial == "temperature":
+            value = min(2.0, max(0.0, round(params.temperature + 0.05 * steps, 2)))
+            self.apply_params(replace(params, temperature=value))
+        else:
+            value = min(1.0, max(0.0, round(params.top_p + 0.01 * steps, 2)))
+            self.apply_params(replace(params, top_p=value))
+
+    def apply_preset(self, preset: Preset) -> None:
+        params = replace(
+            self.conversation.params,
+            temperature=preset.temperature,
+            top_p=preset.top_p,
+            max_tokens=preset.max_tokens or self.conversation.params.max_tokens,
+        )
+        if preset.system is not None:
+            self.conversation.with_system(preset.system)
+        self.apply_params(params)
+        self.notify(f"Preset: {preset.name}", markup=False, timeout=3)
+
+    def apply_params(self, params: SamplingParams) -> None:
+        """Use these values from the next request on; recorded in the session."""
+        before = self.conversation.params
+        if params == before:
+            return
+        self._record(lambda: self.conversation.set_params(params))
+        self.query_one(ParamsPanel).show(params)
+        self.query_one(StatusBar).show(params=params, preset=self._preset_name(params))
+        moved_now = both_dials_moved(params.temperature, params.top_p)
+        if moved_now and not both_dials_moved(before.temperature, before.top_p):
+            self.notify(
+                "Both temperature and top-p are off neutral: tune one dial at a time.",
+                title="Sampling",
+                timeout=4,
+            )
+        self._measure_soon()
+
+    def _preset_name(self, params: SamplingParams) -> str | None:
+        preset = matching_preset(params.temperature, params.top_p, self.presets)
+        return preset.name if preset else None
+
+    @on(Slider.Changed)
+    def _slider_moved(self, event: Slider.Changed) -> None:
+        params = self.conversation.params
+        if event.slider.id == "temperature":
+            self.apply_params(replace(params, temperature=event.value))
+        else:
+            self.apply_params(replace(params, top_p=event.value))
+
+    @on(Input.Changed, "#max-tokens")
+    def _max_tokens_typed(self, event: Input.Changed) -> None:
+        if event.value.isdigit() and int(event.value) >= 1:
+            self.apply_params(replace(self.conversation.params, max_tokens=int(event.value)))
+
+    @on(Input.Changed, "#seed")
+    def _seed_typed(self, event: Input.Changed) -> None:
+        text = event.value.strip()
+        if not text:
+            self.apply_params(replace(self.conversation.params, seed=None))
+        elif text.lstrip("-").isdigit():
+            self.apply_params(replace(self.conversation.params, seed=int(text)))
+
+    @on(OptionList.OptionSelected, "#presets")
+    def _preset_chosen(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id is not None:
+            self.apply_preset(self.presets[int(event.option.id)])
 
     def action_stop_reply(self) -> None:
         if self.streaming and self.reply_worker is not None:

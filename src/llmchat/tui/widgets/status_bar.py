@@ -27,6 +27,8 @@ class StatusFacts:
     params: SamplingParams | None = None
     session_cost: float | None = None
     """Dollars spent in this session; None when a turn could not be priced."""
+    preset: str | None = None
+    """The preset the sampling values match, shown by name."""
     priced: bool = False
     """Whether there is a reply to price yet (no cost is shown before)."""
 
@@ -36,7 +38,8 @@ class StatusFacts:
         parts = [f"{one_line(self.backend, 24)} · {one_line(model, 40)}", self.state]
         if self.params is not None:
             p = self.params
-            parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}")
+            named = f" ({self.preset})" if self.preset else ""
+            parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}{named}")
         if self.priced:
             parts.append(f"session {format_cost(self.session_cost)}")
         if self.ttft_ms is not None:

@@ -1,0 +1,121 @@
+"""Sampling controls from the keyboard: the slider, hotkeys, the panel and presets, and the
+values the server receives."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import App, ComposeResult
+
+from llmchat.config import Config
+from llmchat.core.presets import BUILT_IN, Preset, both_dials_moved, matching_preset
+from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.widgets.params_panel import ParamsPanel
+from llmchat.tui.widgets.reply_view import ReplyView
+from llmchat.tui.widgets.slider import Slider
+from tests.support.openai_server import OpenAIServer, Script
+from tests.tui.helpers import chat_app, only_session, wait_for_reply
+
+
+class SliderApp(App[None]):
+    def compose(self) -> ComposeResult:
+        yield Slider("T", minimum=0.0, maximum=2.0, step=0.05, value=1.0, neutral=1.0)
+
+
+async def test_the_slider_steps_jumps_resets_and_takes_a_typed_number() -> None:
+    app = SliderApp()
+    async with app.run_test() as pilot:
+        slider = app.query_one(Slider)
+        slider.focus()
+        await pilot.press("right")
+        assert slider.value == 1.05
+        await pilot.press("shift+left")
+        assert slider.value == 0.55
+        await pilot.press("home")
+        assert slider.value == 0.0
+        await pilot.press("n")
+        assert slider.value == 1.0
+        await pilot.press("0", ".", "7", "enter")
+        assert slider.value == 0.7
+        await pilot.press("9", "enter")
+        assert slider.value == 2.0  # clamped to the maximum
+        assert slider.value_text == "T 2.00"
+
+
+async def test_hotkeys_nudge_the_dials_and_the_server_receives_exactly_them(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        for _ in range(6):
+            await pilot.press("alt+down")  # temperature 1.00 -> 0.70
+        await pilot.press("alt+left", "alt+left")  # top-p 1.00 -> 0.98
+        await pilot.press("h", "i", "enter")
+        await wait_for_reply(app)
+        status = str(app.screen.query_one("#status").render())
+        meta = str(app.screen.query(ReplyView).last().meta.render())
+    body = server.chat_requests[-1].body
+    assert (body["temperature"], body["top_p"]) == (0.7, 0.98)
+    assert "T 0.70 p 0.98" in status
+    assert "T 0.70 p 0.98" in meta
+    saved = only_session()
+    assert saved.params.temperature == 0.7 and saved.params.top_p == 0.98
+    assert saved.messages[-1].params is not None and saved.messages[-1].params.top_p == 0.98
+
+
+async def test_every_built_in_preset_applies_from_the_palette_and_is_named(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        for preset in BUILT_IN:
+            commands[f"preset: {preset.name}"].callback()
+            await pilot.pause()
+            params = app.screen.conversation.params  # type: ignore[attr-defined]
+            assert (params.temperature, params.top_p) == (preset.temperature, preset.top_p)
+            status = str(app.screen.query_one("#status").render())
+            assert matching_preset(params.temperature, params.top_p).name in status  # type: ignore[union-attr]
+
+
+async def test_the_panel_opens_beside_the_chat_and_its_sliders_set_the_values(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="ok"))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("f9")
+        panel = app.screen.query_one(ParamsPanel)
+        assert panel.display and app.screen.query_one("#conversation").display
+        assert app.focused is panel.temperature
+        await pilot.press("0", ".", "2", "5", "enter")
+        await pilot.press("f9")
+        await pilot.press("y", "o", "enter")
+        await wait_for_reply(app)
+    assert server.chat_requests[-1].body["temperature"] == 0.25
+
+
+async def test_a_config_preset_is_offered_with_its_system_prompt(
+    server: OpenAIServer, home: Path
+) -> None:
+    custom = Preset("code review", 0.2, 1.0, max_tokens=300, system="Review strictly.")
+    app = chat_app(server, config=Config(presets=(custom,)))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        screen.apply_preset(custom)
+        await pilot.press("q", "enter")
+        await wait_for_reply(app)
+    body = server.chat_requests[-1].body
+    assert body["messages"][0] == {"role": "system", "content": "Review strictly."}
+    assert (body["temperature"], body["max_tokens"]) == (0.2, 300)
+
+
+def test_the_one_dial_hint_applies_only_when_both_are_off_neutral() -> None:
+    assert both_dials_moved(0.7, 0.9)
+    assert not both_dials_moved(0.7, 1.0)
+    assert not both_dials_moved(1.0, 0.9)
