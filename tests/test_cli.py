@@ -175,3 +175,23 @@ def test_continuing_with_another_server_asks_that_servers_model(tmp_path: Path) 
         env = {"OPENAI_BASE_URL": second.base_url}
         assert llmchat("-p", "two", "--continue", home=tmp_path, env=env).returncode == 0
         assert second.chat_requests[0].body["model"] == "second-model"
+
+
+def test_schema_mode_sends_the_schema_at_temperature_0_and_checks_the_reply(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    schema = tmp_path / "person.json"
+    schema.write_text(
+        '{"type":"object","properties":{"name":{"type":"string"}},"required":["name"],'
+        '"additionalProperties":false}'
+    )
+    server.push(Script(reply='{"name": "Ada"}'), Script(reply='{"nom": "Ada"}'))
+    env = {"OPENAI_BASE_URL": server.base_url}
+    good = llmchat("-p", "who?", "--schema", str(schema), home=tmp_path, env=env)
+    bad = llmchat("-p", "who?", "--schema", str(schema), home=tmp_path, env=env)
+    body = server.chat_requests[0].body
+    assert body["response_format"]["json_schema"]["schema"]["required"] == ["name"]
+    assert body["temperature"] == 0.0
+    assert good.returncode == 0 and "✓ valid JSON (schema)" in good.stderr
+    assert bad.returncode == 1 and "✗ invalid" in bad.stderr
+    assert bad.stdout.strip() == '{"nom": "Ada"}'

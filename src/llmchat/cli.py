@@ -18,6 +18,7 @@ from llmchat import __version__
 
 if TYPE_CHECKING:
     from llmchat.config import Config, Resolution
+    from llmchat.core.structured import OutputSchema
     from llmchat.local.plan import LocalServerPlan
 
 EXIT_USAGE = 2
@@ -66,6 +67,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--model-file",
         metavar="GGUF",
         help="start llama-server with this model file and chat with it (stopped on exit)",
+    )
+    parser.add_argument(
+        "--schema",
+        metavar="FILE",
+        help="structured output: replies must follow this JSON Schema (temperature 0 "
+        "unless --temperature says otherwise)",
     )
     parser.add_argument("--system", help="the system prompt for a new session")
     parser.add_argument("--temperature", type=float, help="sampling temperature (0–2)")
@@ -152,6 +159,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     ):
         if value is not None:
             sampling = replace(sampling, **{name: value})
+    schema = None
+    if args.schema:
+        from llmchat.core.structured import OutputSchema, SchemaError
+
+        try:
+            schema = OutputSchema.from_file(Path(args.schema).expanduser())
+        except SchemaError as exc:
+            print(f"llmchat: --schema: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        if args.temperature is None:
+            sampling = replace(sampling, temperature=0.0)
     config = replace(config, sampling=sampling)
 
     session_id = _session_choice(args, paths.sessions_dir())
@@ -171,8 +189,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"llmchat: {exc}", file=sys.stderr)
         return 1
     if args.prompt is not None:
-        return _print_mode(args, resolution, config, notices, session_id, local)
-    return _run_tui(resolution, config, notices, session_id, local)
+        return _print_mode(args, resolution, config, notices, session_id, local, schema)
+    return _run_tui(resolution, config, notices, session_id, local, schema)
 
 
 def _sampling_problem(args: argparse.Namespace) -> str | None:
@@ -210,6 +228,7 @@ def _print_mode(
     notices: list[str],
     session_id: str | None,
     local: LocalServerPlan | None,
+    schema: OutputSchema | None = None,
 ) -> int:
     import asyncio
 
@@ -243,6 +262,7 @@ def _print_mode(
         return 1
     for line in opened.warnings:
         print(f"llmchat: {line}", file=sys.stderr)
+    opened.conversation.schema = schema
 
     async def run() -> int:
         if local is not None:
@@ -288,13 +308,14 @@ def _run_tui(
     notices: list[str],
     session_id: str | None,
     local: LocalServerPlan | None,
+    schema: OutputSchema | None = None,
 ) -> int:
     from llmchat.launch import build_launch
     from llmchat.store import SessionError
     from llmchat.tui.app import LlmChatApp
 
     try:
-        launch = build_launch(resolution, config, notices, session_id, local)
+        launch = build_launch(resolution, config, notices, session_id, local, schema)
     except SessionError as exc:
         print(f"llmchat: {exc}", file=sys.stderr)
         return 1

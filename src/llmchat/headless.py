@@ -17,6 +17,7 @@ from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import Delta, Loading, Retrying
 from llmchat.core.messages import Message, Status
 from llmchat.core.safe_text import one_line, visible
+from llmchat.core.structured import check_reply
 from llmchat.core.turn import Turn
 from llmchat.gateway.gateway import Gateway
 
@@ -71,6 +72,11 @@ async def ask(
     if message.content and not message.content.endswith("\n"):
         out.write("\n")
     out.flush()
+    if message.status is Status.COMPLETE and conversation.schema is not None:
+        checked = check_reply(message.content, conversation.schema)
+        print(f"llmchat: {checked.mark()}", file=err)
+        if not checked.valid:
+            return EXIT_FAILED
     if message.status is Status.COMPLETE:
         if message.cut_off:
             limit = message.params.max_tokens if message.params else "?"

@@ -17,6 +17,7 @@ from llmchat.backends.base import Backend
 from llmchat.config import Config, Resolution, ResolvedBackend
 from llmchat.core.conversation import Conversation, SessionInfo
 from llmchat.core.messages import Role
+from llmchat.core.structured import OutputSchema
 from llmchat.gateway.gateway import Gateway
 from llmchat.store import find_session, new_session, resume_session
 
@@ -143,6 +144,7 @@ def build_launch(
     notices: list[str],
     session_id: str | None,
     local: LocalServerPlan | None = None,
+    schema: OutputSchema | None = None,
 ) -> Launch:
     """Everything the TUI needs: `session_id` None opens a new session, "" the picker.
 
@@ -178,6 +180,7 @@ def build_launch(
 
     def open_session(session_id: str | None) -> ChatContext:
         opened = opener.open(session_id)
+        opened.conversation.schema = schema
         moved = _moved_notice(opened.conversation, resolved)
         return ChatContext(
             conversation=opened.conversation,
@@ -191,6 +194,8 @@ def build_launch(
             pricing=config.pricing,
             context_threshold=config.context_threshold,
             presets=config.presets,
+            default_temperature=config.sampling.temperature,
+            schema=schema,
         )
 
     launch.open_session = open_session

@@ -9,6 +9,7 @@ from textual.app import App, ComposeResult
 
 from llmchat.config import Config
 from llmchat.core.presets import BUILT_IN, Preset, both_dials_moved, matching_preset
+from llmchat.core.structured import OutputSchema
 from llmchat.tui.screens.chat import ChatScreen
 from llmchat.tui.widgets.params_panel import ParamsPanel
 from llmchat.tui.widgets.reply_view import ReplyView
@@ -119,3 +120,36 @@ def test_the_one_dial_hint_applies_only_when_both_are_off_neutral() -> None:
     assert both_dials_moved(0.7, 0.9)
     assert not both_dials_moved(0.7, 1.0)
     assert not both_dials_moved(1.0, 0.9)
+
+
+async def test_schema_mode_shows_valid_json_pretty_and_flags_a_reply_that_breaks_it(
+    server: OpenAIServer, home: Path
+) -> None:
+    schema = OutputSchema(
+        "person",
+        {
+            "type": "object",
+            "properties": {"name": {"type": "string"}},
+            "required": ["name"],
+            "additionalProperties": False,
+        },
+    )
+    server.push(Script(reply='{"name":"Ada"}'), Script(reply='{"nom":"Ada"}'))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        screen.set_schema(schema)
+        assert screen.conversation.params.temperature == 0.0
+        for _ in range(2):
+            await pilot.press("q", "enter")
+            await wait_for_reply(app)
+            await pilot.pause()
+        good, bad = list(screen.query(ReplyView))
+        assert "✓ valid JSON (schema)" in str(good.meta.render())
+        assert good.body.source == '```json\n{\n  "name": "Ada"\n}\n```'
+        assert "✗ invalid" in str(bad.meta.render()) and "name" in str(bad.meta.render())
+        assert "schema person" in str(screen.query_one("#status").render())
+    assert server.chat_requests[0].body["response_format"]["type"] == "json_schema"
+    assert only_session().messages[-1].content == '{"nom":"Ada"}'  # stored as sent

@@ -31,6 +31,7 @@ from llmchat.core.events import (
 )
 from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest
 from llmchat.core.safe_text import one_line
+from llmchat.core.structured import OutputSchema
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 
@@ -187,7 +188,17 @@ class OpenAIBackend:
             body["stream_options"] = {"include_usage": True}
         else:
             body.pop("stream_options", None)
+        if request.schema is not None:
+            body["response_format"] = self.response_format(request.schema)
         return body
+
+    def response_format(self, schema: OutputSchema) -> dict[str, Any]:
+        """The nested json_schema form (llama.cpp reads the flat one as an empty schema);
+        strict where the schema allows it, which OpenAI then enforces exactly."""
+        form: dict[str, Any] = {"name": schema.name, "schema": schema.schema}
+        if schema.strict_ok:
+            form["strict"] = True
+        return {"type": "json_schema", "json_schema": form}
 
     def _headers(self, accept: str) -> dict[str, str]:
         headers = {"Accept": accept, "User-Agent": f"llmchat/{__version__}"}

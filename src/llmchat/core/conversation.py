@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from llmchat.core.messages import Message, Role, Status, new_id, now_iso
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.structured import OutputSchema
 
 TITLE_LENGTH = 60
 
@@ -75,6 +76,8 @@ class Conversation:
         self._unsaved: list[dict[str, Any]] = []
         self._header_written = header_written
         self.listeners: list[Callable[[Message], None]] = []
+        self.schema: OutputSchema | None = None
+        """Structured output for the next requests (schema mode), or None."""
 
     # -- persistence -----------------------------------------------------------------
 
@@ -206,7 +209,10 @@ class Conversation:
             if not (m.role is Role.ASSISTANT and not m.content)
         ]
         request = ChatRequest(
-            messages=tuple(system + wire), params=self.params, model=model or self.info.model
+            messages=tuple(system + wire),
+            params=self.params,
+            model=model or self.info.model,
+            schema=self.schema,
         )
         return request, asked
 
@@ -223,6 +229,7 @@ class Conversation:
             messages=tuple(system + self.wire_history()[skip:]),
             params=params,
             model=model or self.info.model,
+            schema=self.schema,
         )
 
     def count(self, role: Role | None = None, status: Status | None = None) -> int:

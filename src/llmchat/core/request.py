@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from llmchat.core.params import SamplingParams
+from llmchat.core.structured import OutputSchema
 
 SERVER_DEFAULT_MODEL = "default"
 """The model name meaning "whatever the server serves" when none was configured."""
@@ -24,3 +25,5 @@ class ChatRequest:
     params: SamplingParams
     model: str | None = None
     """None lets the backend use its configured model."""
+    schema: OutputSchema | None = None
+    """Structured output: the JSON Schema the reply must follow."""

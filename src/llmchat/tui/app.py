@@ -18,6 +18,7 @@ from textual.screen import Screen
 from llmchat.core.conversation import Conversation
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.presets import BUILT_IN, Preset
+from llmchat.core.structured import OutputSchema
 from llmchat.gateway.gateway import Gateway
 from llmchat.tui.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes, shipped_themes_dir
 
@@ -48,6 +49,10 @@ class ChatContext:
     """Share of the window a request may fill before old turns are left out."""
     presets: tuple[Preset, ...] = ()
     """The user's own presets from the config (the built-in ones are always there)."""
+    schema: OutputSchema | None = None
+    """Schema mode from `--schema FILE` (structured output), or None."""
+    default_temperature: float = 1.0
+    """The configured temperature: schema mode lowers it to 0 only if it was not moved."""
 
 
 @dataclass(slots=True)
@@ -222,6 +227,14 @@ class LlmChatApp(App[None]):
             yield SystemCommand(
                 "sampling: open panel", "Sliders for temperature and top-p (F9)", self._params
             )
+            yield SystemCommand(
+                "schema: attach file…",
+                "Structured output: replies must follow a JSON Schema file",
+                self._attach_schema,
+            )
+            yield SystemCommand(
+                "schema: clear", "Back to free-form replies", lambda: self._set_schema(None)
+            )
         if self.launch.local is not None:
             yield SystemCommand(
                 "server: show log",
@@ -238,6 +251,31 @@ class LlmChatApp(App[None]):
 
         if isinstance(self.screen, ChatScreen):
             self.screen.apply_preset(preset)
+
+    def _set_schema(self, schema: OutputSchema | None) -> None:
+        from llmchat.tui.screens.chat import ChatScreen
+
+        if isinstance(self.screen, ChatScreen):
+            self.screen.set_schema(schema)
+
+    def _attach_schema(self) -> None:
+        from llmchat.core.structured import SchemaError
+        from llmchat.tui.screens.rename import RenameScreen
+
+        def chosen(path: str | None) -> None:
+            if not path:
+                return
+            try:
+                schema = OutputSchema.from_file(Path(path).expanduser())
+            except SchemaError as exc:
+                self.notify(str(exc), title="Schema not attached", severity="error", markup=False)
+                return
+            self._set_schema(schema)
+            self.notify(f"Replies must follow {schema.name}", title="Schema mode", markup=False)
+
+        self.push_screen(
+            RenameScreen("", prompt="JSON Schema file (Enter attaches, Esc cancels)"), chosen
+        )
 
     async def _params(self) -> None:
         await self.screen.run_action("toggle_params")

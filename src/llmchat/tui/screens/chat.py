@@ -38,12 +38,13 @@ from llmchat.core.events import (
     UsageReport,
 )
 from llmchat.core.json_draft import minify_json
-from llmchat.core.messages import Message, Role
+from llmchat.core.messages import Message, Role, Status
 from llmchat.core.model_info import context_window, reply_cost
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import BUILT_IN, Preset, both_dials_moved, matching_preset
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.safe_text import one_line
+from llmchat.core.structured import OutputSchema, check_reply
 from llmchat.core.turn import Turn
 from llmchat.tui.context_meter import ContextMeter
 from llmchat.tui.widgets.context_gauge import ContextGauge
@@ -146,6 +147,7 @@ class ChatScreen(Screen[None]):
             model=self.context.model_name,
             params=params,
             preset=self._preset_name(params),
+            schema=self.conversation.schema.name if self.conversation.schema else None,
             **self._session_cost(),
         )
 
@@ -360,12 +362,12 @@ class ChatScreen(Screen[None]):
                         last_yield = time.perf_counter()
         except asyncio.CancelledError:
             turn.cancel()
-            await self._end_turn(view, turn, mounted)
+            await self._end_turn(view, turn, mounted, request.schema)
             raise
         if not turn.done:
             # The gateway always ends with Finished or Failed; if it did not, say so.
             turn.feed(Failed(_incomplete()))
-        await self._end_turn(view, turn, mounted)
+        await self._end_turn(view, turn, mounted, request.schema)
 
     def _cost(self, message: Message) -> float | None:
         return reply_cost(
@@ -391,13 +393,21 @@ class ChatScreen(Screen[None]):
             elapsed_s=time.perf_counter() - turn.sent_at,
         )
 
-    async def _end_turn(self, view: ReplyView, turn: Turn, mounted: asyncio.Event) -> None:
+    async def _end_turn(
+        self,
+        view: ReplyView,
+        turn: Turn,
+        mounted: asyncio.Event,
+        schema: OutputSchema | None = None,
+    ) -> None:
         # Record first (no await before it), so nothing from the stream can follow a cancel.
         message = turn.to_message()
         message.cost_usd = self._cost(message)
         self._record(lambda: self.conversation.add_reply(message))
         await mounted.wait()
         await view.finish(message)
+        if schema is not None and message.status is Status.COMPLETE:
+            await view.show_checked(check_reply(message.content, schema))
         self.call_after_refresh(self.refresh_bindings)
         status = self.query_one(StatusBar)
         status.show(**self._session_cost())
@@ -456,6 +466,14 @@ class ChatScreen(Screen[None]):
             value = min(1.0, max(0.0, round(params.top_p + 0.01 * steps, 2)))
             self.apply_params(replace(params, top_p=value))
 
+    def set_schema(self, schema: OutputSchema | None) -> None:
+        """Schema mode on (or off). On, temperature goes to 0 unless the user moved it."""
+        self.conversation.schema = schema
+        self.query_one(StatusBar).show(schema=schema.name if schema else None)
+        params = self.conversation.params
+        if schema is not None and params.temperature == self.context.default_temperature:
+            self.apply_params(replace(params, temperature=0.0))
+
     def apply_preset(self, preset: Preset) -> None:
         params = replace(
             self.conversation.params,
@@ -467,6 +485,12 @@ class ChatScreen(Screen[None]):
             self.conversation.with_system(preset.system)
         self.apply_params(params)
         self.notify(f"Preset: {preset.name}", markup=False, timeout=3)
+        if preset.json_output and self.conversation.schema is None:
+            self.notify(
+                "For JSON, attach a schema: command palette → schema: attach file.",
+                title="Structured output",
+                timeout=6,
+            )
 
     def apply_params(self, params: SamplingParams) -> None:
         """Use these values from the next request on; recorded in the session."""

@@ -1,4 +1,4 @@
-"""A small modal that asks for a new session title."""
+"""A small modal that asks for one line of text (a session title, a file path)."""
 
 from __future__ import annotations
 
@@ -20,13 +20,16 @@ class RenameScreen(ModalScreen[str | None]):
     """
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="rename.cancel")]
 
-    def __init__(self, title: str) -> None:
+    def __init__(
+        self, title: str, *, prompt: str = "Session title (Enter saves, Esc cancels)"
+    ) -> None:
         super().__init__()
         self._title = title
+        self._prompt = prompt
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Session title (Enter saves, Esc cancels)")
+            yield Label(self._prompt)
             yield Input(self._title, id="title")
 
     @on(Input.Submitted)

@@ -20,6 +20,7 @@ from textual.widgets import Static
 
 from llmchat.core.messages import Message, Status
 from llmchat.core.safe_text import visible
+from llmchat.core.structured import Checked
 from llmchat.tui.widgets.message_meta import reply_meta
 
 FRAME_S = 1 / 60
@@ -150,6 +151,16 @@ class ReplyView(Vertical):
         self.message = message
         self.meta.update(Content(reply_meta(message)))
         self._show_status(message.status)
+
+    async def show_checked(self, checked: Checked) -> None:
+        """Structured output: the reply pretty-printed, and whether it follows the schema."""
+        if checked.pretty is not None:
+            await self.body.remove()
+            self.body = ReplyBody(f"```json\n{checked.pretty}\n```")
+            await self.mount(self.body, before=self.meta)
+        line = reply_meta(self.message) if self.message else ""
+        self.meta.update(Content(f"{line} · {checked.mark()}"))
+        self.meta.set_class(not checked.valid, "-error")
 
     def _show_status(self, status: Status) -> None:
         # A class on the reply restyles every block inside it (hundreds of widgets for a

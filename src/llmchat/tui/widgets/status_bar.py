@@ -29,6 +29,8 @@ class StatusFacts:
     """Dollars spent in this session; None when a turn could not be priced."""
     preset: str | None = None
     """The preset the sampling values match, shown by name."""
+    schema: str | None = None
+    """Schema mode: the name of the JSON Schema replies must follow."""
     priced: bool = False
     """Whether there is a reply to price yet (no cost is shown before)."""
 
@@ -40,6 +42,8 @@ class StatusFacts:
             p = self.params
             named = f" ({self.preset})" if self.preset else ""
             parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}{named}")
+        if self.schema:
+            parts.append(f"schema {one_line(self.schema, 24)}")
         if self.priced:
             parts.append(f"session {format_cost(self.session_cost)}")
         if self.ttft_ms is not None:
