@@ -16,6 +16,9 @@ HELP = """\
 | Enter | send the message |
 | ctrl+j (shift+enter, alt+enter where the terminal reports them) | new line in the message |
 | Esc | stop the reply that is streaming (its partial text is kept, marked *cancelled*) |
+| F9 | sampling panel: temperature / top-p sliders, max_tokens, seed, presets |
+| alt+↑ / alt+↓ | temperature ± 0.05 |
+| alt+→ / alt+← | top-p ± 0.01 |
 | F5 | minify the pretty-printed JSON in the message (fewer tokens, same data) |
 | ctrl+r | ask the last question again after a failed, cancelled or incomplete reply |
 | F1 | this help |
