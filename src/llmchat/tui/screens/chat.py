@@ -501,7 +501,9 @@ class ChatScreen(Screen[None]):
         self.query_one(ParamsPanel).show(params)
         self.query_one(StatusBar).show(params=params, preset=self._preset_name(params))
         moved_now = both_dials_moved(params.temperature, params.top_p)
-        if moved_now and not both_dials_moved(before.temperature, before.top_p):
+        panel_open = self.query_one(ParamsPanel).has_class("-open")
+        # The open panel shows the hint in place; otherwise a short notice, once.
+        if moved_now and not panel_open and not both_dials_moved(before.temperature, before.top_p):
             self.notify(
                 "Both temperature and top-p are off neutral: tune one dial at a time.",
                 title="Sampling",
