@@ -40,7 +40,7 @@ class StatusFacts:
         parts = [f"{one_line(self.backend, 24)} · {one_line(model, 40)}", self.state]
         if self.params is not None:
             p = self.params
-            named = f" ({self.preset})" if self.preset else ""
+            named = f" · {self.preset}" if self.preset else ""
             parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}{named}")
         if self.schema:
             parts.append(f"schema {one_line(self.schema, 24)}")
