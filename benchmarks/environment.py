@@ -1,7 +1,9 @@
 """What every benchmark run shares: paths, the child environment, the loopback server.
 
 Children get a small, explicit environment instead of the caller's, so a key, a
-`COLORTERM` or a `TEXTUAL_*` variable in the shell cannot change the figures.
+`COLORTERM` or a `TEXTUAL_*` variable in the shell cannot change the figures. It puts
+this repository's `src/` first on the children's path: the suite measures the code of
+the checkout it belongs to (the commit it reports), whatever the venv has installed.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+SRC = REPO / "src"
 PYTHON = Path(sys.executable)
 """The venv's interpreter: the one running the suite."""
 LLMCHAT = PYTHON.parent / "llmchat"
@@ -43,6 +46,7 @@ def child_env(home: Path, base_url: str) -> dict[str, str]:
         "TERM": "xterm-256color",
         "LLMCHAT_HOME": str(home),
         "OPENAI_BASE_URL": base_url,
+        "PYTHONPATH": str(SRC),
     }
 
 

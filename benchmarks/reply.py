@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import json
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,77 @@ def expected_reply(markdown: bool, tokens: int) -> str:
     return markdown_reply(tokens) if markdown else prose_reply(tokens)
 
 
+@dataclass(frozen=True)
+class DrivenReply:
+    """What one driven reply left behind, for the figures to be computed from."""
+
+    record: dict[str, Any]
+    """The harness's `ReplyRecord`, as JSON."""
+    key_at: float
+    """Just before Enter was written to the terminal."""
+    frame_ends: list[float]
+    """When each synchronised frame written after Enter ended on the terminal's side."""
+    process_cpu_s: float
+    home: Path
+    """The LLMCHAT_HOME the app used (its session file is under `sessions/`)."""
+
+
+def drive_reply(
+    base_url: str,
+    *,
+    workdir: Path,
+    prompt: str = PROMPT,
+    app_args: Sequence[str] = (),
+    wait_for_discovery: bool = False,
+    timeout_s: float = RUN_TIMEOUT_S,
+    profile_to: Path | None = None,
+    profile_window: str = "reply",
+) -> DrivenReply:
+    """Start the harness on a fresh pty and home, wait for the prompt, type `prompt`,
+    press Enter, and wait for the app to exit once the reply has settled.
+
+    `app_args` go to the `llmchat` command itself (e.g. sampling options). With
+    `wait_for_discovery`, typing starts only once the app has asked the server what it is
+    (it recognises a llama-server that way, after its first frame).
+    """
+    home = Path(tempfile.mkdtemp(prefix="home-", dir=workdir))
+    out = home / "record.json"
+    argv = [str(PYTHON), "-m", "benchmarks.reply_harness", "--out", str(out)]
+    if profile_to is not None:
+        argv += ["--profile", str(profile_to), "--profile-window", profile_window]
+    discovered = home / "discovered"
+    if wait_for_discovery:
+        argv += ["--discovered", str(discovered)]
+    if app_args:
+        argv += ["--", *app_args]
+    env = child_env(home, base_url)
+    with PtySession.spawn(argv, env, cwd=REPO, columns=COLUMNS, rows=ROWS) as session:
+        session.expect(PLACEHOLDER, timeout=RUN_TIMEOUT_S)
+        if wait_for_discovery and not session.pump(RUN_TIMEOUT_S, discovered.exists):
+            raise RuntimeError("the app did not finish asking its server what it is in time")
+        for char in prompt:
+            session.write(char.encode())
+        session.pump(SETTLE_S)
+        frames_before = len(session.frame_ends)
+        key_at = session.write(b"\r")
+        code = session.wait_exit(timeout_s)
+        if code != 0 or not out.exists():
+            raise RuntimeError(f"the app exited with {code}; last output:\n{session.tail_text()}")
+        record = json.loads(out.read_text(encoding="utf-8"))
+        frame_ends = session.frame_ends[frames_before:]
+        process_cpu = session.cpu_s or 0.0
+    return DrivenReply(record, key_at, frame_ends, process_cpu, home)
+
+
+def landed(frame_ends: list[float], at: float) -> float:
+    """When the frame the app wrote at `at` ended on the terminal: the first frame end
+    to reach the terminal after that moment."""
+    index = bisect.bisect_left(frame_ends, at)
+    if index == len(frame_ends):
+        raise RuntimeError("a frame the app wrote never reached the terminal")
+    return frame_ends[index]
+
+
 def run_reply(
     base_url: str,
     *,
@@ -80,26 +152,16 @@ def run_reply(
     (`profile_window="first"`) or to the reply's end ("reply"); the figures of such a run
     are slowed by the profiler.
     """
-    home = Path(tempfile.mkdtemp(prefix="home-", dir=workdir))
-    out = home / "record.json"
-    argv = [str(PYTHON), "-m", "benchmarks.reply_harness", "--out", str(out)]
-    if profile_to is not None:
-        argv += ["--profile", str(profile_to), "--profile-window", profile_window]
-    env = child_env(home, base_url)
-    with PtySession.spawn(argv, env, cwd=REPO, columns=COLUMNS, rows=ROWS) as session:
-        session.expect(PLACEHOLDER, timeout=RUN_TIMEOUT_S)
-        for char in PROMPT:
-            session.write(char.encode())
-        session.pump(SETTLE_S)
-        frames_before = len(session.frame_ends)
-        key_at = session.write(b"\r")
-        code = session.wait_exit(RUN_TIMEOUT_S)
-        if code != 0 or not out.exists():
-            raise RuntimeError(f"the app exited with {code}; last output:\n{session.tail_text()}")
-        record = json.loads(out.read_text(encoding="utf-8"))
-        frame_ends = session.frame_ends[frames_before:]
-        process_cpu = session.cpu_s or 0.0
-    return _figures(record, key_at, expected_reply(markdown, tokens), frame_ends, process_cpu)
+    driven = drive_reply(
+        base_url, workdir=workdir, profile_to=profile_to, profile_window=profile_window
+    )
+    return _figures(
+        driven.record,
+        driven.key_at,
+        expected_reply(markdown, tokens),
+        driven.frame_ends,
+        driven.process_cpu_s,
+    )
 
 
 def _figures(
@@ -120,21 +182,17 @@ def _figures(
     last = next(f for f in frames if f["shown"] >= full and f["stream_ended"])
     settled = next(f for f in frames if f["settled"])
 
-    def landed(at: float) -> float:
-        # The first frame end to reach the terminal after the app wrote the frame.
-        index = bisect.bisect_left(frame_ends, at)
-        if index == len(frame_ends):
-            raise RuntimeError("a frame the app wrote never reached the terminal")
-        return frame_ends[index]
+    def landed_at(at: float) -> float:
+        return landed(frame_ends, at)
 
     during = [f["at"] for f in frames if f["at"] <= last["at"]]
     gaps = [b - a for a, b in zip([record["enter_at"], *during], during, strict=False)]
     return ReplyRun(
-        key_to_first_token_s=landed(first["at"]) - key_at,
-        first_to_last_token_s=landed(last["at"]) - landed(first["at"]),
-        key_to_last_token_s=landed(last["at"]) - key_at,
+        key_to_first_token_s=landed_at(first["at"]) - key_at,
+        first_to_last_token_s=landed_at(last["at"]) - landed_at(first["at"]),
+        key_to_last_token_s=landed_at(last["at"]) - key_at,
         reply_cpu_s=last["cpu_s"] - record["cpu_at_enter_s"],
-        last_token_to_settled_s=landed(settled["at"]) - landed(last["at"]),
+        last_token_to_settled_s=landed_at(settled["at"]) - landed_at(last["at"]),
         key_to_first_token_app_s=first["at"] - key_at,
         first_to_last_token_app_s=last["at"] - first["at"],
         enter_handled_after_key_s=record["enter_at"] - key_at,

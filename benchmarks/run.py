@@ -1,6 +1,6 @@
 """The benchmark suite: run every figure, print each with its target, save JSON.
 
-    python -m benchmarks [--runs 5] [--profile]
+    python -m benchmarks [--runs 5] [--profile] [--only loopback|llama]
 
 Run from the repository root with the project's venv. Results go to
 benchmarks/results/<UTC time>.json and benchmarks/results/latest.json (git-ignored).
@@ -23,6 +23,19 @@ from typing import Any, TypeVar
 
 from benchmarks.environment import REPLY_TOKENS, REPO, loopback_server
 from benchmarks.launch import LaunchRun, bare_python, llmchat_launch, minimal_textual_launch
+from benchmarks.llama import (
+    APP_ARGS,
+    CONTEXT,
+    KEEP_UP_TARGET,
+    LAG_TARGET_S,
+    MAX_TOKENS,
+    LlamaRun,
+    LlamaServerFacts,
+    LlamaUnavailable,
+    llama_server,
+    run_llama_reply,
+)
+from benchmarks.llama import PROMPT as LLAMA_PROMPT
 from benchmarks.machine import BUSY_WARNING, OthersMeter, machine_facts, wait_for_quiet
 from benchmarks.reply import ReplyRun, run_reply
 
@@ -32,40 +45,57 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class Figure:
-    """One reported figure: its median over the runs, and its target if it has one."""
+    """One reported figure: its median over the runs, and its target if it has one.
+
+    `unit` is how the values are given and shown: "ms" and "s" (values in seconds),
+    "tok/s", or "x" (a ratio). `compare` is how the median must relate to the target.
+    """
 
     key: str
     name: str
-    target_s: float | None
-    runs_s: list[float]
+    target: float | None
+    runs: list[float]
     unit: str = "ms"
+    compare: str = "≤"
 
     @property
-    def median_s(self) -> float:
-        return statistics.median(self.runs_s)
+    def median(self) -> float:
+        return statistics.median(self.runs)
 
     @property
     def met(self) -> bool | None:
-        return None if self.target_s is None else self.median_s <= self.target_s
+        if self.target is None:
+            return None
+        return {
+            "≤": self.median <= self.target,
+            "<": self.median < self.target,
+            "≥": self.median >= self.target,
+        }[self.compare]
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "median_s": self.median_s, "met": self.met}
+        return {**asdict(self), "median": self.median, "met": self.met}
 
 
-def shown(seconds: float, unit: str) -> str:
-    return f"{seconds * 1000:.0f} ms" if unit == "ms" else f"{seconds:.2f} s"
+def shown(value: float, unit: str) -> str:
+    if unit == "ms":
+        return f"{value * 1000:.0f} ms"
+    if unit == "s":
+        return f"{value:.2f} s"
+    if unit == "x":
+        return f"{value:.3f}×"
+    return f"{value:.1f} {unit}"
 
 
 def print_figures(figures: Sequence[Figure]) -> None:
     width = max(len(f.name) for f in figures)
-    print(f"  {'figure':<{width}}  {'target':>9}  {'median':>9}  {'min – max':>17}")
+    print(f"  {'figure':<{width}}  {'target':>11}  {'median':>11}  {'min – max':>21}")
     for f in figures:
-        target = "—" if f.target_s is None else f"≤ {shown(f.target_s, f.unit)}"
-        spread = f"{shown(min(f.runs_s), f.unit)} – {shown(max(f.runs_s), f.unit)}"
+        target = "—" if f.target is None else f"{f.compare} {shown(f.target, f.unit)}"
+        spread = f"{shown(min(f.runs), f.unit)} – {shown(max(f.runs), f.unit)}"
         verdict = {True: "met", False: "MISSED", None: ""}[f.met]
         print(
-            f"  {f.name:<{width}}  {target:>9}  {shown(f.median_s, f.unit):>9}  "
-            f"{spread:>17}  {verdict}"
+            f"  {f.name:<{width}}  {target:>11}  {shown(f.median, f.unit):>11}  "
+            f"{spread:>21}  {verdict}"
         )
 
 
@@ -118,6 +148,59 @@ def reply_figures(prose: list[ReplyRun], markdown: list[ReplyRun]) -> list[Figur
     return figures
 
 
+def llama_figures(runs: list[LlamaRun]) -> list[Figure]:
+    """Figures 6–9 (and context) for the llama-server reply."""
+
+    def figure(
+        key: str, name: str, field: str, unit: str, target: float | None = None, compare: str = "≤"
+    ) -> Figure:
+        return Figure(
+            f"llama_{key}", name, target, [getattr(run, field) for run in runs], unit, compare
+        )
+
+    return [
+        figure("lag", "6. Last token received → painted", "last_delta_to_painted_s", "ms",
+               LAG_TARGET_S, "<"),
+        figure("keep_up", "7. Keep-up: painted ÷ server decode rate", "keep_up", "x",
+               KEEP_UP_TARGET, "≥"),
+        figure("server_decode", "   server decode (predicted_n / predicted_ms)",
+               "server_decode_tok_s", "tok/s"),
+        figure("bare_decode", "   server decode, same request without the app",
+               "bare_decode_tok_s", "tok/s"),
+        figure("received", "   received, first → last delta", "received_tok_s", "tok/s"),
+        figure("painted", "   painted, first → last painted frame", "painted_tok_s", "tok/s"),
+        figure("first_token", "8. Enter → first token painted", "key_to_first_token_s", "ms"),
+        figure("send_to_delta", "9. Send → first delta received", "send_to_first_delta_s", "ms"),
+        figure("prefill", "   server prefill (prompt_ms)", "server_prefill_s", "ms"),
+        figure("bare_prefill", "   server prefill, same request without the app",
+               "bare_prefill_s", "ms"),
+        figure("enter_to_send", "   Enter → request sent", "key_to_send_s", "ms"),
+        figure("delta_to_painted", "   first delta received → painted",
+               "first_delta_to_painted_s", "ms"),
+        figure("cpu_per_token", "   app CPU per token", "cpu_per_token_s", "ms"),
+    ]  # fmt: skip
+
+
+def llama_part(runs: int, workdir: Path) -> tuple[list[LlamaRun], LlamaServerFacts | None, str]:
+    """Run the llama figures if a llama-server and the bundled model are here.
+
+    Returns the runs, the server's facts, and why the part was skipped ("" if it ran).
+    """
+    progress("llama-server: starting with the bundled model")
+    results: list[LlamaRun] = []
+    try:
+        with llama_server(workdir) as server:
+            for index in range(runs):
+                progress(f"reply from llama-server: run {index + 1}/{runs}")
+                results.append(run_llama_reply(server, workdir=workdir))
+            facts = server.facts
+    except LlamaUnavailable as exc:
+        progress("")
+        return [], None, str(exc)
+    progress("")
+    return results, facts, ""
+
+
 def reply_runs(markdown: bool, runs: int, workdir: Path) -> list[ReplyRun]:
     label = "Markdown" if markdown else "prose"
     results = []
@@ -164,11 +247,60 @@ def profile(workdir: Path) -> list[Path]:
     return written
 
 
+@dataclass(frozen=True)
+class LoopbackPart:
+    """Figures 1–4 and the runs behind them."""
+
+    figures: list[Figure]
+    prose: list[ReplyRun]
+    markdown: list[ReplyRun]
+    launches: list[LaunchRun]
+    floors: list[LaunchRun]
+
+    @property
+    def synchronised(self) -> bool:
+        """Every launch frame came between sync markers, so its end is exact."""
+        return all(run.synchronised for run in [*self.launches, *self.floors])
+
+
+def loopback_part(runs: int, workdir: Path) -> LoopbackPart:
+    """Figures 1–4: replies from the loopback server, launch, and their floors."""
+    prose = reply_runs(False, runs, workdir)
+    markdown = reply_runs(True, runs, workdir)
+    with loopback_server(markdown=False) as server:
+        url = server.base_url
+        llmchat_launch(base_url=url, workdir=workdir)  # warm the page cache; not counted
+        launches = repeat("launch", runs, lambda: llmchat_launch(base_url=url, workdir=workdir))
+        floors = repeat(
+            "minimal Textual app",
+            runs,
+            lambda: minimal_textual_launch(base_url=url, workdir=workdir),
+        )
+    python = repeat("bare Python", runs, lambda: bare_python(workdir=workdir))
+    figures = [
+        *reply_figures(prose, markdown),
+        Figure("launch", "4. Launch → first interactive frame", 0.3, frame_times(launches)),
+        Figure(
+            "launch_textual_floor",
+            "   floor: minimal Textual app, same",
+            None,
+            frame_times(floors),
+        ),
+        Figure("python_floor", "   floor: bare `python -c pass`, spawn → exit", None, python),
+    ]
+    return LoopbackPart(figures, prose, markdown, launches, floors)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--runs", type=int, default=5, help="runs per figure (default 5)")
     parser.add_argument(
         "--profile", action="store_true", help="also save cProfiles of two extra runs"
+    )
+    parser.add_argument(
+        "--only",
+        choices=("loopback", "llama"),
+        help="run only figures 1–4 (loopback server, launch) or only 6–9 (llama-server)",
     )
     parser.add_argument(
         "--wait-quiet",
@@ -194,72 +326,103 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"Python {facts['python']} · Textual {facts['textual']} · commit {facts['commit']}"
         + (" + uncommitted changes in src/" if facts["product_code_changed"] else "")
     )
-    print(
-        f"Reply: {REPLY_TOKENS:,} tokens from the loopback server as fast as it sends; "
-        f"a real pty, 120x40; medians of {args.runs} runs"
-    )
+    if args.only != "llama":
+        print(
+            f"Figures 1–4: {REPLY_TOKENS:,} tokens from the loopback server as fast as it "
+            f"sends; a real pty, 120x40; medians of {args.runs} runs"
+        )
+    if args.only != "loopback":
+        print(
+            f"Figures 6–9: one {MAX_TOKENS}-token reply from llama-server with the bundled "
+            f"Gemma 3 270M (context {CONTEXT}, one slot, temperature 0, slot erased before "
+            f"each run); medians of {args.runs} runs"
+        )
     if busy is not None and busy > BUSY_WARNING:
         print(
             f"WARNING: other programs kept {busy:.0%} of the CPUs busy just now; "
             "the figures below will be inflated. Measure on a quiet machine."
         )
+    loopback: LoopbackPart | None = None
+    llama: list[LlamaRun] = []
+    llama_facts: LlamaServerFacts | None = None
+    skipped = ""
     with tempfile.TemporaryDirectory(prefix="llmchat-bench-") as tmp:
         workdir = Path(tmp)
-        prose = reply_runs(False, args.runs, workdir)
-        markdown = reply_runs(True, args.runs, workdir)
-        with loopback_server(markdown=False) as server:
-            url = server.base_url
-            llmchat_launch(base_url=url, workdir=workdir)  # warm the page cache; not counted
-            launches = repeat(
-                "launch", args.runs, lambda: llmchat_launch(base_url=url, workdir=workdir)
-            )
-            floors = repeat(
-                "minimal Textual app",
-                args.runs,
-                lambda: minimal_textual_launch(base_url=url, workdir=workdir),
-            )
-        python = repeat("bare Python", args.runs, lambda: bare_python(workdir=workdir))
+        if args.only != "llama":
+            loopback = loopback_part(args.runs, workdir)
+        if args.only != "loopback":
+            llama, llama_facts, skipped = llama_part(args.runs, workdir)
 
-    figures = [
-        *reply_figures(prose, markdown),
-        Figure("launch", "4. Launch → first interactive frame", 0.3, frame_times(launches)),
-        Figure(
-            "launch_textual_floor",
-            "   floor: minimal Textual app, same",
-            None,
-            frame_times(floors),
-        ),
-        Figure("python_floor", "   floor: bare `python -c pass`, spawn → exit", None, python),
-    ]
+    figures: list[Figure] = list(loopback.figures) if loopback else []
+    if llama:
+        figures += llama_figures(llama)
     facts["others_busy_during"] = during = others.share()
-    print()
-    print_figures(figures)
-    if not all(run.synchronised for run in [*launches, *floors]):
+    if figures:
+        print()
+        print_figures(figures)
+    if loopback and not loopback.synchronised:
         print("\nNote: a launch frame came without sync markers; its end is approximate.")
+    if skipped:
+        print(f"\nSkipped figures 6–9 (llama-server): {skipped}")
+    elif llama_facts is not None:
+        print(
+            f"\nllama-server: {llama_facts.source} {llama_facts.binary}"
+            + (f" (build {llama_facts.build})" if llama_facts.build else "")
+        )
+        if not llama_facts.slot_erase:
+            print("Note: the server would not erase its slot; prompts may reuse its cache.")
+        busy_runs = [r.others_busy for r in llama if r.others_busy is not None]
+        if busy_runs:
+            print(
+                "Other programs used "
+                + ", ".join(f"{share:.0%}" for share in busy_runs)
+                + " of the CPUs during the llama runs"
+                + (
+                    " (WARNING: a server decoding on these cores slows down with them)."
+                    if max(busy_runs) > BUSY_WARNING
+                    else "."
+                )
+            )
     if during is not None:
         print(f"\nOther programs used {during:.0%} of the CPUs during the measurements.")
         if during > BUSY_WARNING:
             print("WARNING: that is enough to inflate the figures; measure on a quiet machine.")
     profiles = []
-    if args.profile:
+    if args.profile and args.only == "llama":
+        print("\nNote: --profile profiles loopback runs; it was skipped with --only llama.")
+    elif args.profile:
         with tempfile.TemporaryDirectory(prefix="llmchat-bench-") as tmp:
             profiles = profile(Path(tmp))
     report = {
         "machine": facts,
         "method": {
+            "only": args.only,
             "reply_tokens": REPLY_TOKENS,
             "runs": args.runs,
             "terminal": "pty 120x40, TERM=xterm-256color, answers DECRQM 2026 (sync output)",
         },
         "figures": [f.as_dict() for f in figures],
         "reply_runs": {
-            "prose": [r.as_dict() for r in prose],
-            "markdown": [r.as_dict() for r in markdown],
-        },
+            "prose": [r.as_dict() for r in loopback.prose],
+            "markdown": [r.as_dict() for r in loopback.markdown],
+        }
+        if loopback
+        else None,
         "launch_runs": {
-            "llmchat": [asdict(run) for run in launches],
-            "minimal_textual": [asdict(run) for run in floors],
-        },
+            "llmchat": [asdict(run) for run in loopback.launches],
+            "minimal_textual": [asdict(run) for run in loopback.floors],
+        }
+        if loopback
+        else None,
+        "llama": {
+            "skipped": skipped or None,
+            "server": asdict(llama_facts) if llama_facts else None,
+            "prompt": LLAMA_PROMPT,
+            "app_args": list(APP_ARGS),
+            "runs": [r.as_dict() for r in llama],
+        }
+        if args.only != "loopback"
+        else None,
         "profiles": [str(p.relative_to(REPO)) for p in profiles],
     }
     text = json.dumps(report, indent=2)
