@@ -213,6 +213,8 @@ class ChatScreen(Screen[None]):
 
     @on(PromptInput.Changed)
     def _draft_changed(self) -> None:
+        if self.streaming:
+            return  # counted when the turn ends; no token counting beside a prefill
         # Debounced: a keystroke only restarts a timer; counting happens once typing pauses.
         if self._measure_timer is not None:
             self._measure_timer.stop()

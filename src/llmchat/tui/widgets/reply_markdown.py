@@ -61,14 +61,17 @@ class RenderedOnce:
 
     def __init__(self, renderable: BlockMarkdown) -> None:
         self.renderable = renderable
-        self._lines: dict[tuple[int, int | None], list[list[Segment]]] = {}
+        self._lines: dict[int, list[list[Segment]]] = {}
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        key = (options.max_width, options.height)
-        lines = self._lines.get(key)
+        # Keyed by width alone: measuring (no height) and drawing (height = the measured
+        # one) give the same lines, so one render serves both.
+        lines = self._lines.get(options.max_width)
         if lines is None:
-            lines = console.render_lines(self.renderable, options, pad=False)
-            self._lines[key] = lines
+            lines = console.render_lines(self.renderable, options.update(height=None), pad=False)
+            self._lines[options.max_width] = lines
+        if options.height is not None:
+            lines = lines[: options.height]
         new_line = Segment.line()
         for line in lines:
             yield from line

@@ -23,7 +23,10 @@ from llmchat.core.safe_text import visible
 from llmchat.core.structured import Checked
 from llmchat.tui.widgets.message_meta import reply_meta
 
-FRAME_S = 1 / 60
+FRAME_S = 1 / 20
+"""At most this often after the first token: each render lays the screen out again, and
+on a 2-core machine a local model's server needs the CPU more than the text needs 60 fps
+(measured: 5.8 → 3.0 ms of app CPU per token, server decode 55 → 67 tok/s)."""
 
 
 class ReplyBody(Vertical):
