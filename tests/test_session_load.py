@@ -385,3 +385,22 @@ def test_a_file_without_read_permission_is_a_clear_error(tmp_path: Path) -> None
     path.chmod(0)
     with pytest.raises(SessionUnreadable, match="Permission denied"):
         load_session(path)
+
+
+def test_a_cost_record_prices_the_reply_it_names(tmp_path: Path) -> None:
+    from llmchat.core.conversation import Conversation, SessionInfo
+    from llmchat.core.messages import Message, Role
+    from llmchat.store import SessionFile, load_session
+
+    info = SessionInfo(id="costs")
+    conversation = Conversation(info)
+    with SessionFile.create(tmp_path, info) as file:
+        conversation.attach(file)
+        conversation.add_user("q")
+        reply = Message(Role.ASSISTANT, "a")
+        conversation.add_reply(reply)
+        conversation.set_cost(reply, 0.00042)
+        path = file.path
+    loaded = load_session(path)
+    assert loaded.messages[-1].cost_usd == 0.00042
+    assert loaded.warnings == []

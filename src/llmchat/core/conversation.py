@@ -133,6 +133,11 @@ class Conversation:
         self.messages.append(message)
         self._persist(message.to_record())
 
+    def set_cost(self, message: Message, cost_usd: float) -> None:
+        """A reply's price, known after the reply was recorded (the price list loads late)."""
+        message.cost_usd = cost_usd
+        self._persist({"type": "cost", "ts": now_iso(), "id": message.id, "cost_usd": cost_usd})
+
     def set_params(self, params: SamplingParams) -> None:
         if params == self.params:
             return

@@ -110,6 +110,7 @@ class _Reader:
             "message": self._message,
             "params": self._params_record,
             "title": self._title_record,
+            "cost": self._cost_record,
         }
 
     def _warn(self, number: int, text: str) -> None:
@@ -216,6 +217,19 @@ class _Reader:
             return
         self._params = SamplingParams.from_dict(params)
         self._records += 1
+
+    def _cost_record(self, number: int, record: dict[str, Any]) -> None:
+        """A reply's price, written once it was known (after the reply itself)."""
+        target, cost = record.get("id"), record.get("cost_usd")
+        if not isinstance(cost, int | float) or isinstance(cost, bool):
+            self._warn(number, "cost record without a number; skipped")
+            return
+        for message in reversed(self._messages):
+            if message.id == target:
+                message.cost_usd = float(cost)
+                self._records += 1
+                return
+        self._warn(number, f"cost for an unknown message {_detail(str(target))!r}; skipped")
 
     def _title_record(self, number: int, record: dict[str, Any]) -> None:
         title = record.get("title")

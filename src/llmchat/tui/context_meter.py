@@ -58,10 +58,7 @@ class ContextMeter:
             if encoder is not None:
                 self.counter.use(encoder)
                 self._history_key = None
-        if self.window is None:
-            from llmchat.core.model_info import context_window
-
-            self.window = await asyncio.to_thread(context_window, self.model)
+        # The price list's windows come later, when the app is idle (see ChatScreen).
 
     async def measure(self, draft: str) -> ContextBudget:
         """The budget of sending `draft` now."""

@@ -63,6 +63,7 @@ T = TypeVar("T")
 RESUME_WINDOW = 200
 STATUS_INTERVAL_S = 0.1
 DRAFT_DEBOUNCE_S = 0.15
+PRICE_LIST_IDLE_S = 2.0
 YIELD_INTERVAL_S = 0.004
 
 
@@ -121,6 +122,8 @@ class ChatScreen(Screen[None]):
             threshold=context.context_threshold,
         )
         self._measure_timer: Timer | None = None
+        self._price_timer: Timer | None = None
+        self._prices_loaded = False
         self.presets: tuple[Preset, ...] = (*BUILT_IN, *context.presets)
 
     @property
@@ -188,14 +191,34 @@ class ChatScreen(Screen[None]):
             asyncio.to_thread(gateway.prepare),
             asyncio.to_thread(warm_up),
         ]
-        if not self.context.local:
-            warm.append(asyncio.to_thread(context_window, self.context.model_name))
         await asyncio.gather(*warm)
         await gateway.discover()
         if not self.streaming:
             self.query_one(StatusBar).show(model=gateway.backend.model)
         await self.meter.prepare()
         await self._measure()
+        self._schedule_price_list()
+
+    def _schedule_price_list(self) -> None:
+        # The price list (genai-prices, which brings pydantic) costs ~0.3 s of CPU to load;
+        # loading it while the user sends would hold up the first token, so it waits
+        # until the app has been idle for a moment.
+        if self.context.local or self._prices_loaded:
+            return
+        if self._price_timer is not None:
+            self._price_timer.stop()
+        self._price_timer = self.set_timer(PRICE_LIST_IDLE_S, self._load_price_list)
+
+    @work(group="prices", exclusive=True, exit_on_error=False, description="load prices")
+    async def _load_price_list(self) -> None:
+        if self.streaming:
+            self._schedule_price_list()
+            return
+        window = await asyncio.to_thread(context_window, self.context.model_name)
+        self._prices_loaded = True
+        if self.meter.window is None and window is not None:
+            self.meter.window = window
+            await self._measure()
 
     async def _measure(self) -> None:
         """Update the gauge for sending what is in the prompt now."""
@@ -219,6 +242,8 @@ class ChatScreen(Screen[None]):
         if self._measure_timer is not None:
             self._measure_timer.stop()
         self._measure_timer = self.set_timer(DRAFT_DEBOUNCE_S, self._measure_soon)
+        if not self._prices_loaded and self._price_timer is not None:
+            self._schedule_price_list()
 
     def _view_for(self, message: Message) -> Static | ReplyView:
         if message.role is Role.ASSISTANT:
@@ -379,6 +404,17 @@ class ChatScreen(Screen[None]):
             overrides=self.context.pricing,
         )
 
+    @work(group="price", exit_on_error=False, description="price the reply")
+    async def _price_reply(self, message: Message, view: ReplyView) -> None:
+        # Priced after the reply is on screen: the first lookup loads the price list
+        # (~0.3 s of CPU), which must not hold up the last tokens.
+        cost = await asyncio.to_thread(self._cost, message)
+        if cost is None:
+            return
+        self._record(lambda: self.conversation.set_cost(message, cost))
+        view.refresh_meta()
+        self.query_one(StatusBar).show(**self._session_cost())
+
     def _session_cost(self) -> dict[str, Any]:
         """The status bar's cost facts: dollars so far (None if a reply had no price)."""
         costs = [m.cost_usd for m in self.conversation.messages if m.role is Role.ASSISTANT]
@@ -402,12 +438,16 @@ class ChatScreen(Screen[None]):
         mounted: asyncio.Event,
         schema: OutputSchema | None = None,
     ) -> None:
-        # Record first (no await before it), so nothing from the stream can follow a cancel.
+        # The turn is over (Turn ignores anything after it), so nothing from the stream can
+        # follow a cancel. Pricing may load the price list (~0.3 s of CPU the first time):
+        # in a thread, so the last token is painted meanwhile.
         message = turn.to_message()
-        message.cost_usd = self._cost(message)
+        message.cost_usd = 0.0 if self.context.local else None
         self._record(lambda: self.conversation.add_reply(message))
         await mounted.wait()
         await view.finish(message)
+        if not self.context.local and message.usage is not None:
+            self._price_reply(message, view)
         if schema is not None and message.status is Status.COMPLETE:
             await view.show_checked(check_reply(message.content, schema))
         self.call_after_refresh(self.refresh_bindings)

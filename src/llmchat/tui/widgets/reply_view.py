@@ -131,6 +131,7 @@ class ReplyView(Vertical):
     def __init__(self, message: Message | None = None) -> None:
         super().__init__(classes="reply")
         self.message = message
+        self._suffix = ""
         self.body = ReplyBody(message.content if message else "")
         self.meta = Static(Content(reply_meta(message) if message else "…"), classes="meta")
 
@@ -155,6 +156,11 @@ class ReplyView(Vertical):
         self.meta.update(Content(reply_meta(message)))
         self._show_status(message.status)
 
+    def refresh_meta(self) -> None:
+        """Show the facts again (e.g. once the reply's price is known)."""
+        if self.message is not None:
+            self.meta.update(Content(reply_meta(self.message) + self._suffix))
+
     async def show_checked(self, checked: Checked) -> None:
         """Structured output: the reply pretty-printed, and whether it follows the schema."""
         if checked.pretty is not None:
@@ -162,7 +168,8 @@ class ReplyView(Vertical):
             self.body = ReplyBody(f"```json\n{checked.pretty}\n```")
             await self.mount(self.body, before=self.meta)
         line = reply_meta(self.message) if self.message else ""
-        self.meta.update(Content(f"{line} · {checked.mark()}"))
+        self._suffix = f" · {checked.mark()}"
+        self.meta.update(Content(line + self._suffix))
         self.meta.set_class(not checked.valid, "-error")
 
     def _show_status(self, status: Status) -> None:
