@@ -56,7 +56,13 @@ async def main() -> None:
     encoder = load_encoder("cl100k_base")
     counter = TokenCounter(encoder)
     conversation = long_conversation(TokenCounter(encoder))
-    meter = ContextMeter(conversation, Gateway(_NoBackend()), "gpt-4-turbo", 128_000, counter)  # type: ignore[arg-type]
+    meter = ContextMeter(
+        conversation,
+        Gateway(_NoBackend()),  # type: ignore[arg-type]
+        "gpt-4-turbo",
+        configured_window=128_000,
+        counter=counter,
+    )
     meter.window = 128_000
     started = time.perf_counter()
     first = await meter.measure("")
