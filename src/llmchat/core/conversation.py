@@ -177,17 +177,19 @@ class Conversation:
         chain.reverse()
         return chain
 
-    def wire_history(self) -> list[WireMessage]:
-        """What the model will be shown: the thread's user turns and assistant texts.
+    def wire_history(self, upto: str | None = None) -> list[WireMessage]:
+        """What the model will be shown: the thread's user turns and assistant texts,
+        up to and including message `upto` if given.
 
         A turn that failed before any text is left out, so a retry does not send an empty
         assistant message; cancelled and incomplete partials are kept, as the user saw them.
         """
         wire = []
         for message in self.thread():
-            if message.role is Role.ASSISTANT and not message.content:
-                continue
-            wire.append(WireMessage(str(message.role), message.content))
+            if not (message.role is Role.ASSISTANT and not message.content):
+                wire.append(WireMessage(str(message.role), message.content))
+            if message.id == upto:
+                break
         return wire
 
     def retry_point(self) -> Message | None:
@@ -205,33 +207,26 @@ class Conversation:
         asked = self.retry_point()
         if asked is None:
             return None
-        thread = self.thread()
-        upto = thread[: next(i for i, m in enumerate(thread) if m.id == asked.id) + 1]
-        system = [WireMessage("system", self.info.system)] if self.info.system else []
-        wire = [
-            WireMessage(str(m.role), m.content)
-            for m in upto
-            if not (m.role is Role.ASSISTANT and not m.content)
-        ]
-        request = ChatRequest(
-            messages=tuple(system + wire),
-            params=self.params,
-            model=model or self.info.model,
-            schema=self.schema,
-        )
+        request = self.build_request(model, upto=asked.id)
         return request, asked
 
     def build_request(
-        self, model: str | None = None, *, skip: int = 0, max_tokens: int | None = None
+        self,
+        model: str | None = None,
+        *,
+        skip: int = 0,
+        max_tokens: int | None = None,
+        upto: str | None = None,
     ) -> ChatRequest:
         """The next request. `skip` leaves out the oldest history messages (never the
-        system prompt); `max_tokens` clips the reply's reserve (see core.budget)."""
+        system prompt); `max_tokens` clips the reply's reserve (see core.budget); `upto`
+        ends the history at that message (a retry asks it again)."""
         system = [WireMessage("system", self.info.system)] if self.info.system else []
         params = self.params
         if max_tokens is not None and max_tokens != params.max_tokens:
             params = replace(params, max_tokens=max_tokens)
         return ChatRequest(
-            messages=tuple(system + self.wire_history()[skip:]),
+            messages=tuple(system + self.wire_history(upto)[skip:]),
             params=params,
             model=model or self.info.model,
             schema=self.schema,
