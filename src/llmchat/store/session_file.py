@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any, Self
 
 from llmchat.core.conversation import SessionInfo
+from llmchat.paths import ensure_private_dir
 from llmchat.store.errors import SessionLocked
 
 SESSION_SUFFIX = ".jsonl"
@@ -83,20 +84,6 @@ def _stamp(created: str) -> str:
     return when.astimezone(UTC).strftime(_STAMP_FORMAT)
 
 
-def make_private_dir(path: Path) -> None:
-    """Create `path` and any missing parents as 0700; existing directories are left alone."""
-    missing: list[Path] = []
-    current = path
-    while not current.exists():
-        missing.append(current)
-        if current.parent == current:
-            break
-        current = current.parent
-    for directory in reversed(missing):
-        with contextlib.suppress(FileExistsError):
-            directory.mkdir(mode=0o700)
-
-
 class SessionFile:
     """Appends records to one session file while holding its exclusive lock.
 
@@ -110,7 +97,7 @@ class SessionFile:
         self.path = Path(path)
         flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
         if create:
-            make_private_dir(self.path.parent)
+            ensure_private_dir(self.path.parent)
             # O_EXCL: a new session must never append to somebody else's file.
             flags |= os.O_CREAT | os.O_EXCL
         fd = os.open(self.path, flags, 0o600)
