@@ -153,3 +153,23 @@ async def test_schema_mode_shows_valid_json_pretty_and_flags_a_reply_that_breaks
         assert "schema person" in str(screen.query_one("#status").render())
     assert server.chat_requests[0].body["response_format"]["type"] == "json_schema"
     assert only_session().messages[-1].content == '{"nom":"Ada"}'  # stored as sent
+
+
+async def test_quick_nudges_settle_and_record_each_change_once(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        for _ in range(3):  # as a terminal delivers held keys: no message handled between
+            screen.action_nudge("temperature", -1)
+        await pilot.pause(0.3)
+        assert screen.conversation.params.temperature == 0.85
+        assert screen.query_one(ParamsPanel).temperature.value == 0.85
+        await pilot.press("q", "enter")
+        await wait_for_reply(app)
+    path = only_session().path
+    records = [line for line in path.read_text().splitlines() if '"type":"params"' in line]
+    assert len(records) == 3  # one per keystroke: the panel's sliders echo nothing back

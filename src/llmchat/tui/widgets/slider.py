@@ -2,7 +2,7 @@
 
 Focus it, then: ←/→ (or ↓/↑) move one step, shift with them moves ten, Home/End go to
 the ends, `n` resets to the neutral value, and typing a number then Enter sets it exactly.
-A click or a drag sets it by position. It posts `Slider.Changed`, and `value_text` is
+A click or a drag sets it by position. The user's moves post `Slider.Changed`, and `value_text` is
 the plain-text form of its state for screen readers and tests.
 """
 
@@ -75,21 +75,25 @@ class Slider(Widget, can_focus=True):
     def value_text(self) -> str:
         return f"{self.label} {self.value:.2f}"
 
-    def watch_value(self, old: float, new: float) -> None:
-        if old != new:
-            self.post_message(self.Changed(self, new))
-
     def set_value(self, value: float) -> None:
+        """Show a value set elsewhere. Posts nothing: only the user's own moves do, so a
+        slider that mirrors state cannot echo a change back into it."""
         self.value = self._clamp(value)
 
+    def _move_to(self, value: float) -> None:
+        before = self.value
+        self.set_value(value)
+        if self.value != before:
+            self.post_message(self.Changed(self, self.value))
+
     def action_step(self, steps: int) -> None:
-        self.set_value(self.value + steps * self.step_size)
+        self._move_to(self.value + steps * self.step_size)
 
     def action_to_end(self, which: int) -> None:
-        self.set_value(self.maximum if which else self.minimum)
+        self._move_to(self.maximum if which else self.minimum)
 
     def action_reset(self) -> None:
-        self.set_value(self.neutral)
+        self._move_to(self.neutral)
 
     async def _on_key(self, event: events.Key) -> None:
         char = event.character
@@ -100,7 +104,7 @@ class Slider(Widget, can_focus=True):
         elif event.key == "enter" and self._typed:
             event.stop()
             with contextlib.suppress(ValueError):  # "." alone: keep the old value
-                self.set_value(float(self._typed))
+                self._move_to(float(self._typed))
             self._typed = ""
             self.refresh()
         elif event.key == "backspace" and self._typed:
@@ -116,11 +120,11 @@ class Slider(Widget, can_focus=True):
 
     def on_click(self, event: events.Click) -> None:
         self.focus()
-        self.set_value(self._value_at(event.x))
+        self._move_to(self._value_at(event.x))
 
     def on_mouse_move(self, event: events.MouseMove) -> None:
         if event.button:
-            self.set_value(self._value_at(event.x))
+            self._move_to(self._value_at(event.x))
 
     def _track_width(self) -> int:
         return max(TRACK_MIN, self.size.width - len(self.label) - 10)
