@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult
 
 from llmchat.config import Config
@@ -16,6 +17,22 @@ from llmchat.tui.widgets.reply_view import ReplyView
 from llmchat.tui.widgets.slider import Slider
 from tests.support.openai_server import OpenAIServer, Script
 from tests.tui.helpers import chat_app, only_session, wait_for_reply
+
+
+def burst(app: App[None], *keys: str) -> None:
+    """Queue keys as a terminal delivers held or fast-typed keys: all at once, with no
+    pause between them (Pilot's `press` waits for each key to be handled)."""
+    driver = app._driver
+    assert driver is not None
+    for key in keys:
+        event = events.Key(key, key if len(key) == 1 else None)
+        event.set_sender(app)
+        driver.send_message(event)
+
+
+def params_records() -> list[str]:
+    path = only_session().path
+    return [line for line in path.read_text().splitlines() if '"type":"params"' in line]
 
 
 class SliderApp(App[None]):
@@ -47,7 +64,7 @@ async def test_hotkeys_nudge_the_dials_and_the_server_receives_exactly_them(
     server: OpenAIServer, home: Path
 ) -> None:
     app = chat_app(server)
-    async with app.run_test() as pilot:
+    async with app.run_test(size=(160, 40)) as pilot:
         await pilot.pause()
         for _ in range(6):
             await pilot.press("alt+down")  # temperature 1.00 -> 0.70
@@ -150,7 +167,7 @@ async def test_schema_mode_shows_valid_json_pretty_and_flags_a_reply_that_breaks
         assert "✓ valid JSON (schema)" in str(good.meta.render())
         assert good.body.source == '```json\n{\n  "name": "Ada"\n}\n```'
         assert "✗ invalid" in str(bad.meta.render()) and "name" in str(bad.meta.render())
-        assert "schema person" in str(screen.query_one("#status").render())
+        assert "schema mode · person" in str(screen.query_one("#status").render())
     assert server.chat_requests[0].body["response_format"]["type"] == "json_schema"
     assert only_session().messages[-1].content == '{"nom":"Ada"}'  # stored as sent
 
@@ -173,3 +190,105 @@ async def test_quick_nudges_settle_and_record_each_change_once(
     path = only_session().path
     records = [line for line in path.read_text().splitlines() if '"type":"params"' in line]
     assert len(records) == 3  # one per keystroke: the panel's sliders echo nothing back
+
+
+async def test_max_tokens_typed_at_full_speed_is_applied_once_when_committed(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("f9")
+        panel = app.screen.query_one(ParamsPanel)
+        panel.max_tokens.focus()
+        await pilot.pause()
+        burst(app, "end", *["backspace"] * 4, "3", "0", "0")
+        await pilot.pause(0.2)
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        assert screen.conversation.params.max_tokens == 1024  # not applied while typing
+        burst(app, "enter")
+        await pilot.pause(0.5)  # long enough for a feedback loop to show itself
+        assert screen.conversation.params.max_tokens == 300
+        assert panel.max_tokens.value == "300"
+        await pilot.press("f9", "q", "enter")
+        await wait_for_reply(app)
+    assert server.chat_requests[-1].body["max_tokens"] == 300
+    assert len(params_records()) == 1
+
+
+async def test_a_typed_seed_is_applied_when_the_user_leaves_the_field(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("f9")
+        panel = app.screen.query_one(ParamsPanel)
+        panel.seed.focus()
+        await pilot.pause()
+        burst(app, "4", "2", "tab")  # leaving the field commits it
+        await pilot.pause(0.3)
+        await pilot.press("f9", "q", "enter")
+        await wait_for_reply(app)
+    assert server.chat_requests[-1].body["seed"] == 42
+    assert len(params_records()) == 1
+
+
+async def test_a_max_tokens_that_is_not_a_count_is_refused_and_the_old_value_kept(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("f9")
+        panel = app.screen.query_one(ParamsPanel)
+        panel.max_tokens.focus()
+        await pilot.pause()
+        burst(app, "end", *["backspace"] * 4, "0", "enter")
+        await pilot.pause(0.3)
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        assert screen.conversation.params.max_tokens == 1024
+        assert panel.max_tokens.value == "1024"
+        assert any("max_tokens must be" in str(n.message) for n in app._notifications)
+
+
+async def test_a_value_set_elsewhere_never_comes_back_as_a_change_of_the_fields(
+    server: OpenAIServer, home: Path
+) -> None:
+    custom = Preset("long", 1.0, 1.0, max_tokens=3000)
+    app = chat_app(server, config=Config(presets=(custom,)))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("f9")
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        screen.apply_preset(custom)
+        await pilot.pause(0.3)
+        screen.query_one(ParamsPanel).max_tokens.focus()
+        await pilot.press("tab")  # focus passes through the field: nothing was typed
+        await pilot.pause(0.3)
+        assert screen.conversation.params.max_tokens == 3000
+        await pilot.press("f9", "q", "enter")
+        await wait_for_reply(app)
+    assert len(params_records()) == 1
+
+
+async def test_a_typed_slider_value_out_of_range_is_clamped_and_said(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("f9")
+        panel = app.screen.query_one(ParamsPanel)
+        panel.top_p.focus()
+        await pilot.press("0", ".", "5", "enter")  # first a real move, so 1.0 is a change
+        await pilot.press("1", ".", "5", "enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        assert screen.conversation.params.top_p == 1.0
+        notices = [str(n.message) for n in app._notifications]
+        assert any("1.5 set to 1.00" in n for n in notices), notices

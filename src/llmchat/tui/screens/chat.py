@@ -21,7 +21,7 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
-from textual.widgets import Footer, Input, OptionList, Static
+from textual.widgets import Footer, OptionList, Static
 from textual.worker import Worker
 
 from llmchat.core.budget import DoesNotFit, plan_request
@@ -565,18 +565,9 @@ class ChatScreen(Screen[None]):
         else:
             self.apply_params(replace(params, top_p=event.value))
 
-    @on(Input.Changed, "#max-tokens")
-    def _max_tokens_typed(self, event: Input.Changed) -> None:
-        if event.value.isdigit() and int(event.value) >= 1:
-            self.apply_params(replace(self.conversation.params, max_tokens=int(event.value)))
-
-    @on(Input.Changed, "#seed")
-    def _seed_typed(self, event: Input.Changed) -> None:
-        text = event.value.strip()
-        if not text:
-            self.apply_params(replace(self.conversation.params, seed=None))
-        elif text.lstrip("-").isdigit():
-            self.apply_params(replace(self.conversation.params, seed=int(text)))
+    @on(ParamsPanel.NumberSet)
+    def _number_set(self, event: ParamsPanel.NumberSet) -> None:
+        self.apply_params(replace(self.conversation.params, **{event.name: event.value}))
 
     @on(OptionList.OptionSelected, "#presets")
     def _preset_chosen(self, event: OptionList.OptionSelected) -> None:

@@ -4,17 +4,26 @@ chat screen applies them to the conversation."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.content import Content
-from textual.widgets import Input, Label, OptionList, Static
+from textual.message import Message
+from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import NEUTRAL_TEMPERATURE, NEUTRAL_TOP_P, Preset, both_dials_moved
+from llmchat.tui.widgets.number_field import NumberField
 from llmchat.tui.widgets.slider import Slider
 
 HINT = "Tip: tune one dial at a time; leave the other at 1.0."
+# Beyond any model's window, and a seed every server can hold (a signed 64-bit integer).
+MAX_TOKENS_LIMIT = 10_000_000
+SEED_LIMIT = 2**63 - 1
 
 
 class ParamsPanel(VerticalScroll):
@@ -29,6 +38,13 @@ class ParamsPanel(VerticalScroll):
     ParamsPanel #params-hint { color: $warning; height: auto; margin-top: 1; }
     ParamsPanel OptionList { height: auto; max-height: 10; }
     """
+
+    @dataclass
+    class NumberSet(Message):
+        """The user committed a valid max_tokens or seed (None: no seed)."""
+
+        name: Literal["max_tokens", "seed"]
+        value: int | None
 
     def __init__(self, params: SamplingParams, presets: tuple[Preset, ...]) -> None:
         super().__init__(id="params")
@@ -51,20 +67,15 @@ class ParamsPanel(VerticalScroll):
             neutral=NEUTRAL_TOP_P,
             id="top-p",
         )
-        self.max_tokens = Input(str(params.max_tokens), type="integer", id="max-tokens")
-        self.seed = Input(
-            "" if params.seed is None else str(params.seed),
-            type="integer",
-            placeholder="none",
-            id="seed",
-        )
+        self.max_tokens = NumberField(params.max_tokens, id="max-tokens")
+        self.seed = NumberField(params.seed, placeholder="none", id="seed")
 
     def compose(self) -> ComposeResult:
         yield Static(Content("Sampling (F9 closes)"))
         yield Label("temperature 0–2 · top-p 0–1   (←/→, shift ×10, n neutral, type + Enter)")
         yield self.temperature
         yield self.top_p
-        yield Label("max_tokens (reply reserve)")
+        yield Label("max_tokens (reply reserve; Enter sets)")
         yield self.max_tokens
         yield Label("seed")
         yield self.seed
@@ -78,10 +89,43 @@ class ParamsPanel(VerticalScroll):
         """Reflect values changed elsewhere (hotkeys, presets, a resumed session)."""
         self.temperature.set_value(params.temperature)
         self.top_p.set_value(params.top_p)
-        if self.max_tokens.value != str(params.max_tokens):
-            self.max_tokens.value = str(params.max_tokens)
-        seed = "" if params.seed is None else str(params.seed)
-        if self.seed.value != seed:
-            self.seed.value = seed
+        self.max_tokens.show(params.max_tokens)
+        self.seed.show(params.seed)
         hint = HINT if both_dials_moved(params.temperature, params.top_p) else ""
         self.query_one("#params-hint", Static).update(hint)
+
+    @on(NumberField.Committed, "#max-tokens")
+    def _max_tokens_committed(self, event: NumberField.Committed) -> None:
+        event.stop()
+        if event.text.isdigit() and 1 <= int(event.text) <= MAX_TOKENS_LIMIT:
+            self.post_message(self.NumberSet("max_tokens", int(event.text)))
+            return
+        event.field.revert()
+        self.notify(
+            f"max_tokens must be a whole number from 1 to {MAX_TOKENS_LIMIT:,}: "
+            f"kept {event.field.value}.",
+            title="Sampling",
+            severity="warning",
+            markup=False,
+        )
+
+    @on(NumberField.Committed, "#seed")
+    def _seed_committed(self, event: NumberField.Committed) -> None:
+        event.stop()
+        if not event.text:
+            self.post_message(self.NumberSet("seed", None))
+        elif _whole(event.text) and abs(int(event.text)) <= SEED_LIMIT:
+            self.post_message(self.NumberSet("seed", int(event.text)))
+        else:
+            event.field.revert()
+            self.notify(
+                f"The seed must be a whole number within ±{SEED_LIMIT} (empty: none).",
+                title="Sampling",
+                severity="warning",
+                markup=False,
+            )
+
+
+def _whole(text: str) -> bool:
+    digits = text[1:] if text.startswith("-") else text
+    return digits.isdigit()

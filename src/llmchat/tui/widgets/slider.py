@@ -104,13 +104,25 @@ class Slider(Widget, can_focus=True):
         elif event.key == "enter" and self._typed:
             event.stop()
             with contextlib.suppress(ValueError):  # "." alone: keep the old value
-                self._move_to(float(self._typed))
+                self._take_typed(float(self._typed))
             self._typed = ""
             self.refresh()
         elif event.key == "backspace" and self._typed:
             event.stop()
             self._typed = self._typed[:-1]
             self.refresh()
+
+    def _take_typed(self, typed: float) -> None:
+        self._move_to(typed)
+        if not self.minimum <= typed <= self.maximum:
+            # Said, not silently ignored: the user typed a number the dial cannot take.
+            self.notify(
+                f"{self.label.strip()} goes from {self.minimum:g} to {self.maximum:g}: "
+                f"{self._typed} set to {self.value:.2f}.",
+                title="Sampling",
+                severity="warning",
+                markup=False,
+            )
 
     def _value_at(self, x: int) -> float:
         track = self._track_width()

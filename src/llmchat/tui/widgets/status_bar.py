@@ -4,13 +4,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from rich.cells import cell_len
 from textual.content import Content
-from textual.widgets import Static
+from textual.widget import Widget
 
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import SERVER_DEFAULT_MODEL
 from llmchat.core.safe_text import one_line
 from llmchat.tui.widgets.message_meta import format_cost, format_ms, format_tokens
+
+SEPARATOR = " │ "
+# What a narrow status bar keeps longest (highest rank) and drops first (lowest).
+RANK_STATE, RANK_MODEL, RANK_DIALS, RANK_SPEED, RANK_TOKENS, RANK_COST, RANK_NAME = range(7)
+RANK_ALARM = 9
+"""A state the user must see (stalled, unreachable, error) is kept above all else."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,33 +41,55 @@ class StatusFacts:
     priced: bool = False
     """Whether there is a reply to price yet (no cost is shown before)."""
 
-    def line(self) -> str:
-        """Most important first, so a narrow terminal cuts the least useful facts."""
+    def facts(self) -> list[tuple[int, str]]:
+        """(rank, text) in display order; a narrow bar drops the lowest rank first."""
         model = "server's model" if self.model == SERVER_DEFAULT_MODEL else self.model
-        parts = [f"{one_line(self.backend, 24)} · {one_line(model, 40)}", self.state]
+        alarm = self.state.startswith(("stalled", "server unreachable", "error"))
+        facts = [
+            (RANK_MODEL, f"{one_line(self.backend, 24)} · {one_line(model, 40)}"),
+            (RANK_ALARM if alarm else RANK_STATE, self.state),
+        ]
         if self.params is not None:
             p = self.params
-            named = f" · {self.preset}" if self.preset else ""
-            parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}{named}")
+            facts.append((RANK_DIALS, f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}"))
         if self.schema:
-            parts.append(f"schema {one_line(self.schema, 24)}")
+            facts.append((RANK_NAME, f"schema mode · {one_line(self.schema, 24)}"))
+        elif self.preset:
+            facts.append((RANK_NAME, self.preset))
         if self.priced:
-            parts.append(f"session {format_cost(self.session_cost)}")
+            facts.append((RANK_COST, f"session {format_cost(self.session_cost)}"))
         if self.ttft_ms is not None:
-            parts.append(f"TTFT {format_ms(self.ttft_ms)}")
+            facts.append((RANK_SPEED, f"TTFT {format_ms(self.ttft_ms)}"))
+        approx = "≈" if self.estimated else ""
         if self.tok_s:
-            parts.append(f"{self.tok_s:.0f} tok/s")
+            facts.append((RANK_SPEED, f"{approx}{self.tok_s:.0f} tok/s"))
         if self.tokens_in is not None or self.tokens_out is not None:
-            approx = "≈" if self.estimated else ""
             tin = "–" if self.tokens_in is None else format_tokens(self.tokens_in)
             tout = format_tokens(self.tokens_out or 0)
-            parts.append(f"{approx}in {tin} out {tout}")
+            facts.append((RANK_TOKENS, f"{approx}in {tin} out {tout}"))
         if self.elapsed_s is not None:
-            parts.append(f"{self.elapsed_s:.1f} s")
-        return " │ ".join(parts)
+            facts.append((RANK_SPEED, f"{self.elapsed_s:.1f} s"))
+        return facts
+
+    def line(self, width: int | None = None) -> str:
+        """The facts that fit in `width` cells, whole: never a fact cut mid-word."""
+        facts = self.facts()
+        while width is not None and len(facts) > 1 and _width(facts) > width:
+            lowest = min(rank for rank, _ in facts)
+            # Of equal rank, the rightmost goes first.
+            drop = max(i for i, (rank, _) in enumerate(facts) if rank == lowest)
+            del facts[drop]
+        text = SEPARATOR.join(text for _, text in facts)
+        if width is not None and cell_len(text) > width:
+            text = one_line(text, max(1, width))
+        return text
 
 
-class StatusBar(Static):
+def _width(facts: list[tuple[int, str]]) -> int:
+    return cell_len(SEPARATOR.join(text for _, text in facts))
+
+
+class StatusBar(Widget):
     """One line; updated from the same events that drive the reply."""
 
     DEFAULT_CSS = """
@@ -68,9 +97,12 @@ class StatusBar(Static):
     """
 
     def __init__(self, facts: StatusFacts, *, id: str | None = None) -> None:
-        super().__init__(Content(facts.line()), id=id)
+        super().__init__(id=id)
         self.facts = facts
 
     def show(self, **changes: object) -> None:
         self.facts = replace(self.facts, **changes)  # type: ignore[arg-type]
-        self.update(Content(self.facts.line()))
+        self.refresh()
+
+    def render(self) -> Content:
+        return Content(self.facts.line(self.content_size.width or None))
