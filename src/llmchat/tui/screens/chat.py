@@ -14,7 +14,7 @@ from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -68,6 +68,10 @@ YIELD_INTERVAL_S = 0.004
 
 
 class ChatScreen(Screen[None]):
+    # Below 100 columns the sampling panel covers the chat instead of squeezing it.
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    # Below 16 rows the title and the gauge give their lines to the chat.
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (16, "-tall")]
     BINDINGS = [
         Binding(
             "escape",
@@ -481,6 +485,30 @@ class ChatScreen(Screen[None]):
             budget = self.query_one(ContextGauge).budget
             return budget is not None and budget.minify_saving > 0
         return True
+
+    def action_scroll_chat(self, where: str) -> None:
+        """Page the conversation from the prompt (releasing the stick-to-bottom anchor
+        until the user scrolls back down)."""
+        chat = self.query_one("#conversation", VerticalScroll)
+        match where:
+            case "up":
+                chat.scroll_page_up()
+            case "down":
+                chat.scroll_page_down()
+            case "top":
+                chat.scroll_home(animate=False)
+            case _:
+                chat.scroll_end(animate=False)
+
+    def on_key(self, event: events.Key) -> None:
+        # The conversation takes focus for reading (Tab, a click), but typing there
+        # would be lost: a printable key goes to the prompt, where it belongs.
+        if event.is_printable and self.focused is self.query_one("#conversation"):
+            event.stop()
+            prompt = self.query_one(PromptInput)
+            prompt.focus()
+            if event.character:
+                prompt.insert(event.character)
 
     def action_minify_json(self) -> None:
         prompt = self.query_one(PromptInput)

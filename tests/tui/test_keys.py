@@ -1,0 +1,100 @@
+"""Keys from the prompt: the chat scrolls with PageUp/PageDown/ctrl+Home/ctrl+End, typing
+is never lost to the wrong widget, and fast keys land in the order typed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.containers import VerticalScroll
+from textual.widgets import OptionList
+
+from llmchat.tui.widgets.prompt_input import PromptInput
+from tests.support.openai_server import OpenAIServer, Script
+from tests.tui.helpers import chat_app, wait_for_reply
+from tests.tui.test_sampling import burst
+
+
+async def test_page_keys_in_the_prompt_scroll_the_conversation(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script.generated(600))
+    app = chat_app(server)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        await pilot.press("h", "i", "enter")
+        await wait_for_reply(app)
+        await pilot.pause()
+        chat = app.screen.query_one("#conversation", VerticalScroll)
+        assert isinstance(app.focused, PromptInput)
+        bottom = chat.max_scroll_y
+        assert bottom > 0 and chat.scroll_y == bottom
+        await pilot.press("pageup")
+        await pilot.pause()
+        assert chat.scroll_y < bottom
+        await pilot.press("ctrl+home")
+        await pilot.pause()
+        assert chat.scroll_y == 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert chat.scroll_y > 0
+        await pilot.press("ctrl+end")
+        await pilot.pause()
+        assert chat.scroll_y == chat.max_scroll_y
+        assert isinstance(app.focused, PromptInput)  # the prompt kept focus throughout
+
+
+async def test_page_keys_in_the_panel_page_its_list_not_the_chat(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script.generated(600))
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("h", "i", "enter")
+        await wait_for_reply(app)
+        await pilot.press("f9")
+        presets = app.screen.query_one("#presets", OptionList)
+        presets.focus()
+        presets.highlighted = 0
+        chat = app.screen.query_one("#conversation", VerticalScroll)
+        before = chat.scroll_y
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert presets.highlighted == presets.option_count - 1
+        assert chat.scroll_y == before
+
+
+async def test_typing_while_the_conversation_has_focus_goes_to_the_prompt(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        app.screen.query_one("#conversation").focus()
+        await pilot.press("h", "i")
+        prompt = app.screen.query_one(PromptInput)
+        assert app.focused is prompt
+        assert prompt.text == "hi"
+
+
+async def test_shift_tab_from_the_conversation_goes_back_to_the_prompt(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("tab")
+        assert app.focused is app.screen.query_one("#conversation")
+        await pilot.press("shift+tab")
+        assert isinstance(app.focused, PromptInput)
+
+
+async def test_keys_typed_at_once_into_the_prompt_land_in_order(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        burst(app, "a", "b", "backspace", "c", "left", "x", "end", "d")
+        await pilot.pause(0.3)
+        assert app.screen.query_one(PromptInput).text == "axcd"
