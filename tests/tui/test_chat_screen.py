@@ -270,10 +270,15 @@ async def test_a_long_conversation_in_a_small_window_leaves_old_turns_out_visibl
         await pilot.pause()
         markers = app.screen.query(".unsent-marker")
         assert len(markers) == 1
-        assert "earlier messages not sent" in str(markers.first().render())
         await app.workers.wait_for_complete()
         budget = app.screen.query_one(ContextGauge).budget
         assert budget is not None and budget.skipped > 0
+        # One number for both: the marker and the gauge speak of the next request.
+        marker = str(markers.first().render())
+        assert f"▲ {budget.skipped} earlier not sent" in marker
+        assert f"{budget.skipped} earlier not sent" in str(
+            app.screen.query_one(ContextGauge).render()
+        )
         assert budget.used <= 300  # what will be sent fits the window
     last = server.chat_requests[-1].body["messages"]
     assert last[0]["role"] == "user"
@@ -291,10 +296,12 @@ async def test_a_message_too_big_for_the_window_is_refused_and_kept_in_the_promp
         await app.workers.wait_for_complete()
         text = "far too long " * 60
         app.screen.query_one(PromptInput).text = text
-        await pilot.press("enter")
-        await pilot.pause()
+        for _ in range(3):
+            await pilot.press("enter")
+            await pilot.pause()
         notes = [str(n.render()) for n in app.screen.query(".notice")]
-        assert any("Not sent" in note and "tokens" in note for note in notes)
+        refusals = [note for note in notes if "Not sent" in note]
+        assert len(refusals) == 1 and "tokens" in refusals[0]  # replaced, not stacked
         assert app.screen.query_one(PromptInput).text == text
     assert server.chat_requests == []
 

@@ -156,6 +156,12 @@ class LlmChatApp(App[None]):
         if any(isinstance(s, ChatScreen) and s.streaming for s in self.screen_stack):
             self.notify("A reply is still streaming: Esc stops it first.", severity="warning")
             return
+        if self.context is not None and session_id == self.context.conversation.info.id:
+            # Not "another llmchat has it open": it is this one. Back to it.
+            while len(self.screen_stack) > 1 and not isinstance(self.screen, ChatScreen):
+                self.pop_screen()
+            self.notify("That session is already open.", timeout=3)
+            return
         try:
             screen = self._chat_screen(session_id)
         except Exception as exc:  # a locked or unreadable session: say so, keep running

@@ -65,6 +65,9 @@ STATUS_INTERVAL_S = 0.1
 DRAFT_DEBOUNCE_S = 0.15
 PRICE_LIST_IDLE_S = 2.0
 YIELD_INTERVAL_S = 0.004
+# A stream with no chunk for this long after its first token is shown as stalled.
+STALL_AFTER_S = 2.0
+STALL_CHECK_S = 0.5
 
 
 class ChatScreen(Screen[None]):
@@ -127,7 +130,13 @@ class ChatScreen(Screen[None]):
         )
         self._measure_timer: Timer | None = None
         self._price_timer: Timer | None = None
+        self._measured_with_server = False
         self._prices_loaded = False
+        self._unsent_marked = 0
+        self._refusal: NoticeView | None = None
+        self._temperature_before_schema: float | None = None
+        self._chosen_preset: Preset | None = None
+        self._last_event_at = 0.0
         self.presets: tuple[Preset, ...] = (*BUILT_IN, *context.presets)
 
     @property
@@ -231,6 +240,8 @@ class ChatScreen(Screen[None]):
         except Exception:  # a server that cannot count now: keep the last figures
             return
         self.query_one(ContextGauge).show(budget)
+        # The marker and the gauge speak of the same request, with the same number.
+        self._mark_unsent(budget.skipped)
         self.refresh_bindings()
 
     @work(group="measure", exclusive=True, exit_on_error=False, description="count the draft")
@@ -281,8 +292,9 @@ class ChatScreen(Screen[None]):
             )
         except DoesNotFit as exc:
             # Refused before sending; the text stays in the prompt to shorten or split.
-            self._show_notice(f"Not sent: {exc}.", "error")
+            self._show_refusal(f"Not sent: {exc}.")
             return
+        self._show_refusal(None)
         prompt.clear()
         tokens = self.meter.counter.count_message(pending[-1])
         message = self._record(lambda: self.conversation.add_user(event.text, tokens=tokens))
@@ -291,10 +303,12 @@ class ChatScreen(Screen[None]):
         self.query_one("#session-title", Static).update(self._title_content())
         request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
         await self._start_reply(request, message.id, UserView(message))
-        self._mark_unsent(plan.skip)
 
     def _mark_unsent(self, skipped: int) -> None:
-        """Show where the history stops being sent (the session file keeps it all)."""
+        """Show where the next request's history starts (the session file keeps it all)."""
+        if skipped == self._unsent_marked and skipped == 0:
+            return
+        self._unsent_marked = skipped
         for old in self.query(".unsent-marker"):
             old.remove()
         if not skipped:
@@ -314,7 +328,7 @@ class ChatScreen(Screen[None]):
             None,
         )
         notice = NoticeView(
-            f"▲ {skipped} earlier messages not sent: they do not fit in the context window",
+            f"▲ {skipped} earlier not sent: they do not fit in the context window",
             "warning",
         )
         notice.add_class("unsent-marker")
@@ -348,6 +362,15 @@ class ChatScreen(Screen[None]):
             self._show_notice(f"{exc} — kept in memory; it is saved on the next write.", "error")
             return None
 
+    def _show_refusal(self, text: str | None) -> None:
+        """The one note on why the prompt was not sent: replaced, never stacked."""
+        if self._refusal is not None:
+            self._refusal.remove()
+            self._refusal = None
+        if text is not None:
+            self._refusal = NoticeView(text, "error")
+            self.query_one("#conversation", VerticalScroll).mount(self._refusal)
+
     def _show_notice(self, text: str, severity: str = "information") -> None:
         self.query_one("#conversation", VerticalScroll).mount(NoticeView(text, severity))
 
@@ -360,9 +383,14 @@ class ChatScreen(Screen[None]):
         status.show(state="sending", ttft_ms=None, tok_s=None, tokens_in=None, tokens_out=None)
         last_status = 0.0
         last_yield = time.perf_counter()
+        self._last_event_at = last_yield
+        watch = self.set_interval(STALL_CHECK_S, lambda: self._show_stall(status, turn))
         try:
             async with aclosing(gateway.stream(request)) as events:
                 async for event in events:
+                    self._last_event_at = time.perf_counter()
+                    if status.facts.state.startswith("stalled"):
+                        status.show(state="streaming")
                     turn.feed(event)
                     match event:
                         case Delta(text=text):
@@ -392,9 +420,11 @@ class ChatScreen(Screen[None]):
                         await asyncio.sleep(0)
                         last_yield = time.perf_counter()
         except asyncio.CancelledError:
+            watch.stop()
             turn.cancel()
             await self._end_turn(view, turn, mounted, request.schema)
             raise
+        watch.stop()
         if not turn.done:
             # The gateway always ends with Finished or Failed; if it did not, say so.
             turn.feed(Failed(_incomplete()))
@@ -425,6 +455,14 @@ class ChatScreen(Screen[None]):
         known = [c for c in costs if c is not None]
         total = sum(known) if known or not costs else None
         return {"session_cost": total, "priced": bool(costs)}
+
+    def _show_stall(self, status: StatusBar, turn: Turn) -> None:
+        """A stream that has gone quiet after its first token says so, counting, instead
+        of showing its last speed as if it were still alive."""
+        quiet = time.perf_counter() - self._last_event_at
+        if turn.done or turn.ttft_ms is None or quiet < STALL_AFTER_S:
+            return
+        status.show(state=f"stalled {quiet:.0f} s", tok_s=None)
 
     def _show_progress(self, status: StatusBar, turn: Turn) -> None:
         status.show(
@@ -542,7 +580,13 @@ class ChatScreen(Screen[None]):
         self.query_one(StatusBar).show(schema=schema.name if schema else None)
         params = self.conversation.params
         if schema is not None and params.temperature == self.context.default_temperature:
+            self._temperature_before_schema = params.temperature
             self.apply_params(replace(params, temperature=0.0))
+        elif schema is None and self._temperature_before_schema is not None:
+            # Back to what it was, unless the user moved it while in schema mode.
+            before, self._temperature_before_schema = self._temperature_before_schema, None
+            if params.temperature == 0.0:
+                self.apply_params(replace(params, temperature=before))
 
     def apply_preset(self, preset: Preset) -> None:
         params = replace(
@@ -553,7 +597,9 @@ class ChatScreen(Screen[None]):
         )
         if preset.system is not None:
             self.conversation.with_system(preset.system)
+        self._chosen_preset = preset
         self.apply_params(params)
+        self.query_one(StatusBar).show(preset=self._preset_name(params))
         self.notify(f"Preset: {preset.name}", markup=False, timeout=3)
         if preset.json_output and self.conversation.schema is None:
             self.notify(
@@ -582,6 +628,11 @@ class ChatScreen(Screen[None]):
         self._measure_soon()
 
     def _preset_name(self, params: SamplingParams) -> str | None:
+        """The preset these values are: the one the user chose while they still match it
+        (SQL and JSON extraction share their values), else the first that matches."""
+        chosen = self._chosen_preset
+        if chosen is not None and matching_preset(params.temperature, params.top_p, (chosen,)):
+            return chosen.name
         preset = matching_preset(params.temperature, params.top_p, self.presets)
         return preset.name if preset else None
 
