@@ -59,7 +59,9 @@ def reply_meta(message: Message) -> str:
         if timing.ttft_ms is not None:
             parts.append(f"TTFT {format_ms(timing.ttft_ms)}")
         if timing.tok_s:
-            parts.append(f"{timing.tok_s:.0f} tok/s")
+            # Without the server's usage the speed rests on estimated token counts.
+            speed_approx = "≈" if message.usage is None or message.usage.estimated else ""
+            parts.append(f"{speed_approx}{timing.tok_s:.0f} tok/s")
         if timing.prefill_ms is not None:
             n = f"{timing.prefill_tokens} tok in " if timing.prefill_tokens is not None else ""
             parts.append(f"prefill {n}{format_ms(timing.prefill_ms)}")

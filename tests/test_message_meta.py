@@ -1,0 +1,23 @@
+"""The facts line under a reply marks what rests on estimates."""
+
+from __future__ import annotations
+
+from llmchat.core.messages import Message, Role, Status, Timing, Usage
+from llmchat.tui.widgets.message_meta import reply_meta
+
+
+def reply(usage: Usage | None, status: Status = Status.COMPLETE) -> Message:
+    return Message(Role.ASSISTANT, "text", status=status, usage=usage, timing=Timing(tok_s=69.0))
+
+
+def test_a_speed_from_the_servers_counts_is_shown_plainly() -> None:
+    assert " 69 tok/s" in reply_meta(reply(Usage(prompt=10, completion=40)))
+
+
+def test_a_cancelled_reply_with_estimated_counts_marks_its_speed() -> None:
+    meta = reply_meta(reply(Usage(completion=40, estimated=True), Status.CANCELLED))
+    assert "≈69 tok/s" in meta
+
+
+def test_a_reply_with_no_usage_at_all_marks_its_speed() -> None:
+    assert "≈69 tok/s" in reply_meta(reply(None, Status.ERROR))
