@@ -129,6 +129,73 @@ def test_relative_model_file_is_relative_to_the_config_file() -> None:
     assert config.backends["l"].model_file == Path("/cfg/models/q4.gguf")
 
 
+MODEL_WITH_TEMPLATE = """\
+[backends.base]
+kind = "llamacpp"
+model_file = "models/base.gguf"
+chat_template_file = "templates/dialogue.jinja"
+stop = ["\\nUser:", "</s>"]
+"""
+
+
+def test_a_model_file_backend_names_its_chat_template_and_stop_strings(tmp_path: Path) -> None:
+    template = tmp_path / "templates" / "dialogue.jinja"
+    template.parent.mkdir()
+    template.write_text("{{ messages }}")
+    config = parse_config(MODEL_WITH_TEMPLATE, tmp_path / "config.toml")[0]
+    backend = config.backends["base"]
+    assert backend.chat_template_file == template
+    assert backend.stop == ("\nUser:", "</s>")
+    resolved = resolve_backend(config, {}).backend
+    assert resolved is not None
+    assert (resolved.chat_template_file, resolved.stop) == (template, ("\nUser:", "</s>"))
+
+
+def test_a_missing_chat_template_file_is_a_located_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(MODEL_WITH_TEMPLATE, tmp_path / "config.toml")
+    error = caught.value
+    assert (error.key, error.line) == ("backends.base.chat_template_file", 4)
+    assert "no such file" in error.message
+    assert f"relative paths start at {tmp_path}" in error.message
+
+
+def test_a_chat_template_without_model_file_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "t.jinja").write_text("x")
+    text = '[backends.l]\nkind = "llamacpp"\nchat_template_file = "t.jinja"\n'
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text, tmp_path / "config.toml")
+    assert caught.value.key == "backends.l.chat_template_file"
+    assert "only works with model_file" in caught.value.message
+
+
+def test_stop_strings_work_without_a_template_and_default_to_none() -> None:
+    config = config_of('[backends.a]\nstop = ["###"]\n[backends.b]\nkind = "openai"\n')
+    assert config.backends["a"].stop == ("###",)
+    assert config.backends["b"].stop == ()
+    assert config.backends["b"].chat_template_file is None
+
+
+@pytest.mark.parametrize(
+    ("text", "key", "line", "words"),
+    [
+        ('model_file = "m.gguf"\nchat_template_file = 5\n', "chat_template_file", 3, "an integer"),
+        ('model_file = "m.gguf"\nchat_template_file = ""\n', "chat_template_file", 3, "empty"),
+        ('stop = "\\nUser:"\n', "stop", 2, "expected an array of strings, got a string"),
+        ("stop = 1\n", "stop", 2, "got an integer"),
+        ('stop = ["ok", 2]\n', "stop", 2, "got one holding an integer"),
+        ("stop = [[]]\n", "stop", 2, "got one holding an array"),
+        ('stop = [""]\n', "stop", 2, "must not be empty"),
+    ],
+)
+def test_wrong_chat_template_or_stop_types_are_located_errors(
+    text: str, key: str, line: int, words: str
+) -> None:
+    error = error_for("[backends.x]\n" + text)
+    assert (error.key, error.line) == (f"backends.x.{key}", line)
+    assert words in error.message
+
+
 def test_byte_order_mark_is_accepted() -> None:
     assert config_of('\ufefftheme = "nord"\n').theme == "nord"
 
@@ -702,7 +769,7 @@ def test_starter_config_parses_and_configures_no_backend_until_the_user_chooses(
 def test_starter_config_examples_are_valid_once_uncommented() -> None:
     example = re.compile(r"^# (\[|[a-z_]+ = )")
     lines = [
-        line[2:] if example.match(line) and "model_file" not in line else line
+        line[2:] if example.match(line) and "_file" not in line else line
         for line in starter_config_text().splitlines()
     ]
     config, warnings = parse_config("\n".join(lines))

@@ -272,6 +272,17 @@ async def test_max_completion_tokens_replaces_max_tokens_when_configured(
     assert "max_tokens" not in body
 
 
+async def test_configured_stop_strings_are_sent_and_are_the_body_the_user_sees(
+    server: OpenAIServer,
+) -> None:
+    backend = make_backend(server, stop=("\nUser:",))
+    await run(backend)
+    await backend.aclose()
+    body = server.chat_requests[0].body
+    assert body["stop"] == ["\nUser:"]
+    assert body == backend.request_body(REQUEST)
+
+
 async def test_extra_body_is_sent_but_cannot_override_the_params(server: OpenAIServer) -> None:
     extra = {"top_k": 40, "cache_prompt": True, "temperature": 1.5, "max_tokens": 9}
     backend = make_backend(server, extra_body=extra)

@@ -10,7 +10,7 @@ gateway's business.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 from typing import Any, Literal
@@ -55,13 +55,15 @@ class OpenAIBackend:
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         extra_body: Mapping[str, Any] | None = None,
+        stop: Sequence[str] = (),
         client: httpx.AsyncClient | None = None,
     ) -> None:
         """`api_key_hint` names where the key comes from (e.g. "OPENAI_API_KEY"), so an
         auth error can say what to check. `read_timeout` is the inactivity limit: the
         longest wait for the next bytes. `extra_body` adds server-specific fields
-        (`top_k`, `cache_prompt`, …) but never overrides the sampling params. A `client`
-        passed in is shared and left open by `aclose()`."""
+        (`top_k`, `cache_prompt`, …) but never overrides the sampling params. `stop`
+        strings go out in every request's `stop` field (a model file's template may need
+        them to end a reply). A `client` passed in is shared and left open by `aclose()`."""
         if max_tokens_field not in ("max_tokens", "max_completion_tokens"):
             raise ValueError(
                 f"max_tokens_field must be max_tokens or max_completion_tokens, "
@@ -78,6 +80,7 @@ class OpenAIBackend:
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
         )
         self.extra_body = dict(extra_body or {})
+        self.stop = tuple(stop)
         self._client = client
         self._owns_client = client is None
         self._model_checked = False
@@ -123,6 +126,7 @@ class OpenAIBackend:
             connect_timeout=self.timeout.connect or 5.0,
             read_timeout=self.read_timeout,
             extra_body=self.extra_body,
+            stop=self.stop,
             client=self.client,
         )
         upgraded._owns_client, self._owns_client = self._owns_client, False
@@ -184,6 +188,8 @@ class OpenAIBackend:
             body["seed"] = params.seed
         else:
             body.pop("seed", None)
+        if self.stop:
+            body["stop"] = list(self.stop)
         if include_usage:
             body["stream_options"] = {"include_usage": True}
         else:

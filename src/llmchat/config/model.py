@@ -70,7 +70,15 @@ class BackendConfig:
     """Context size in tokens, when the server cannot report it. None: ask the server
     (llama-server ``/props``) or a model table."""
     model_file: Path | None = None
-    """A GGUF file llmchat may start llama-server with (for a later feature)."""
+    """A GGUF file: llmchat starts llama-server with it on a free loopback port (instead
+    of talking to ``base_url``) and stops it on exit. Relative to the config file."""
+    chat_template_file: Path | None = None
+    """With ``model_file``: a Jinja chat template llama-server uses instead of the one in
+    the GGUF (``--jinja --chat-template-file``), e.g. for a base model that has none.
+    Relative to the config file; it must exist."""
+    stop: tuple[str, ...] = ()
+    """Stop strings sent with every request (the ``stop`` field), e.g. ``["\\nUser:"]``
+    for a template that frames the chat as a "User: / Assistant:" dialogue."""
 
 
 @dataclass(frozen=True, slots=True)

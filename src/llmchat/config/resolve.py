@@ -86,7 +86,11 @@ class ResolvedBackend:
     context_window: int | None = None
     """Configured context size; None: ask the server or a model table."""
     model_file: Path | None = None
-    """GGUF file for a llama-server llmchat starts itself (later feature)."""
+    """GGUF file for a llama-server llmchat starts itself."""
+    chat_template_file: Path | None = None
+    """Jinja chat template that server is started with; None: the GGUF's own."""
+    stop: tuple[str, ...] = ()
+    """Stop strings sent in every request's ``stop`` field."""
     implicit: bool = False
     """True when built from ``OPENAI_*`` variables, not from a config table."""
 
@@ -165,6 +169,8 @@ def resolve_backend(
         max_tokens_field=chosen.max_tokens_field or default_max_tokens_field(base_url),
         context_window=chosen.context_window,
         model_file=chosen.model_file,
+        chat_template_file=chosen.chat_template_file,
+        stop=chosen.stop,
         implicit=chosen.implicit,
     )
     return Resolution("ready", resolved, system, tuple(notices))
@@ -202,6 +208,8 @@ class _Chosen:
     max_tokens_field: MaxTokensField | None = None
     context_window: int | None = None
     model_file: Path | None = None
+    chat_template_file: Path | None = None
+    stop: tuple[str, ...] = ()
     implicit: bool = False
 
 
@@ -226,6 +234,8 @@ def _from_config(
         max_tokens_field=backend.max_tokens_field,
         context_window=backend.context_window,
         model_file=backend.model_file,
+        chat_template_file=backend.chat_template_file,
+        stop=backend.stop,
     )
 
 

