@@ -11,7 +11,7 @@ from textual.widgets import OptionList
 from llmchat.tui.widgets.prompt_input import PromptInput
 from tests.support.openai_server import OpenAIServer, Script
 from tests.tui.helpers import chat_app, wait_for_reply
-from tests.tui.test_sampling import burst
+from tests.tui.test_sampling import burst, settle
 
 
 async def test_page_keys_in_the_prompt_scroll_the_conversation(
@@ -96,5 +96,5 @@ async def test_keys_typed_at_once_into_the_prompt_land_in_order(
     async with app.run_test() as pilot:
         await pilot.pause()
         burst(app, "a", "b", "backspace", "c", "left", "x", "end", "d")
-        await pilot.pause(0.3)
+        await settle(app, pilot)
         assert app.screen.query_one(PromptInput).text == "axcd"

@@ -20,6 +20,7 @@ from llmchat.core.model_info import PriceOverride
 from llmchat.core.presets import BUILT_IN, Preset
 from llmchat.core.structured import OutputSchema
 from llmchat.gateway.gateway import Gateway
+from llmchat.tui.key_order import KeysInOrderApp
 from llmchat.tui.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes, shipped_themes_dir
 
 if TYPE_CHECKING:
@@ -76,7 +77,7 @@ class Launch:
     """A llama-server to start (and stop on exit) before the first chat screen."""
 
 
-class LlmChatApp(App[None]):
+class LlmChatApp(KeysInOrderApp):
     TITLE = "llmchat"
     # Each screen's layout lives in a .tcss beside it; they are loaded here, by the app,
     # because Textual does not load CSS_PATH for the screen that is the stack's base.

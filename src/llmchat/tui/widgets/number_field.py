@@ -15,10 +15,8 @@ from textual import events, on
 from textual.message import Message
 from textual.widgets import Input
 
-from llmchat.tui.widgets.keys_in_order import KeysInOrder
 
-
-class NumberField(KeysInOrder, Input):
+class NumberField(Input):
     @dataclass
     class Committed(Message):
         """The user committed `text` (Enter or leaving the field); not yet validated."""

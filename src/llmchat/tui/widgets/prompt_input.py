@@ -11,8 +11,6 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widgets import TextArea
 
-from llmchat.tui.widgets.keys_in_order import KeysInOrder
-
 NEWLINE_KEYS = frozenset({"ctrl+j", "shift+enter", "alt+enter", "ctrl+enter"})
 
 
@@ -25,7 +23,7 @@ SCROLL_KEYS = [
 ]
 
 
-class PromptInput(KeysInOrder, TextArea):
+class PromptInput(TextArea):
     """Where the user writes. Posts `PromptInput.Submitted` on Enter."""
 
     BINDINGS = SCROLL_KEYS

@@ -1,0 +1,85 @@
+"""Keys are handled one after another, in the order they were typed.
+
+Textual hands a key to the focused widget's queue and goes straight on to the next one.
+A key the widget does not take itself (Tab, Backspace, Enter, F9: anything bound) then
+bubbles back up through the screen to the app, whose bindings run it; by then the keys
+behind it may already have been handed out. Typed quickly (a held key, tmux send-keys, a
+terminal that delivers a burst) they were applied out of order: "Tab, 4, 0" put 40 in
+the field Tab was leaving, and "End, Backspace×4, 3, 0, 0" into 1024 left 30.
+
+So the app hands out one key at a time: behind each it sends a `KeyHandled` marker along
+the same road (the same widget, bubbling through the same queues), and the next key
+goes out when the marker comes back, i.e. when the key has been handled or has run its
+binding, and once what it set going (a focus change) has happened. A marker that never
+comes back (its widget removed meanwhile) is given up on after a moment, so no key
+waits for long.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+
+from textual import events
+from textual.app import App
+from textual.message import Message
+from textual.timer import Timer
+
+GIVE_UP_S = 0.25
+
+
+class KeyHandled(Message):
+    """Follows key `serial` up the DOM; back at the app, that key is done."""
+
+    def __init__(self, serial: int) -> None:
+        super().__init__()
+        self.serial = serial
+
+
+class KeysInOrderApp(App[None]):
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiting_keys: deque[events.Key | events.Paste] = deque()
+        self._in_flight: int | None = None
+        self._key_serial = 0
+        self._give_up: Timer | None = None
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key | events.Paste) and not self.screen_stack:
+            return  # a key still on its way while the app closes
+        if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
+            if self._in_flight is not None:
+                self._waiting_keys.append(event)
+            else:
+                await self._hand_out(event)
+            return
+        await super().on_event(event)
+
+    async def _hand_out(self, event: events.Key | events.Paste) -> None:
+        if not self.screen_stack:  # closing: nothing left to type into
+            self._waiting_keys.clear()
+            return
+        target = self.focused or self.screen  # where Textual forwards it
+        await super().on_event(event)
+        self._key_serial += 1
+        serial = self._in_flight = self._key_serial
+        target.post_message(KeyHandled(serial))
+        self._give_up = self.set_timer(GIVE_UP_S, lambda: self._key_done(serial))
+
+    async def on_key_handled(self, message: KeyHandled) -> None:
+        message.stop()
+        await self._key_done(message.serial)
+
+    async def _key_done(self, serial: int) -> None:
+        if serial != self._in_flight:
+            return
+        self._in_flight = None
+        if self._give_up is not None:
+            self._give_up.stop()
+            self._give_up = None
+        # Not at once: what the key set going (a focus change, a screen being pushed)
+        # is queued behind this marker, and the next key must find it done.
+        self.call_later(self._next_key)
+
+    async def _next_key(self) -> None:
+        if self._in_flight is None and self._waiting_keys:
+            await self._hand_out(self._waiting_keys.popleft())
