@@ -28,7 +28,7 @@ from llmchat.core.events import (
     StreamEvent,
 )
 from llmchat.core.params import SamplingParams
-from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest, WireMessage
 from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
 from tests.support.openai_server import Fault, OpenAIServer, Script
@@ -462,3 +462,43 @@ async def test_a_retried_request_is_sent_unchanged(
     await run(gateway_for(backend, sleep))
     first, second = (request.body for request in server.chat_requests)
     assert first == second
+
+
+# -- a server that is down, then up --------------------------------------------------------
+
+
+async def test_a_server_that_was_down_is_asked_for_its_model_once_it_is_up(
+    sleep: FakeSleep,
+) -> None:
+    port = closed_port()
+    backend = OpenAIBackend("local", f"http://127.0.0.1:{port}/v1", SERVER_DEFAULT_MODEL)
+    gateway = gateway_for(backend, sleep, max_retries=0)
+    try:
+        assert not await gateway.discover()
+        assert gateway.unreachable is not None
+        assert gateway.unreachable.kind is ErrorKind.CONNECT
+        assert failure(await run(gateway)).kind is ErrorKind.CONNECT
+        with OpenAIServer(port=port, models=("real-model",)) as server:
+            events = await run(gateway)
+    finally:
+        await gateway.aclose()
+    assert isinstance(events[-1], Finished)
+    assert server.chat_requests[0].body["model"] == "real-model"
+    assert only(Started, events)[0].model == "real-model"
+    assert gateway.discovered and gateway.unreachable is None
+
+
+async def test_a_server_that_answers_is_asked_what_it_is_only_once(
+    server: OpenAIServer, sleep: FakeSleep
+) -> None:
+    server.models = ()  # it answers, but names no model: "default" it stays
+    backend = OpenAIBackend("local", server.base_url, SERVER_DEFAULT_MODEL)
+    gateway = gateway_for(backend, sleep)
+    try:
+        assert await gateway.discover()
+        await run(gateway)
+        await run(gateway)
+    finally:
+        await gateway.aclose()
+    assert [r.path for r in server.requests if r.method == "GET"] == ["/v1/models", "/props"]
+    assert [r.body["model"] for r in server.chat_requests] == ["default", "default"]

@@ -138,10 +138,16 @@ class LlamaCppBackend(OpenAIBackend):
 
 
 async def is_llamacpp(base_url: str, client: httpx.AsyncClient) -> bool:
-    """Whether a server is llama-server (its `/props` has default_generation_settings)."""
+    """Whether a server is llama-server (its `/props` has default_generation_settings).
+
+    Raises httpx.ConnectError / ConnectTimeout when nothing answers at all: that is not
+    "some other server", and the caller asks again once it is up.
+    """
     try:
         response = await client.get(f"{root_of(base_url)}/props", timeout=PROBE_TIMEOUT_S)
         data = response.json() if response.status_code == 200 else None
+    except (httpx.ConnectError, httpx.ConnectTimeout):
+        raise
     except (httpx.HTTPError, ValueError, json.JSONDecodeError):
         return False
     return isinstance(data, dict) and isinstance(data.get("default_generation_settings"), dict)

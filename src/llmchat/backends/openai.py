@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from contextlib import aclosing
+from contextlib import aclosing, suppress
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -105,6 +105,10 @@ class OpenAIBackend:
         `--base-url http://127.0.0.1:8080/v1` does not say what is behind it; llama-server
         answers `/props`, and then its exact token counts and context size can be used.
         The probe carries no key. The HTTP client moves to the new backend.
+
+        Raises `BackendError` (kind CONNECT) when the server cannot be reached: nothing
+        has been learnt then, and the caller asks again later (the gateway does, before
+        each send, until the server has answered).
         """
         from llmchat.backends.llamacpp import LlamaCppBackend, is_llamacpp
 
@@ -114,7 +118,11 @@ class OpenAIBackend:
         # extra request, and llama-server is nearly always run on http.
         if type(self) is not OpenAIBackend or not self.base_url.startswith("http://"):
             return self
-        if not await is_llamacpp(self.base_url, self.client):
+        try:
+            found = await is_llamacpp(self.base_url, self.client)
+        except httpx.TransportError as exc:
+            raise BackendError(self._scrubbed(self._transport_error(exc, self.base_url))) from exc
+        if not found:
             return self
         upgraded = LlamaCppBackend(
             self.name,
@@ -142,23 +150,28 @@ class OpenAIBackend:
         model = request.model or self.model
         if model != SERVER_DEFAULT_MODEL:
             return model
-        await self.resolve_default_model()
+        with suppress(BackendError):  # unreachable: the request will say so
+            await self.resolve_default_model()
         return self.model
 
     async def resolve_default_model(self) -> None:
         """With no model configured, use the server's only (or first) model.
 
         vLLM and friends refuse an unknown model name, so "default" is replaced by what
-        `GET /models` lists; servers that list nothing (or fail) keep "default", which
-        llama-server and most single-model servers accept. Asked once.
+        `GET /models` lists; servers that list nothing (or refuse to) keep "default",
+        which llama-server and most single-model servers accept. Asked once the server
+        has answered; a server that cannot be reached is asked again next time (raises
+        `BackendError`, kind CONNECT).
         """
         if self.model != SERVER_DEFAULT_MODEL or self._model_checked:
             return
-        self._model_checked = True
         try:
             listed = await self.list_models()
-        except BackendError:
-            return
+        except BackendError as exc:
+            if exc.error.kind is ErrorKind.CONNECT:
+                raise
+            listed = []
+        self._model_checked = True
         if listed:
             self.model = listed[0]
 

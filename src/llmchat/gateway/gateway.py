@@ -11,7 +11,7 @@ from collections.abc import AsyncGenerator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import replace
 
-from llmchat.backends.base import Backend
+from llmchat.backends.base import Backend, BackendError
 from llmchat.core.events import (
     ChatError,
     Delta,
@@ -20,6 +20,7 @@ from llmchat.core.events import (
     Loading,
     Reasoning,
     Retrying,
+    Started,
     StreamEvent,
 )
 from llmchat.core.request import ChatRequest
@@ -43,6 +44,12 @@ class Gateway:
         self._factory = backend if callable(backend) else None
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
+        self.discovered = False
+        """Whether the server has told what it is (see `discover`)."""
+        self.unreachable: ChatError | None = None
+        """Why the server could not be reached the last time it was asked, until it
+        answers again; None while it answers (or has not been asked)."""
+        self._discovering = asyncio.Lock()
 
     @property
     def backend(self) -> Backend:
@@ -57,11 +64,27 @@ class Gateway:
         if prepare is not None:
             prepare()
 
-    async def discover(self) -> None:
-        """Let the backend learn about its server (e.g. that it is a llama-server)."""
-        discover = getattr(self.backend, "discover", None)
-        if discover is not None:
-            self._backend = await discover()
+    async def discover(self) -> bool:
+        """Let the backend learn about its server: the model to ask for when none was
+        configured, whether it is a llama-server. True once the server has answered.
+
+        A server that cannot be reached teaches nothing, so until it answers every call
+        asks again (`stream` calls this before each attempt): a server started after
+        llmchat is still asked for its real model name.
+        """
+        async with self._discovering:  # the start-up probe and a first send may overlap
+            if self.discovered:
+                return True
+            discover = getattr(self.backend, "discover", None)
+            try:
+                if discover is not None:
+                    self._backend = await discover()
+            except BackendError as exc:
+                self.unreachable = exc.error
+                return False
+            self.discovered = True
+            self.unreachable = None
+            return True
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
         attempt = 0
@@ -70,16 +93,25 @@ class Gateway:
         while True:
             shown = False
             failure: Failed | None = None
-            async with aclosing(self.backend.stream(request)) as events:
-                async for event in events:
-                    if isinstance(event, Failed) and not shown:
-                        failure = event
-                        break
-                    if isinstance(event, Delta | Reasoning):
-                        shown = True
-                    yield event
+            if not await self.discover() and self.unreachable is not None:
+                # The probe just failed to connect: so would the request. The probe's
+                # failure is this attempt's, so a dead host costs one connect, not two.
+                failure = Failed(self.unreachable)
+            else:
+                async with aclosing(self.backend.stream(request)) as events:
+                    async for event in events:
+                        if isinstance(event, Failed) and not shown:
+                            failure = event
+                            break
+                        if isinstance(event, Started):
+                            self.unreachable = None
+                        if isinstance(event, Delta | Reasoning):
+                            shown = True
+                        yield event
             if failure is None:
                 return
+            if failure.error.kind is ErrorKind.CONNECT:
+                self.unreachable = failure.error
             if failure.error.kind is ErrorKind.LOADING:
                 # A local server loading its model is not failing: wait for it on its own
                 # budget, polling gently, and say so.
