@@ -30,6 +30,7 @@ ENV_HOME = "LLMCHAT_HOME"
 ENV_CONFIG = "LLMCHAT_CONFIG"
 CONFIG_FILE_NAME = "config.toml"
 UI_STATE_FILE_NAME = "ui.toml"
+CLIPBOARD_FILE_NAME = "clipboard.txt"
 
 PRIVATE_DIR_MODE = 0o700
 """Directories hold sessions and possibly keys: owner only (the XDG spec's advice)."""
@@ -62,6 +63,11 @@ class AppPaths:
     def ui_state_file(self) -> Path:
         """The remembered UI state, in the state dir."""
         return self.state_dir / UI_STATE_FILE_NAME
+
+    @property
+    def clipboard_file(self) -> Path:
+        """The last text llmchat copied, in the state dir (terminals may drop OSC 52)."""
+        return self.state_dir / CLIPBOARD_FILE_NAME
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> AppPaths:
@@ -146,6 +152,10 @@ def ui_state_file() -> Path:
 
 def cache_dir() -> Path:
     return app_paths().cache_dir
+
+
+def clipboard_file() -> Path:
+    return app_paths().clipboard_file
 
 
 def ensure_private_dir(path: Path) -> Path:

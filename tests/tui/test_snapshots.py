@@ -38,6 +38,9 @@ FIXED = time.mktime((2026, 11, 20, 9, 30, 0, 0, 0, -1))
 async def settled(pilot) -> None:  # type: ignore[no-untyped-def]
     """Until the workers (session listing, HTTP client) are done and the screen redrawn."""
     await pilot.app.workers.wait_for_complete()
+    # A blinking cursor would be drawn or not depending on how long the above took.
+    for area in pilot.app.screen.query("TextArea"):
+        area.cursor_blink = False
     await pilot.pause()
 
 
