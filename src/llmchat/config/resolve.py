@@ -58,6 +58,8 @@ class CliOverrides:
     """``--model NAME``."""
     base_url: str | None = None
     """``--base-url URL``. Moving a backend to another host drops its key."""
+    base_url_source: str = "--base-url"
+    """Where ``base_url`` came from, for notices (a reopened session's record, …)."""
     system: str | None = None
     """``--system TEXT``; an empty string means no system prompt."""
     api_key_env: str | None = None
@@ -267,7 +269,10 @@ def _requested_name(cli: CliOverrides, env: Mapping[str, str]) -> tuple[str | No
 
 
 def _base_url_override(cli: CliOverrides, env: Mapping[str, str]) -> tuple[str | None, str]:
-    for url, source in ((cli.base_url, "--base-url"), (_get(env, ENV_BASE_URL), ENV_BASE_URL)):
+    for url, source in (
+        (cli.base_url, cli.base_url_source),
+        (_get(env, ENV_BASE_URL), ENV_BASE_URL),
+    ):
         if url:
             if (problem := url_problem(url)) is not None:
                 raise ResolutionError(f"{source} {problem}")

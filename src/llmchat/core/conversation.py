@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from llmchat.core.backend_record import BackendRecord
 from llmchat.core.messages import Message, Role, Status, new_id, now_iso
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
@@ -35,16 +36,30 @@ class SessionInfo:
     model: str | None = None
     system: str = ""
     forked_from: str | None = None
+    kind: str | None = None
+    """The backend's wire protocol; with `base_url` or `model_file`, where to reconnect."""
+    base_url: str | None = None
+    """The API root without secrets (see BackendRecord); None in older files."""
+    model_file: str | None = None
+    """The GGUF file of a llama-server llmchat started."""
+
+    @property
+    def backend_record(self) -> BackendRecord:
+        return BackendRecord(self.backend, self.kind, self.base_url, self.model, self.model_file)
+
+    def use_backend(self, record: BackendRecord) -> None:
+        self.backend, self.kind, self.base_url = record.name, record.kind, record.base_url
+        self.model, self.model_file = record.model, record.model_file
 
     def to_record(self, params: SamplingParams) -> dict[str, Any]:
+        # Still format v1: the backend fields are additions an older reader ignores.
         return {
             "type": "session",
             "v": 1,
             "id": self.id,
             "created": self.created,
             "title": self.title,
-            "backend": self.backend,
-            "model": self.model,
+            **self.backend_record.to_fields(),
             "params": params.to_dict(),
             "system": self.system,
             "forked_from": self.forked_from,
@@ -75,6 +90,7 @@ class Conversation:
         self._sink = sink
         self._unsaved: list[dict[str, Any]] = []
         self._header_written = header_written
+        self._moved = False
         self.listeners: list[Callable[[Message], None]] = []
         self.schema: OutputSchema | None = None
         """Structured output for the next requests (schema mode), or None."""
@@ -93,6 +109,11 @@ class Conversation:
         if not self._header_written:
             self._unsaved.append(self.info.to_record(self.params))
             self._header_written = True
+            self._moved = False
+        if self._moved:
+            fields = self.info.backend_record.to_fields()
+            self._unsaved.append({"type": "backend", "ts": now_iso(), **fields})
+            self._moved = False
         self._unsaved.append(record)
         self.flush()
 
@@ -143,6 +164,14 @@ class Conversation:
             return
         self.params = params
         self._persist({"type": "params", "ts": now_iso(), "params": params.to_dict()})
+
+    def move_to(self, record: BackendRecord) -> None:
+        """The session goes on with another backend. Recorded with the next record, so
+        a session only looked at (opened, then left) is not changed."""
+        if record == self.info.backend_record:
+            return
+        self.info.use_backend(record)
+        self._moved = self._header_written
 
     def rename(self, title: str) -> None:
         title = " ".join(title.split())

@@ -8,10 +8,11 @@ could be read (and how many lines were skipped), and one that cannot be read is 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from llmchat.core.backend_record import BackendRecord
 from llmchat.core.messages import Role
 from llmchat.store.errors import AmbiguousSession, SessionNotFound, SessionUnreadable
 from llmchat.store.session_file import SESSION_SUFFIX, parse_session_filename
@@ -36,6 +37,8 @@ class SessionSummary:
     message_count: int
     warning_count: int
     """Lines skipped or doubtful when reading it; non-zero marks a damaged file."""
+    record: BackendRecord = field(default_factory=BackendRecord)
+    """Where the session was talking last: what reopening it reconnects to."""
 
 
 def list_sessions(sessions_dir: str | os.PathLike[str]) -> list[SessionSummary]:
@@ -113,6 +116,7 @@ def _summarise(path: Path) -> SessionSummary | None:
         backend=loaded.info.backend,
         message_count=len(loaded.messages),
         warning_count=len(loaded.warnings),
+        record=loaded.info.backend_record,
     )
 
 

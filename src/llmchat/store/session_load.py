@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from llmchat.core.backend_record import BackendRecord
 from llmchat.core.conversation import SessionInfo
 from llmchat.core.messages import Message, new_id
 from llmchat.core.params import SamplingParams
@@ -111,7 +112,9 @@ class _Reader:
             "params": self._params_record,
             "title": self._title_record,
             "cost": self._cost_record,
+            "backend": self._backend_record,
         }
+        self._backend: BackendRecord | None = None
 
     def _warn(self, number: int, text: str) -> None:
         self.warnings.append(f"line {number}: {text}")
@@ -180,6 +183,9 @@ class _Reader:
             model=optional_text("model"),
             system=text("system", ""),
             forked_from=optional_text("forked_from"),
+            kind=optional_text("kind"),
+            base_url=optional_text("base_url"),
+            model_file=optional_text("model_file"),
         )
         params = record.get("params")
         if params is not None and not isinstance(params, dict):
@@ -231,6 +237,15 @@ class _Reader:
                 return
         self._warn(number, f"cost for an unknown message {_detail(str(target))!r}; skipped")
 
+    def _backend_record(self, number: int, record: dict[str, Any]) -> None:
+        """The session went on with another backend (written when it moved)."""
+        values = [record.get(key) for key in BackendRecord.FIELDS]
+        if not all(value is None or isinstance(value, str) for value in values):
+            self._warn(number, "backend record with a value that is not text; skipped")
+            return
+        self._backend = BackendRecord(*values)
+        self._records += 1
+
     def _title_record(self, number: int, record: dict[str, Any]) -> None:
         title = record.get("title")
         if not isinstance(title, str):
@@ -250,6 +265,8 @@ class _Reader:
                 )
         if self._title is not None:
             info.title = self._title
+        if self._backend is not None:
+            info.use_backend(self._backend)
         return LoadedSession(
             path=path,
             info=info,
