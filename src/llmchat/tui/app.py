@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from llmchat.core.conversation import Conversation
 from llmchat.core.model_info import PriceOverride
-from llmchat.core.presets import BUILT_IN, Preset
+from llmchat.core.presets import Preset
 from llmchat.core.structured import OutputSchema
 from llmchat.gateway.gateway import Gateway
 from llmchat.tui.key_order import KeysInOrderApp
@@ -96,6 +96,10 @@ class LlmChatApp(KeysInOrderApp):
         loaded = load_themes(shipped_themes_dir(), launch.user_themes_dir)
         for theme in loaded.themes:
             self.register_theme(theme)
+        shipped = [name for name in (DEFAULT_DARK, DEFAULT_LIGHT) if name in self.available_themes]
+        others = sorted(t.name for t in loaded.themes if t.name not in shipped)
+        self.own_themes: list[str] = shipped + others
+        """llmchat's themes, shipped first then the user's: what F4 and the palette offer."""
         self._theme_problems = loaded.problems
         wanted = launch.theme if launch.theme in self.available_themes else DEFAULT_DARK
         self.theme = wanted
@@ -201,54 +205,48 @@ class LlmChatApp(KeysInOrderApp):
             self.open_session(None)
 
     def action_toggle_theme(self) -> None:
-        current = self.get_theme(self.theme)
-        dark = current.dark if current else True
-        self.set_theme(DEFAULT_LIGHT if dark else DEFAULT_DARK)
+        """The next of llmchat's own themes (not Textual's built-in ones)."""
+        themes = self.own_themes
+        at = themes.index(self.theme) if self.theme in themes else -1
+        self.set_theme(themes[(at + 1) % len(themes)])
+
+    def action_attach_schema(self) -> None:
+        self._attach_schema()
+
+    def action_clear_schema(self) -> None:
+        self._set_schema(None)
 
     def set_theme(self, name: str) -> None:
         self.theme = name
         self.launch.save_theme(name)
 
     def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
-        yield SystemCommand("app: help", "Keys, files and how to connect (F1)", self.action_help)
-        yield SystemCommand("app: quit", "Quit llmchat (ctrl+q)", self.action_quit)
-        if self.launch.open_session is not None:
-            yield SystemCommand("session: new", "Start a new session", self.action_new_session)
-            yield SystemCommand(
-                "session: open…", "Pick a saved session to continue (F3)", self.action_resume
-            )
-            if self.context is not None:
+        """The palette: every action from the one table (tui/commands.py) that applies
+        here, then the presets and llmchat's own themes."""
+        from llmchat.tui.commands import COMMANDS, Needs
+        from llmchat.tui.screens.chat import ChatScreen
+
+        met = {
+            Needs.NOTHING: True,
+            Needs.SESSIONS: self.launch.open_session is not None,
+            Needs.CHAT: isinstance(screen, ChatScreen),
+            Needs.LOCAL_SERVER: self.launch.local is not None,
+        }
+        for command in COMMANDS:
+            if met[command.needs]:
                 yield SystemCommand(
-                    "session: rename", "Give this session a new title (F2)", self._rename
+                    command.title,
+                    command.description,
+                    lambda a=command.action: self.run_action(a),
                 )
-                yield SystemCommand(
-                    "reply: stop", "Stop the reply that is streaming (Esc)", self._stop
-                )
-        if self.context is not None:
-            for preset in (*BUILT_IN, *self.context.presets):
+        if isinstance(screen, ChatScreen):
+            for preset in screen.presets:
                 yield SystemCommand(
                     f"preset: {preset.name}",
                     f"T {preset.temperature} · top-p {preset.top_p}",
                     lambda p=preset: self._apply_preset(p),
                 )
-            yield SystemCommand(
-                "sampling: open panel", "Sliders for temperature and top-p (F9)", self._params
-            )
-            yield SystemCommand(
-                "schema: attach file…",
-                "Structured output: replies must follow a JSON Schema file",
-                self._attach_schema,
-            )
-            yield SystemCommand(
-                "schema: clear", "Back to free-form replies", lambda: self._set_schema(None)
-            )
-        if self.launch.local is not None:
-            yield SystemCommand(
-                "server: show log",
-                f"The output of the llama-server llmchat started ({self.launch.local.log_path})",
-                self.action_server_log,
-            )
-        for name in sorted(self.available_themes):
+        for name in self.own_themes:
             yield SystemCommand(
                 f"theme: {name}", f"Switch to the {name} theme", lambda n=name: self.set_theme(n)
             )
@@ -283,15 +281,6 @@ class LlmChatApp(KeysInOrderApp):
         self.push_screen(
             RenameScreen("", prompt="JSON Schema file (Enter attaches, Esc cancels)"), chosen
         )
-
-    async def _params(self) -> None:
-        await self.screen.run_action("toggle_params")
-
-    async def _rename(self) -> None:
-        await self.screen.run_action("rename")
-
-    async def _stop(self) -> None:
-        await self.screen.run_action("stop_reply")
 
     def action_server_log(self) -> None:
         if self.launch.local is None:

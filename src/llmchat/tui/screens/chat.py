@@ -115,6 +115,22 @@ class ChatScreen(Screen[None]):
             id="chat.rename",
             tooltip="Give this session a new title",
         ),
+        # Not ctrl+y: the prompt (a TextArea) has it for redo, and it has the focus.
+        Binding(
+            "ctrl+o",
+            "copy_reply",
+            "Copy reply",
+            id="chat.copy_reply",
+            tooltip="Copy the last reply's Markdown (also written to clipboard.txt)",
+        ),
+        Binding(
+            "ctrl+g",
+            "copy_code",
+            "Copy code",
+            id="chat.copy_code",
+            tooltip="Copy a code block of the last reply, without its fences",
+            show=False,  # the footer has room for few keys at 80 columns; F1 lists it
+        ),
     ]
 
     def __init__(self, context: ChatContext) -> None:
@@ -646,7 +662,11 @@ class ChatScreen(Screen[None]):
 
     @on(ParamsPanel.NumberSet)
     def _number_set(self, event: ParamsPanel.NumberSet) -> None:
-        self.apply_params(replace(self.conversation.params, **{event.name: event.value}))
+        params = self.conversation.params
+        if event.name == "max_tokens" and event.value is not None:
+            self.apply_params(replace(params, max_tokens=event.value))
+        elif event.name == "seed":
+            self.apply_params(replace(params, seed=event.value))
 
     @on(OptionList.OptionSelected, "#presets")
     def _preset_chosen(self, event: OptionList.OptionSelected) -> None:
@@ -663,6 +683,16 @@ class ChatScreen(Screen[None]):
             return
         request, asked = retry
         await self._start_reply(request, asked.id)
+
+    async def action_copy_reply(self) -> None:
+        from llmchat.tui.clipboard import copy_last_reply
+
+        await copy_last_reply(self.app, self.conversation.thread())
+
+    async def action_copy_code(self) -> None:
+        from llmchat.tui.clipboard import copy_code_block
+
+        await copy_code_block(self.app, self.conversation.thread())
 
     def action_rename(self) -> None:
         from llmchat.tui.screens.rename import RenameScreen

@@ -16,15 +16,21 @@ HELP = """\
 | Enter | send the message |
 | ctrl+j (shift+enter, alt+enter where the terminal reports them) | new line in the message |
 | Esc | stop the reply that is streaming (its partial text is kept, marked *cancelled*) |
-| F9 | sampling panel: temperature / top-p sliders, max_tokens, seed, presets |
+| F9 | sampling panel: T / top-p sliders, max_tokens, seed (type, then Enter or Tab), presets |
+| PageUp / PageDown | scroll the conversation (from the message box too) |
+| ctrl+Home / ctrl+End | top / bottom of the conversation |
+| Tab / shift+Tab | message box ↔ conversation (typing there goes to the message box) |
 | alt+↑ / alt+↓ | temperature ± 0.05 |
 | alt+→ / alt+← | top-p ± 0.01 |
 | F5 | minify the pretty-printed JSON in the message (fewer tokens, same data) |
 | ctrl+r | ask the last question again after a failed, cancelled or incomplete reply |
+| ctrl+o | copy the last reply (its Markdown) |
+| ctrl+g | copy a code block of the last reply, without fences (several: pick one, newest first) |
+| mouse drag, then ctrl+c | copy the selected text, from any message |
 | F1 | this help |
 | F2 | rename the session |
 | F3 | open another saved session |
-| F4 | switch theme (dark ↔ light) |
+| F4 | next of llmchat's themes (shipped, then yours) |
 | ctrl+p | command palette: every action by name |
 | ctrl+q | quit |
 
@@ -32,6 +38,10 @@ HELP = """\
 `{sessions}`
 
 Reopen the last one with `llmchat --continue`, or pick one with `llmchat --resume`.
+
+**Copying** goes through the terminal (OSC 52), which some terminals ignore (in tmux:
+`set -g set-clipboard on`); ctrl+o and ctrl+g also write the copied text to
+`clipboard.txt` in llmchat's state folder, and their notice says where.
 
 **Config**: `{config}` (create it with `llmchat config init`).
 **Your themes**: TOML files in `{themes}`.

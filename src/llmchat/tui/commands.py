@@ -1,0 +1,127 @@
+"""Every action of llmchat by name: the one table the command palette is built from.
+
+A key is a shortcut to one of these, never the only way in. Each row says when it
+applies, so the palette offers only what can run on the screen that is open.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Needs(Enum):
+    NOTHING = "nothing"
+    SESSIONS = "sessions"
+    """A session can be opened (a backend or saved sessions)."""
+    CHAT = "chat"
+    """A chat screen is open."""
+    LOCAL_SERVER = "local server"
+    """llmchat started the llama-server."""
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    title: str
+    """Namespaced, as typed in the palette: "reply: retry"."""
+    help: str
+    action: str
+    """A Textual action string, run by the app ("screen." runs it on the open screen)."""
+    key: str = ""
+    """The shortcut, shown beside the help."""
+    needs: Needs = Needs.NOTHING
+
+    @property
+    def description(self) -> str:
+        return f"{self.help} ({self.key})" if self.key else self.help
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("app: help", "Keys, files and how to connect", "app.help", "F1"),
+    Command("app: quit", "Quit llmchat", "app.quit", "ctrl+q"),
+    Command("theme: next", "Cycle through llmchat's themes", "app.toggle_theme", "F4"),
+    Command("session: new", "Start a new session", "app.new_session", needs=Needs.SESSIONS),
+    Command(
+        "session: open…", "Pick a saved session to continue", "app.resume", "F3", Needs.SESSIONS
+    ),
+    Command("session: rename", "Give this session a new title", "screen.rename", "F2", Needs.CHAT),
+    Command(
+        "reply: stop", "Stop the reply that is streaming", "screen.stop_reply", "Esc", Needs.CHAT
+    ),
+    Command(
+        "reply: retry",
+        "Ask the last question again (after a failed, cancelled or cut reply)",
+        "screen.retry",
+        "ctrl+r",
+        Needs.CHAT,
+    ),
+    Command(
+        "copy: last reply",
+        "Copy the last reply's Markdown to the clipboard",
+        "screen.copy_reply",
+        "ctrl+o",
+        Needs.CHAT,
+    ),
+    Command(
+        "copy: code block…",
+        "Copy a code block of the last reply, without its fences",
+        "screen.copy_code",
+        "ctrl+g",
+        Needs.CHAT,
+    ),
+    Command(
+        "draft: minify JSON",
+        "Minify the pretty-printed JSON in the message (fewer tokens, same data)",
+        "screen.minify_json",
+        "F5",
+        Needs.CHAT,
+    ),
+    Command(
+        "sampling: open panel",
+        "Sliders for temperature and top-p, max_tokens, seed, presets",
+        "screen.toggle_params",
+        "F9",
+        Needs.CHAT,
+    ),
+    Command(
+        "sampling: temperature up",
+        "Raise the temperature by 0.05",
+        "screen.nudge('temperature', 1)",
+        "alt+↑",
+        Needs.CHAT,
+    ),
+    Command(
+        "sampling: temperature down",
+        "Lower the temperature by 0.05",
+        "screen.nudge('temperature', -1)",
+        "alt+↓",
+        Needs.CHAT,
+    ),
+    Command(
+        "sampling: top-p up",
+        "Raise top-p by 0.01",
+        "screen.nudge('top_p', 1)",
+        "alt+→",
+        Needs.CHAT,
+    ),
+    Command(
+        "sampling: top-p down",
+        "Lower top-p by 0.01",
+        "screen.nudge('top_p', -1)",
+        "alt+←",
+        Needs.CHAT,
+    ),
+    Command(
+        "schema: attach file…",
+        "Structured output: replies must follow a JSON Schema file",
+        "app.attach_schema",
+        needs=Needs.CHAT,
+    ),
+    Command("schema: clear", "Back to free-form replies", "app.clear_schema", needs=Needs.CHAT),
+    Command(
+        "server: show log",
+        "The output of the llama-server llmchat started",
+        "app.server_log",
+        needs=Needs.LOCAL_SERVER,
+    ),
+)
