@@ -122,3 +122,16 @@ async def test_opening_the_session_that_is_already_open_just_goes_back_to_it(
         assert "That session is already open." in notices
         assert not any("another llmchat" in n for n in notices)
     assert len(only_session().messages) == 2
+
+
+async def test_the_footer_drops_stop_once_the_reply_has_ended(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("h", "i", "enter")
+        await wait_for_reply(app)
+        await pilot.pause(0.2)
+        keys = [key.key for key in app.screen.query("FooterKey")]  # type: ignore[attr-defined]
+        assert "escape" not in keys and "ctrl+r" not in keys

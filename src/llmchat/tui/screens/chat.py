@@ -378,6 +378,13 @@ class ChatScreen(Screen[None]):
             self._show_notice(f"{exc} — kept in memory; it is saved on the next write.", "error")
             return None
 
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        # Stop and Retry depend on whether the reply worker runs: the footer follows it
+        # (refreshing from inside the worker saw it still running and kept "Stop").
+        if event.worker is self.reply_worker:
+            self.refresh_bindings()
+
     def _show_refusal(self, text: str | None) -> None:
         """The one note on why the prompt was not sent: replaced, never stacked."""
         if self._refusal is not None:
