@@ -172,9 +172,65 @@ def test_continuing_with_another_server_asks_that_servers_model(tmp_path: Path) 
         env = {"OPENAI_BASE_URL": first.base_url}
         assert llmchat("-p", "one", home=tmp_path, env=env).returncode == 0
     with OpenAIServer(models=("second-model",)) as second:
-        env = {"OPENAI_BASE_URL": second.base_url}
-        assert llmchat("-p", "two", "--continue", home=tmp_path, env=env).returncode == 0
+        # A flag, not the environment: the session's record comes before the environment.
+        again = llmchat("-p", "two", "--continue", "--base-url", second.base_url, home=tmp_path)
+        assert again.returncode == 0, again.stderr
         assert second.chat_requests[0].body["model"] == "second-model"
+    assert "This session was with openai · first-model" in again.stderr
+
+
+def test_continue_with_no_flags_goes_back_to_the_sessions_base_url(tmp_path: Path) -> None:
+    with OpenAIServer(models=("served-model",)) as server:
+        first = llmchat("-p", "first", "--base-url", server.base_url, home=tmp_path)
+        assert first.returncode == 0, first.stderr
+        again = llmchat("-p", "second", "--continue", home=tmp_path)
+        assert again.returncode == 0, again.stderr
+    assert [r.body["messages"][-1]["content"] for r in server.chat_requests] == [
+        "first",
+        "second",
+    ]
+    assert server.chat_requests[1].body["model"] == "served-model"
+    [summary] = sessions(tmp_path)
+    assert summary.record.base_url == server.base_url
+
+
+def test_resume_by_id_goes_back_to_the_sessions_server_over_the_environment(
+    tmp_path: Path,
+) -> None:
+    with OpenAIServer() as server, OpenAIServer() as other:
+        assert llmchat("-p", "one", "--base-url", server.base_url, home=tmp_path).returncode == 0
+        [summary] = sessions(tmp_path)
+        env = {"OPENAI_BASE_URL": other.base_url}
+        again = llmchat("-p", "two", "--resume", summary.id, home=tmp_path, env=env)
+        assert again.returncode == 0, again.stderr
+    assert len(server.chat_requests) == 2 and other.chat_requests == []
+
+
+def test_flags_given_with_continue_win_over_the_sessions_record(tmp_path: Path) -> None:
+    with OpenAIServer() as before, OpenAIServer() as after:
+        assert llmchat("-p", "one", "--base-url", before.base_url, home=tmp_path).returncode == 0
+        again = llmchat("-p", "two", "--continue", "--base-url", after.base_url, home=tmp_path)
+        assert again.returncode == 0, again.stderr
+    assert len(before.chat_requests) == 1 and len(after.chat_requests) == 1
+    [summary] = sessions(tmp_path)
+    assert summary.record.base_url == after.base_url
+
+
+def test_no_secret_of_the_base_url_or_key_reaches_the_session_file(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    with_password = server.base_url.replace("http://", f"http://llm:{SECRET}@")
+    env = {"OPENAI_BASE_URL": with_password, "OPENAI_API_KEY": SECRET}
+    assert llmchat("-p", "one", home=tmp_path, env=env).returncode == 0
+    again = llmchat("-p", "two", "--continue", home=tmp_path, env=env)
+    assert again.returncode == 0, again.stderr
+    [summary] = sessions(tmp_path)
+    text = summary.path.read_text(encoding="utf-8")
+    assert SECRET not in text and SECRET[-6:] not in text and "llm:" not in text
+    assert summary.record.base_url == server.base_url
+    # The same host as configured: it is used as configured, credentials and all.
+    first, second = server.chat_requests
+    assert second.headers["authorization"] == first.headers["authorization"]
 
 
 def test_schema_mode_sends_the_schema_at_temperature_0_and_checks_the_reply(

@@ -20,6 +20,8 @@ if TYPE_CHECKING:
     from llmchat.config import Config, Resolution
     from llmchat.core.structured import OutputSchema
     from llmchat.local.plan import LocalServerPlan
+    from llmchat.reconnect import BackendFlags
+    from llmchat.store import SessionSummary
 
 EXIT_USAGE = 2
 
@@ -118,33 +120,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
 
     from llmchat import paths
-    from llmchat.config import (
-        CliOverrides,
-        ConfigError,
-        ResolutionError,
-        load_config,
-        resolve_backend,
-    )
+    from llmchat.config import CliOverrides, ConfigError, ResolutionError, load_config
+    from llmchat.reconnect import BackendFlags, reconnect
 
+    session = _session_choice(args, paths.sessions_dir())
+    if isinstance(session, int):
+        return session
+    model_file = Path(args.model_file).expanduser() if args.model_file else None
+    if model_file is not None and not model_file.is_file():
+        print(f"llmchat: --model-file: no such file: {model_file}", file=sys.stderr)
+        return EXIT_USAGE
+    flags = BackendFlags(
+        CliOverrides(
+            backend=args.backend,
+            model=args.model,
+            base_url=args.base_url,
+            system=args.system,
+            api_key_env=args.api_key_env,
+        ),
+        model_file,
+    )
     try:
         loaded = load_config()
-        resolution = resolve_backend(
-            loaded.config,
-            os.environ,
-            CliOverrides(
-                backend=args.backend,
-                model=args.model,
-                base_url=args.base_url,
-                system=args.system,
-                api_key_env=args.api_key_env,
-            ),
-        )
+        # Flags first, then the reopened session's record, then environment and config.
+        record = session.record if session and not isinstance(session, str) else None
+        again = reconnect(loaded.config, os.environ, flags, record)
     except ConfigError as exc:
         print(f"llmchat: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except ResolutionError as exc:
         print(f"llmchat: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    resolution = again.resolution
     problem = _sampling_problem(args)
     if problem:
         print(f"llmchat: {problem}", file=sys.stderr)
@@ -172,25 +179,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             sampling = replace(sampling, temperature=0.0)
     config = replace(config, sampling=sampling)
 
-    session_id = _session_choice(args, paths.sessions_dir())
-    if isinstance(session_id, int):
-        return session_id
-
     from llmchat.launch import with_local_server
     from llmchat.local.binary import BinaryNotFound
 
-    model_file = Path(args.model_file).expanduser() if args.model_file else None
-    if model_file is not None and not model_file.is_file():
-        print(f"llmchat: --model-file: no such file: {model_file}", file=sys.stderr)
-        return EXIT_USAGE
     try:
-        resolution, local = with_local_server(resolution, model_file, config.llama_server)
+        resolution, local = with_local_server(resolution, again.model_file, config.llama_server)
     except BinaryNotFound as exc:
         print(f"llmchat: {exc}", file=sys.stderr)
         return 1
     if args.prompt is not None:
-        return _print_mode(args, resolution, config, notices, session_id, local, schema)
-    return _run_tui(resolution, config, notices, session_id, local, schema)
+        return _print_mode(args, resolution, config, notices, session, local, schema)
+    return _run_tui(resolution, config, notices, session, local, schema, flags)
 
 
 def _sampling_problem(args: argparse.Namespace) -> str | None:
@@ -204,21 +203,25 @@ def _sampling_problem(args: argparse.Namespace) -> str | None:
     return None
 
 
-def _session_choice(args: argparse.Namespace, sessions_dir: os.PathLike[str]) -> str | int | None:
-    """The session to open: an id, "" for the picker, None for a new one, or an exit code."""
-    from llmchat.store import latest_session
+def _session_choice(
+    args: argparse.Namespace, sessions_dir: os.PathLike[str]
+) -> SessionSummary | str | int | None:
+    """The session to open, "" for the picker, None for a new one, or an exit code."""
+    from llmchat.store import SessionError, find_session, latest_session
 
     if args.continue_:
         latest = latest_session(sessions_dir)
         if latest is None:
             print("llmchat: no saved session to continue; starting a new one", file=sys.stderr)
-            return None
-        return latest.id
-    if args.session:
-        return args.session
-    if args.resume is not None:
-        return args.resume
-    return None
+        return latest
+    wanted = args.session or args.resume
+    if not wanted:
+        return args.resume  # "" (the picker) or None
+    try:
+        return find_session(sessions_dir, wanted)
+    except SessionError as exc:
+        print(f"llmchat: {exc}", file=sys.stderr)
+        return 1
 
 
 def _print_mode(
@@ -226,7 +229,7 @@ def _print_mode(
     resolution: Resolution,
     config: Config,
     notices: list[str],
-    session_id: str | None,
+    session: SessionSummary | str | None,
     local: LocalServerPlan | None,
     schema: OutputSchema | None = None,
 ) -> int:
@@ -250,13 +253,13 @@ def _print_mode(
     if not text.strip():
         print("llmchat: nothing to send (give -p TEXT or pipe text on stdin)", file=sys.stderr)
         return EXIT_USAGE
-    if session_id == "":
+    if session == "":
         print("llmchat: --resume needs an ID with -p (there is no picker)", file=sys.stderr)
         return EXIT_USAGE
     backend = resolution.backend
     opener = SessionOpener(paths.sessions_dir(), backend, config, resolution.system_prompt)
     try:
-        opened = opener.open(session_id)
+        opened = opener.open(session or None)
     except SessionError as exc:
         print(f"llmchat: {exc}", file=sys.stderr)
         return 1
@@ -306,16 +309,27 @@ def _run_tui(
     resolution: Resolution,
     config: Config,
     notices: list[str],
-    session_id: str | None,
+    session: SessionSummary | str | None,
     local: LocalServerPlan | None,
-    schema: OutputSchema | None = None,
+    schema: OutputSchema | None,
+    flags: BackendFlags,
 ) -> int:
     from llmchat.launch import build_launch
+    from llmchat.reconnect import reconnect
     from llmchat.store import SessionError
     from llmchat.tui.app import LlmChatApp
 
+    env = dict(os.environ)
     try:
-        launch = build_launch(resolution, config, notices, session_id, local, schema)
+        launch = build_launch(
+            resolution,
+            config,
+            notices,
+            session,
+            local,
+            schema,
+            reconnect_to=lambda record: reconnect(config, env, flags, record),
+        )
     except SessionError as exc:
         print(f"llmchat: {exc}", file=sys.stderr)
         return 1

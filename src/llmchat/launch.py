@@ -15,11 +15,14 @@ from typing import TYPE_CHECKING
 from llmchat import paths
 from llmchat.backends.base import Backend
 from llmchat.config import Config, Resolution, ResolvedBackend
+from llmchat.core.backend_record import BackendRecord
 from llmchat.core.conversation import Conversation, SessionInfo
 from llmchat.core.messages import Role
+from llmchat.core.safe_text import one_line
 from llmchat.core.structured import OutputSchema
 from llmchat.gateway.gateway import Gateway
-from llmchat.store import find_session, new_session, resume_session
+from llmchat.reconnect import BUNDLED, Reconnection, backend_record
+from llmchat.store import SessionSummary, find_session, new_session, resume_session
 
 if TYPE_CHECKING:
     from llmchat.local.plan import LocalServerPlan
@@ -115,42 +118,53 @@ class SessionOpener:
     config: Config
     system: str | None
 
-    def open(self, session_id: str | None) -> OpenedSession:
-        """A new session (None) or a saved one by id or unique id prefix.
+    def open(self, session: str | SessionSummary | None) -> OpenedSession:
+        """A new session (None) or a saved one (by id, unique id prefix or summary).
 
+        A saved session that goes on with another backend than it recorded says so (in
+        `warnings`) and records the move with its next record.
         Raises the store's SessionError subclasses (not found, ambiguous, locked).
         """
-        if session_id is None:
-            conversation = Conversation(
-                SessionInfo(
-                    backend=self.resolved.name,
-                    model=self.resolved.model,
-                    system=self.system or "",
-                ),
-                params=self.config.sampling,
-            )
+        here = backend_record(self.resolved)
+        if session is None:
+            info = SessionInfo(system=self.system or "")
+            info.use_backend(here)
+            conversation = Conversation(info, params=self.config.sampling)
             sink = new_session(self.sessions_dir, conversation)
             return OpenedSession(conversation, [], sink.close)
-        summary = find_session(self.sessions_dir, session_id)
-        opened = resume_session(summary.path)
-        return OpenedSession(opened.conversation, list(opened.warnings), opened.close)
+        if not isinstance(session, SessionSummary):
+            session = find_session(self.sessions_dir, session)
+        opened = resume_session(session.path)
+        conversation = opened.conversation
+        moved = _moved_notice(conversation, here)
+        conversation.move_to(here)
+        return OpenedSession(conversation, [*opened.warnings, *moved], opened.close)
 
     def gateway(self) -> Gateway:
         return Gateway(lambda: make_backend(self.resolved, self.config))
+
+
+class NotConfigured(Exception):
+    """A new session was asked for, but no backend is configured."""
 
 
 def build_launch(
     resolution: Resolution,
     config: Config,
     notices: list[str],
-    session_id: str | None,
+    session_id: str | SessionSummary | None,
     local: LocalServerPlan | None = None,
     schema: OutputSchema | None = None,
+    *,
+    reconnect_to: Callable[[BackendRecord], Reconnection] | None = None,
 ) -> Launch:
     """Everything the TUI needs: `session_id` None opens a new session, "" the picker.
 
     A session asked for by id is opened here, so SessionError (not found, ambiguous,
-    locked by another llmchat) reaches the command line before the TUI starts.
+    locked by another llmchat) reaches the command line before the TUI starts; it uses
+    `resolution`, which the caller resolved with that session's record. Sessions opened
+    later (the F3 picker) go back to their own recorded backends through `reconnect_to`
+    (without it, they continue with `resolution`'s backend).
     """
     from llmchat.tui.app import ChatContext, Launch
     from llmchat.ui_state import UiState, load_ui_state, save_ui_state
@@ -163,6 +177,7 @@ def build_launch(
         with contextlib.suppress(OSError):
             save_ui_state(UiState(theme=name))
 
+    default = resolution.backend
     launch = Launch(
         sessions_dir=paths.sessions_dir(),
         config_path=paths.config_file(),
@@ -172,23 +187,52 @@ def build_launch(
         theme=ui.state.theme or config.theme,
         save_theme=save_theme,
         local=local,
+        configured=default is not None,
     )
-    resolved = resolution.backend
-    if resolved is None:
-        return launch
-    opener = SessionOpener(paths.sessions_dir(), resolved, config, resolution.system_prompt)
-    gateway = opener.gateway()
+    # One gateway (one HTTP client) per backend, shared by the sessions that use it.
+    gateways: dict[tuple[object, ...], Gateway] = {}
 
-    def open_session(session_id: str | None) -> ChatContext:
-        opened = opener.open(session_id)
+    def gateway_for(resolved: ResolvedBackend) -> Gateway:
+        key = (resolved.name, resolved.kind, resolved.base_url, resolved.model, resolved.key_source)
+        if key not in gateways:
+            gateways[key] = Gateway(lambda: make_backend(resolved, config))
+        return gateways[key]
+
+    def backend_for(summary: SessionSummary) -> tuple[ResolvedBackend, list[str]]:
+        """The backend a session picked in the app goes back to."""
+        again = reconnect_to(summary.record) if reconnect_to is not None else None
+        if again is not None and not again.needs_local_server:
+            assert again.resolution.backend is not None
+            return again.resolution.backend, list(again.resolution.notices)
+        if again is not None and not _runs_here(again, default):
+            # A llama-server is started before the app, not from inside it.
+            where = f"`llmchat --resume {summary.id[:8]}` starts its llama-server again"
+            if default is None:
+                raise NotConfigured(f"This session ran on a llama-server llmchat starts: {where}.")
+            return default, [f"{where}; for now it continues with {default.name}."]
+        if default is None:
+            raise NotConfigured(resolution.reason or "no backend is configured")
+        return default, []
+
+    def open_session(session: str | SessionSummary | None, *, initial: bool = False) -> ChatContext:
+        extra: list[str] = []
+        if session is None or initial:
+            if default is None:
+                raise NotConfigured(resolution.reason or "no backend is configured")
+            resolved = default
+        else:
+            if not isinstance(session, SessionSummary):
+                session = find_session(paths.sessions_dir(), session)
+            resolved, extra = backend_for(session)
+        opener = SessionOpener(paths.sessions_dir(), resolved, config, resolution.system_prompt)
+        opened = opener.open(session)
         opened.conversation.schema = schema
-        moved = _moved_notice(opened.conversation, resolved)
         return ChatContext(
             conversation=opened.conversation,
-            gateway=gateway,
+            gateway=gateway_for(resolved),
             backend_name=resolved.name,
             model_name=resolved.model,
-            notices=[*notices, *opened.warnings, *moved],
+            notices=[*notices, *extra, *opened.warnings],
             close=opened.close,
             context_window=resolved.context_window,
             local=resolved.kind == "llamacpp",
@@ -200,19 +244,43 @@ def build_launch(
         )
 
     launch.open_session = open_session
-    if session_id:
-        launch.initial = open_session(session_id)
+    if session_id and default is not None:
+        launch.initial = open_session(session_id, initial=True)
     return launch
 
 
-def _moved_notice(conversation: Conversation, resolved: ResolvedBackend) -> list[str]:
+def _runs_here(again: Reconnection, default: ResolvedBackend | None) -> bool:
+    """Whether the llama-server a session needs is the one this run started."""
+    if default is None or default.model_file is None:
+        return False
+    if again.bundled:
+        return default.name == BUNDLED
+    backend = again.resolution.backend
+    wanted = again.model_file or (backend.model_file if backend is not None else None)
+    return wanted is not None and (
+        wanted.expanduser().absolute() == default.model_file.expanduser().absolute()
+    )
+
+
+def _moved_notice(conversation: Conversation, here: BackendRecord) -> list[str]:
     """Say so when a saved session continues with another backend than it was made with."""
-    backend = conversation.info.backend
-    if not conversation.messages or backend in (None, resolved.name):
+    was = conversation.info.backend_record
+    if not conversation.messages or was.name is None:
+        return []
+    if was.base_url is None and was.model_file is None:
+        moved = was.name != here.name  # an older file: only the name is known
+    else:
+        moved = was.place != here.place
+    if not moved:
         return []
     last = next(
         (m.model for m in reversed(conversation.messages) if m.role is Role.ASSISTANT and m.model),
-        conversation.info.model,
+        was.model,
     )
-    was = f"{backend} · {last}" if last else backend
-    return [f"This session was with {was}; it continues with {resolved.name} · {resolved.model}."]
+    return [f"This session was with {_where(was, last)}; it continues with {_where(here)}."]
+
+
+def _where(record: BackendRecord, model: str | None = None) -> str:
+    name = f"{record.name} · {model or record.model}" if (model or record.model) else record.name
+    place = record.base_url or (Path(record.model_file).name if record.model_file else "")
+    return one_line(f"{name} ({place})" if place else f"{name}", 200)

@@ -10,7 +10,8 @@ from textual.worker import WorkerCancelled
 from llmchat import paths
 from llmchat.config import CliOverrides, Config, resolve_backend
 from llmchat.launch import build_launch
-from llmchat.store import list_sessions, load_session
+from llmchat.reconnect import BackendFlags, reconnect
+from llmchat.store import SessionSummary, latest_session, list_sessions, load_session
 from llmchat.store.session_load import LoadedSession
 from llmchat.tui.app import LlmChatApp
 from llmchat.tui.screens.chat import ChatScreen
@@ -28,8 +29,46 @@ def chat_app(
     environment = dict(env or {})
     if server is not None:
         environment.setdefault("OPENAI_BASE_URL", server.base_url)
-    resolution = resolve_backend(config or Config(), environment, CliOverrides())
-    return LlmChatApp(build_launch(resolution, config or Config(), [], session))
+    config = config or Config()
+    resolution = resolve_backend(config, environment, CliOverrides())
+    return LlmChatApp(
+        build_launch(
+            resolution,
+            config,
+            [],
+            session,
+            reconnect_to=lambda record: reconnect(config, environment, BackendFlags(), record),
+        )
+    )
+
+
+def cli_app(
+    flags: BackendFlags | None = None,
+    *,
+    session: SessionSummary | None = None,
+    env: Mapping[str, str] | None = None,
+) -> LlmChatApp:
+    """The app as `llmchat FLAGS` or `llmchat --continue FLAGS` (give the latest session)
+    builds it: the session's record between the flags and the environment."""
+    environment = dict(env or {})
+    flags = flags or BackendFlags()
+    config = Config()
+    again = reconnect(config, environment, flags, session.record if session else None)
+    launch = build_launch(
+        again.resolution,
+        config,
+        list(again.resolution.notices),
+        session,
+        reconnect_to=lambda record: reconnect(config, environment, flags, record),
+    )
+    return LlmChatApp(launch)
+
+
+def latest() -> SessionSummary:
+    """What `--continue` reopens."""
+    summary = latest_session(paths.sessions_dir())
+    assert summary is not None
+    return summary
 
 
 def only_session() -> LoadedSession:

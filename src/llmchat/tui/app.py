@@ -64,7 +64,11 @@ class Launch:
     config_path: Path
     user_themes_dir: Path
     open_session: Callable[[str | None], ChatContext] | None = None
-    """Open a saved session by id, or a new one with None. None: nothing configured."""
+    """Open a saved session by id (it reconnects to its recorded backend), or a new one
+    with None. None: no session can be opened."""
+    configured: bool = True
+    """Whether a new session has a backend to talk to; if not, the welcome screen is
+    shown instead (saved sessions still open with F3, each with its own backend)."""
     start: str = "new"
     """"new", "resume-picker", or "session" to show `initial`."""
     initial: ChatContext | None = None
@@ -104,11 +108,14 @@ class LlmChatApp(KeysInOrderApp):
         wanted = launch.theme if launch.theme in self.available_themes else DEFAULT_DARK
         self.theme = wanted
 
+    def _welcome(self) -> Screen[None]:
+        from llmchat.tui.screens.first_run import FirstRunScreen
+
+        return FirstRunScreen(str(self.launch.config_path), self.launch.not_configured_reason)
+
     def _first_screen(self) -> Screen[None]:
         if self.launch.open_session is None:
-            from llmchat.tui.screens.first_run import FirstRunScreen
-
-            return FirstRunScreen(str(self.launch.config_path), self.launch.not_configured_reason)
+            return self._welcome()
         if self.launch.start == "resume-picker":
             from llmchat.tui.screens.resume import ResumeScreen
 
@@ -127,6 +134,9 @@ class LlmChatApp(KeysInOrderApp):
     def _chat_screen(self, session_id: str | None) -> Screen[None]:
         from llmchat.tui.screens.chat import ChatScreen
 
+        if session_id is None and not self.launch.configured:
+            self._close_context()
+            return self._welcome()
         assert self.launch.open_session is not None
         context = self.launch.open_session(session_id)
         self._close_context()

