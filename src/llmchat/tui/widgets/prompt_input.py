@@ -15,7 +15,7 @@ NEWLINE_KEYS = frozenset({"ctrl+j", "shift+enter", "alt+enter", "ctrl+enter"})
 
 
 # The prompt is a few lines tall; these keys would page within it. The chat wins them.
-SCROLL_KEYS = [
+SCROLL_KEYS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("pageup", "screen.scroll_chat('up')", "Scroll up", show=False),
     Binding("pagedown", "screen.scroll_chat('down')", "Scroll down", show=False),
     Binding("ctrl+home", "screen.scroll_chat('top')", "Top of chat", show=False),
