@@ -17,12 +17,12 @@ waits for long.
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 
 from textual import events
 from textual.app import App
 from textual.message import Message
-from textual.timer import Timer
 
 GIVE_UP_S = 0.25
 
@@ -41,7 +41,7 @@ class KeysInOrderApp(App[None]):
         self._waiting_keys: deque[events.Key | events.Paste] = deque()
         self._in_flight: int | None = None
         self._key_serial = 0
-        self._give_up: Timer | None = None
+        self._give_up: asyncio.TimerHandle | None = None
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.Paste) and not self.screen_stack:
@@ -63,7 +63,10 @@ class KeysInOrderApp(App[None]):
         self._key_serial += 1
         serial = self._in_flight = self._key_serial
         target.post_message(KeyHandled(serial))
-        self._give_up = self.set_timer(GIVE_UP_S, lambda: self._key_done(serial))
+        # A plain event-loop callback, not a Textual timer (a task per key, which showed
+        # in the latency of every keystroke): it sends the marker the app would get.
+        loop = asyncio.get_running_loop()
+        self._give_up = loop.call_later(GIVE_UP_S, self.post_message, KeyHandled(serial))
 
     async def on_key_handled(self, message: KeyHandled) -> None:
         message.stop()
@@ -74,7 +77,7 @@ class KeysInOrderApp(App[None]):
             return
         self._in_flight = None
         if self._give_up is not None:
-            self._give_up.stop()
+            self._give_up.cancel()
             self._give_up = None
         # Not at once: what the key set going (a focus change, a screen being pushed)
         # is queued behind this marker, and the next key must find it done.
