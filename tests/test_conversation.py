@@ -20,22 +20,25 @@ from llmchat.core.conversation import (
 )
 from llmchat.core.messages import Message, Role, Status
 from llmchat.core.params import SamplingParams
+from llmchat.core.records import Record
 from llmchat.core.request import WireMessage
+from llmchat.store.session_format import CURRENT_VERSION, params_to_json, to_json
 
 
 class ListSink:
-    """Keeps every appended record; while `failing`, raises like a full disk instead."""
+    """Keeps every appended record as the session file would have it; while `failing`,
+    raises like a full disk instead."""
 
     def __init__(self) -> None:
         self.records: list[dict[str, Any]] = []
         self.failing = False
         self.attempts = 0
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: Record) -> None:
         self.attempts += 1
         if self.failing:
             raise OSError(errno.ENOSPC, "No space left on device")
-        self.records.append(record)
+        self.records.append(to_json(record))
 
     @property
     def types(self) -> list[str]:
@@ -64,7 +67,7 @@ def wire(conversation: Conversation, model: str | None = None) -> list[tuple[str
 
 
 def test_request_starts_with_the_system_prompt(conversation: Conversation) -> None:
-    conversation.with_system("Be brief.")
+    conversation.set_system("Be brief.")
     conversation.add_user("Hello?")
     assert conversation.build_request().messages[0] == WireMessage("system", "Be brief.")
 
@@ -77,7 +80,7 @@ def test_request_without_a_system_prompt_has_no_system_message(
 
 
 def test_request_carries_the_history_in_order(conversation: Conversation) -> None:
-    conversation.with_system("Be brief.")
+    conversation.set_system("Be brief.")
     conversation.add_user("one")
     conversation.add_reply(reply("two"))
     conversation.add_user("three")
@@ -236,11 +239,11 @@ def test_header_records_the_session_facts_and_params(sink: ListSink) -> None:
     info = SessionInfo(backend="local", model="m", system="Be brief.", forked_from="abc")
     Conversation(info, params, sink=sink).add_user("hi")
     header = sink.records[0]
-    assert header["v"] == 1
+    assert header["v"] == CURRENT_VERSION
     assert (header["id"], header["created"]) == (info.id, info.created)
     assert (header["backend"], header["model"], header["system"]) == ("local", "m", "Be brief.")
     assert header["forked_from"] == "abc"
-    assert header["params"] == params.to_dict()
+    assert header["params"] == params_to_json(params)
 
 
 def test_resumed_session_does_not_write_a_second_header(sink: ListSink) -> None:
@@ -253,7 +256,7 @@ def test_messages_are_written_as_their_records(conversation: Conversation, sink:
     user = conversation.add_user("one")
     answer = reply("two")
     conversation.add_reply(answer)
-    assert sink.records[1:] == [user.to_record(), answer.to_record()]
+    assert sink.records[1:] == [to_json(user), to_json(answer)]
 
 
 def test_each_message_names_the_one_before_it_as_parent(conversation: Conversation) -> None:
@@ -292,7 +295,7 @@ def test_changing_params_writes_a_params_record(conversation: Conversation, sink
     conversation.set_params(params)
     assert conversation.params == params
     assert sink.records[-1]["type"] == "params"
-    assert sink.records[-1]["params"] == params.to_dict()
+    assert sink.records[-1]["params"] == params_to_json(params)
 
 
 def test_setting_the_same_params_writes_nothing(conversation: Conversation, sink: ListSink) -> None:
@@ -356,8 +359,8 @@ def test_held_records_are_all_written_in_order_on_the_next_write(
     answer = reply("two")
     conversation.add_reply(answer)
     assert sink.types == ["session", "message", "title", "params", "message"]
-    assert sink.records[1] == conversation.messages[0].to_record()
-    assert sink.records[-1] == answer.to_record()
+    assert sink.records[1] == to_json(conversation.messages[0])
+    assert sink.records[-1] == to_json(answer)
     assert conversation.unsaved == 0
 
 

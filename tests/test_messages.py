@@ -1,4 +1,5 @@
-"""`Message` records: what a session file line holds, and how a line becomes a message again.
+"""`Message` records (see `store.session_format`): what a session file line holds, and how
+a line becomes a message again.
 
 Round trips go through `json.dumps(ensure_ascii=True)` as the session file does, so
 every record is checked to survive as exactly one line of ASCII.
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from llmchat.core.messages import Message, Role, Status, Timing, Usage
 from llmchat.core.params import SamplingParams
+from llmchat.store.session_format import message_from_json, timing_to_json, to_json
 
 FULL_TIMING = Timing(
     ttft_ms=180.0,
@@ -50,11 +52,15 @@ def assistant(status: Status = Status.COMPLETE, **changes: Any) -> Message:
     return Message(**fields)
 
 
+def from_record(record: Any) -> Message:
+    return message_from_json(record, lambda warning: None)
+
+
 def through_a_file_line(message: Message) -> Message:
-    line = json.dumps(message.to_record(), ensure_ascii=True)
+    line = json.dumps(to_json(message), ensure_ascii=True)
     assert "\n" not in line
     assert line.isascii()
-    return Message.from_record(json.loads(line))
+    return from_record(json.loads(line))
 
 
 # -- round trips ------------------------------------------------------------------------
@@ -91,7 +97,7 @@ def test_estimated_usage_round_trips() -> None:
 def test_partly_known_timing_round_trips_with_the_unknown_figures_left_out() -> None:
     timing = Timing(ttft_ms=200.0, total_ms=900.0)
     message = assistant(timing=timing)
-    assert message.to_record()["timing"] == {"ttft_ms": 200.0, "total_ms": 900.0}
+    assert to_json(message)["timing"] == {"ttft_ms": 200.0, "total_ms": 900.0}
     assert through_a_file_line(message).timing == timing
 
 
@@ -124,7 +130,7 @@ def test_any_text_round_trips_exactly(text: str) -> None:
 
 
 def test_record_has_the_documented_shape() -> None:
-    record = assistant().to_record()
+    record = to_json(assistant())
     assert record == {
         "type": "message",
         "id": "a1b2c3d4e5f6",
@@ -138,7 +144,7 @@ def test_record_has_the_documented_shape() -> None:
         "model": "qwen2.5-7b",
         "params": {"temperature": 0.2, "top_p": 0.9, "max_tokens": 1024, "seed": 7},
         "usage": {"prompt": 812, "completion": 95, "cached": 512, "estimated": False},
-        "timing": FULL_TIMING.to_dict(),
+        "timing": timing_to_json(FULL_TIMING),
         "cost_usd": 0.00042,
         "error": None,
         "finish_reason": None,
@@ -152,7 +158,7 @@ def test_a_reply_cut_at_max_tokens_is_complete_but_marked_cut_off() -> None:
 
 
 def test_user_record_carries_no_assistant_facts() -> None:
-    record = Message(role=Role.USER, content="hi").to_record()
+    record = to_json(Message(role=Role.USER, content="hi"))
     assert set(record) == {"type", "id", "parent", "role", "content", "ts"}
 
 
@@ -177,22 +183,22 @@ def test_user_record_carries_no_assistant_facts() -> None:
 )
 def test_record_without_a_valid_role_and_text_raises_value_error(record: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
-        Message.from_record(record)
+        from_record(record)
 
 
 @pytest.mark.parametrize("record", [[], ["role", "user"], "message", 42, None], ids=repr)
 def test_record_that_is_not_an_object_raises_value_error(record: Any) -> None:
     with pytest.raises(ValueError):
-        Message.from_record(record)
+        from_record(record)
 
 
 def test_unknown_status_loads_as_incomplete() -> None:
     record = {"role": "assistant", "content": "partial", "status": "exploded"}
-    assert Message.from_record(record).status is Status.INCOMPLETE
+    assert from_record(record).status is Status.INCOMPLETE
 
 
 def test_missing_status_loads_as_complete() -> None:
-    assert Message.from_record({"role": "user", "content": "hi"}).status is Status.COMPLETE
+    assert from_record({"role": "user", "content": "hi"}).status is Status.COMPLETE
 
 
 @pytest.mark.parametrize(
@@ -215,12 +221,12 @@ def test_missing_status_loads_as_complete() -> None:
     ids=repr,
 )
 def test_optional_field_of_the_wrong_type_is_dropped(field: str, value: Any) -> None:
-    record = assistant().to_record() | {field: value}
-    assert getattr(Message.from_record(record), field) is None
+    record = to_json(assistant()) | {field: value}
+    assert getattr(from_record(record), field) is None
 
 
 def test_missing_id_and_timestamp_are_filled_in() -> None:
-    message = Message.from_record({"role": "user", "content": "hi", "id": 5, "ts": None})
+    message = from_record({"role": "user", "content": "hi", "id": 5, "ts": None})
     assert isinstance(message.id, str)
     assert message.id
     assert isinstance(message.ts, str)
@@ -228,17 +234,17 @@ def test_missing_id_and_timestamp_are_filled_in() -> None:
 
 
 def test_wrongly_typed_usage_and_timing_figures_are_not_trusted() -> None:
-    record = assistant().to_record() | {
+    record = to_json(assistant()) | {
         "usage": {"prompt": "812", "completion": True, "cached": None, "estimated": True},
         "timing": {"ttft_ms": "180", "total_ms": False, "tok_s": 12.5},
     }
-    message = Message.from_record(record)
+    message = from_record(record)
     assert message.usage == Usage(prompt=0, completion=0, cached=0, estimated=True)
     assert message.timing == Timing(tok_s=12.5)
 
 
 def test_unknown_params_keys_are_ignored() -> None:
-    record = assistant().to_record()
+    record = to_json(assistant())
     record["params"] = {**record["params"], "mirostat": 2, "temperature": "hot"}
-    params = Message.from_record(record).params
+    params = from_record(record).params
     assert params == SamplingParams(temperature=1.0, top_p=0.9, max_tokens=1024, seed=7)

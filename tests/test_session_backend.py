@@ -10,8 +10,10 @@ import pytest
 from llmchat.config import ResolvedBackend, Secret
 from llmchat.core.backend_record import BackendRecord, url_without_secrets
 from llmchat.core.conversation import Conversation, SessionInfo
+from llmchat.core.records import Record
 from llmchat.reconnect import backend_record
 from llmchat.store import list_sessions, load_session, new_session, resume_session
+from llmchat.store.session_format import to_json
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sessions"
 SECRET = "sk-test-0123456789abcdefSECRET"
@@ -137,8 +139,8 @@ def test_a_conversation_without_a_header_yet_records_a_move_in_its_header() -> N
     records: list[dict[str, object]] = []
 
     class Sink:
-        def append(self, record: dict[str, object]) -> None:
-            records.append(record)
+        def append(self, record: Record) -> None:
+            records.append(to_json(record))
 
     conversation.attach(Sink())
     conversation.move_to(BackendRecord("b", "openai", "http://h/v1", "m", None))

@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from llmchat.core.conversation import SessionInfo
 from llmchat.core.messages import Message, Role
 from llmchat.core.params import SamplingParams
+from llmchat.core.records import Record, SessionHeader, SessionInfo
 from llmchat.store import (
     SessionFile,
     SessionLocked,
@@ -24,6 +24,7 @@ from llmchat.store import (
     parse_session_filename,
     session_filename,
 )
+from llmchat.store.session_format import to_json
 
 CREATED = "2026-03-04T05:06:07.123456Z"
 
@@ -32,8 +33,12 @@ def info(**changes: Any) -> SessionInfo:
     return SessionInfo(id=changes.pop("id", "abc123def456"), created=CREATED, **changes)
 
 
-def user(text: str, **changes: Any) -> dict[str, Any]:
-    return Message(role=Role.USER, content=text, **changes).to_record()
+def user(text: str, **changes: Any) -> Message:
+    return Message(role=Role.USER, content=text, **changes)
+
+
+def line(record: Record) -> bytes:
+    return encode_record(to_json(record))
 
 
 def run_python(code: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -143,7 +148,7 @@ def test_non_finite_numbers_are_stored_as_null_so_the_line_stays_strict_json() -
 
 def test_append_after_a_torn_last_line_starts_on_a_new_line(tmp_path: Path) -> None:
     path = tmp_path / session_filename(info())
-    path.write_bytes(encode_record(user("kept")) + b'{"type":"message","role":"us')
+    path.write_bytes(line(user("kept")) + b'{"type":"message","role":"us')
     with SessionFile(path) as file:
         file.append(user("after the crash"))
     lines = path.read_bytes().split(b"\n")
@@ -154,7 +159,7 @@ def test_append_after_a_torn_last_line_starts_on_a_new_line(tmp_path: Path) -> N
 
 def test_append_after_a_record_missing_its_newline_starts_on_a_new_line(tmp_path: Path) -> None:
     path = tmp_path / session_filename(info())
-    path.write_bytes(encode_record(user("no newline")).rstrip(b"\n"))
+    path.write_bytes(line(user("no newline")).rstrip(b"\n"))
     with SessionFile(path) as file:
         file.append(user("next"))
     loaded = load_session(path)
@@ -174,6 +179,7 @@ def test_append_to_a_closed_file_raises_an_os_error(tmp_path: Path) -> None:
 
 DISK_FULL = """
 import json, resource, sys
+from llmchat.core.messages import Message, Role
 from llmchat.store import SessionFile
 path, headroom = sys.argv[1], int(sys.argv[2])
 with SessionFile(path) as file:
@@ -181,7 +187,7 @@ with SessionFile(path) as file:
     hard = resource.getrlimit(resource.RLIMIT_FSIZE)[1]
     resource.setrlimit(resource.RLIMIT_FSIZE, (size + headroom, hard))
     try:
-        file.append({"type": "message", "role": "user", "content": "x" * 10000})
+        file.append(Message(role=Role.USER, content="x" * 10000))
     except OSError as exc:
         print(json.dumps({"raised": str(exc)}))
     else:
@@ -198,7 +204,7 @@ def test_a_write_the_disk_refuses_leaves_the_file_as_it_was(
     tmp_path: Path, headroom: int, error: str
 ) -> None:
     path = tmp_path / session_filename(info())
-    before = encode_record(info().to_record(SamplingParams())) + encode_record(user("saved"))
+    before = line(SessionHeader(info(), SamplingParams())) + line(user("saved"))
     path.write_bytes(before)
 
     result = run_python(DISK_FULL, str(path), str(headroom))
@@ -210,7 +216,7 @@ def test_a_write_the_disk_refuses_leaves_the_file_as_it_was(
 
 def test_the_next_append_after_a_refused_write_is_whole(tmp_path: Path) -> None:
     path = tmp_path / session_filename(info())
-    path.write_bytes(encode_record(user("saved")))
+    path.write_bytes(line(user("saved")))
     assert run_python(DISK_FULL, str(path), "40").returncode == 0
     with SessionFile(path) as file:
         file.append(user("later"))

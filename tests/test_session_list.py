@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from llmchat.core.conversation import SessionInfo
 from llmchat.core.messages import Message, Role
 from llmchat.core.params import SamplingParams
+from llmchat.core.records import SessionHeader, SessionInfo, TitleChanged
 from llmchat.store import (
     AmbiguousSession,
     SessionNotFound,
@@ -21,6 +21,7 @@ from llmchat.store import (
     list_sessions,
     session_filename,
 )
+from llmchat.store.session_format import to_json
 
 T0 = 1_780_000_000  # a fixed mtime; the tests set times, they never wait for them
 
@@ -35,9 +36,9 @@ def make(
     **info: Any,
 ) -> Path:
     session = SessionInfo(id=session_id, created="2026-01-02T03:04:05.000000Z", **info)
-    lines = [encode_record(session.to_record(SamplingParams()))]
+    lines = [encode_record(to_json(SessionHeader(session, SamplingParams())))]
     lines += [
-        encode_record(Message(role=Role.USER, content=f"m{n}").to_record()) for n in range(messages)
+        encode_record(to_json(Message(role=Role.USER, content=f"m{n}"))) for n in range(messages)
     ]
     path = directory / session_filename(session)
     path.write_bytes(b"".join(lines) + extra)
@@ -70,7 +71,7 @@ def test_a_summary_carries_start_and_update_times(tmp_path: Path) -> None:
 
 
 def test_a_summary_shows_the_latest_title(tmp_path: Path) -> None:
-    renamed = encode_record({"type": "title", "ts": "t", "title": "Renamed"})
+    renamed = encode_record(to_json(TitleChanged("Renamed", "t")))
     make(tmp_path, "aaaa", updated=T0, title="Old", extra=renamed)
     assert list_sessions(tmp_path)[0].title == "Renamed"
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmchat.core.conversation import SessionInfo
 from llmchat.core.messages import Message, Role, Status, Timing, Usage
 from llmchat.core.params import SamplingParams
+from llmchat.core.records import SessionHeader, SessionInfo, TitleChanged
 from llmchat.store import (
     SessionFile,
     SessionUnreadable,
@@ -20,6 +20,7 @@ from llmchat.store import (
     load_session,
     session_filename,
 )
+from llmchat.store.session_format import CURRENT_VERSION, params_to_json, to_json
 
 INFO = SessionInfo(
     id="abc123def456",
@@ -38,11 +39,11 @@ ANY_TEXT = st.text(alphabet=st.characters(exclude_categories=()))
 
 
 def header() -> dict[str, Any]:
-    return INFO.to_record(PARAMS)
+    return to_json(SessionHeader(INFO, PARAMS))
 
 
 def user(text: str, **changes: Any) -> dict[str, Any]:
-    return Message(role=Role.USER, content=text, **changes).to_record()
+    return to_json(Message(role=Role.USER, content=text, **changes))
 
 
 def assistant(status: Status = Status.COMPLETE, content: str = "an answer") -> Message:
@@ -86,9 +87,9 @@ def session_path(directory: Path) -> Path:
 
 def saved_and_loaded(directory: Path, *messages: Message) -> list[Message]:
     with SessionFile.create(directory, INFO) as file:
-        file.append(header())
+        file.append(SessionHeader(INFO, PARAMS))
         for message in messages:
-            file.append(message.to_record())
+            file.append(message)
     loaded = load_session(file.path)
     assert loaded.warnings == []
     return loaded.messages
@@ -132,7 +133,7 @@ def test_a_params_record_overrides_the_header_params(tmp_path: Path) -> None:
         session_path(tmp_path),
         header(),
         {"type": "params", "ts": "t", "params": {"temperature": 0.7}},
-        {"type": "params", "ts": "t", "params": changed.to_dict()},
+        {"type": "params", "ts": "t", "params": params_to_json(changed)},
     )
     assert load_session(path).params == changed
 
@@ -199,9 +200,9 @@ def test_any_text_round_trips_through_a_session_file(
 ) -> None:
     directory = tmp_path_factory.mktemp("any-text")
     with SessionFile.create(directory, INFO) as file:
-        file.append(header())
-        file.append({"type": "title", "ts": "t", "title": title})
-        file.append(Message(role=Role.ASSISTANT, content=content, error=error).to_record())
+        file.append(SessionHeader(INFO, PARAMS))
+        file.append(TitleChanged(title, "t"))
+        file.append(Message(role=Role.ASSISTANT, content=content, error=error))
     data = file.path.read_bytes()
     assert data.isascii() and data.count(b"\n") == 3
     loaded = load_session(file.path)
@@ -359,11 +360,12 @@ def test_a_header_field_of_the_wrong_type_falls_back_and_is_named(tmp_path: Path
 
 
 def test_a_file_from_a_newer_format_loads_what_it_can_and_says_so(tmp_path: Path) -> None:
-    path = write(session_path(tmp_path), header() | {"v": 2}, user("x"))
+    newer = CURRENT_VERSION + 1
+    path = write(session_path(tmp_path), header() | {"v": newer}, user("x"))
     loaded = load_session(path)
     assert [m.content for m in loaded.messages] == ["x"]
     assert loaded.warnings == [
-        "line 1: written by a newer llmchat (format v2); what it added is ignored"
+        f"line 1: written by a newer llmchat (format v{newer}); what it added is ignored"
     ]
 
 
@@ -388,9 +390,7 @@ def test_a_file_without_read_permission_is_a_clear_error(tmp_path: Path) -> None
 
 
 def test_a_cost_record_prices_the_reply_it_names(tmp_path: Path) -> None:
-    from llmchat.core.conversation import Conversation, SessionInfo
-    from llmchat.core.messages import Message, Role
-    from llmchat.store import SessionFile, load_session
+    from llmchat.core.conversation import Conversation
 
     info = SessionInfo(id="costs")
     conversation = Conversation(info)

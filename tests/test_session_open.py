@@ -24,6 +24,7 @@ from llmchat.store import (
     session_filename,
     start_session,
 )
+from llmchat.store.session_format import to_json
 
 PARAMS = SamplingParams(temperature=0.3, max_tokens=256)
 
@@ -160,7 +161,7 @@ def test_after_a_torn_tail_old_and_new_records_all_load(tmp_path: Path) -> None:
 def test_resuming_a_file_that_lost_its_header_writes_one_again(tmp_path: Path) -> None:
     info = SessionInfo(id="abc123def456", created="2026-03-04T05:06:07.000000Z")
     path = tmp_path / session_filename(info)
-    path.write_bytes(encode_record(Message(role=Role.USER, content="orphan").to_record()))
+    path.write_bytes(encode_record(to_json(Message(role=Role.USER, content="orphan"))))
     with resume_session(path) as session:
         session.conversation.add_user("found")
     loaded = load_session(path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameter names that carry credentials on some hosts (`?key=`, `?api-key=`,
@@ -51,7 +50,7 @@ def _looks_secret(name: str, value: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class BackendRecord:
-    """The backend a session used, as written in its header (and `backend` records)."""
+    """The backend a session used, as its header (and `backend` records) say."""
 
     name: str | None = None
     """The user's name for it (`[backends.NAME]`, `openai` for OPENAI_* variables,
@@ -64,9 +63,6 @@ class BackendRecord:
     """The model asked for (`default`: whatever the server serves)."""
     model_file: str | None = None
     """The GGUF file of a llama-server llmchat starts."""
-
-    FIELDS = ("backend", "kind", "base_url", "model", "model_file")
-    """The record's keys in a session file; `backend` is the name."""
 
     @classmethod
     def for_server(
@@ -81,10 +77,6 @@ class BackendRecord:
         if model_file is not None:
             return cls(name, kind, None, model, model_file)
         return cls(name, kind, url_without_secrets(base_url) or None, model, None)
-
-    def to_fields(self) -> dict[str, Any]:
-        values = (self.name, self.kind, self.base_url, self.model, self.model_file)
-        return dict(zip(self.FIELDS, values, strict=True))
 
     @property
     def place(self) -> tuple[str | None, str | None, str | None]:

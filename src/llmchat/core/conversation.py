@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Protocol
 
 from llmchat.core.backend_record import BackendRecord
-from llmchat.core.messages import Message, Role, Status, new_id, now_iso
+from llmchat.core.messages import Message, Role, Status
 from llmchat.core.params import SamplingParams
+from llmchat.core.records import (
+    BackendChanged,
+    CostKnown,
+    ParamsChanged,
+    Record,
+    ReplyCheckpoint,
+    SessionHeader,
+    SessionInfo,
+    SystemChanged,
+    TitleChanged,
+)
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.structured import OutputSchema
 
@@ -18,52 +29,11 @@ TITLE_LENGTH = 60
 class RecordSink(Protocol):
     """Where records go (a session file). May raise OSError; the conversation keeps them."""
 
-    def append(self, record: dict[str, Any]) -> None: ...
+    def append(self, record: Record) -> None: ...
 
 
 class PersistError(Exception):
     """A record could not be saved. The conversation still holds it and retries later."""
-
-
-@dataclass(slots=True)
-class SessionInfo:
-    """The header of a session: who it talks to and how, and where it came from."""
-
-    id: str = field(default_factory=new_id)
-    created: str = field(default_factory=now_iso)
-    title: str = ""
-    backend: str | None = None
-    model: str | None = None
-    system: str = ""
-    forked_from: str | None = None
-    kind: str | None = None
-    """The backend's wire protocol; with `base_url` or `model_file`, where to reconnect."""
-    base_url: str | None = None
-    """The API root without secrets (see BackendRecord); None in older files."""
-    model_file: str | None = None
-    """The GGUF file of a llama-server llmchat started."""
-
-    @property
-    def backend_record(self) -> BackendRecord:
-        return BackendRecord(self.backend, self.kind, self.base_url, self.model, self.model_file)
-
-    def use_backend(self, record: BackendRecord) -> None:
-        self.backend, self.kind, self.base_url = record.name, record.kind, record.base_url
-        self.model, self.model_file = record.model, record.model_file
-
-    def to_record(self, params: SamplingParams) -> dict[str, Any]:
-        # Still format v1: the backend fields are additions an older reader ignores.
-        return {
-            "type": "session",
-            "v": 1,
-            "id": self.id,
-            "created": self.created,
-            "title": self.title,
-            **self.backend_record.to_fields(),
-            "params": params.to_dict(),
-            "system": self.system,
-            "forked_from": self.forked_from,
-        }
 
 
 def title_from(text: str) -> str:
@@ -88,7 +58,7 @@ class Conversation:
         self.params = params or SamplingParams()
         self.messages: list[Message] = list(messages or [])
         self._sink = sink
-        self._unsaved: list[dict[str, Any]] = []
+        self._unsaved: list[Record] = []
         self._header_written = header_written
         self._moved = False
         self.listeners: list[Callable[[Message], None]] = []
@@ -105,14 +75,14 @@ class Conversation:
         """Records held in memory because the last write failed."""
         return len(self._unsaved)
 
-    def _persist(self, record: dict[str, Any]) -> None:
+    def _persist(self, record: Record) -> None:
         if not self._header_written:
-            self._unsaved.append(self.info.to_record(self.params))
+            # A copy: the header says how the session started, whatever changes later.
+            self._unsaved.append(SessionHeader(replace(self.info), self.params))
             self._header_written = True
             self._moved = False
         if self._moved:
-            fields = self.info.backend_record.to_fields()
-            self._unsaved.append({"type": "backend", "ts": now_iso(), **fields})
+            self._unsaved.append(BackendChanged(self.info.backend_record))
             self._moved = False
         self._unsaved.append(record)
         self.flush()
@@ -143,7 +113,7 @@ class Conversation:
         self.messages.append(message)
         if not self.info.title:
             self.info.title = title_from(text)
-        self._persist(message.to_record())
+        self._persist(replace(message))
         return message
 
     def add_reply(self, message: Message) -> None:
@@ -152,18 +122,19 @@ class Conversation:
         if message.parent is None:
             message.parent = self.last_id
         self.messages.append(message)
-        self._persist(message.to_record())
+        # A copy, so a record held after a failed write says what was true when it was made.
+        self._persist(replace(message))
 
     def set_cost(self, message: Message, cost_usd: float) -> None:
         """A reply's price, known after the reply was recorded (the price list loads late)."""
         message.cost_usd = cost_usd
-        self._persist({"type": "cost", "ts": now_iso(), "id": message.id, "cost_usd": cost_usd})
+        self._persist(CostKnown(message.id, cost_usd))
 
     def set_params(self, params: SamplingParams) -> None:
         if params == self.params:
             return
         self.params = params
-        self._persist({"type": "params", "ts": now_iso(), "params": params.to_dict()})
+        self._persist(ParamsChanged(params))
 
     def move_to(self, record: BackendRecord) -> None:
         """The session goes on with another backend. Recorded with the next record, so
@@ -178,10 +149,28 @@ class Conversation:
         if not title or title == self.info.title:
             return
         self.info.title = title
-        self._persist({"type": "title", "ts": now_iso(), "title": title})
+        self._persist(TitleChanged(title))
 
-    def with_system(self, system: str) -> None:
+    def set_system(self, system: str) -> None:
+        """Use `system` as the system prompt from the next request on ("" for none).
+
+        Written as a record of its own once the session has a header, so a resumed session
+        has the latest one; before that the header carries it (and no file appears for a
+        session that is only set up, never used)."""
+        if system == self.info.system:
+            return
         self.info.system = system
+        if self._header_written:
+            self._persist(SystemChanged(system))
+
+    def checkpoint(self, reply_id: str, parent: str | None, text: str) -> None:
+        """Save `text` that the streaming reply `reply_id` gained since its last checkpoint.
+
+        The reply's final record (`add_reply` with a message of the same id) supersedes its
+        checkpoints; without one (a crash), loading makes them an interrupted reply. See
+        `core.checkpoints.ReplyCheckpoints` for the once-a-second pacing."""
+        if text:
+            self._persist(ReplyCheckpoint(reply_id, parent, text))
 
     # -- compiling requests ----------------------------------------------------------
 

@@ -6,7 +6,6 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
 
 from llmchat.core.params import SamplingParams
 
@@ -24,6 +23,8 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
     ERROR = "error"
     INCOMPLETE = "incomplete"
+    INTERRUPTED = "interrupted"
+    """llmchat itself stopped mid-reply (a crash, `kill -9`): the text of its last checkpoint."""
     STREAMING = "streaming"
 
 
@@ -44,25 +45,6 @@ class Usage:
     cached: int = 0
     estimated: bool = False
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "prompt": self.prompt,
-            "completion": self.completion,
-            "cached": self.cached,
-            "estimated": self.estimated,
-        }
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Usage | None:
-        if not isinstance(data, dict):
-            return None
-        return cls(
-            prompt=_int(data.get("prompt")),
-            completion=_int(data.get("completion")),
-            cached=_int(data.get("cached")),
-            estimated=bool(data.get("estimated", False)),
-        )
-
 
 @dataclass(frozen=True, slots=True)
 class Timing:
@@ -82,20 +64,6 @@ class Timing:
     decode_tokens: int | None = None
     cache_tokens: int | None = None
     """Prompt tokens the server reused from its KV cache (llama.cpp `timings.cache_n`)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__ if getattr(self, k) is not None}
-
-    @classmethod
-    def from_dict(cls, data: Any) -> Timing | None:
-        if not isinstance(data, dict):
-            return None
-        values: dict[str, Any] = {}
-        for key in cls.__slots__:
-            raw = data.get(key)
-            if isinstance(raw, int | float) and not isinstance(raw, bool):
-                values[key] = raw
-        return cls(**values)
 
 
 @dataclass(slots=True)
@@ -123,82 +91,3 @@ class Message:
     def cut_off(self) -> bool:
         """The reply reached max_tokens: it is complete as a stream, but truncated."""
         return self.finish_reason == "length"
-
-    def to_record(self) -> dict[str, Any]:
-        """The session-file form of this message (see architecture.md)."""
-        record: dict[str, Any] = {
-            "type": "message",
-            "id": self.id,
-            "parent": self.parent,
-            "role": str(self.role),
-            "content": self.content,
-            "ts": self.ts,
-        }
-        if self.tokens is not None:
-            record["tokens"] = self.tokens
-        if self.role is Role.ASSISTANT:
-            record.update(
-                status=str(self.status),
-                backend=self.backend,
-                model=self.model,
-                params=self.params.to_dict() if self.params else None,
-                usage=self.usage.to_dict() if self.usage else None,
-                timing=self.timing.to_dict() if self.timing else None,
-                cost_usd=self.cost_usd,
-                error=self.error,
-                finish_reason=self.finish_reason,
-            )
-        return record
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any]) -> Message:
-        """Build a message from a session record; raises ValueError on a wrong shape."""
-        if not isinstance(record, dict):
-            raise ValueError(f"message record is not an object: {type(record).__name__}")
-        try:
-            role = Role(record["role"])
-        except (KeyError, ValueError) as exc:
-            raise ValueError(f"message record has no valid role: {record.get('role')!r}") from exc
-        content = record.get("content")
-        if not isinstance(content, str):
-            raise ValueError("message record has no text content")
-        try:
-            status = Status(record.get("status") or "complete")
-        except ValueError:
-            status = Status.INCOMPLETE
-        return cls(
-            role=role,
-            content=content,
-            id=_str(record.get("id")) or new_id(),
-            parent=_str(record.get("parent")),
-            ts=_str(record.get("ts")) or now_iso(),
-            tokens=_int_or_none(record.get("tokens")),
-            status=status,
-            backend=_str(record.get("backend")),
-            model=_str(record.get("model")),
-            params=SamplingParams.from_dict(record["params"])
-            if isinstance(record.get("params"), dict)
-            else None,
-            usage=Usage.from_dict(record.get("usage")),
-            timing=Timing.from_dict(record.get("timing")),
-            cost_usd=_number_or_none(record.get("cost_usd")),
-            error=_str(record.get("error")),
-            finish_reason=_str(record.get("finish_reason")),
-        )
-
-
-def _int(value: Any) -> int:
-    return value if isinstance(value, int) and not isinstance(value, bool) else 0
-
-
-def _int_or_none(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _number_or_none(value: Any) -> float | None:
-    # bool is an int in Python, but `true` in a file is not a number of anything.
-    return value if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-
-def _str(value: Any) -> str | None:
-    return value if isinstance(value, str) else None

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 DEFAULT_MAX_TOKENS = 1024
+TEMPERATURE_RANGE = (0.0, 2.0)
+TOP_P_RANGE = (0.0, 1.0)
+MAX_TOKENS_RANGE = (1, 10_000_000)
+SEED_RANGE = (-(2**63), 2**63 - 1)
+"""What servers accept for a seed (a signed 64-bit integer; llama.cpp takes -1 as random)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,22 +24,3 @@ class SamplingParams:
     """Reserved for the reply; always set so a request can never run unbounded."""
     seed: int | None = None
     """Fixed seed for reproducible sampling where the server supports it."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> SamplingParams:
-        """Read params from a session record, ignoring unknown keys and bad values."""
-        if not isinstance(data, dict):
-            return cls()
-        base = cls()
-        values: dict[str, Any] = {}
-        for key, kind in (("temperature", float), ("top_p", float), ("max_tokens", int)):
-            raw = data.get(key)
-            if isinstance(raw, int | float) and not isinstance(raw, bool):
-                values[key] = kind(raw)
-        seed = data.get("seed")
-        if isinstance(seed, int) and not isinstance(seed, bool):
-            values["seed"] = seed
-        return replace(base, **values)

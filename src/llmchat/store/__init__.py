@@ -1,5 +1,6 @@
 """JSONL session files: append, load, recover, lock, list (fork and export to come).
 
+- `session_format`: how each record looks as JSON, its version, upgrades of older files.
 - `session_file`: the writer (`SessionFile`), the file-name scheme, the line encoding.
 - `session_load`: `load_session`, which reads whatever survives in a file, with warnings.
 - `session_list`: `list_sessions`, `latest_session`, `find_session` for the picker and CLI.

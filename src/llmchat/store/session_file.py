@@ -22,9 +22,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
-from llmchat.core.conversation import SessionInfo
+from llmchat.core.records import Record, SessionInfo
 from llmchat.paths import ensure_private_dir
 from llmchat.store.errors import SessionLocked
+from llmchat.store.session_format import CURRENT_VERSION, format_mark_to_json, to_json
 
 SESSION_SUFFIX = ".jsonl"
 _STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
@@ -111,6 +112,12 @@ class SessionFile:
             os.close(fd)
             raise
         self._fd: int | None = fd
+        self._older_format = False
+
+    def continues(self, version: int) -> None:
+        """The file so far is in format `version`. If that is older than this llmchat's,
+        the first append says (with a `format` record) that what follows is newer."""
+        self._older_format = version < CURRENT_VERSION
 
     @classmethod
     def create(cls, sessions_dir: str | os.PathLike[str], info: SessionInfo) -> Self:
@@ -121,8 +128,8 @@ class SessionFile:
     def closed(self) -> bool:
         return self._fd is None
 
-    def append(self, record: Mapping[str, Any]) -> None:
-        """Write one record as one line and fsync it.
+    def append(self, record: Record) -> None:
+        """Write one record as one line (see `session_format`) and fsync it.
 
         On any failure (disk full, short write, I/O error) the file is cut back to its
         size before this call, so no half record is left behind, and the OSError is
@@ -131,7 +138,9 @@ class SessionFile:
         fd = self._fd
         if fd is None:
             raise OSError(errno.EBADF, f"the session file {self.path.name} is closed")
-        line = encode_record(record)
+        line = encode_record(to_json(record))
+        if self._older_format:
+            line = encode_record(format_mark_to_json()) + line
         size = os.fstat(fd).st_size
         # Checked on every append, not only at open: a crash, or a failed truncate after a
         # failed write, may have left a line without its newline.
@@ -146,6 +155,7 @@ class SessionFile:
                     f"only {written} of {len(line)} bytes could be written (is the disk full?)",
                 )
             self._sync(fd)
+            self._older_format = False
         except OSError:
             # If even this fails, the tail check above keeps the next record on its own line.
             with contextlib.suppress(OSError):

@@ -1,5 +1,9 @@
 """Reading a session file back: header, parameters, title and messages, whatever the damage.
 
+Each line is decoded by `session_format` (after upgrading it from the version the file
+declares) and folded here into a session: later records win, and a streaming reply's
+checkpoints with no final record become one reply marked interrupted.
+
 Loading never raises for what is inside the file. Every line that cannot be used -- torn by
 a crash, not JSON, not a record, a record of the wrong shape -- is skipped and reported in
 `LoadedSession.warnings` with its line number, and everything else loads. Records of a
@@ -11,22 +15,35 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from llmchat.core.backend_record import BackendRecord
-from llmchat.core.conversation import SessionInfo
-from llmchat.core.messages import Message, new_id
+from llmchat.core.messages import Message, Role, Status, new_id
 from llmchat.core.params import SamplingParams
+from llmchat.core.records import (
+    BackendChanged,
+    CostKnown,
+    ParamsChanged,
+    Record,
+    ReplyCheckpoint,
+    SessionHeader,
+    SessionInfo,
+    SystemChanged,
+    TitleChanged,
+)
 from llmchat.store.errors import SessionUnreadable
 from llmchat.store.session_file import parse_session_filename
-
-FORMAT_VERSION = 1
-_DETAIL_LIMIT = 120
-"""Warnings quote what was wrong, but a 1 MB bad value must not become a 1 MB warning."""
+from llmchat.store.session_format import (
+    CURRENT_VERSION,
+    BadRecord,
+    detail,
+    from_json,
+    upgrade,
+    version_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +59,9 @@ class LoadedSession:
     warnings: list[str]
     """One line per skipped or doubtful line, naming its line number."""
     has_header: bool
+    version: int = CURRENT_VERSION
+    """The format the file's last records were written in (its header's, or a later
+    `format` record's); a writer continuing an older file says it writes a newer one."""
 
     @property
     def title(self) -> str:
@@ -89,8 +109,14 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _detail(text: str) -> str:
-    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
+@dataclass(slots=True)
+class _Checkpoints:
+    """A reply's checkpoints so far, and where in the history its first one came."""
+
+    parent: str | None
+    ts: str
+    position: int
+    parts: list[str] = field(default_factory=list)
 
 
 class _Reader:
@@ -102,19 +128,14 @@ class _Reader:
         self._info: SessionInfo | None = None
         self._params = SamplingParams()
         self._title: str | None = None
+        self._system: str | None = None
+        self._backend: BackendRecord | None = None
         self._messages: list[Message] = []
         self._ids: set[str] = set()
+        self._checkpoints: dict[str, _Checkpoints] = {}
+        self._version = 1  # until a header says otherwise: files without one are old
         self._records = 0
         self.warnings: list[str] = []
-        self._handlers: dict[str, Callable[[int, dict[str, Any]], None]] = {
-            "session": self._header,
-            "message": self._message,
-            "params": self._params_record,
-            "title": self._title_record,
-            "cost": self._cost_record,
-            "backend": self._backend_record,
-        }
-        self._backend: BackendRecord | None = None
 
     def _warn(self, number: int, text: str) -> None:
         self.warnings.append(f"line {number}: {text}")
@@ -132,7 +153,7 @@ class _Reader:
             problem = f"not valid JSON ({exc.msg} at column {exc.colno})"
         except (ValueError, RecursionError) as exc:
             # Huge integers and absurdly deep nesting are refused by the decoder itself.
-            problem = f"not valid JSON ({_detail(str(exc) or type(exc).__name__)})"
+            problem = f"not valid JSON ({detail(str(exc) or type(exc).__name__)})"
         if problem is not None:
             if is_tail:
                 self._warn(
@@ -150,111 +171,104 @@ class _Reader:
         if not isinstance(kind, str):
             self._warn(number, "record has no type; skipped")
             return
-        handler = self._handlers.get(kind)
-        if handler is not None:  # unknown types come from newer versions: skip quietly
-            handler(number, value)
-
-    def _header(self, number: int, record: dict[str, Any]) -> None:
-        if self._info is not None:
-            self._warn(number, "a second session header; ignored")
+        if kind == "format":
+            self._version = version_of(value)
             return
-        wrong: list[str] = []
+        if kind == "session":
+            if self._info is not None:
+                self._warn(number, "a second session header; ignored")
+                return
+            self._version = version_of(value)
+            if self._version > CURRENT_VERSION:
+                self._warn(
+                    number,
+                    f"written by a newer llmchat (format v{self._version}); "
+                    "what it added is ignored",
+                )
 
-        def text(key: str, default: str) -> str:
-            value = record.get(key, default)
-            if isinstance(value, str):
-                return value
-            wrong.append(key)
-            return default
+        def warn(text: str) -> None:
+            self._warn(number, text)
 
-        def optional_text(key: str) -> str | None:
-            value = record.get(key)
-            if value is None or isinstance(value, str):
-                return value
-            wrong.append(key)
-            return None
+        for current in upgrade(value, self._version):
+            try:
+                record = from_json(current, warn, fallback=self._fallback)
+            except BadRecord as exc:
+                warn(f"{exc}; skipped")
+                continue
+            if record is not None:  # None: a type from a newer version, skipped quietly
+                self._fold(number, record)
 
-        fallback = self._fallback
-        self._info = SessionInfo(
-            id=text("id", fallback.id) or fallback.id,
-            created=text("created", fallback.created) or fallback.created,
-            title=text("title", ""),
-            backend=optional_text("backend"),
-            model=optional_text("model"),
-            system=text("system", ""),
-            forked_from=optional_text("forked_from"),
-            kind=optional_text("kind"),
-            base_url=optional_text("base_url"),
-            model_file=optional_text("model_file"),
-        )
-        params = record.get("params")
-        if params is not None and not isinstance(params, dict):
-            wrong.append("params")
-        self._params = SamplingParams.from_dict(params)
-        self._title = self._info.title
-        if wrong:
-            fields = ", ".join(wrong)
-            self._warn(number, f"session header has the wrong type for {fields}; defaults used")
-        version = record.get("v")
-        if isinstance(version, int) and version > FORMAT_VERSION:
-            self._warn(
-                number,
-                f"written by a newer llmchat (format v{version}); what it added is ignored",
-            )
+    def _fold(self, number: int, record: Record) -> None:
+        match record:
+            case SessionHeader(info=info, params=params):
+                self._info, self._params, self._title = info, params, info.title
+                return  # a header is not counted: a file of only a header holds nothing
+            case Message():
+                if not self._add_message(number, record):
+                    return
+            case ParamsChanged(params=params):
+                self._params = params
+            case TitleChanged(title=title):
+                self._title = title
+            case SystemChanged(system=system):
+                self._system = system
+            case BackendChanged(backend=backend):
+                self._backend = backend
+            case CostKnown():
+                if not self._cost(number, record):
+                    return
+            case ReplyCheckpoint():
+                self._checkpoint(record)
+        self._records += 1
 
-    def _message(self, number: int, record: dict[str, Any]) -> None:
-        try:
-            message = Message.from_record(record)
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            self._warn(number, f"{_detail(str(exc))}; skipped")
-            return
+    def _add_message(self, number: int, message: Message) -> bool:
         if message.id in self._ids:
             # Only a failed rollback after a failed write can repeat a record; keep the first.
-            self._warn(number, f"message {_detail(message.id)!r} appears again; skipped")
-            return
+            self._warn(number, f"message {detail(message.id)!r} appears again; skipped")
+            return False
+        # The final record of a checkpointed reply supersedes its checkpoints.
+        self._checkpoints.pop(message.id, None)
         self._ids.add(message.id)
         self._messages.append(message)
-        self._records += 1
+        return True
 
-    def _params_record(self, number: int, record: dict[str, Any]) -> None:
-        params = record.get("params")
-        if not isinstance(params, dict):
-            self._warn(number, "params record without parameters; skipped")
-            return
-        self._params = SamplingParams.from_dict(params)
-        self._records += 1
-
-    def _cost_record(self, number: int, record: dict[str, Any]) -> None:
+    def _cost(self, number: int, record: CostKnown) -> bool:
         """A reply's price, written once it was known (after the reply itself)."""
-        target, cost = record.get("id"), record.get("cost_usd")
-        if not isinstance(cost, int | float) or isinstance(cost, bool):
-            self._warn(number, "cost record without a number; skipped")
-            return
         for message in reversed(self._messages):
-            if message.id == target:
-                message.cost_usd = float(cost)
-                self._records += 1
-                return
-        self._warn(number, f"cost for an unknown message {_detail(str(target))!r}; skipped")
+            if message.id == record.id:
+                message.cost_usd = record.cost_usd
+                return True
+        self._warn(number, f"cost for an unknown message {detail(record.id)!r}; skipped")
+        return False
 
-    def _backend_record(self, number: int, record: dict[str, Any]) -> None:
-        """The session went on with another backend (written when it moved)."""
-        values = [record.get(key) for key in BackendRecord.FIELDS]
-        if not all(value is None or isinstance(value, str) for value in values):
-            self._warn(number, "backend record with a value that is not text; skipped")
-            return
-        self._backend = BackendRecord(*values)
-        self._records += 1
+    def _checkpoint(self, record: ReplyCheckpoint) -> None:
+        if record.id in self._ids:
+            return  # the reply's final record came first: nothing to add to it
+        saved = self._checkpoints.get(record.id)
+        if saved is None:
+            saved = _Checkpoints(record.parent, record.ts, len(self._messages))
+            self._checkpoints[record.id] = saved
+        saved.parts.append(record.text)
 
-    def _title_record(self, number: int, record: dict[str, Any]) -> None:
-        title = record.get("title")
-        if not isinstance(title, str):
-            self._warn(number, "title record without a text title; skipped")
-            return
-        self._title = title
-        self._records += 1
+    def _interrupted(self) -> None:
+        """Checkpoints without a final record: the reply as far as it was saved."""
+        # Last first, so each insertion leaves the earlier positions where they were.
+        for reply_id, saved in sorted(
+            self._checkpoints.items(), key=lambda item: item[1].position, reverse=True
+        ):
+            message = Message(
+                role=Role.ASSISTANT,
+                content="".join(saved.parts),
+                id=reply_id,
+                parent=saved.parent,
+                ts=saved.ts or self._fallback.created,
+                status=Status.INTERRUPTED,
+            )
+            self._messages.insert(saved.position, message)
+            self._ids.add(reply_id)
 
     def result(self, path: Path) -> LoadedSession:
+        self._interrupted()
         info = self._info
         has_header = info is not None
         if info is None:
@@ -265,6 +279,8 @@ class _Reader:
                 )
         if self._title is not None:
             info.title = self._title
+        if self._system is not None:
+            info.system = self._system
         if self._backend is not None:
             info.use_backend(self._backend)
         return LoadedSession(
@@ -274,4 +290,5 @@ class _Reader:
             messages=self._messages,
             warnings=self.warnings,
             has_header=has_header,
+            version=self._version,
         )

@@ -10,9 +10,10 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import Self
 
 from llmchat.core.conversation import Conversation
+from llmchat.core.records import Record
 from llmchat.store.errors import SessionError
 from llmchat.store.session_file import SessionFile
 from llmchat.store.session_load import load_session
@@ -82,6 +83,7 @@ def resume_session(path: str | os.PathLike[str]) -> OpenSession:
     except BaseException:
         file.close()
         raise
+    file.continues(loaded.version)
     conversation = Conversation(
         info=loaded.info,
         params=loaded.params,
@@ -105,7 +107,7 @@ class DeferredSessionFile:
         self._conversation = conversation
         self.file: SessionFile | None = None
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: Record) -> None:
         if self.file is None:
             self.file = SessionFile.create(self._dir, self._conversation.info)
         self.file.append(record)

@@ -1,0 +1,462 @@
+"""The session-file format: the one place that knows how each record looks as JSON.
+
+Every record type has a pair here: `*_to_json` (what the writer puts on the line) and
+`*_from_json` (how the loader reads it back, replacing bad values by defaults and saying
+so through `warn`). `to_json` and `from_json` dispatch on the record's type; nothing else
+in llmchat spells a record's keys.
+
+Versions: the header's `v` says which format the records after it were written in, and a
+`format` record says so again when a newer llmchat continues an older file. `UPGRADES`
+maps each older version to a function that brings one record of it to the next version;
+`upgrade` runs the chain, so the decoders only ever see the current format.
+
+- v1: header, message, params, title, cost, backend.
+- v2: adds `system` (every change of the system prompt), `checkpoint` (the text a reply
+  gained while streaming) and the status `interrupted`. v1 records are v2 records as they
+  are; a v1 reader skips what v2 adds, and says the file is newer.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import fields
+from typing import Any
+
+from llmchat.core.backend_record import BackendRecord
+from llmchat.core.messages import Message, Role, Status, Timing, Usage, new_id, now_iso
+from llmchat.core.params import (
+    MAX_TOKENS_RANGE,
+    SEED_RANGE,
+    TEMPERATURE_RANGE,
+    TOP_P_RANGE,
+    SamplingParams,
+)
+from llmchat.core.records import (
+    BackendChanged,
+    CostKnown,
+    ParamsChanged,
+    Record,
+    ReplyCheckpoint,
+    SessionHeader,
+    SessionInfo,
+    SystemChanged,
+    TitleChanged,
+)
+
+CURRENT_VERSION = 2
+JSON = dict[str, Any]
+Warn = Callable[[str], None]
+_DETAIL_LIMIT = 120
+"""Warnings quote what was wrong, but a 1 MB bad value must not become a 1 MB warning."""
+_BACKEND_KEYS = ("backend", "kind", "base_url", "model", "model_file")
+"""A BackendRecord's fields as the header and `backend` records spell them."""
+
+
+class BadRecord(ValueError):
+    """A record that cannot be used at all; `str()` says why, for the loader's warning."""
+
+
+def detail(text: str) -> str:
+    """`text` cut short enough to quote in a warning."""
+    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
+
+
+# -- versions ----------------------------------------------------------------------------
+
+
+def _v1_to_v2(record: JSON) -> list[JSON]:
+    # v2 only added record types and a status: every v1 record reads as it is.
+    return [record]
+
+
+UPGRADES: dict[int, Callable[[JSON], list[JSON]]] = {1: _v1_to_v2}
+"""Version n -> a function bringing one record of version n to version n + 1 (it may
+split a record in several, or drop it)."""
+
+
+def upgrade(record: JSON, version: int) -> list[JSON]:
+    """`record`, written in format `version`, as records of the current format.
+
+    Records of a newer version are returned as they are (the decoders skip what they do
+    not know); versions older than the table (a 0, a negative) are read as v1."""
+    records = [record]
+    for step in range(max(version, min(UPGRADES)), CURRENT_VERSION):
+        records = [new for old in records for new in UPGRADES[step](old)]
+    return records
+
+
+def format_mark_to_json(version: int = CURRENT_VERSION) -> JSON:
+    """Written before the first record a newer llmchat adds to an older file."""
+    return {"type": "format", "v": version}
+
+
+def version_of(record: JSON) -> int:
+    """The format version a header or `format` record declares (v1 if it says none)."""
+    version = record.get("v")
+    return version if isinstance(version, int) and not isinstance(version, bool) else 1
+
+
+# -- the session header ------------------------------------------------------------------
+
+
+def header_to_json(header: SessionHeader) -> JSON:
+    info = header.info
+    return {
+        "type": "session",
+        "v": CURRENT_VERSION,
+        "id": info.id,
+        "created": info.created,
+        "title": info.title,
+        **backend_fields(info.backend_record),
+        "params": params_to_json(header.params),
+        "system": info.system,
+        "forked_from": info.forked_from,
+    }
+
+
+def header_from_json(record: JSON, warn: Warn, fallback: SessionInfo) -> SessionHeader:
+    """The header; fields of the wrong type take `fallback`'s value, with one warning."""
+    wrong: list[str] = []
+
+    def text(key: str, default: str) -> str:
+        value = record.get(key, default)
+        if isinstance(value, str):
+            return value
+        wrong.append(key)
+        return default
+
+    def optional_text(key: str) -> str | None:
+        value = record.get(key)
+        if value is None or isinstance(value, str):
+            return value
+        wrong.append(key)
+        return None
+
+    info = SessionInfo(
+        id=text("id", fallback.id) or fallback.id,
+        created=text("created", fallback.created) or fallback.created,
+        title=text("title", ""),
+        backend=optional_text("backend"),
+        model=optional_text("model"),
+        system=text("system", ""),
+        forked_from=optional_text("forked_from"),
+        kind=optional_text("kind"),
+        base_url=optional_text("base_url"),
+        model_file=optional_text("model_file"),
+    )
+    params = record.get("params")
+    if params is not None and not isinstance(params, dict):
+        wrong.append("params")
+    if wrong:
+        warn(f"session header has the wrong type for {', '.join(wrong)}; defaults used")
+    return SessionHeader(info, params_from_json(params, warn))
+
+
+# -- sampling parameters (inside other records) ------------------------------------------
+
+
+def params_to_json(params: SamplingParams) -> JSON:
+    return {
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "max_tokens": params.max_tokens,
+        "seed": params.seed,
+    }
+
+
+def params_from_json(data: Any, warn: Warn) -> SamplingParams:
+    """Parameters as stored; a value out of its range (NaN, a negative max_tokens) is
+    replaced by its default with a warning, so nothing out of range is ever sent."""
+    if not isinstance(data, dict):
+        return SamplingParams()
+    default = SamplingParams()
+    bad: list[str] = []
+
+    def number(key: str, low: float, high: float, default_value: float) -> float:
+        raw = data.get(key)
+        if raw is None:
+            return default_value
+        if _is_number(raw) and low <= raw <= high:  # False for NaN
+            return float(raw)
+        bad.append(f"{key} {detail(repr(raw))}")
+        return default_value
+
+    def whole(key: str, low: int, high: int, default_value: int | None) -> int | None:
+        raw = data.get(key)
+        if raw is None:
+            return default_value
+        if isinstance(raw, int) and not isinstance(raw, bool) and low <= raw <= high:
+            return raw
+        if isinstance(raw, float) and raw.is_integer() and low <= raw <= high:
+            return int(raw)  # a 512.0 from a hand-edited file means 512
+        bad.append(f"{key} {detail(repr(raw))}")
+        return default_value
+
+    temperature = number("temperature", *TEMPERATURE_RANGE, default.temperature)
+    top_p = number("top_p", *TOP_P_RANGE, default.top_p)
+    max_tokens = whole("max_tokens", *MAX_TOKENS_RANGE, default.max_tokens)
+    seed = whole("seed", *SEED_RANGE, None)
+    if bad:
+        warn(f"parameters out of range ({', '.join(bad)}); defaults used")
+    return SamplingParams(
+        temperature=temperature,
+        top_p=top_p,
+        max_tokens=max_tokens if max_tokens is not None else default.max_tokens,
+        seed=seed,
+    )
+
+
+# -- messages ----------------------------------------------------------------------------
+
+
+def message_to_json(message: Message) -> JSON:
+    record: JSON = {
+        "type": "message",
+        "id": message.id,
+        "parent": message.parent,
+        "role": str(message.role),
+        "content": message.content,
+        "ts": message.ts,
+    }
+    if message.tokens is not None:
+        record["tokens"] = message.tokens
+    if message.role is Role.ASSISTANT:
+        record.update(
+            status=str(message.status),
+            backend=message.backend,
+            model=message.model,
+            params=params_to_json(message.params) if message.params else None,
+            usage=usage_to_json(message.usage) if message.usage else None,
+            timing=timing_to_json(message.timing) if message.timing else None,
+            cost_usd=message.cost_usd,
+            error=message.error,
+            finish_reason=message.finish_reason,
+        )
+    return record
+
+
+def message_from_json(record: JSON, warn: Warn) -> Message:
+    """A message; raises BadRecord without a role or a text. Other bad fields are dropped."""
+    if not isinstance(record, dict):
+        raise BadRecord(f"message record is not an object: {type(record).__name__}")
+    try:
+        role = Role(record["role"])
+    except (KeyError, ValueError, TypeError) as exc:
+        raise BadRecord(
+            f"message record has no valid role: {detail(repr(record.get('role')))}"
+        ) from exc
+    content = record.get("content")
+    if not isinstance(content, str):
+        raise BadRecord("message record has no text content")
+    try:
+        status = Status(record.get("status") or "complete")
+    except (ValueError, TypeError):
+        status = Status.INCOMPLETE  # a status from a newer llmchat: it did not complete here
+    params = record.get("params")
+    return Message(
+        role=role,
+        content=content,
+        id=_text(record.get("id")) or new_id(),
+        parent=_text(record.get("parent")),
+        ts=_text(record.get("ts")) or now_iso(),
+        tokens=_count(record.get("tokens")),
+        status=status,
+        backend=_text(record.get("backend")),
+        model=_text(record.get("model")),
+        params=params_from_json(params, warn) if isinstance(params, dict) else None,
+        usage=usage_from_json(record.get("usage")),
+        timing=timing_from_json(record.get("timing")),
+        cost_usd=_cost(record.get("cost_usd")),
+        error=_text(record.get("error")),
+        finish_reason=_text(record.get("finish_reason")),
+    )
+
+
+def usage_to_json(usage: Usage) -> JSON:
+    return {
+        "prompt": usage.prompt,
+        "completion": usage.completion,
+        "cached": usage.cached,
+        "estimated": usage.estimated,
+    }
+
+
+def usage_from_json(data: Any) -> Usage | None:
+    if not isinstance(data, dict):
+        return None
+    return Usage(
+        prompt=_count(data.get("prompt")) or 0,
+        completion=_count(data.get("completion")) or 0,
+        cached=_count(data.get("cached")) or 0,
+        estimated=bool(data.get("estimated", False)),
+    )
+
+
+_TIMING_FIELDS = tuple(f.name for f in fields(Timing))
+
+
+def timing_to_json(timing: Timing) -> JSON:
+    values = {name: getattr(timing, name) for name in _TIMING_FIELDS}
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def timing_from_json(data: Any) -> Timing | None:
+    if not isinstance(data, dict):
+        return None
+    values: dict[str, Any] = {name: _amount(data.get(name)) for name in _TIMING_FIELDS}
+    return Timing(**{name: value for name, value in values.items() if value is not None})
+
+
+# -- records of a change -----------------------------------------------------------------
+
+
+def params_changed_to_json(record: ParamsChanged) -> JSON:
+    return {"type": "params", "ts": record.ts, "params": params_to_json(record.params)}
+
+
+def params_changed_from_json(record: JSON, warn: Warn) -> ParamsChanged:
+    params = record.get("params")
+    if not isinstance(params, dict):
+        raise BadRecord("params record without parameters")
+    return ParamsChanged(params_from_json(params, warn), _ts(record))
+
+
+def title_changed_to_json(record: TitleChanged) -> JSON:
+    return {"type": "title", "ts": record.ts, "title": record.title}
+
+
+def title_changed_from_json(record: JSON, warn: Warn) -> TitleChanged:
+    title = record.get("title")
+    if not isinstance(title, str):
+        raise BadRecord("title record without a text title")
+    return TitleChanged(title, _ts(record))
+
+
+def system_changed_to_json(record: SystemChanged) -> JSON:
+    return {"type": "system", "ts": record.ts, "system": record.system}
+
+
+def system_changed_from_json(record: JSON, warn: Warn) -> SystemChanged:
+    system = record.get("system")
+    if not isinstance(system, str):
+        raise BadRecord("system record without a text system prompt")
+    return SystemChanged(system, _ts(record))
+
+
+def cost_known_to_json(record: CostKnown) -> JSON:
+    return {"type": "cost", "ts": record.ts, "id": record.id, "cost_usd": record.cost_usd}
+
+
+def cost_known_from_json(record: JSON, warn: Warn) -> CostKnown:
+    cost = _cost(record.get("cost_usd"))
+    if cost is None:
+        raise BadRecord("cost record without a number")
+    target = record.get("id")
+    if not isinstance(target, str):
+        raise BadRecord(f"cost for an unknown message {detail(str(target))!r}")
+    return CostKnown(target, cost, _ts(record))
+
+
+def backend_fields(backend: BackendRecord) -> JSON:
+    values = (backend.name, backend.kind, backend.base_url, backend.model, backend.model_file)
+    return dict(zip(_BACKEND_KEYS, values, strict=True))
+
+
+def backend_changed_to_json(record: BackendChanged) -> JSON:
+    return {"type": "backend", "ts": record.ts, **backend_fields(record.backend)}
+
+
+def backend_changed_from_json(record: JSON, warn: Warn) -> BackendChanged:
+    values = [record.get(key) for key in _BACKEND_KEYS]
+    if not all(value is None or isinstance(value, str) for value in values):
+        raise BadRecord("backend record with a value that is not text")
+    return BackendChanged(BackendRecord(*values), _ts(record))
+
+
+def checkpoint_to_json(record: ReplyCheckpoint) -> JSON:
+    return {
+        "type": "checkpoint",
+        "ts": record.ts,
+        "id": record.id,
+        "parent": record.parent,
+        "text": record.text,
+    }
+
+
+def checkpoint_from_json(record: JSON, warn: Warn) -> ReplyCheckpoint:
+    reply, text = record.get("id"), record.get("text")
+    if not isinstance(reply, str) or not reply or not isinstance(text, str):
+        raise BadRecord("checkpoint record without a reply id and text")
+    return ReplyCheckpoint(reply, _text(record.get("parent")), text, _ts(record))
+
+
+# -- dispatch ----------------------------------------------------------------------------
+
+_ENCODERS: dict[type[Any], Callable[[Any], JSON]] = {
+    SessionHeader: header_to_json,
+    Message: message_to_json,
+    ParamsChanged: params_changed_to_json,
+    TitleChanged: title_changed_to_json,
+    SystemChanged: system_changed_to_json,
+    CostKnown: cost_known_to_json,
+    BackendChanged: backend_changed_to_json,
+    ReplyCheckpoint: checkpoint_to_json,
+}
+_DECODERS: dict[str, Callable[[JSON, Warn], Record]] = {
+    "message": message_from_json,
+    "params": params_changed_from_json,
+    "title": title_changed_from_json,
+    "system": system_changed_from_json,
+    "cost": cost_known_from_json,
+    "backend": backend_changed_from_json,
+    "checkpoint": checkpoint_from_json,
+}
+
+
+def to_json(record: Record) -> JSON:
+    """The JSON object for a record, as one line of a session file holds it."""
+    return _ENCODERS[type(record)](record)
+
+
+def from_json(record: JSON, warn: Warn, *, fallback: SessionInfo) -> Record | None:
+    """The record a current-format JSON object holds (see `upgrade` for older ones).
+
+    None for a type this version does not know (written by a newer one: skip it quietly)
+    and for `format` records (the loader reads their version with `version_of`). Raises
+    BadRecord when the record cannot be used."""
+    kind = record.get("type")
+    if kind == "session":
+        return header_from_json(record, warn, fallback)
+    decoder = _DECODERS.get(kind) if isinstance(kind, str) else None
+    return decoder(record, warn) if decoder is not None else None
+
+
+# -- values ------------------------------------------------------------------------------
+
+
+def _is_number(value: Any) -> bool:
+    # bool is an int in Python, but `true` in a file is not a number of anything.
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+
+
+def _amount(value: Any) -> int | float | None:
+    """A stored measure (a time, a price): a finite number, not below zero."""
+    return value if _is_number(value) and math.isfinite(value) and value >= 0 else None
+
+
+def _cost(value: Any) -> float | None:
+    amount = _amount(value)
+    return None if amount is None else float(amount)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _ts(record: JSON) -> str:
+    return _text(record.get("ts")) or ""
