@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from llmchat.core.messages import Message, Role, Status, Timing, Usage
-from llmchat.tui.widgets.message_meta import reply_meta
+from llmchat.tui.widgets.message_meta import STATUS_MARK, reply_meta
 
 
 def reply(usage: Usage | None, status: Status = Status.COMPLETE) -> Message:
@@ -21,3 +21,11 @@ def test_a_cancelled_reply_with_estimated_counts_marks_its_speed() -> None:
 
 def test_a_reply_with_no_usage_at_all_marks_its_speed() -> None:
     assert "≈69 tok/s" in reply_meta(reply(None, Status.ERROR))
+
+
+def test_every_status_has_its_own_mark() -> None:
+    assert set(STATUS_MARK) == set(Status)
+
+
+def test_a_reply_cut_by_a_crash_is_marked_interrupted() -> None:
+    assert reply_meta(reply(None, Status.INTERRUPTED)).startswith("⚠ interrupted")

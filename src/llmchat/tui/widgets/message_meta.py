@@ -13,6 +13,7 @@ STATUS_MARK = {
     Status.CANCELLED: "⊘ cancelled",
     Status.ERROR: "✗ error",
     Status.INCOMPLETE: "⚠ incomplete",
+    Status.INTERRUPTED: "⚠ interrupted",
     Status.STREAMING: "…",
 }
 
