@@ -2,8 +2,8 @@
 
 Its GGUF has no chat template; without one llama-server frames the chat as ChatML and
 the base model prints the markers ("<|im_end|> <|im_start|>…"). What the tiny model
-answers is not tested, only that the framing never leaks into a reply and that each
-reply ends by itself.
+answers is not tested, only that the framing never leaks into a reply, that each reply
+ends by itself, and that in schema mode the reply is JSON that follows the schema.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from llmchat.config import Config
 from llmchat.core.events import Delta, Failed, Finished, StreamEvent, UsageReport
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.structured import OutputSchema, check_reply
 from llmchat.launch import make_backend
 from llmchat.local.binary import ServerBinary
 from llmchat.local.bundled_model import CHAT_TEMPLATE, STOP
@@ -33,6 +34,24 @@ QUESTIONS = (
 MARKERS = ("<|im_", "<start_of_turn>", "<end_of_turn>", "User:")
 REPLY_BUDGET = 96
 """Tokens per reply: room for a sentence or two, small enough to be quick on 2 cores."""
+SCHEMA_BUDGET = 200
+"""Tokens for a schema-mode reply: more than the grammar can ever take for COLOUR.
+
+With a Jinja chat template, llama-server's JSON-schema grammar allows whitespace before
+the object (three runs), around each of its tokens and after it, each run up to two
+newlines and 20 spaces or tabs. At temperature 0 the tiny base model takes much of it
+(most of the 56 tokens it spends on COLOUR), so a budget below the grammar's bound
+can cut the reply off before the object closes. 8 runs of 22 plus the object's ~10
+tokens stay under this budget, so a reply that is not valid JSON is a real failure."""
+COLOUR = OutputSchema(
+    "colour",
+    {
+        "type": "object",
+        "properties": {"colour": {"type": "string", "enum": ["red", "green", "blue"]}},
+        "required": ["colour"],
+        "additionalProperties": False,
+    },
+)
 
 
 @pytest.fixture(scope="module")
@@ -127,3 +146,19 @@ async def test_the_exact_prompt_count_holds_with_the_template(
     [usage] = [e for e in await ask(backend, messages) if isinstance(e, UsageReport)]
     assert "<|im_" not in prompt and prompt.rstrip().endswith("Assistant:")
     assert counted.exact and counted.tokens == usage.prompt_tokens
+
+
+async def test_a_json_schema_makes_the_bundled_model_answer_valid_json_that_ends_by_itself(
+    bundled: tuple[LlamaCppBackend, LocalServerPlan],
+) -> None:
+    backend, _ = bundled
+    # Schema mode's own sampling: temperature 0 (see ChatScreen.set_schema).
+    params = SamplingParams(temperature=0.0, max_tokens=SCHEMA_BUDGET)
+    request = ChatRequest((WireMessage("user", "Pick a colour."),), params, schema=COLOUR)
+    try:
+        events = [event async for event in backend.stream(request)]
+    finally:
+        await backend.aclose()
+    reply = "".join(e.text for e in events if isinstance(e, Delta))
+    assert check_reply(reply, COLOUR).valid, reply
+    assert [e.reason for e in events if isinstance(e, Finished)] == ["stop"], reply

@@ -20,7 +20,6 @@ from llmchat.core.events import (
 )
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
-from llmchat.core.structured import OutputSchema, check_reply
 from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
 from llmchat.local.binary import ServerBinary
@@ -172,29 +171,3 @@ async def test_a_request_sent_while_the_model_loads_goes_through_when_ready(
         server.stop()
     assert isinstance(events[-1], Finished)
     assert any(isinstance(event, Loading | Retrying) for event in events)
-
-
-async def test_a_json_schema_makes_the_real_model_answer_valid_json(
-    llama_server: ManagedServer,
-) -> None:
-    schema = OutputSchema(
-        "colour",
-        {
-            "type": "object",
-            "properties": {"colour": {"type": "string", "enum": ["red", "green", "blue"]}},
-            "required": ["colour"],
-            "additionalProperties": False,
-        },
-    )
-    backend = backend_for(llama_server)
-    request = ChatRequest(
-        (WireMessage("user", "Pick a colour."),),
-        SamplingParams(temperature=0.0, max_tokens=40),
-        schema=schema,
-    )
-    try:
-        events = [event async for event in backend.stream(request)]
-    finally:
-        await backend.aclose()
-    text = "".join(e.text for e in events if isinstance(e, Delta))
-    assert check_reply(text, schema).valid, text
