@@ -476,3 +476,44 @@ def test_messages_without_parents_are_sent_in_the_files_order() -> None:
         ]
     )
     assert [m.content for m in loaded.thread()] == ["one", "two", "3"]
+
+
+# -- the system prompt ------------------------------------------------------------------------
+
+
+def test_a_system_prompt_set_before_the_first_message_goes_in_the_header(
+    conversation: Conversation, sink: ListSink
+) -> None:
+    conversation.set_system("Be brief.")
+    assert sink.records == []  # a session only set up leaves no file behind
+    conversation.add_user("hi")
+    assert sink.types == ["session", "message"]
+    assert sink.records[0]["system"] == "Be brief."
+
+
+def test_changing_the_system_prompt_later_writes_a_system_record(
+    conversation: Conversation, sink: ListSink
+) -> None:
+    conversation.add_user("hi")
+    conversation.set_system("Answer in French.")
+    assert sink.records[-1]["type"] == "system"
+    assert sink.records[-1]["system"] == "Answer in French."
+    assert conversation.build_request().messages[0] == WireMessage("system", "Answer in French.")
+
+
+def test_setting_the_same_system_prompt_writes_nothing(
+    conversation: Conversation, sink: ListSink
+) -> None:
+    conversation.add_user("hi")
+    conversation.set_system("")
+    assert sink.types == ["session", "message"]
+
+
+def test_clearing_the_system_prompt_is_written_too(
+    conversation: Conversation, sink: ListSink
+) -> None:
+    conversation.set_system("Be brief.")
+    conversation.add_user("hi")
+    conversation.set_system("")
+    assert (sink.records[-1]["type"], sink.records[-1]["system"]) == ("system", "")
+    assert wire(conversation) == [("user", "hi")]

@@ -78,6 +78,20 @@ def test_a_resumed_conversation_has_the_history_params_and_title(tmp_path: Path)
         assert session.warnings == []
 
 
+def test_a_system_prompt_changed_after_the_first_message_survives_a_resume(
+    tmp_path: Path,
+) -> None:
+    # A preset carrying a system prompt, applied mid-session, then quit and --continue.
+    path = started(tmp_path).path
+    with resume_session(path) as session:
+        session.conversation.set_system("Answer like a pirate.")
+    with resume_session(path) as session:
+        conversation = session.conversation
+        assert conversation.info.system == "Answer like a pirate."
+        assert conversation.build_request().messages[0].content == "Answer like a pirate."
+        assert session.warnings == []
+
+
 def test_a_resumed_conversation_appends_to_the_same_file(tmp_path: Path) -> None:
     path = started(tmp_path).path
     with resume_session(path) as session:
