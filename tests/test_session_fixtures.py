@@ -70,3 +70,16 @@ def test_a_resumed_v1_session_takes_new_turns_after_its_torn_tail(tmp_path: Path
     loaded = load_session(path)
     assert [m.content for m in loaded.messages][-1] == "after the crash"
     assert len(loaded.warnings) == 1  # the torn bytes, still reported; nothing else
+
+
+def test_a_v2_session_has_its_latest_system_prompt_and_its_interrupted_reply() -> None:
+    loaded = load_session(FIXTURES / "v2-system-checkpoints.jsonl")
+    assert loaded.warnings == []
+    assert loaded.info.system == "Answer like a pirate."
+    assert [(m.role, m.content, m.status) for m in loaded.messages] == [
+        (Role.USER, "Name a prime number", Status.COMPLETE),
+        (Role.ASSISTANT, "Seven is prime.", Status.COMPLETE),
+        (Role.USER, "Tell me a story", Status.COMPLETE),
+        (Role.ASSISTANT, "Arr, once upon a tide, a ship", Status.INTERRUPTED),
+    ]
+    assert loaded.messages[3].parent == loaded.messages[2].id
