@@ -21,8 +21,8 @@ from tests.support.replies import prose_reply
 from llmchat.core.conversation import Conversation, SessionInfo
 from llmchat.core.messages import Message, Role
 from llmchat.core.tokens import TokenCounter, load_encoder
+from llmchat.engine.context_meter import ContextMeter
 from llmchat.gateway.gateway import Gateway
-from llmchat.tui.context_meter import ContextMeter
 from llmchat.tui.widgets.context_gauge import gauge_line
 
 TARGET_MS = 5.0

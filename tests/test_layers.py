@@ -49,3 +49,18 @@ def test_starting_the_command_loads_no_http_client_nor_tokenizer() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize("forbidden", ["textual", "rich"])
+def test_the_engine_has_no_ui(forbidden: str) -> None:
+    offenders = [
+        path for path, names in imported_modules(SRC / "engine").items() if forbidden in names
+    ]
+    assert offenders == []
+
+
+def test_the_chat_screen_runs_no_turn_itself() -> None:
+    """Turns are the engine's: the screen never streams from the gateway or saves replies."""
+    source = (SRC / "tui" / "screens" / "chat.py").read_text(encoding="utf-8")
+    for call in (".stream(", "add_reply(", "add_user(", "plan_request(", "build_retry("):
+        assert call not in source, call

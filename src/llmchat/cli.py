@@ -237,6 +237,8 @@ def _print_mode(
 
     from llmchat import paths
     from llmchat.core.model_info import reply_cost
+    from llmchat.engine.chat_service import ChatService
+    from llmchat.engine.context_meter import ContextMeter
     from llmchat.headless import ask
     from llmchat.launch import SessionOpener
     from llmchat.store import SessionError
@@ -280,18 +282,30 @@ def _print_mode(
                 return 1
         gateway = opener.gateway()
         try:
-            return await ask(
+            # The same engine as the app's: planned against the window, saved and
+            # priced the same way.
+            meter = ContextMeter(
                 opened.conversation,
                 gateway,
-                text,
-                model=backend.model,
-                cost=lambda message: reply_cost(
+                backend.model,
+                configured_window=backend.context_window,
+                threshold=config.context_threshold,
+            )
+            await meter.prepare()
+            service = ChatService(
+                opened.conversation,
+                gateway,
+                meter,
+                model=lambda: backend.model,
+                free=backend.kind == "llamacpp",
+                pricer=lambda message: reply_cost(
                     message,
                     model=backend.model,
                     local=backend.kind == "llamacpp",
                     overrides=config.pricing,
                 ),
             )
+            return await ask(service, text)
         finally:
             await gateway.aclose()
 

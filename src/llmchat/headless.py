@@ -1,81 +1,85 @@
-"""Non-interactive mode (`llmchat -p`): stream the reply as plain text to stdout.
+"""Non-interactive mode (`llmchat -p`): a small printer over the engine.
 
-The turn is saved to the session like any other. Errors go to stderr with a non-zero
-exit status; model text is neutralised only when stdout is a terminal, so a pipe gets
-exactly what the model sent.
+The turn is run by the same `ChatService` as in the app (planned against the window,
+saved and priced the same way); this module only prints it. The reply streams as plain
+text to stdout; errors go to stderr with a non-zero exit status. Model text is
+neutralised only when stdout is a terminal, so a pipe gets exactly what the model sent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Callable
-from contextlib import aclosing
 from typing import TextIO
 
-from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import Delta, Loading, Retrying
 from llmchat.core.messages import Message, Status
 from llmchat.core.safe_text import one_line, visible
-from llmchat.core.structured import check_reply
-from llmchat.core.turn import Turn
-from llmchat.gateway.gateway import Gateway
+from llmchat.engine.chat_service import ChatService
+from llmchat.engine.events import EngineEvent, Refused, ReplyEnded, SaveFailed
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_CANCELLED = 130
 
 
+class _Printer:
+    """Prints the engine's events as they come."""
+
+    def __init__(self, out: TextIO, err: TextIO) -> None:
+        self.out, self.err = out, err
+        self.raw = not out.isatty()
+        self.ended: ReplyEnded | None = None
+        self.refused = False
+        self.save_failed = False
+
+    async def __call__(self, event: EngineEvent) -> None:
+        match event:
+            case Delta(text=text):
+                self.out.write(text if self.raw else visible(text))
+                self.out.flush()
+            case Retrying(delay_s=delay, reason=reason):
+                print(f"llmchat: retrying in {delay:.1f} s: {reason}", file=self.err)
+            case Loading(message=text):
+                print(f"llmchat: model loading: {one_line(text)}", file=self.err)
+            case Refused(reason=reason):
+                self.refused = True
+                print(f"llmchat: {reason}", file=self.err)
+            case SaveFailed(reason=reason):
+                self.save_failed = True
+                print(f"llmchat: {reason}", file=self.err)
+            case ReplyEnded():
+                self.ended = event
+
+
 async def ask(
-    conversation: Conversation,
-    gateway: Gateway,
-    text: str,
-    *,
-    out: TextIO = sys.stdout,
-    err: TextIO = sys.stderr,
-    model: str | None = None,
-    cost: Callable[[Message], float | None] | None = None,
+    service: ChatService, text: str, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr
 ) -> int:
     """Send one message and stream the answer; returns the process exit status."""
-    raw = not out.isatty()
-    try:
-        user = conversation.add_user(text)
-    except PersistError as exc:
-        print(f"llmchat: {exc}", file=err)
-        user = conversation.messages[-1]
-    turn = Turn(conversation.params, parent=user.id)
-    try:
-        async with aclosing(gateway.stream(conversation.build_request(model))) as events:
-            async for event in events:
-                turn.feed(event)
-                if isinstance(event, Delta):
-                    out.write(event.text if raw else visible(event.text))
-                    out.flush()
-                elif isinstance(event, Retrying):
-                    print(f"llmchat: retrying in {event.delay_s:.1f} s: {event.reason}", file=err)
-                elif isinstance(event, Loading):
-                    print(f"llmchat: model loading: {one_line(event.message)}", file=err)
-                if turn.done:
-                    break
-    except (asyncio.CancelledError, KeyboardInterrupt):
-        turn.cancel()
-    finally:
-        if not turn.done:
-            turn.cancel()
-        message = turn.to_message()
-        if cost is not None:
-            message.cost_usd = cost(message)
-        try:
-            conversation.add_reply(message)
-        except PersistError as exc:
-            print(f"llmchat: {exc}", file=err)
+    printer = _Printer(out, err)
+    # On Ctrl-C the engine has saved the partial reply as cancelled, and reported it.
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        await service.send(text, printer)
+    if printer.refused:
+        return EXIT_FAILED
+    ended = printer.ended
+    if ended is None:
+        print("llmchat: the turn ended without a reply", file=err)
+        return EXIT_FAILED
+    message = ended.message
+    await service.price(message, printer)
     if message.content and not message.content.endswith("\n"):
         out.write("\n")
     out.flush()
-    if message.status is Status.COMPLETE and conversation.schema is not None:
-        checked = check_reply(message.content, conversation.schema)
-        print(f"llmchat: {checked.mark()}", file=err)
-        if not checked.valid:
+    status = _exit_status(message, ended, err)
+    return EXIT_FAILED if printer.save_failed and status == EXIT_OK else status
+
+
+def _exit_status(message: Message, ended: ReplyEnded, err: TextIO) -> int:
+    if ended.checked is not None:
+        print(f"llmchat: {ended.checked.mark()}", file=err)
+        if not ended.checked.valid:
             return EXIT_FAILED
     if message.status is Status.COMPLETE:
         if message.cut_off:

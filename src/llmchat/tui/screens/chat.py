@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from contextlib import aclosing
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,29 +23,33 @@ from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static
 from textual.worker import Worker
 
-from llmchat.core.budget import DoesNotFit, plan_request
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import (
-    ChatError,
     Delta,
-    ErrorKind,
-    Failed,
     Loading,
     Reasoning,
     Retrying,
     Started,
-    UsageReport,
 )
 from llmchat.core.json_draft import minify_json
-from llmchat.core.messages import Message, Role, Status
+from llmchat.core.messages import Message, Role
 from llmchat.core.model_info import context_window, reply_cost
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import BUILT_IN, Preset, both_dials_moved, matching_preset
-from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest, WireMessage
+from llmchat.core.request import SERVER_DEFAULT_MODEL
 from llmchat.core.safe_text import one_line
-from llmchat.core.structured import OutputSchema, check_reply
-from llmchat.core.turn import Turn
-from llmchat.tui.context_meter import ContextMeter
+from llmchat.core.structured import OutputSchema
+from llmchat.engine.chat_service import ChatService
+from llmchat.engine.context_meter import ContextMeter
+from llmchat.engine.events import (
+    EngineEvent,
+    Refused,
+    ReplyEnded,
+    Reporter,
+    RequestPlanned,
+    SaveFailed,
+    UserAdded,
+)
 from llmchat.tui.widgets.context_gauge import ContextGauge
 from llmchat.tui.widgets.params_panel import ParamsPanel
 from llmchat.tui.widgets.prompt_input import PromptInput
@@ -143,6 +146,14 @@ class ChatScreen(Screen[None]):
             context.model_name,
             configured_window=context.context_window,
             threshold=context.context_threshold,
+        )
+        self.service = ChatService(
+            context.conversation,
+            context.gateway,
+            self.meter,
+            model=lambda: self.context.model_name,
+            free=context.local,
+            pricer=self._cost,
         )
         self._measure_timer: Timer | None = None
         self._price_timer: Timer | None = None
@@ -324,37 +335,12 @@ class ChatScreen(Screen[None]):
         return self.reply_worker is not None and self.reply_worker.is_running
 
     @on(PromptInput.Submitted)
-    async def send(self, event: PromptInput.Submitted) -> None:
+    def send(self, event: PromptInput.Submitted) -> None:
         if self.streaming:
             self.notify("A reply is still streaming: Esc stops it.", severity="warning")
             return
-        prompt = self.query_one(PromptInput)
-        model = self.context.model_name
-        pending = (
-            *self.conversation.build_request(model).messages,
-            WireMessage("user", event.text),
-        )
-        try:
-            plan = plan_request(
-                pending,
-                self.meter.counter,
-                max_tokens=self.conversation.params.max_tokens,
-                window=self.meter.window,
-                threshold=self.context.context_threshold,
-            )
-        except DoesNotFit as exc:
-            # Refused before sending; the text stays in the prompt to shorten or split.
-            self._show_refusal(f"Not sent: {exc}.")
-            return
-        self._show_refusal(None)
-        prompt.clear()
-        tokens = self.meter.counter.count_message(pending[-1])
-        message = self._record(lambda: self.conversation.add_user(event.text, tokens=tokens))
-        if message is None:
-            message = self.conversation.messages[-1]
-        self.query_one("#session-title", Static).update(self._title_content())
-        request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
-        await self._start_reply(request, message.id, UserView(message))
+        text = event.text
+        self._start_turn(lambda report: self.service.send(text, report), mount_now=False)
 
     def _mark_unsent(self, skipped: int) -> None:
         """Show where the next request's history starts (the session file keeps it all)."""
@@ -388,13 +374,17 @@ class ChatScreen(Screen[None]):
         if anchor is not None:
             conversation.mount(notice, before=anchor)
 
-    async def _start_reply(self, request: ChatRequest, parent: str, *before: Static) -> None:
-        conversation = self.query_one("#conversation", VerticalScroll)
-        view = ReplyView()
-        mounted = asyncio.Event()
-        # The request goes out first; the views are mounted during the round trip.
+    def _start_turn(
+        self, run: Callable[[Reporter], Awaitable[Message | None]], *, mount_now: bool
+    ) -> None:
+        """Run one turn in a worker; the views follow the engine's events. A new message
+        mounts its views once the engine has accepted it (a refusal keeps the prompt);
+        a retry mounts the reply's view at once."""
+        turn = _ShownTurn(ReplyView())
+        if mount_now:
+            self._mount_turn(turn)
         self.reply_worker = self.run_worker(
-            self._stream_reply(view, request, parent, mounted),
+            self._run_turn(run, turn),
             name="reply",
             group="reply",
             exclusive=True,
@@ -402,9 +392,79 @@ class ChatScreen(Screen[None]):
             description="stream the reply",
         )
         self.refresh_bindings()
-        await conversation.mount_all([*before, view])
-        conversation.anchor()
-        mounted.set()
+
+    def _mount_turn(self, turn: _ShownTurn, *before: Static) -> None:
+        conversation = self.query_one("#conversation", VerticalScroll)
+
+        async def mount() -> None:
+            # During the request's round trip: the request went out first.
+            await conversation.mount_all([*before, turn.view])
+            conversation.anchor()
+            turn.mounted.set()
+
+        self.run_worker(mount(), group="mount-turn", exit_on_error=False)
+
+    async def _run_turn(
+        self, run: Callable[[Reporter], Awaitable[Message | None]], turn: _ShownTurn
+    ) -> None:
+        status = self.query_one(StatusBar)
+        status.show(state="sending", ttft_ms=None, tok_s=None, tokens_in=None, tokens_out=None)
+        self._last_event_at = time.perf_counter()
+        watch = self.set_interval(STALL_CHECK_S, lambda: self._show_stall(status))
+        try:
+            await run(lambda event: self._show_event(event, turn, status))
+        finally:
+            watch.stop()
+
+    async def _show_event(self, event: EngineEvent, turn: _ShownTurn, status: StatusBar) -> None:
+        """One event of the turn, as the engine reports it."""
+        view = turn.view
+        match event:
+            case Delta(text=text):
+                if not turn.mounted.is_set():
+                    await turn.mounted.wait()
+                await view.feed(text)
+            case Refused(reason=reason):
+                # Not sent; the text stays in the prompt to shorten or split.
+                self._show_refusal(reason)
+                status.show(state="ready")
+                return
+            case UserAdded(message=message):
+                self._show_refusal(None)
+                self.query_one(PromptInput).clear()
+                self.query_one("#session-title", Static).update(self._title_content())
+                self._mount_turn(turn, UserView(message))
+                return
+            case RequestPlanned():
+                return
+            case SaveFailed(reason=reason):
+                self._show_notice(reason, "error")
+                return
+            case ReplyEnded():
+                await self._end_turn(turn, event)
+                return
+            case Reasoning():
+                view.show_progress("thinking…")
+            case Started(model=model):
+                status.show(state="streaming", model=model)
+            case Retrying(attempt=n, delay_s=delay, reason=reason):
+                view.show_progress(f"retry {n} in {delay:.1f} s — {one_line(reason)}")
+            case Loading(message=text):
+                view.show_progress(f"model loading — {one_line(text)}")
+        # A stream event.
+        now = time.perf_counter()
+        self._last_event_at = now
+        if status.facts.state.startswith("stalled"):
+            status.show(state="streaming")
+        if now - turn.last_status >= STATUS_INTERVAL_S:
+            turn.last_status = now
+            self._show_progress(status)
+        if now - turn.last_yield >= YIELD_INTERVAL_S:
+            # Bytes already received come out of the stream without a real await, so a
+            # fast burst would hold the event loop and no frame would be painted until
+            # it ends: let due timers (paint) run.
+            await asyncio.sleep(0)
+            turn.last_yield = time.perf_counter()
 
     def _record(self, write: Callable[[], T]) -> T | None:
         """Run a conversation change; a save failure is shown but loses nothing."""
@@ -433,62 +493,6 @@ class ChatScreen(Screen[None]):
     def _show_notice(self, text: str, severity: str = "information") -> None:
         self.query_one("#conversation", VerticalScroll).mount(NoticeView(text, severity))
 
-    async def _stream_reply(
-        self, view: ReplyView, request: ChatRequest, parent: str, mounted: asyncio.Event
-    ) -> None:
-        gateway = self.context.gateway
-        turn = Turn(self.conversation.params, parent=parent)
-        status = self.query_one(StatusBar)
-        status.show(state="sending", ttft_ms=None, tok_s=None, tokens_in=None, tokens_out=None)
-        last_status = 0.0
-        last_yield = time.perf_counter()
-        self._last_event_at = last_yield
-        watch = self.set_interval(STALL_CHECK_S, lambda: self._show_stall(status, turn))
-        try:
-            async with aclosing(gateway.stream(request)) as events:
-                async for event in events:
-                    self._last_event_at = time.perf_counter()
-                    if status.facts.state.startswith("stalled"):
-                        status.show(state="streaming")
-                    turn.feed(event)
-                    match event:
-                        case Delta(text=text):
-                            if not mounted.is_set():
-                                await mounted.wait()
-                            await view.feed(text)
-                        case Reasoning():
-                            view.show_progress("thinking…")
-                        case Started(model=model):
-                            status.show(state="streaming", model=model)
-                        case Retrying(attempt=n, delay_s=delay, reason=reason):
-                            view.show_progress(f"retry {n} in {delay:.1f} s — {one_line(reason)}")
-                        case Loading(message=text):
-                            view.show_progress(f"model loading — {one_line(text)}")
-                        case UsageReport() | Failed():
-                            pass
-                    now = time.perf_counter()
-                    if now - last_status >= STATUS_INTERVAL_S:
-                        last_status = now
-                        self._show_progress(status, turn)
-                    if turn.done:
-                        break
-                    if now - last_yield >= YIELD_INTERVAL_S:
-                        # Bytes already received come out of the stream without a real
-                        # await, so a fast burst would hold the event loop and no frame
-                        # would be painted until it ends: let due timers (paint) run.
-                        await asyncio.sleep(0)
-                        last_yield = time.perf_counter()
-        except asyncio.CancelledError:
-            watch.stop()
-            turn.cancel()
-            await self._end_turn(view, turn, mounted, request.schema)
-            raise
-        watch.stop()
-        if not turn.done:
-            # The gateway always ends with Finished or Failed; if it did not, say so.
-            turn.feed(Failed(_incomplete()))
-        await self._end_turn(view, turn, mounted, request.schema)
-
     def _cost(self, message: Message) -> float | None:
         return reply_cost(
             message,
@@ -501,12 +505,15 @@ class ChatScreen(Screen[None]):
     async def _price_reply(self, message: Message, view: ReplyView) -> None:
         # Priced after the reply is on screen: the first lookup loads the price list
         # (~0.3 s of CPU), which must not hold up the last tokens.
-        cost = await asyncio.to_thread(self._cost, message)
+        cost = await self.service.price(message, self._report_outside_turn)
         if cost is None:
             return
-        self._record(lambda: self.conversation.set_cost(message, cost))
         view.refresh_meta()
         self.query_one(StatusBar).show(**self._session_cost())
+
+    async def _report_outside_turn(self, event: EngineEvent) -> None:
+        if isinstance(event, SaveFailed):
+            self._show_notice(event.reason, "error")
 
     def _session_cost(self) -> dict[str, Any]:
         """The status bar's cost facts: dollars so far (None if a reply had no price)."""
@@ -515,15 +522,19 @@ class ChatScreen(Screen[None]):
         total = sum(known) if known or not costs else None
         return {"session_cost": total, "priced": bool(costs)}
 
-    def _show_stall(self, status: StatusBar, turn: Turn) -> None:
+    def _show_stall(self, status: StatusBar) -> None:
         """A stream that has gone quiet after its first token says so, counting, instead
         of showing its last speed as if it were still alive."""
+        turn = self.service.turn
         quiet = time.perf_counter() - self._last_event_at
-        if turn.done or turn.ttft_ms is None or quiet < STALL_AFTER_S:
+        if turn is None or turn.done or turn.ttft_ms is None or quiet < STALL_AFTER_S:
             return
         status.show(state=f"stalled {quiet:.0f} s", tok_s=None)
 
-    def _show_progress(self, status: StatusBar, turn: Turn) -> None:
+    def _show_progress(self, status: StatusBar) -> None:
+        turn = self.service.turn
+        if turn is None:
+            return
         status.show(
             ttft_ms=turn.ttft_ms,
             tok_s=turn.tok_s,
@@ -532,37 +543,26 @@ class ChatScreen(Screen[None]):
             elapsed_s=time.perf_counter() - turn.sent_at,
         )
 
-    async def _end_turn(
-        self,
-        view: ReplyView,
-        turn: Turn,
-        mounted: asyncio.Event,
-        schema: OutputSchema | None = None,
-    ) -> None:
-        # The turn is over (Turn ignores anything after it), so nothing from the stream can
-        # follow a cancel. Pricing may load the price list (~0.3 s of CPU the first time):
-        # in a thread, so the last token is painted meanwhile.
-        message = turn.to_message()
-        message.cost_usd = 0.0 if self.context.local else None
-        self._record(lambda: self.conversation.add_reply(message))
-        await mounted.wait()
-        await view.finish(message)
+    async def _end_turn(self, turn: _ShownTurn, ended: ReplyEnded) -> None:
+        # The reply is recorded; nothing from the stream follows (even after a cancel).
+        message = ended.message
+        await turn.mounted.wait()
+        await turn.view.finish(message)
         if not self.context.local and message.usage is not None:
-            self._price_reply(message, view)
-        if schema is not None and message.status is Status.COMPLETE:
-            await view.show_checked(check_reply(message.content, schema))
-        self.call_after_refresh(self.refresh_bindings)
+            self._price_reply(message, turn.view)
+        if ended.checked is not None:
+            await turn.view.show_checked(ended.checked)
         status = self.query_one(StatusBar)
-        status.show(**self._session_cost())
-        usage = message.usage
+        usage, timing = message.usage, message.timing
         status.show(
+            **self._session_cost(),
             state=message.status.value,
-            ttft_ms=turn.ttft_ms,
-            tok_s=turn.tok_s,
+            ttft_ms=timing.ttft_ms if timing else None,
+            tok_s=timing.tok_s if timing else None,
             tokens_in=usage.prompt if usage and usage.prompt else None,
             tokens_out=usage.completion if usage else None,
-            estimated=bool(usage and usage.estimated),
-            elapsed_s=(message.timing.total_ms or 0) / 1000 if message.timing else None,
+            estimated=usage is None or usage.estimated,
+            elapsed_s=(timing.total_ms or 0) / 1000 if timing else None,
         )
         if message.error:
             self.notify(
@@ -656,7 +656,7 @@ class ChatScreen(Screen[None]):
             max_tokens=preset.max_tokens or self.conversation.params.max_tokens,
         )
         if preset.system is not None:
-            self.conversation.with_system(preset.system)
+            self.conversation.set_system(preset.system)
         self._chosen_preset = preset
         self.apply_params(params)
         self.query_one(StatusBar).show(preset=self._preset_name(params))
@@ -721,12 +721,10 @@ class ChatScreen(Screen[None]):
         if self.streaming and self.reply_worker is not None:
             self.reply_worker.cancel()
 
-    async def action_retry(self) -> None:
-        retry = None if self.streaming else self.conversation.build_retry(self.context.model_name)
-        if retry is None:
+    def action_retry(self) -> None:
+        if self.streaming or self.conversation.retry_point() is None:
             return
-        request, asked = retry
-        await self._start_reply(request, asked.id)
+        self._start_turn(self.service.retry, mount_now=True)
 
     async def action_copy_reply(self) -> None:
         from llmchat.tui.clipboard import copy_last_reply
@@ -749,5 +747,11 @@ class ChatScreen(Screen[None]):
         self.app.push_screen(RenameScreen(self.conversation.info.title), done)
 
 
-def _incomplete() -> ChatError:
-    return ChatError(ErrorKind.INCOMPLETE, "the stream ended without a finish")
+class _ShownTurn:
+    """A turn's views on screen, and when it last drew its progress."""
+
+    def __init__(self, view: ReplyView) -> None:
+        self.view = view
+        self.mounted = asyncio.Event()
+        self.last_status = 0.0
+        self.last_yield = time.perf_counter()

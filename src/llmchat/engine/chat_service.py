@@ -1,0 +1,161 @@
+"""Runs turns: the one place a message becomes a request, a stream and saved records.
+
+The chat screen and `-p` both drive a `ChatService`, so what is sent, what is saved and
+what is priced cannot drift between them. A front end calls `send` or `retry` and hears
+of the turn through its reporter; `price` is separate, so a front end can show the reply
+before the price list has loaded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from contextlib import aclosing
+from typing import TypeVar
+
+from llmchat.core.budget import DoesNotFit, RequestPlan, plan_request
+from llmchat.core.conversation import Conversation, PersistError
+from llmchat.core.events import ChatError, ErrorKind, Failed
+from llmchat.core.messages import Message, Status
+from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.structured import check_reply
+from llmchat.core.turn import Turn
+from llmchat.engine.context_meter import ContextMeter
+from llmchat.engine.events import (
+    Refused,
+    ReplyEnded,
+    Reporter,
+    RequestPlanned,
+    SaveFailed,
+    UserAdded,
+)
+from llmchat.gateway.gateway import Gateway
+
+Pricer = Callable[[Message], float | None]
+T = TypeVar("T")
+
+
+class ChatService:
+    def __init__(
+        self,
+        conversation: Conversation,
+        gateway: Gateway,
+        meter: ContextMeter,
+        *,
+        model: Callable[[], str],
+        free: bool = False,
+        pricer: Pricer | None = None,
+    ) -> None:
+        self.conversation = conversation
+        self.gateway = gateway
+        self.meter = meter
+        """The window and the token counter the plan is made with (the gauge's own)."""
+        self._model = model
+        self.free = free
+        """Replies cost nothing (a model on this machine)."""
+        self._pricer = pricer
+        self.turn: Turn | None = None
+        """The reply in progress (its speed and counts, for a status line)."""
+        self.planned: RequestPlanned | None = None
+        """The last request sent, and what it left out."""
+
+    # -- turns -----------------------------------------------------------------------
+
+    async def send(self, text: str, report: Reporter) -> Message | None:
+        """Send `text` as the next user message; returns the reply (None if refused)."""
+        model = self._model()
+        pending = (*self.conversation.build_request(model).messages, WireMessage("user", text))
+        try:
+            plan = self._plan(pending)
+        except DoesNotFit as exc:
+            # Refused before anything is saved; the front end keeps the text.
+            await report(Refused(f"Not sent: {exc}."))
+            return None
+        tokens = self.meter.counter.count_message(pending[-1])
+        user = await self._save(lambda: self.conversation.add_user(text, tokens=tokens), report)
+        if user is None:
+            user = self.conversation.messages[-1]
+        await report(UserAdded(user))
+        request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
+        return await self._run(request, plan, user.id, report)
+
+    async def retry(self, report: Reporter) -> Message | None:
+        """Ask the last question again after a reply that did not complete, planned
+        against the window like any request. None if there is nothing to retry."""
+        asked = self.conversation.retry_point()
+        if asked is None:
+            return None
+        model = self._model()
+        pending = self.conversation.build_request(model, upto=asked.id).messages
+        try:
+            plan = self._plan(pending)
+        except DoesNotFit as exc:
+            await report(Refused(f"Not sent: {exc}."))
+            return None
+        request = self.conversation.build_request(
+            model, upto=asked.id, skip=plan.skip, max_tokens=plan.max_tokens
+        )
+        return await self._run(request, plan, asked.id, report)
+
+    def _plan(self, pending: tuple[WireMessage, ...]) -> RequestPlan:
+        return plan_request(
+            pending,
+            self.meter.counter,
+            max_tokens=self.conversation.params.max_tokens,
+            window=self.meter.window,
+            threshold=self.meter.threshold,
+        )
+
+    async def _run(
+        self, request: ChatRequest, plan: RequestPlan, parent: str, report: Reporter
+    ) -> Message:
+        self.planned = RequestPlanned(
+            request, plan.skip, plan.max_tokens < self.conversation.params.max_tokens
+        )
+        await report(self.planned)
+        turn = self.turn = Turn(self.conversation.params, parent=parent)
+        try:
+            async with aclosing(self.gateway.stream(request)) as events:
+                async for event in events:
+                    turn.feed(event)
+                    await report(event)
+                    if turn.done:
+                        break
+        except asyncio.CancelledError:
+            # Esc (or a signal): what was shown is kept, marked cancelled, and reported
+            # before the cancellation goes on.
+            turn.cancel()
+            await self._finish(turn, request, report)
+            raise
+        if not turn.done:
+            # The gateway always ends with Finished or Failed; if it did not, say so.
+            turn.feed(Failed(ChatError(ErrorKind.INCOMPLETE, "the stream ended without a finish")))
+        return await self._finish(turn, request, report)
+
+    async def _finish(self, turn: Turn, request: ChatRequest, report: Reporter) -> Message:
+        message = turn.to_message()
+        message.cost_usd = 0.0 if self.free else None
+        await self._save(lambda: self.conversation.add_reply(message), report)
+        checked = None
+        if request.schema is not None and message.status is Status.COMPLETE:
+            checked = check_reply(message.content, request.schema)
+        await report(ReplyEnded(message, checked))
+        return message
+
+    async def price(self, message: Message, report: Reporter) -> float | None:
+        """The reply's cost, saved as a `cost` record. Loads the price list the first
+        time (~0.3 s of CPU), in a thread."""
+        if self.free or self._pricer is None or message.usage is None:
+            return None
+        cost = await asyncio.to_thread(self._pricer, message)
+        if cost is not None:
+            await self._save(lambda: self.conversation.set_cost(message, cost), report)
+        return cost
+
+    async def _save(self, write: Callable[[], T], report: Reporter) -> T | None:
+        """A conversation change; a failed write is reported but loses nothing."""
+        try:
+            return write()
+        except PersistError as exc:
+            await report(SaveFailed(f"{exc} — kept in memory; it is saved on the next write."))
+            return None
