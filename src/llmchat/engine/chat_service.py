@@ -14,8 +14,9 @@ from contextlib import aclosing
 from typing import TypeVar
 
 from llmchat.core.budget import DoesNotFit, RequestPlan, plan_request
+from llmchat.core.checkpoints import ReplyCheckpoints
 from llmchat.core.conversation import Conversation, PersistError
-from llmchat.core.events import ChatError, ErrorKind, Failed
+from llmchat.core.events import ChatError, Delta, ErrorKind, Failed
 from llmchat.core.messages import Message, Status
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.structured import check_reply
@@ -58,6 +59,16 @@ class ChatService:
         """The reply in progress (its speed and counts, for a status line)."""
         self.planned: RequestPlanned | None = None
         """The last request sent, and what it left out."""
+        self.checkpoints: ReplyCheckpoints | None = None
+        """The streaming reply's checkpoints: flush them before a signal ends the app."""
+        self._interrupted = False
+
+    def interrupt(self) -> None:
+        """llmchat is being stopped (a signal): the reply being cancelled next is saved
+        as interrupted, not as cancelled by the user."""
+        self._interrupted = True
+        if self.checkpoints is not None:
+            self.checkpoints.flush()
 
     # -- turns -----------------------------------------------------------------------
 
@@ -114,10 +125,15 @@ class ChatService:
         )
         await report(self.planned)
         turn = self.turn = Turn(self.conversation.params, parent=parent)
+        # Saved as it streams (about once a second, only the new text): a crash or
+        # kill -9 loses at most a second of it.
+        saving = self.checkpoints = ReplyCheckpoints(self.conversation, parent)
         try:
             async with aclosing(self.gateway.stream(request)) as events:
                 async for event in events:
                     turn.feed(event)
+                    if isinstance(event, Delta):
+                        saving.add(event.text)
                     await report(event)
                     if turn.done:
                         break
@@ -125,17 +141,22 @@ class ChatService:
             # Esc (or a signal): what was shown is kept, marked cancelled, and reported
             # before the cancellation goes on.
             turn.cancel()
-            await self._finish(turn, request, report)
+            await self._finish(turn, request, saving, report)
             raise
         if not turn.done:
             # The gateway always ends with Finished or Failed; if it did not, say so.
             turn.feed(Failed(ChatError(ErrorKind.INCOMPLETE, "the stream ended without a finish")))
-        return await self._finish(turn, request, report)
+        return await self._finish(turn, request, saving, report)
 
-    async def _finish(self, turn: Turn, request: ChatRequest, report: Reporter) -> Message:
+    async def _finish(
+        self, turn: Turn, request: ChatRequest, saving: ReplyCheckpoints, report: Reporter
+    ) -> Message:
         message = turn.to_message()
+        if self._interrupted and message.status is Status.CANCELLED:
+            message.status = Status.INTERRUPTED
         message.cost_usd = 0.0 if self.free else None
-        await self._save(lambda: self.conversation.add_reply(message), report)
+        await self._save(lambda: saving.finish(message), report)
+        self.checkpoints = None
         checked = None
         if request.schema is not None and message.status is Status.COMPLETE:
             checked = check_reply(message.content, request.schema)

@@ -6,6 +6,9 @@ the app against a loopback server and a temporary folder with no globals.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +17,7 @@ from typing import TYPE_CHECKING
 from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from llmchat.core.conversation import Conversation
 from llmchat.core.model_info import PriceOverride
@@ -159,10 +163,32 @@ class LlmChatApp(KeysInOrderApp):
         return self._first_screen()
 
     def on_mount(self) -> None:
+        # SIGTERM and SIGHUP (a closed terminal, a logout, `kill`) end llmchat cleanly:
+        # the reply streaming is saved at once, marked interrupted, and the terminal is
+        # restored. Without this, both killed the app as it stood.
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signum, self._stop_for_signal)
         for problem in self._theme_problems:
             self.notify(
                 problem, title="Theme not loaded", severity="warning", timeout=10, markup=False
             )
+
+    def _stop_for_signal(self) -> None:
+        self.run_worker(self._save_and_exit(), group="signal", exit_on_error=False)
+
+    async def _save_and_exit(self) -> None:
+        from llmchat.tui.screens.chat import ChatScreen
+
+        for screen in self.screen_stack:
+            if isinstance(screen, ChatScreen) and screen.reply_worker is not None:
+                if screen.streaming:
+                    screen.service.interrupt()
+                    screen.reply_worker.cancel()
+                with contextlib.suppress(WorkerCancelled, WorkerFailed):
+                    await screen.reply_worker.wait()
+        self.exit()
 
     def open_session(self, session_id: str | None) -> None:
         """Switch the main screen to another session (or a new one)."""
