@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from benchmarks.pty_session import PtySession
+
 from llmchat import paths
 from llmchat.core.messages import Role, Status
 from tests.support.openai_server import OpenAIServer, Script
