@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Protocol
 
+from llmchat.core import branches
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.messages import Message, Role, Status
 from llmchat.core.params import SamplingParams
 from llmchat.core.records import (
     BackendChanged,
+    BranchChosen,
     CostKnown,
     ParamsChanged,
     Record,
@@ -53,6 +54,7 @@ class Conversation:
         sink: RecordSink | None = None,
         *,
         header_written: bool = False,
+        leaf: str | None = None,
     ) -> None:
         self.info = info or SessionInfo()
         self.params = params or SamplingParams()
@@ -61,7 +63,10 @@ class Conversation:
         self._unsaved: list[Record] = []
         self._header_written = header_written
         self._moved = False
-        self.listeners: list[Callable[[Message], None]] = []
+        self._leaf = leaf
+        """The message the next turn follows on from; None: the newest message."""
+        self._at_root = False
+        """The next message starts a new first message (an edit of the first one)."""
         self.schema: OutputSchema | None = None
         """Structured output for the next requests (schema mode), or None."""
 
@@ -102,7 +107,38 @@ class Conversation:
 
     @property
     def last_id(self) -> str | None:
+        """The message the next turn follows on from: the end of the thread shown."""
+        if self._at_root:
+            return None
+        if self._leaf is not None:
+            return self._leaf
         return self.messages[-1].id if self.messages else None
+
+    def _follow(self, message: Message) -> None:
+        self._leaf, self._at_root = message.id, False
+
+    def branch_from(self, message_id: str | None) -> None:
+        """The next message follows `message_id` (None: a new first message), leaving the
+        messages after it on a branch of their own. Written with the next message."""
+        self._leaf, self._at_root = message_id, message_id is None
+
+    def siblings(self, message: Message) -> list[Message]:
+        """The alternatives at this message's place in the tree, oldest first: the
+        replies to the same question, or the versions of an edited question."""
+        return branches.siblings(self.messages, message)
+
+    def switch_branch(self, message: Message, step: int) -> Message | None:
+        """Show the sibling `step` places from `message` (wrapping round) and the newest
+        thread below it; the choice is written. Returns the sibling, or None if it has
+        none."""
+        siblings = self.siblings(message)
+        if len(siblings) < 2:
+            return None
+        chosen = siblings[(siblings.index(message) + step) % len(siblings)]
+        leaf = branches.newest_leaf(self.messages, chosen)
+        self._leaf, self._at_root = leaf.id, False
+        self._persist(BranchChosen(leaf.id))
+        return chosen
 
     def add_user(self, text: str, *, tokens: int | None = None) -> Message:
         """Append the user's message; it is in memory before any attempt to save it.
@@ -111,6 +147,7 @@ class Conversation:
         session need not count it again."""
         message = Message(role=Role.USER, content=text, parent=self.last_id, tokens=tokens)
         self.messages.append(message)
+        self._follow(message)
         if not self.info.title:
             self.info.title = title_from(text)
         self._persist(replace(message))
@@ -122,6 +159,7 @@ class Conversation:
         if message.parent is None:
             message.parent = self.last_id
         self.messages.append(message)
+        self._follow(message)
         # A copy, so a record held after a failed write says what was true when it was made.
         self._persist(replace(message))
 
@@ -175,25 +213,10 @@ class Conversation:
     # -- compiling requests ----------------------------------------------------------
 
     def thread(self) -> list[Message]:
-        """The messages the next turn follows on from: the `parent` chain of the last one.
-
-        Normally that is every message in order; after a retry the reply it replaced is
-        off the thread (it stays in the history and the file, marked as it ended).
-        """
-        if not self.messages:
-            return []
-        by_id = {message.id: message for message in self.messages}
-        chain = [self.messages[-1]]
-        while (parent := chain[-1].parent) is not None:
-            if parent not in by_id or len(chain) > len(self.messages):
-                # A parent missing from a damaged file, or a loop: keep the file's order.
-                return list(self.messages)
-            chain.append(by_id[parent])
-        if chain[-1] is not self.messages[0]:
-            # Messages without parents (an older or hand-made file): the file's order.
-            return list(self.messages)
-        chain.reverse()
-        return chain
+        """The messages the next turn follows on from: the `parent` chain of `last_id`,
+        the branch shown. Other branches (a retried reply, an edited question) stay in
+        the history and the file."""
+        return branches.thread(self.messages, self.last_id, at_root=self._at_root)
 
     def wire_history(self, upto: str | None = None) -> list[WireMessage]:
         """What the model will be shown: the thread's user turns and assistant texts,

@@ -103,6 +103,15 @@ class ReplyCheckpoint:
     ts: str = field(default_factory=now_iso)
 
 
+@dataclass(frozen=True, slots=True)
+class BranchChosen:
+    """The user switched branch: the next turn follows on from message `leaf`, and a
+    resumed session reopens on it."""
+
+    leaf: str
+    ts: str = field(default_factory=now_iso)
+
+
 Record = (
     SessionHeader
     | Message
@@ -112,5 +121,6 @@ Record = (
     | CostKnown
     | BackendChanged
     | ReplyCheckpoint
+    | BranchChosen
 )
 """Everything a `RecordSink` is given."""

@@ -34,6 +34,7 @@ from llmchat.core.params import (
 )
 from llmchat.core.records import (
     BackendChanged,
+    BranchChosen,
     CostKnown,
     ParamsChanged,
     Record,
@@ -393,6 +394,18 @@ def checkpoint_from_json(record: JSON, warn: Warn) -> ReplyCheckpoint:
 
 # -- dispatch ----------------------------------------------------------------------------
 
+
+def branch_chosen_to_json(record: BranchChosen) -> JSON:
+    return {"type": "branch", "ts": record.ts, "leaf": record.leaf}
+
+
+def branch_chosen_from_json(record: JSON, warn: Warn) -> BranchChosen:
+    leaf = record.get("leaf")
+    if not isinstance(leaf, str) or not leaf:
+        raise BadRecord("branch record without the id of the message it chose")
+    return BranchChosen(leaf, _ts(record))
+
+
 _ENCODERS: dict[type[Any], Callable[[Any], JSON]] = {
     SessionHeader: header_to_json,
     Message: message_to_json,
@@ -402,6 +415,7 @@ _ENCODERS: dict[type[Any], Callable[[Any], JSON]] = {
     CostKnown: cost_known_to_json,
     BackendChanged: backend_changed_to_json,
     ReplyCheckpoint: checkpoint_to_json,
+    BranchChosen: branch_chosen_to_json,
 }
 _DECODERS: dict[str, Callable[[JSON, Warn], Record]] = {
     "message": message_from_json,
@@ -411,6 +425,7 @@ _DECODERS: dict[str, Callable[[JSON, Warn], Record]] = {
     "cost": cost_known_from_json,
     "backend": backend_changed_from_json,
     "checkpoint": checkpoint_from_json,
+    "branch": branch_chosen_from_json,
 }
 
 

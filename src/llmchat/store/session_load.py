@@ -25,6 +25,7 @@ from llmchat.core.messages import Message, Role, Status, new_id
 from llmchat.core.params import SamplingParams
 from llmchat.core.records import (
     BackendChanged,
+    BranchChosen,
     CostKnown,
     ParamsChanged,
     Record,
@@ -60,6 +61,8 @@ class LoadedSession:
     """One line per skipped or doubtful line, naming its line number."""
     has_header: bool
     version: int = CURRENT_VERSION
+    leaf: str | None = None
+    """The branch the user last chose (the message the next turn follows), if any."""
     """The format the file's last records were written in (its header's, or a later
     `format` record's); a writer continuing an older file says it writes a newer one."""
 
@@ -130,6 +133,7 @@ class _Reader:
         self._title: str | None = None
         self._system: str | None = None
         self._backend: BackendRecord | None = None
+        self._leaf: str | None = None
         self._messages: list[Message] = []
         self._ids: set[str] = set()
         self._checkpoints: dict[str, _Checkpoints] = {}
@@ -219,6 +223,8 @@ class _Reader:
                     return
             case ReplyCheckpoint():
                 self._checkpoint(record)
+            case BranchChosen(leaf=leaf):
+                self._leaf = leaf
         self._records += 1
 
     def _add_message(self, number: int, message: Message) -> bool:
@@ -291,4 +297,6 @@ class _Reader:
             warnings=self.warnings,
             has_header=has_header,
             version=self._version,
+            # A choice of a message that did not load (a damaged file) is no choice.
+            leaf=self._leaf if self._leaf in self._ids else None,
         )

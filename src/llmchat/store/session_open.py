@@ -92,6 +92,7 @@ def resume_session(path: str | os.PathLike[str]) -> OpenSession:
         # A file whose header was lost gets one with its next record (the loader accepts
         # the header wherever it is), so it carries its id, model and params again.
         header_written=loaded.has_header,
+        leaf=loaded.leaf,
     )
     return OpenSession(conversation, file, loaded.warnings)
 

@@ -1,0 +1,59 @@
+"""The conversation as a tree: every message names its parent, and the thread shown is
+one path from a first message down to a leaf. Pure functions over the message list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from llmchat.core.messages import Message, Role
+
+
+def is_legacy(messages: Sequence[Message]) -> bool:
+    """A file from before messages named their parents (or made by hand without them):
+    its messages are one thread, in the file's order."""
+    return len(messages) > 1 and messages[1].parent is None
+
+
+def thread(
+    messages: Sequence[Message], leaf: str | None, *, at_root: bool = False
+) -> list[Message]:
+    """The path from the first message down to `leaf`."""
+    if at_root or not messages:
+        return []
+    if is_legacy(messages):
+        return list(messages)
+    by_id = {message.id: message for message in messages}
+    last = by_id.get(leaf) if leaf is not None else messages[-1]
+    if last is None:
+        return list(messages)
+    chain = [last]
+    while (parent := chain[-1].parent) is not None:
+        if parent not in by_id or len(chain) > len(messages):
+            # A parent missing from a damaged file, or a loop: keep the file's order.
+            return list(messages)
+        chain.append(by_id[parent])
+    chain.reverse()
+    return chain
+
+
+def siblings(messages: Sequence[Message], message: Message) -> list[Message]:
+    """Messages in the same place: the same parent and the same role, oldest first."""
+    if is_legacy(messages):
+        return [message]
+    if message.parent is None and message.role is not Role.USER:
+        return [message]
+    return [m for m in messages if m.parent == message.parent and m.role is message.role]
+
+
+def newest_leaf(messages: Sequence[Message], start: Message) -> Message:
+    """Down from `start`, always into the newest child: the end of its newest thread."""
+    children: dict[str, list[Message]] = {}
+    for message in messages:
+        if message.parent is not None:
+            children.setdefault(message.parent, []).append(message)
+    node = start
+    seen = {node.id}
+    while (below := children.get(node.id)) and below[-1].id not in seen:
+        node = below[-1]
+        seen.add(node.id)
+    return node

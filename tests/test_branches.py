@@ -1,0 +1,111 @@
+"""The conversation as a tree: edits and regenerations are branches, the thread shown is
+one of them, and the choice survives reopening the session."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmchat.core.conversation import Conversation
+from llmchat.core.messages import Message, Role
+from llmchat.store import new_session, resume_session
+from llmchat.store.session_open import DeferredSessionFile
+
+
+def reply(text: str, parent: str | None = None) -> Message:
+    return Message(Role.ASSISTANT, text, parent=parent)
+
+
+def saved_conversation(tmp_path: Path) -> tuple[Conversation, DeferredSessionFile]:
+    conversation = Conversation()
+    sink = new_session(tmp_path, conversation)
+    conversation.add_user("first question")
+    conversation.add_reply(reply("first answer"))
+    conversation.add_user("second question")
+    conversation.add_reply(reply("second answer"))
+    return conversation, sink
+
+
+def texts(conversation: Conversation) -> list[str]:
+    return [m.content for m in conversation.thread()]
+
+
+def test_a_regenerated_reply_is_a_sibling_and_the_thread_follows_it(tmp_path: Path) -> None:
+    conversation, _ = saved_conversation(tmp_path)
+    asked = conversation.thread()[2]
+    conversation.branch_from(asked.id)
+    conversation.add_reply(reply("second answer, again"))
+    assert texts(conversation)[-1] == "second answer, again"
+    first, again = conversation.siblings(conversation.thread()[-1])
+    assert (first.content, again.content) == ("second answer", "second answer, again")
+
+
+def test_an_edited_question_branches_from_its_parent_and_keeps_the_original(
+    tmp_path: Path,
+) -> None:
+    conversation, _ = saved_conversation(tmp_path)
+    original = conversation.thread()[2]
+    conversation.branch_from(original.parent)
+    conversation.add_user("second question, edited")
+    assert texts(conversation) == ["first question", "first answer", "second question, edited"]
+    assert [m.content for m in conversation.siblings(conversation.thread()[-1])] == [
+        "second question",
+        "second question, edited",
+    ]
+    assert len(conversation.messages) == 5  # nothing was lost
+
+
+def test_editing_the_first_message_starts_a_second_first_message(tmp_path: Path) -> None:
+    conversation, _ = saved_conversation(tmp_path)
+    conversation.branch_from(None)
+    conversation.add_user("a different start")
+    assert texts(conversation) == ["a different start"]
+    assert len(conversation.siblings(conversation.thread()[0])) == 2
+    assert conversation.build_request().messages[-1].content == "a different start"
+
+
+def test_switching_branch_shows_the_newest_thread_below_the_sibling(tmp_path: Path) -> None:
+    conversation, _ = saved_conversation(tmp_path)
+    first_answer = conversation.thread()[1]
+    conversation.branch_from(first_answer.parent)
+    conversation.add_reply(reply("first answer, again"))
+    again = conversation.thread()[-1]
+    chosen = conversation.switch_branch(again, -1)
+    assert chosen is first_answer
+    # Below the first answer lies the rest of its thread, to its newest end.
+    assert texts(conversation) == [
+        "first question",
+        "first answer",
+        "second question",
+        "second answer",
+    ]
+    assert conversation.switch_branch(first_answer, 1) is again
+    assert texts(conversation) == ["first question", "first answer, again"]
+
+
+def test_the_chosen_branch_is_where_a_reopened_session_continues(tmp_path: Path) -> None:
+    conversation, sink = saved_conversation(tmp_path)
+    first_answer = conversation.thread()[1]
+    conversation.branch_from(first_answer.parent)
+    conversation.add_reply(reply("first answer, again"))
+    conversation.switch_branch(conversation.thread()[-1], -1)
+    assert sink.file is not None
+    sink.close()  # llmchat quits
+    reopened = resume_session(sink.file.path)
+    try:
+        assert texts(reopened.conversation)[-1] == "second answer"
+        reopened.conversation.add_user("third question")
+        assert texts(reopened.conversation)[-2:] == ["second answer", "third question"]
+    finally:
+        reopened.close()
+
+
+def test_a_message_without_siblings_cannot_switch(tmp_path: Path) -> None:
+    conversation, _ = saved_conversation(tmp_path)
+    assert conversation.switch_branch(conversation.thread()[0], 1) is None
+
+
+def test_a_file_without_parents_is_one_thread_in_its_order() -> None:
+    messages = [Message(Role.USER, "a"), Message(Role.ASSISTANT, "b"), Message(Role.USER, "c")]
+    conversation = Conversation(messages=messages)
+    assert texts(conversation) == ["a", "b", "c"]
+    assert conversation.siblings(messages[2]) == [messages[2]]
