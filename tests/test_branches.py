@@ -7,7 +7,8 @@ from pathlib import Path
 
 from llmchat.core.conversation import Conversation
 from llmchat.core.messages import Message, Role
-from llmchat.store import new_session, resume_session
+from llmchat.store import list_sessions, load_session, new_session, resume_session
+from llmchat.store.session_fork import fork_session
 from llmchat.store.session_open import DeferredSessionFile
 
 
@@ -109,3 +110,17 @@ def test_a_file_without_parents_is_one_thread_in_its_order() -> None:
     conversation = Conversation(messages=messages)
     assert texts(conversation) == ["a", "b", "c"]
     assert conversation.siblings(messages[2]) == [messages[2]]
+
+
+def test_a_fork_is_a_new_session_holding_the_thread_up_to_the_message(tmp_path: Path) -> None:
+    conversation, sink = saved_conversation(tmp_path)
+    first_answer = conversation.thread()[1]
+    info = fork_session(tmp_path, conversation, first_answer)
+    forks = [s for s in list_sessions(tmp_path) if s.id == info.id]
+    assert len(forks) == 1
+    fork = load_session(forks[0].path)
+    assert [m.content for m in fork.messages] == ["first question", "first answer"]
+    assert (fork.info.forked_from, fork.info.forked_at) == (conversation.info.id, first_answer.id)
+    assert fork.info.title.endswith("(fork)")
+    assert sink.file is not None
+    assert len(load_session(sink.file.path).messages) == 4  # the original is untouched

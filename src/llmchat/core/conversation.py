@@ -122,6 +122,14 @@ class Conversation:
         messages after it on a branch of their own. Written with the next message."""
         self._leaf, self._at_root = message_id, message_id is None
 
+    @property
+    def position(self) -> tuple[str | None, bool]:
+        """Where the next message goes (to go back there after a refused edit)."""
+        return self._leaf, self._at_root
+
+    def return_to(self, position: tuple[str | None, bool]) -> None:
+        self._leaf, self._at_root = position
+
     def siblings(self, message: Message) -> list[Message]:
         """The alternatives at this message's place in the tree, oldest first: the
         replies to the same question, or the versions of an edited question."""

@@ -26,6 +26,9 @@ class SessionInfo:
     system: str = ""
     """The system prompt when the session started; later changes are `SystemChanged`."""
     forked_from: str | None = None
+    """The session this one was forked from (its id)."""
+    forked_at: str | None = None
+    """The message of that session the fork starts after."""
     kind: str | None = None
     """The backend's wire protocol; with `base_url` or `model_file`, where to reconnect."""
     base_url: str | None = None

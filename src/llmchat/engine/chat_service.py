@@ -17,7 +17,7 @@ from llmchat.core.budget import DoesNotFit, RequestPlan, plan_request
 from llmchat.core.checkpoints import ReplyCheckpoints
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import ChatError, Delta, ErrorKind, Failed
-from llmchat.core.messages import Message, Status
+from llmchat.core.messages import Message, Role, Status
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.structured import check_reply
 from llmchat.core.turn import Turn
@@ -106,6 +106,35 @@ class ChatService:
         request = self.conversation.build_request(
             model, upto=asked.id, skip=plan.skip, max_tokens=plan.max_tokens
         )
+        return await self._run(request, plan, asked.id, report)
+
+    async def edit(self, message: Message, text: str, report: Reporter) -> Message | None:
+        """Send `text` in place of the user message `message`: a new branch from its
+        parent; the original branch stays. If it is refused, nothing changes."""
+        before = self.conversation.position
+        self.conversation.branch_from(message.parent)
+        reply = await self.send(text, report)
+        if reply is None:  # refused: nothing was added
+            self.conversation.return_to(before)
+        return reply
+
+    async def regenerate(self, reply: Message, report: Reporter) -> Message | None:
+        """Ask the question `reply` answered again: the new reply is its sibling, and the
+        thread follows it. None if `reply` answers no user message."""
+        asked = next((m for m in self.conversation.messages if m.id == reply.parent), None)
+        if asked is None or asked.role is not Role.USER:
+            return None
+        before = self.conversation.position
+        self.conversation.branch_from(asked.id)
+        model = self._model()
+        pending = self.conversation.build_request(model).messages
+        try:
+            plan = self._plan(pending)
+        except DoesNotFit as exc:
+            self.conversation.return_to(before)
+            await report(Refused(f"Not sent: {exc}."))
+            return None
+        request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
         return await self._run(request, plan, asked.id, report)
 
     def _plan(self, pending: tuple[WireMessage, ...]) -> RequestPlan:

@@ -112,7 +112,11 @@ def header_to_json(header: SessionHeader) -> JSON:
         **backend_fields(info.backend_record),
         "params": params_to_json(header.params),
         "system": info.system,
-        "forked_from": info.forked_from,
+        "forked_from": (
+            {"session": info.forked_from, "message": info.forked_at}
+            if info.forked_from is not None
+            else None
+        ),
     }
 
 
@@ -141,7 +145,8 @@ def header_from_json(record: JSON, warn: Warn, fallback: SessionInfo) -> Session
         backend=optional_text("backend"),
         model=optional_text("model"),
         system=text("system", ""),
-        forked_from=optional_text("forked_from"),
+        forked_from=_fork_source(record.get("forked_from"))[0],
+        forked_at=_fork_source(record.get("forked_from"))[1],
         kind=optional_text("kind"),
         base_url=optional_text("base_url"),
         model_file=optional_text("model_file"),
@@ -475,3 +480,12 @@ def _text(value: Any) -> str | None:
 
 def _ts(record: JSON) -> str:
     return _text(record.get("ts")) or ""
+
+
+def _fork_source(value: Any) -> tuple[str | None, str | None]:
+    """`forked_from`: {"session": id, "message": id} (v2), or the session id alone (v1)."""
+    if isinstance(value, str):
+        return value, None
+    if isinstance(value, dict):
+        return _text(value.get("session")), _text(value.get("message"))
+    return None, None
