@@ -52,7 +52,7 @@ from llmchat.engine.events import (
 )
 from llmchat.tui.widgets.context_gauge import ContextGauge
 from llmchat.tui.widgets.params_panel import ParamsPanel
-from llmchat.tui.widgets.prompt_input import PromptInput
+from llmchat.tui.widgets.prompt_input import PromptInput, conversation_history
 from llmchat.tui.widgets.reply_view import NoticeView, ReplyView, UserView
 from llmchat.tui.widgets.slider import Slider
 from llmchat.tui.widgets.status_bar import StatusBar, StatusFacts
@@ -174,7 +174,7 @@ class ChatScreen(Screen[None]):
         yield Static(self._title_content(), id="session-title")
         yield VerticalScroll(id="conversation")
         yield ParamsPanel(self.conversation.params, self.presets)
-        yield PromptInput(id="prompt")
+        yield PromptInput(id="prompt", history=conversation_history(self.conversation))
         yield ContextGauge(id="gauge")
         yield StatusBar(self._idle_facts(), id="status")
         yield Footer()

@@ -15,6 +15,7 @@ HELP = """\
 |---|---|
 | Enter | send the message |
 | ctrl+j (shift+enter, alt+enter where the terminal reports them) | new line in the message |
+| ↑ / ↓ in an empty message box | your earlier messages (this session's, then older sessions') |
 | Esc | stop the reply that is streaming (its partial text is kept, marked *cancelled*) |
 | F9 | sampling panel: T / top-p sliders, max_tokens, seed (type, then Enter or Tab), presets |
 | PageUp / PageDown | scroll the conversation (from the message box too) |
