@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual import events
 from textual.containers import VerticalScroll
 from textual.widgets import OptionList
 
@@ -98,3 +99,16 @@ async def test_keys_typed_at_once_into_the_prompt_land_in_order(
         burst(app, "a", "b", "backspace", "c", "left", "x", "end", "d")
         await settle(app, pilot)
         assert app.screen.query_one(PromptInput).text == "axcd"
+
+
+async def test_a_pasted_escape_sequence_is_shown_harmlessly_in_the_prompt(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        app.post_message(events.Paste("red \x1b[31mtext\x1b]52;c;aGk=\x07\r\nnext\rline\tend"))
+        await pilot.pause(0.2)
+        text = app.screen.query_one(PromptInput).text
+    assert "\x1b" not in text and "\x07" not in text and "\r" not in text
+    assert text == "red ␛[31mtext␛]52;c;aGk=␇\nnext\nline\tend"

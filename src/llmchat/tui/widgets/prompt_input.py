@@ -15,6 +15,7 @@ from llmchat import paths
 from llmchat.core.conversation import Conversation
 from llmchat.core.messages import Role
 from llmchat.core.prompt_history import PromptHistory
+from llmchat.core.safe_text import visible
 
 NEWLINE_KEYS = frozenset({"ctrl+j", "shift+enter", "alt+enter", "ctrl+enter"})
 
@@ -25,6 +26,10 @@ SCROLL_KEYS: list[Binding | tuple[str, str] | tuple[str, str, str]] = [
     Binding("pagedown", "screen.scroll_chat('down')", "Scroll down", show=False),
     Binding("ctrl+home", "screen.scroll_chat('top')", "Top of chat", show=False),
     Binding("ctrl+end", "screen.scroll_chat('bottom')", "End of chat", show=False),
+    # TextArea selects a word, a line, everything with F5-F7: the screen's keys win.
+    Binding("f5", "screen.minify_json", "Minify JSON", show=False),
+    Binding("f6", "screen.message_edit", "Edit", show=False),
+    Binding("f7", "screen.message_regenerate", "Regenerate", show=False),
 ]
 
 
@@ -81,6 +86,16 @@ class PromptInput(TextArea):
         if self.content_size.width <= 0:
             return Strip.blank(max(0, self.size.width))
         return super().render_line(y)
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        # The prompt draws its text as it is, so a pasted escape sequence would reach the
+        # terminal raw: control characters become visible stand-ins (␛), line breaks
+        # of any kind become \n, tabs stay.
+        event.prevent_default()
+        text = event.text.replace("\r\n", "\n").replace("\r", "\n")
+        if result := self._replace_via_keyboard(visible(text), *self.selection):
+            self.move_cursor(result.end_location)
+            self.focus()
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key == "enter":
