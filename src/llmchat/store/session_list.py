@@ -1,24 +1,53 @@
 """The sessions in a directory: summaries for the picker, newest first, and lookup by id.
 
-Listing reads each file with the same tolerant loader used to resume it, so the counts the
-picker shows are the counts the session opens with; a damaged file is listed with what
-could be read (and how many lines were skipped), and one that cannot be read is left out.
+A summary is made with the same tolerant loader used to resume the session, so the counts
+the picker shows are the counts the session opens with; a damaged file is listed with
+what could be read (and how many lines were skipped), and one that cannot be read is left
+out. Which sessions exist always comes from scanning the directory, never from a cache,
+and only the sessions asked for are read in full:
+
+- `latest_session` (`--continue`) reads the modification times, then the newest file;
+- `find_session` (`--resume ID`) learns each file's id from the index beside the files
+  (`session_index`) if the file is unchanged since it was indexed, else from its first
+  line (the header), else, for a file whose first line is not a sound header, by reading
+  it in full as the loader would; then reads the one file that matches;
+- `list_sessions` (the picker) takes each unchanged file's facts from the index and
+  reads in full only the files that changed since the last listing (then updates it).
+
+The index is trusted only for a file whose size, times and inode are exactly those it
+recorded and whose name (or, if renamed, first line) carries the id it recorded; any
+doubt means reading the file. What opens a session (`latest_session`, `find_session`)
+returns a summary read from the file itself, never from the index.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import stat as stat_mode
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from itertools import groupby
 from pathlib import Path
+from typing import Any
 
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.messages import Role
+from llmchat.core.records import SessionHeader, SessionInfo
 from llmchat.store.errors import AmbiguousSession, SessionNotFound, SessionUnreadable
 from llmchat.store.session_file import SESSION_SUFFIX, parse_session_filename
+from llmchat.store.session_format import BadRecord, from_json, upgrade, version_of
+from llmchat.store.session_index import SessionIndex, file_key
 from llmchat.store.session_load import LoadedSession, load_session
 
 _AMBIGUOUS_SHOWN = 5
+_NO_FALLBACK = SessionInfo(id="", created="")
+"""Decoding a first line with an empty fallback id tells a header's own id from none."""
+_STAMP_LENGTH = len("20260102T030405Z")
+_HEADER_CHUNK = 4096
+"""Enough for a header with a short system prompt; longer ones take more reads."""
+_HEADER_LIMIT = 4 * 1024 * 1024
+"""A first line longer than this (a huge system prompt) is read with the whole file."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +70,23 @@ class SessionSummary:
     """Where the session was talking last: what reopening it reconnects to."""
 
 
+@dataclass(frozen=True, slots=True)
+class _SessionFile:
+    """A non-empty regular `*.jsonl` file found by the scan, with its stat from then."""
+
+    location: str
+    name: str
+    stat: os.stat_result
+
+    @property
+    def path(self) -> Path:
+        return Path(self.location)  # made only when needed: 1,000 Paths cost ~10 ms
+
+    @property
+    def updated(self) -> datetime:
+        return datetime.fromtimestamp(self.stat.st_mtime, UTC)
+
+
 def list_sessions(sessions_dir: str | os.PathLike[str]) -> list[SessionSummary]:
     """Every session in `sessions_dir`, most recently updated first.
 
@@ -48,29 +94,36 @@ def list_sessions(sessions_dir: str | os.PathLike[str]) -> list[SessionSummary]:
     first write never happened) and files that cannot be read are left out.
     """
     directory = Path(sessions_dir)
-    try:
-        entries = list(os.scandir(directory))
-    except FileNotFoundError:
-        return []
-    except OSError as exc:
-        raise SessionUnreadable(
-            f"cannot list the sessions in {directory}: {exc.strerror or exc}"
-        ) from exc
+    files = _scan(directory)
+    index = SessionIndex.load(directory)
     summaries = []
-    for entry in entries:
-        if not entry.name.endswith(SESSION_SUFFIX):
-            continue
-        summary = _summarise(Path(entry.path))
+    for found in files:
+        summary = _cached(index, found)
+        if summary is None:
+            summary = _summarise(found)
+            if summary is not None:
+                _remember(index, found, summary)
         if summary is not None:
             summaries.append(summary)
-    summaries.sort(key=lambda s: (s.updated, s.created, s.path.name), reverse=True)
+    if files:
+        index.keep_only({found.name for found in files})
+        index.save()
+    summaries.sort(key=_order, reverse=True)
     return summaries
 
 
 def latest_session(sessions_dir: str | os.PathLike[str]) -> SessionSummary | None:
-    """The most recently updated session, or None when there is none."""
-    sessions = list_sessions(sessions_dir)
-    return sessions[0] if sessions else None
+    """The most recently updated session, or None when there is none.
+
+    Only the newest file is read (all files updated at that same moment, if several
+    were, to break the tie as the picker does; the next ones if it cannot be read).
+    """
+    files = sorted(_scan(Path(sessions_dir)), key=lambda found: found.updated, reverse=True)
+    for _, group in groupby(files, key=lambda found: found.updated):
+        summaries = [s for s in map(_summarise, group) if s is not None]
+        if summaries:
+            return max(summaries, key=_order)
+    return None
 
 
 def find_session(sessions_dir: str | os.PathLike[str], id_or_prefix: str) -> SessionSummary:
@@ -81,31 +134,132 @@ def find_session(sessions_dir: str | os.PathLike[str], id_or_prefix: str) -> Ses
     query = id_or_prefix.strip()
     if not query:
         raise SessionNotFound("give a session id, or the first few characters of one")
-    sessions = list_sessions(sessions_dir)
-    exact = [s for s in sessions if s.id == query]
-    if len(exact) == 1:
-        return exact[0]
-    matches = exact or [s for s in sessions if s.id.startswith(query)]
+    directory = Path(sessions_dir)
+    index = SessionIndex.load(directory)
+    ids: list[tuple[str, _SessionFile]] = []
+    for found in _scan(directory):
+        session_id = _session_id(index, found)
+        if session_id is not None:
+            ids.append((session_id, found))
+    exact = [pair for pair in ids if pair[0] == query]
+    matches = exact or [pair for pair in ids if pair[0].startswith(query)]
     if not matches:
         raise SessionNotFound(f"no session id starts with {query!r} in {sessions_dir}")
     if len(matches) > 1:
-        shown = ", ".join(s.id for s in matches[:_AMBIGUOUS_SHOWN])
+        matches.sort(key=lambda pair: (pair[1].updated, pair[1].name), reverse=True)
+        shown = ", ".join(session_id for session_id, _ in matches[:_AMBIGUOUS_SHOWN])
         more = ", …" if len(matches) > _AMBIGUOUS_SHOWN else ""
         raise AmbiguousSession(
             f"{len(matches)} sessions match {query!r} ({shown}{more}); give more of the id"
         )
-    return matches[0]
+    [(_, found)] = matches
+    summary = _summarise(found)
+    if summary is None:  # gone or unreadable since its header was read
+        raise SessionNotFound(f"no session id starts with {query!r} in {sessions_dir}")
+    return summary
 
 
-def _summarise(path: Path) -> SessionSummary | None:
+def _order(summary: SessionSummary) -> tuple[datetime, datetime, str]:
+    return (summary.updated, summary.created, summary.path.name)
+
+
+def _scan(directory: Path) -> list[_SessionFile]:
+    """The candidate session files: non-empty regular files named `*.jsonl`."""
     try:
-        stat = path.stat()
-        if stat.st_size == 0 or not path.is_file():
+        entries = list(os.scandir(directory))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise SessionUnreadable(
+            f"cannot list the sessions in {directory}: {exc.strerror or exc}"
+        ) from exc
+    files = []
+    for entry in entries:
+        if not entry.name.endswith(SESSION_SUFFIX):
+            continue
+        try:
+            stat = entry.stat()  # follows a symlink, as opening the file does
+        except OSError:
+            continue  # gone since the scan
+        if stat_mode.S_ISREG(stat.st_mode) and stat.st_size > 0:
+            files.append(_SessionFile(entry.path, entry.name, stat))
+    return files
+
+
+def _session_id(index: SessionIndex, found: _SessionFile) -> str | None:
+    """The id the loader would give the file: the index's if it holds the file unchanged,
+    else its header's, read from the first line when that line is a sound header, else
+    the whole file is read. None if it cannot be read."""
+    facts = index.facts(found.name, file_key(found.stat))
+    cached = facts.get("id") if facts is not None else None
+    if isinstance(cached, str) and cached and _carries(found, cached):
+        return cached
+    session_id = _first_line_id(found.location)
+    if session_id is not None:
+        return session_id
+    summary = _summarise(found)
+    return summary.id if summary is not None else None
+
+
+def _first_line_id(location: str) -> str | None:
+    """The id in the file's first non-blank line if that line is a session header with a
+    text id (the loader takes the first header it meets, so this is its id); else None."""
+    try:
+        fd = os.open(location, os.O_RDONLY | os.O_CLOEXEC)  # no buffered file: 4 KB is read
+    except OSError:
+        return None
+    try:
+        data, size = b"", _HEADER_CHUNK
+        while len(data) <= _HEADER_LIMIT:
+            chunk = os.read(fd, size)
+            size *= 2  # a long first line takes a few reads, not one per 4 KB
+            *complete, rest = (data + chunk).split(b"\n")
+            first = next((line for line in complete if line.strip()), None)
+            if first is None and not chunk and rest.strip():
+                first = rest  # the only line, without its newline
+            if first is not None:
+                return _header_id(first)
+            if not chunk:
+                return None
+            data = rest
+        return None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def _header_id(line: bytes) -> str | None:
+    """The id of a session header, decoded as the loader decodes a first line; None for
+    any other line, and for a header without a usable id (the loader would use another)."""
+    try:
+        value = json.loads(line.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(value, dict):
+        return None
+    for record in upgrade(value, version_of(value)):
+        try:
+            decoded = from_json(record, _quiet, fallback=_NO_FALLBACK)
+        except BadRecord:
             return None
+        if isinstance(decoded, SessionHeader) and decoded.info.id:
+            return decoded.info.id
+        return None
+    return None
+
+
+def _quiet(warning: str) -> None:
+    """Warnings about a header are the loader's to give, when the session is opened."""
+
+
+def _summarise(found: _SessionFile) -> SessionSummary | None:
+    path = found.path
+    try:
         loaded = load_session(path)
     except (OSError, SessionUnreadable):
-        return None  # gone since the scan, a directory, or not ours to read
-    updated = datetime.fromtimestamp(stat.st_mtime, UTC)
+        return None  # gone since the scan, or not ours to read
+    updated = found.updated
     return SessionSummary(
         id=loaded.info.id,
         path=path,
@@ -117,6 +271,99 @@ def _summarise(path: Path) -> SessionSummary | None:
         message_count=len(loaded.messages),
         warning_count=len(loaded.warnings),
         record=loaded.info.backend_record,
+    )
+
+
+def _cached(index: SessionIndex, found: _SessionFile) -> SessionSummary | None:
+    """The index's summary of an unchanged file, if the file agrees about the id: the id
+    its name carries, else (a renamed file) the id its first line carries."""
+    facts = index.facts(found.name, file_key(found.stat))
+    summary = _from_facts(facts, found) if facts is not None else None
+    if summary is None:
+        return None
+    return summary if _carries(found, summary.id) else None
+
+
+def _carries(found: _SessionFile, session_id: str) -> bool:
+    """Whether the file says it is `session_id`: by its name, else (a renamed file) by its
+    first line. An index that names another session than the file is not believed."""
+    return _name_carries(found.name, session_id) or _first_line_id(found.location) == session_id
+
+
+def _name_carries(name: str, session_id: str) -> bool:
+    """Whether `name` is `<16-character stamp>-<session_id>.jsonl` (see session_filename).
+
+    Slicing, not `parse_session_filename`: its date parsing would cost more than the rest
+    of a cached listing."""
+    return (
+        len(name) == _STAMP_LENGTH + 1 + len(session_id) + len(SESSION_SUFFIX)
+        and name[_STAMP_LENGTH] == "-"
+        and name[_STAMP_LENGTH + 1 :].startswith(session_id)
+        and name.endswith(SESSION_SUFFIX)
+    )
+
+
+def _remember(index: SessionIndex, found: _SessionFile, summary: SessionSummary) -> None:
+    """Cache a summary, unless the file changed while it was being read."""
+    try:
+        now = os.stat(found.location)
+    except OSError:
+        return
+    key = file_key(found.stat)
+    if file_key(now) != key:
+        index.forget(found.name)
+        return
+    index.remember(found.name, key, _facts(summary))
+
+
+def _facts(summary: SessionSummary) -> dict[str, Any]:
+    record = summary.record
+    return {
+        "id": summary.id,
+        "title": summary.title,
+        "created": summary.created.isoformat(),
+        "model": summary.model,
+        "backend": summary.backend,
+        "messages": summary.message_count,
+        "warnings": summary.warning_count,
+        "record": [record.name, record.kind, record.base_url, record.model, record.model_file],
+    }
+
+
+def _from_facts(facts: dict[str, Any], found: _SessionFile) -> SessionSummary | None:
+    """A summary from cached facts, or None if any of them has the wrong shape."""
+    try:
+        session_id, title = facts["id"], facts["title"]
+        model, backend = facts["model"], facts["backend"]
+        messages, warnings = facts["messages"], facts["warnings"]
+        record = facts["record"]
+        created = datetime.fromisoformat(facts["created"])
+    except (KeyError, TypeError, ValueError):
+        return None
+    texts_ok = isinstance(session_id, str) and session_id and isinstance(title, str)
+    optional_ok = all(value is None or isinstance(value, str) for value in (model, backend))
+    counts_ok = all(
+        type(value) is int and value >= 0  # not bool, not float
+        for value in (messages, warnings)
+    )
+    record_ok = (
+        isinstance(record, list)
+        and len(record) == 5
+        and all(value is None or isinstance(value, str) for value in record)
+    )
+    if not (texts_ok and optional_ok and counts_ok and record_ok) or created.tzinfo is None:
+        return None
+    return SessionSummary(
+        id=session_id,
+        path=found.path,
+        title=title,
+        created=created.astimezone(UTC),
+        updated=found.updated,
+        model=model,
+        backend=backend,
+        message_count=messages,
+        warning_count=warnings,
+        record=BackendRecord(*record),
     )
 
 
