@@ -6,8 +6,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.support.openai_server import OpenAIServer
+
+# Property tests check what holds, never how fast: on a loaded 2-core machine (CI runs
+# beside a llama-server) a per-example deadline only makes them flaky.
+settings.register_profile("llmchat", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("llmchat")
 
 
 @pytest.fixture
