@@ -70,6 +70,13 @@ COMMANDS: tuple[Command, ...] = (
         Needs.CHAT,
     ),
     Command(
+        "message: focus",
+        "Focus the newest message (then ↑/↓ move between messages, Esc comes back)",
+        "screen.focus_messages",
+        "ctrl+↑",
+        Needs.CHAT,
+    ),
+    Command(
         "draft: minify JSON",
         "Minify the pretty-printed JSON in the message (fewer tokens, same data)",
         "screen.minify_json",

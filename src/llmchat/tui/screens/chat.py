@@ -51,6 +51,7 @@ from llmchat.engine.events import (
     UserAdded,
 )
 from llmchat.tui.widgets.context_gauge import ContextGauge
+from llmchat.tui.widgets.conversation_view import ConversationView
 from llmchat.tui.widgets.params_panel import ParamsPanel
 from llmchat.tui.widgets.prompt_input import PromptInput, conversation_history
 from llmchat.tui.widgets.reply_view import NoticeView, ReplyView, UserView
@@ -62,8 +63,6 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-# A resumed session shows this many of its newest messages; the rest are summarised.
-RESUME_WINDOW = 200
 STATUS_INTERVAL_S = 0.1
 DRAFT_DEBOUNCE_S = 0.15
 PRICE_LIST_IDLE_S = 2.0
@@ -106,6 +105,14 @@ class ChatScreen(Screen[None]):
             "Params",
             id="chat.params",
             tooltip="Open or close the sampling panel (temperature, top-p, max_tokens, seed)",
+        ),
+        Binding(
+            "ctrl+up",
+            "focus_messages",
+            "Messages",
+            show=False,
+            id="chat.message_focus",
+            tooltip="Focus the newest message; ↑/↓ move between messages, Esc comes back",
         ),
         Binding("alt+up", "nudge('temperature', 1)", "T+", show=False, id="chat.t_up"),
         Binding("alt+down", "nudge('temperature', -1)", "T-", show=False, id="chat.t_down"),
@@ -172,7 +179,7 @@ class ChatScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(self._title_content(), id="session-title")
-        yield VerticalScroll(id="conversation")
+        yield ConversationView(id="conversation")
         yield ParamsPanel(self.conversation.params, self.presets)
         yield PromptInput(id="prompt", history=conversation_history(self.conversation))
         yield ContextGauge(id="gauge")
@@ -195,19 +202,12 @@ class ChatScreen(Screen[None]):
         )
 
     async def on_mount(self) -> None:
-        conversation = self.query_one("#conversation", VerticalScroll)
-        messages = self.conversation.messages
-        hidden = max(0, len(messages) - RESUME_WINDOW)
-        views: list[Static | ReplyView] = []
-        if hidden:
-            views.append(NoticeView(f"{hidden} earlier messages are in the session file."))
-        for message in messages[hidden:]:
-            views.append(self._view_for(message))
-        for line in self.context.notices:
-            views.append(NoticeView(line, "warning"))
-        if views:
-            await conversation.mount_all(views)
-        conversation.anchor()
+        conversation = self.query_one(ConversationView)
+        # Only the newest messages are built now; older ones as they are scrolled to.
+        await conversation.show_thread(self.conversation.thread())  # the branch chosen
+        notices = [NoticeView(line, "warning") for line in self.context.notices]
+        if notices:
+            await conversation.add(*notices)
         self.query_one(PromptInput).focus()
         self.call_after_refresh(self._prepare_gateway)
 
@@ -347,9 +347,8 @@ class ChatScreen(Screen[None]):
         if skipped == self._unsent_marked and skipped == 0:
             return
         self._unsent_marked = skipped
-        for old in self.query(".unsent-marker"):
-            old.remove()
         if not skipped:
+            self.query_one(ConversationView).mark_before(None)
             return
         sent = [
             m
@@ -357,22 +356,10 @@ class ChatScreen(Screen[None]):
             if not (m.role is Role.ASSISTANT and not m.content)
         ]
         first_sent = sent[skipped].id if skipped < len(sent) else None
-        anchor = next(
-            (
-                view
-                for view in self.query("UserView, ReplyView")
-                if getattr(view, "message", None) is not None and view.message.id == first_sent  # type: ignore[attr-defined]
-            ),
-            None,
+        # Placed now if that message is built, else whenever it is scrolled to.
+        self.query_one(ConversationView).mark_before(
+            first_sent, f"▲ {skipped} earlier not sent: they do not fit in the context window"
         )
-        notice = NoticeView(
-            f"▲ {skipped} earlier not sent: they do not fit in the context window",
-            "warning",
-        )
-        notice.add_class("unsent-marker")
-        conversation = self.query_one("#conversation", VerticalScroll)
-        if anchor is not None:
-            conversation.mount(notice, before=anchor)
 
     def _start_turn(
         self, run: Callable[[Reporter], Awaitable[Message | None]], *, mount_now: bool
@@ -394,12 +381,11 @@ class ChatScreen(Screen[None]):
         self.refresh_bindings()
 
     def _mount_turn(self, turn: _ShownTurn, *before: Static) -> None:
-        conversation = self.query_one("#conversation", VerticalScroll)
+        conversation = self.query_one(ConversationView)
 
         async def mount() -> None:
             # During the request's round trip: the request went out first.
-            await conversation.mount_all([*before, turn.view])
-            conversation.anchor()
+            await conversation.add(*before, turn.view)
             turn.mounted.set()
 
         self.run_worker(mount(), group="mount-turn", exit_on_error=False)
@@ -584,19 +570,22 @@ class ChatScreen(Screen[None]):
             return budget is not None and budget.minify_saving > 0
         return True
 
-    def action_scroll_chat(self, where: str) -> None:
+    async def action_scroll_chat(self, where: str) -> None:
         """Page the conversation from the prompt (releasing the stick-to-bottom anchor
         until the user scrolls back down)."""
-        chat = self.query_one("#conversation", VerticalScroll)
+        chat = self.query_one(ConversationView)
         match where:
             case "up":
                 chat.scroll_page_up()
             case "down":
                 chat.scroll_page_down()
             case "top":
-                chat.scroll_home(animate=False)
+                await chat.to_first()
             case _:
-                chat.scroll_end(animate=False)
+                await chat.to_last()
+
+    def action_focus_messages(self) -> None:
+        self.query_one(ConversationView).focus_newest()
 
     def on_key(self, event: events.Key) -> None:
         # The conversation takes focus for reading (Tab, a click), but typing there

@@ -19,7 +19,8 @@ HELP = """\
 | Esc | stop the reply that is streaming (its partial text is kept, marked *cancelled*) |
 | F9 | sampling panel: T / top-p sliders, max_tokens, seed (type, then Enter or Tab), presets |
 | PageUp / PageDown | scroll the conversation (from the message box too) |
-| ctrl+Home / ctrl+End | top / bottom of the conversation |
+| ctrl+Home / ctrl+End | the very first message / the end of the conversation |
+| ctrl+↑ | focus a message: ↑/↓ (k/j) move, Home/End first/last, Esc back to typing |
 | Tab / shift+Tab | message box ↔ conversation (typing there goes to the message box) |
 | alt+↑ / alt+↓ | temperature ± 0.05 |
 | alt+→ / alt+← | top-p ± 0.01 |
