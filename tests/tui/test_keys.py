@@ -3,6 +3,7 @@ is never lost to the wrong widget, and fast keys land in the order typed."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from textual import events
@@ -112,3 +113,19 @@ async def test_a_pasted_escape_sequence_is_shown_harmlessly_in_the_prompt(
         text = app.screen.query_one(PromptInput).text
     assert "\x1b" not in text and "\x07" not in text and "\r" not in text
     assert text == "red ␛[31mtext␛]52;c;aGk=␇\nnext\nline\tend"
+
+
+async def test_keys_arriving_in_several_reads_while_others_wait_keep_their_order(
+    server: OpenAIServer, home: Path
+) -> None:
+    """A terminal delivers fast typing in several reads; a key from a later read must not
+    overtake the keys of an earlier one still waiting their turn."""
+    app = chat_app(server)
+    typed = "abcdefghijklmnopqrstuvwxyz0123456789"
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        for start in range(0, len(typed), 3):
+            burst(app, *typed[start : start + 3])
+            await asyncio.sleep(0.002)  # the next read comes while these are handled
+        await settle(app, pilot)
+        assert app.screen.query_one(PromptInput).text == typed

@@ -42,12 +42,15 @@ class KeysInOrderApp(App[None]):
         self._in_flight: int | None = None
         self._key_serial = 0
         self._give_up: asyncio.TimerHandle | None = None
+        self._releasing = False
 
     async def on_event(self, event: events.Event) -> None:
         if isinstance(event, events.Key | events.Paste) and not self.screen_stack:
             return  # a key still on its way while the app closes
         if isinstance(event, events.Key | events.Paste) and not event.is_forwarded:
-            if self._in_flight is not None:
+            # Behind any key still waiting, even between one key's end and the next
+            # one's start: a key arriving then must not jump the queue.
+            if self._in_flight is not None or self._waiting_keys:
                 self._waiting_keys.append(event)
             else:
                 await self._hand_out(event)
@@ -73,16 +76,19 @@ class KeysInOrderApp(App[None]):
         await self._key_done(message.serial)
 
     async def _key_done(self, serial: int) -> None:
-        if serial != self._in_flight:
-            return
-        self._in_flight = None
+        if serial != self._in_flight or self._releasing:
+            return  # a late marker, or the give-up after the marker came back
+        self._releasing = True
         if self._give_up is not None:
             self._give_up.cancel()
             self._give_up = None
         # Not at once: what the key set going (a focus change, a screen being pushed)
-        # is queued behind this marker, and the next key must find it done.
+        # is queued behind this marker, and the next key must find it done. Until then
+        # the key counts as in flight, so no newly arrived key goes first.
         self.call_later(self._next_key)
 
     async def _next_key(self) -> None:
-        if self._in_flight is None and self._waiting_keys:
+        self._releasing = False
+        self._in_flight = None
+        if self._waiting_keys:
             await self._hand_out(self._waiting_keys.popleft())
