@@ -57,3 +57,21 @@ def newest_leaf(messages: Sequence[Message], start: Message) -> Message:
         node = below[-1]
         seen.add(node.id)
     return node
+
+
+def sibling_places(messages: Sequence[Message]) -> dict[str, tuple[int, int]]:
+    """For each message with alternatives: (its place, how many), counted from 1, in one
+    pass (a label on every message of a long thread must not cost a pass each)."""
+    if is_legacy(messages):
+        return {}
+    groups: dict[tuple[str | None, Role], list[str]] = {}
+    for message in messages:
+        if message.parent is None and message.role is not Role.USER:
+            continue
+        groups.setdefault((message.parent, message.role), []).append(message.id)
+    places: dict[str, tuple[int, int]] = {}
+    for ids in groups.values():
+        if len(ids) > 1:
+            for n, message_id in enumerate(ids, 1):
+                places[message_id] = (n, len(ids))
+    return places

@@ -50,6 +50,7 @@ from llmchat.engine.events import (
     SaveFailed,
     UserAdded,
 )
+from llmchat.tui.screens.chat_messages import MessageActions
 from llmchat.tui.widgets.context_gauge import ContextGauge
 from llmchat.tui.widgets.conversation_view import ConversationView
 from llmchat.tui.widgets.params_panel import ParamsPanel
@@ -119,6 +120,43 @@ class ChatScreen(Screen[None]):
         Binding("alt+right", "nudge('top_p', 1)", "top-p+", show=False, id="chat.p_up"),
         Binding("alt+left", "nudge('top_p', -1)", "top-p-", show=False, id="chat.p_down"),
         Binding(
+            "f6",
+            "message_edit",
+            "Edit",
+            id="chat.message_edit",
+            tooltip="Edit the focused (or last) question and send it as a new branch",
+        ),
+        Binding(
+            "f7",
+            "message_regenerate",
+            "Regenerate",
+            show=False,
+            id="chat.message_regenerate",
+            tooltip="Ask again the question the focused (or last) reply answers: a sibling",
+        ),
+        Binding(
+            "f8",
+            "message_fork",
+            "Fork",
+            show=False,
+            id="chat.message_fork",
+            tooltip="A new session holding the thread up to the focused (or last) message",
+        ),
+        Binding(
+            "alt+comma",
+            "message_branch(-1)",
+            "Previous branch",
+            show=False,
+            id="chat.branch_previous",
+        ),
+        Binding(
+            "alt+full_stop",
+            "message_branch(1)",
+            "Next branch",
+            show=False,
+            id="chat.branch_next",
+        ),
+        Binding(
             "f2",
             "rename",
             "Rename",
@@ -171,6 +209,7 @@ class ChatScreen(Screen[None]):
         self._temperature_before_schema: float | None = None
         self._chosen_preset: Preset | None = None
         self._last_event_at = 0.0
+        self.messages_ui = MessageActions(self)
         self.presets: tuple[Preset, ...] = (*BUILT_IN, *context.presets)
 
     @property
@@ -208,6 +247,7 @@ class ChatScreen(Screen[None]):
         notices = [NoticeView(line, "warning") for line in self.context.notices]
         if notices:
             await conversation.add(*notices)
+        self.messages_ui.label_branches()
         self.query_one(PromptInput).focus()
         self.call_after_refresh(self._prepare_gateway)
 
@@ -335,11 +375,14 @@ class ChatScreen(Screen[None]):
         return self.reply_worker is not None and self.reply_worker.is_running
 
     @on(PromptInput.Submitted)
-    def send(self, event: PromptInput.Submitted) -> None:
+    async def send(self, event: PromptInput.Submitted) -> None:
         if self.streaming:
             self.notify("A reply is still streaming: Esc stops it.", severity="warning")
             return
         text = event.text
+        if self.messages_ui.editing is not None:
+            await self.messages_ui.send_edit(text)
+            return
         self._start_turn(lambda report: self.service.send(text, report), mount_now=False)
 
     def _mark_unsent(self, skipped: int) -> None:
@@ -555,6 +598,7 @@ class ChatScreen(Screen[None]):
                 one_line(message.error), title="Reply failed", severity="error", markup=False
             )
         self._server_checked()
+        self.messages_ui.label_branches()
         self._measure_soon()
 
     # -- actions -------------------------------------------------------------------
@@ -562,7 +606,7 @@ class ChatScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Show "Stop" only while a reply streams, "Retry" only when there is one to retry.
         if action == "stop_reply":
-            return self.streaming
+            return self.streaming or self.messages_ui.editing is not None  # Esc ends an edit
         if action == "retry":
             return not self.streaming and self.conversation.retry_point() is not None
         if action == "minify_json":
@@ -709,6 +753,8 @@ class ChatScreen(Screen[None]):
     def action_stop_reply(self) -> None:
         if self.streaming and self.reply_worker is not None:
             self.reply_worker.cancel()
+        else:
+            self.messages_ui.cancel_edit()
 
     def action_retry(self) -> None:
         if self.streaming or self.conversation.retry_point() is None:
@@ -724,6 +770,23 @@ class ChatScreen(Screen[None]):
         from llmchat.tui.clipboard import copy_code_block
 
         await copy_code_block(self.app, self.conversation.thread())
+
+    # -- one message (edit, regenerate, branches, fork, copy): see chat_messages.py ----
+
+    def action_message_edit(self) -> None:
+        self.messages_ui.edit()
+
+    async def action_message_regenerate(self) -> None:
+        await self.messages_ui.regenerate()
+
+    async def action_message_branch(self, step: int) -> None:
+        await self.messages_ui.branch(step)
+
+    def action_message_fork(self) -> None:
+        self.messages_ui.fork()
+
+    async def action_message_copy(self) -> None:
+        await self.messages_ui.copy()
 
     def action_rename(self) -> None:
         from llmchat.tui.screens.rename import RenameScreen

@@ -98,6 +98,11 @@ class PromptInput(TextArea):
             self.focus()
 
     async def _on_key(self, event: events.Key) -> None:
+        if event.key.startswith(("alt+", "ctrl+")) and event.key not in NEWLINE_KEYS:
+            # A terminal sends alt+, as ESC + ",", which Textual reports with "," as its
+            # character: TextArea would type the comma. Such keys are the screen's.
+            event.prevent_default()
+            return
         if event.key == "enter":
             event.stop()
             event.prevent_default()

@@ -185,6 +185,7 @@ class ReplyView(Vertical):
         super().__init__(classes="reply")
         self.message = message
         self._suffix = ""
+        self._branch = ""
         self.body = ReplyBody(message.content if message else "")
         self.meta = Static(Content(reply_meta(message) if message else "…"), classes="meta")
 
@@ -206,13 +207,20 @@ class ReplyView(Vertical):
         """The turn ended (any status): flush the text and show the facts."""
         await self.body.close_stream()
         self.message = message
-        self.meta.update(Content(reply_meta(message)))
+        self.refresh_meta()
         self._show_status(message.status)
+
+    def show_branch(self, label: str) -> None:
+        """`‹2/3›`: this reply is one of several to the same question."""
+        if label != self._branch:
+            self._branch = label
+            self.refresh_meta()
 
     def refresh_meta(self) -> None:
         """Show the facts again (e.g. once the reply's price is known)."""
         if self.message is not None:
-            self.meta.update(Content(reply_meta(self.message) + self._suffix))
+            branch = f"{self._branch} " if self._branch else ""
+            self.meta.update(Content(branch + reply_meta(self.message) + self._suffix))
 
     async def show_checked(self, checked: Checked) -> None:
         """Structured output: the reply pretty-printed, and whether it follows the schema."""
@@ -220,9 +228,8 @@ class ReplyView(Vertical):
             await self.body.remove()
             self.body = ReplyBody(f"```json\n{checked.pretty}\n```")
             await self.mount(self.body, before=self.meta)
-        line = reply_meta(self.message) if self.message else ""
         self._suffix = f" · {checked.mark()}"
-        self.meta.update(Content(line + self._suffix))
+        self.refresh_meta()
         self.meta.set_class(not checked.valid, "-error")
 
     def _show_status(self, status: Status) -> None:
@@ -240,6 +247,14 @@ class UserView(Static):
     def __init__(self, message: Message) -> None:
         super().__init__(Content(visible(message.content)), classes="user")
         self.message = message
+        self._branch = ""
+
+    def show_branch(self, label: str) -> None:
+        """`‹2/3›`: this question is one of several versions (it was edited)."""
+        if label != self._branch:
+            self._branch = label
+            text = visible(self.message.content)
+            self.update(Content(f"{text}\n{label}" if label else text))
 
 
 class NoticeView(Static):

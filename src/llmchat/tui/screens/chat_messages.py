@@ -1,0 +1,205 @@
+"""What the chat screen does with one message: edit it, regenerate it, switch between
+its branches, fork from it, copy it.
+
+A mixin of `ChatScreen`, kept apart so the screen stays a view over the engine. Each
+action applies to the focused message, else to the newest message it fits.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual.containers import VerticalScroll
+from textual.widget import Widget
+
+from llmchat.core import branches
+from llmchat.core.messages import Message, Role
+from llmchat.core.safe_text import one_line
+from llmchat.tui.widgets.prompt_input import PromptInput
+from llmchat.tui.widgets.reply_view import ReplyView, UserView
+from llmchat.tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from llmchat.tui.screens.chat import ChatScreen
+
+MessageView = UserView | ReplyView
+
+
+class MessageActions:
+    """The chat screen's actions on one message (the screen's `action_message_*` call
+    these)."""
+
+    def __init__(self, chat: ChatScreen) -> None:
+        self.chat = chat
+        self.editing: Message | None = None
+        """The question being edited in the prompt (sent as a new branch)."""
+        self._draft_before_edit = ""
+
+    # -- which message -----------------------------------------------------------------
+
+    def _message_views(self) -> list[MessageView]:
+        return [view for view in self.chat.query_one("#conversation").children if _is_message(view)]  # type: ignore[misc]
+
+    def _target(self, role: Role | None = None) -> Message | None:
+        """The focused message (if it fits), else the newest message of `role`."""
+        focused = self.chat.focused
+        if (
+            isinstance(focused, UserView | ReplyView)
+            and focused.message is not None
+            and (role is None or focused.message.role is role)
+        ):
+            return focused.message
+        for message in reversed(self.chat.conversation.thread()):
+            if role is None or message.role is role:
+                return message
+        return None
+
+    def _view_of(self, message_id: str | None) -> MessageView | None:
+        for view in self._message_views():
+            if view.message is not None and view.message.id == message_id:
+                return view
+        return None
+
+    # -- branch labels -------------------------------------------------------------------
+
+    def label_branches(self) -> None:
+        """`‹i/n›` on every shown message that has alternatives."""
+        places = branches.sibling_places(self.chat.conversation.messages)
+        for view in self._message_views():
+            if view.message is None:
+                continue
+            place = places.get(view.message.id)
+            view.show_branch(f"‹{place[0]}/{place[1]}›" if place else "")
+
+    # -- showing another part of the tree --------------------------------------------------
+
+    async def _trim_after(self, keep: str | None) -> None:
+        """Remove the views below message `keep` (all of them for None): a new branch is
+        about to be shown from there."""
+        chat = self.chat.query_one("#conversation", VerticalScroll)
+        found = keep is None
+        doomed: list[Widget] = []
+        for view in chat.children:
+            if found:
+                doomed.append(view)
+            elif isinstance(view, UserView | ReplyView) and view.message is not None:
+                found = view.message.id == keep
+        if found and doomed:
+            await chat.remove_children(doomed)
+
+    async def show_thread_below(self, keep: str | None) -> None:
+        """Show the thread as it now is, keeping the views down to message `keep`."""
+        await self._trim_after(keep)
+        thread = self.chat.conversation.thread()
+        ids = [m.id for m in thread]
+        start = ids.index(keep) + 1 if keep in ids else 0
+        chat = self.chat.query_one("#conversation", VerticalScroll)
+        views = [self.chat._view_for(message) for message in thread[start:]]
+        if views:
+            await chat.mount_all(views)
+        self.label_branches()
+        self.chat._unsent_marked = -1  # the marker is placed again for this thread
+        self.chat._measure_soon()
+
+    # -- the actions ------------------------------------------------------------------------
+
+    async def branch(self, step: int) -> None:
+        """Show the previous or next alternative of the focused (or newest) message that
+        has any, and the thread below it."""
+        if self.chat.streaming:
+            return
+        places = branches.sibling_places(self.chat.conversation.messages)
+        focused = self._target()
+        candidates = [focused] if focused is not None and focused.id in places else []
+        candidates += [m for m in reversed(self.chat.conversation.thread()) if m.id in places]
+        if not candidates:
+            self.chat.notify(
+                "No other branch here: edit a question or regenerate a reply to make one."
+            )
+            return
+        message = candidates[0]
+        chosen = self.chat._record(lambda: self.chat.conversation.switch_branch(message, step))
+        if chosen is None:
+            return
+        await self.show_thread_below(chosen.parent)
+        view = self._view_of(chosen.id)
+        if view is not None:
+            view.scroll_visible(animate=False)
+        n, total = branches.sibling_places(self.chat.conversation.messages)[chosen.id]
+        self.chat.notify(f"Branch {n} of {total}", timeout=2)
+
+    def edit(self) -> None:
+        """Put a question in the prompt; Enter sends it as a new branch, Esc gives up."""
+        if self.chat.streaming:
+            return
+        message = self._target(Role.USER)
+        if message is None:
+            return
+        prompt = self.chat.query_one(PromptInput)
+        if self.editing is None:
+            self._draft_before_edit = prompt.text
+        self.editing = message
+        prompt.text = message.content
+        prompt.move_cursor(prompt.document.end)
+        prompt.focus()
+        self.chat.query_one(StatusBar).show(state="editing: Enter sends a new branch, Esc cancels")
+
+    def cancel_edit(self) -> bool:
+        if self.editing is None:
+            return False
+        self.editing = None
+        self.chat.query_one(PromptInput).text = self._draft_before_edit
+        self.chat.query_one(StatusBar).show(state="ready")
+        return True
+
+    async def send_edit(self, text: str) -> None:
+        edited, self.editing = self.editing, None
+        assert edited is not None
+        await self._trim_after(edited.parent)
+        self.chat._start_turn(
+            lambda report: self.chat.service.edit(edited, text, report), mount_now=False
+        )
+
+    async def regenerate(self) -> None:
+        """Ask again the question the focused (or newest) reply answers: a sibling reply."""
+        if self.chat.streaming:
+            return
+        reply = self._target(Role.ASSISTANT)
+        if reply is None or reply.parent is None:
+            return
+        await self._trim_after(reply.parent)
+        self.chat._start_turn(
+            lambda report: self.chat.service.regenerate(reply, report), mount_now=True
+        )
+
+    def fork(self) -> None:
+        """A new session holding the thread up to the focused (or newest) message."""
+        if self.chat.streaming:
+            return
+        message = self._target()
+        if message is None:
+            return
+        from llmchat.store.session_fork import fork_session
+        from llmchat.tui.app import LlmChatApp
+
+        app = self.chat.app
+        assert isinstance(app, LlmChatApp)
+        try:
+            info = fork_session(app.launch.sessions_dir, self.chat.conversation, message)
+        except (OSError, ValueError) as exc:
+            self.chat.notify(one_line(str(exc)), title="Not forked", severity="error", markup=False)
+            return
+        app.open_session(info.id)
+        app.notify(f"Forked into a new session: {one_line(info.title, 60)}", markup=False)
+
+    async def copy(self) -> None:
+        message = self._target()
+        if message is None:
+            return
+        from llmchat.tui.clipboard import copy_text
+
+        await copy_text(self.chat.app, message.content, what=f"{message.role} message")
+
+
+def _is_message(widget: Widget) -> bool:
+    return isinstance(widget, UserView | ReplyView)

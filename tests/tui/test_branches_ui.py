@@ -1,0 +1,132 @@
+"""Editing, regenerating, switching branches and forking from the keyboard."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import events
+
+from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.widgets.prompt_input import PromptInput
+from llmchat.tui.widgets.reply_view import ReplyView, UserView
+from tests.support.openai_server import OpenAIServer, Script
+from tests.tui.helpers import chat_app, wait_for_reply
+
+
+def shown(app: object) -> list[str]:
+    screen = app.screen  # type: ignore[attr-defined]
+    return [
+        view.message.content
+        for view in screen.query("UserView, ReplyView")
+        if view.message is not None
+    ]
+
+
+async def ask(app: object, pilot: object, text: str) -> None:
+    screen = app.screen  # type: ignore[attr-defined]
+    screen.query_one(PromptInput).text = text
+    await pilot.press("enter")  # type: ignore[attr-defined]
+    await wait_for_reply(app)  # type: ignore[arg-type]
+
+
+async def test_f7_regenerates_a_reply_as_a_sibling_and_alt_comma_goes_back_to_the_first(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="one"), Script(reply="two"))
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "question")
+        await pilot.press("f7")
+        await wait_for_reply(app)
+        await pilot.pause()
+        assert shown(app) == ["question", "two"]
+        assert "‹2/2›" in str(app.screen.query(ReplyView).last().meta.render())
+        # As a terminal sends it: ESC + ",", which arrives with "," as its character.
+        key = events.Key("alt+comma", ",")
+        key.set_sender(app)
+        app.post_message(key)
+        await pilot.pause(0.3)
+        assert shown(app) == ["question", "one"]
+        assert app.screen.query_one(PromptInput).text == ""  # no comma typed
+        assert "‹1/2›" in str(app.screen.query(ReplyView).last().meta.render())
+        session_id = app.screen.conversation.info.id  # type: ignore[attr-defined]
+    first, second = server.chat_requests
+    assert first.body["messages"] == second.body["messages"]  # the same question again
+    again = chat_app(server, session=session_id)
+    async with again.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert shown(again) == ["question", "one"]  # reopened on the branch chosen
+
+
+async def test_f6_edits_a_question_into_a_new_branch_and_keeps_the_original(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="A1"), Script(reply="A2"), Script(reply="A2 edited"))
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "first")
+        await ask(app, pilot, "second")
+        await pilot.press("f6")
+        prompt = app.screen.query_one(PromptInput)
+        assert prompt.text == "second"
+        prompt.text = "second, better"
+        await pilot.press("enter")
+        await wait_for_reply(app)
+        await pilot.pause()
+        assert shown(app) == ["first", "A1", "second, better", "A2 edited"]
+        assert "‹2/2›" in str(app.screen.query(UserView).last().render())
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        assert len(screen.conversation.messages) == 6  # the original branch is kept
+    sent = [m["content"] for m in server.chat_requests[-1].body["messages"]]
+    assert sent == ["first", "A1", "second, better"]
+
+
+async def test_esc_gives_up_an_edit_and_brings_back_the_draft(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "first")
+        prompt = app.screen.query_one(PromptInput)
+        prompt.text = "half a thought"
+        await pilot.press("f6")
+        assert prompt.text == "first"
+        await pilot.press("escape")
+        assert prompt.text == "half a thought"
+        await pilot.press("enter")
+        await wait_for_reply(app)
+    assert [m["content"] for m in server.chat_requests[-1].body["messages"]][-1] == (
+        "half a thought"
+    )
+
+
+async def test_f8_forks_into_a_new_session_and_opens_it(server: OpenAIServer, home: Path) -> None:
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "first")
+        original = app.screen.conversation.info.id  # type: ignore[attr-defined]
+        await pilot.press("f8")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        assert screen.conversation.info.forked_from == original
+        assert shown(app) == ["first", shown(app)[1]]
+        await ask(app, pilot, "only in the fork")
+    assert len(server.chat_requests[-1].body["messages"]) == 3
+
+
+async def test_switching_with_no_branch_says_how_to_make_one(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "first")
+        await pilot.press("alt+full_stop")
+        await pilot.pause()
+        assert any("No other branch" in str(n.message) for n in app._notifications)
