@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from textual.containers import VerticalScroll
-from textual.widget import Widget
-
 from llmchat.core import branches
 from llmchat.core.messages import Message, Role
 from llmchat.core.safe_text import one_line
+from llmchat.tui.widgets.conversation_view import ConversationView
 from llmchat.tui.widgets.prompt_input import PromptInput
 from llmchat.tui.widgets.reply_view import ReplyView, UserView
 from llmchat.tui.widgets.status_bar import StatusBar
@@ -37,27 +35,21 @@ class MessageActions:
 
     # -- which message -----------------------------------------------------------------
 
+    @property
+    def _view(self) -> ConversationView:
+        return self.chat.query_one(ConversationView)
+
     def _message_views(self) -> list[MessageView]:
-        return [view for view in self.chat.query_one("#conversation").children if _is_message(view)]  # type: ignore[misc]
+        return list(self._view.message_views())
 
     def _target(self, role: Role | None = None) -> Message | None:
         """The focused message (if it fits), else the newest message of `role`."""
-        focused = self.chat.focused
-        if (
-            isinstance(focused, UserView | ReplyView)
-            and focused.message is not None
-            and (role is None or focused.message.role is role)
-        ):
-            return focused.message
+        focused = self._view.focused_message
+        if focused is not None and (role is None or focused.role is role):
+            return focused
         for message in reversed(self.chat.conversation.thread()):
             if role is None or message.role is role:
                 return message
-        return None
-
-    def _view_of(self, message_id: str | None) -> MessageView | None:
-        for view in self._message_views():
-            if view.message is not None and view.message.id == message_id:
-                return view
         return None
 
     # -- branch labels -------------------------------------------------------------------
@@ -74,29 +66,17 @@ class MessageActions:
     # -- showing another part of the tree --------------------------------------------------
 
     async def _trim_after(self, keep: str | None) -> None:
-        """Remove the views below message `keep` (all of them for None): a new branch is
-        about to be shown from there."""
-        chat = self.chat.query_one("#conversation", VerticalScroll)
-        found = keep is None
-        doomed: list[Widget] = []
-        for view in chat.children:
-            if found:
-                doomed.append(view)
-            elif isinstance(view, UserView | ReplyView) and view.message is not None:
-                found = view.message.id == keep
-        if found and doomed:
-            await chat.remove_children(doomed)
-
-    async def show_thread_below(self, keep: str | None) -> None:
-        """Show the thread as it now is, keeping the views down to message `keep`."""
-        await self._trim_after(keep)
+        """Show the thread only down to message `keep` (nothing for None): a new branch
+        is about to be shown from there."""
         thread = self.chat.conversation.thread()
         ids = [m.id for m in thread]
-        start = ids.index(keep) + 1 if keep in ids else 0
-        chat = self.chat.query_one("#conversation", VerticalScroll)
-        views = [self.chat._view_for(message) for message in thread[start:]]
-        if views:
-            await chat.mount_all(views)
+        end = ids.index(keep) + 1 if keep in ids else 0
+        await self._view.show_thread(thread[:end])
+        self.label_branches()
+
+    async def show_thread(self) -> None:
+        """Show the thread as it now is (after a branch switch)."""
+        await self._view.show_thread(self.chat.conversation.thread())
         self.label_branches()
         self.chat._unsent_marked = -1  # the marker is placed again for this thread
         self.chat._measure_soon()
@@ -121,8 +101,8 @@ class MessageActions:
         chosen = self.chat._record(lambda: self.chat.conversation.switch_branch(message, step))
         if chosen is None:
             return
-        await self.show_thread_below(chosen.parent)
-        view = self._view_of(chosen.id)
+        await self.show_thread()
+        view = self._view.view_of(chosen.id)
         if view is not None:
             view.scroll_visible(animate=False)
         n, total = branches.sibling_places(self.chat.conversation.messages)[chosen.id]
@@ -199,7 +179,3 @@ class MessageActions:
         from llmchat.tui.clipboard import copy_text
 
         await copy_text(self.chat.app, message.content, what=f"{message.role} message")
-
-
-def _is_message(widget: Widget) -> bool:
-    return isinstance(widget, UserView | ReplyView)
