@@ -55,3 +55,23 @@ async def test_themes_in_the_palette_and_f4_are_llmchats_own(
             await pilot.press("f4")
             seen.append(app.theme)
     assert seen == ["llmchat-dark", "llmchat-light", "mine", "llmchat-dark"]
+
+
+async def test_a_theme_whose_name_holds_escapes_is_offered_harmlessly_and_f4_names_it(
+    server: OpenAIServer, home: Path
+) -> None:
+    user_themes = paths.themes_dir()
+    user_themes.mkdir(parents=True, exist_ok=True)
+    (user_themes / "evil.toml").write_text(
+        'name = "evil\\u001b]0;pwned\\u0007"\ndark = true\nprimary = "#FF0000"\n',
+        encoding="utf-8",
+    )
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        titles = [c.title for c in app.get_system_commands(app.screen)]
+        themes = [t for t in titles if t.startswith("theme: evil")]
+        assert themes == ["theme: evil␛]0;pwned␇"]
+        await pilot.press("f4", "f4")
+        notices = [str(n.message) for n in app._notifications]
+        assert any(n.startswith("Theme: evil␛") for n in notices), notices

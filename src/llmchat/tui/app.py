@@ -22,6 +22,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 from llmchat.core.conversation import Conversation
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.presets import Preset
+from llmchat.core.safe_text import one_line
 from llmchat.core.structured import OutputSchema
 from llmchat.gateway.gateway import Gateway
 from llmchat.tui.key_order import KeysInOrderApp
@@ -206,8 +207,6 @@ class LlmChatApp(KeysInOrderApp):
         try:
             screen = self._chat_screen(session_id)
         except Exception as exc:  # a locked or unreadable session: say so, keep running
-            from llmchat.core.safe_text import one_line
-
             self.notify(
                 one_line(str(exc)), title="Cannot open session", severity="error", markup=False
             )
@@ -245,6 +244,7 @@ class LlmChatApp(KeysInOrderApp):
         themes = self.own_themes
         at = themes.index(self.theme) if self.theme in themes else -1
         self.set_theme(themes[(at + 1) % len(themes)])
+        self.notify(f"Theme: {one_line(self.theme, 40)}", timeout=2, markup=False)
 
     def action_attach_schema(self) -> None:
         self._attach_schema()
@@ -283,8 +283,10 @@ class LlmChatApp(KeysInOrderApp):
                     lambda p=preset: self._apply_preset(p),
                 )
         for name in self.own_themes:
+            # A user's theme file names itself: shown like any outside text.
+            shown = one_line(name, 40)
             yield SystemCommand(
-                f"theme: {name}", f"Switch to the {name} theme", lambda n=name: self.set_theme(n)
+                f"theme: {shown}", f"Switch to the {shown} theme", lambda n=name: self.set_theme(n)
             )
 
     def _apply_preset(self, preset: Preset) -> None:
