@@ -303,6 +303,12 @@ async def test_a_message_too_big_for_the_window_is_refused_and_kept_in_the_promp
         refusals = [note for note in notes if "Not sent" in note]
         assert len(refusals) == 1 and "tokens" in refusals[0]  # replaced, not stacked
         assert app.screen.query_one(PromptInput).text == text
+        await pilot.pause(0.3)
+        await app.workers.wait_for_complete()
+        budget = app.screen.query_one(ContextGauge).budget
+        assert budget is not None
+        # The note and the gauge count the message alike.
+        assert f"message is ≈{budget.draft:,} tokens" in refusals[0].replace("\n", " ")
     assert server.chat_requests == []
 
 

@@ -80,7 +80,7 @@ class ChatService:
             plan = self._plan(pending)
         except DoesNotFit as exc:
             # Refused before anything is saved; the front end keeps the text.
-            await report(Refused(f"Not sent: {exc}."))
+            await report(Refused(await self._refusal(exc, text)))
             return None
         tokens = self.meter.counter.count_message(pending[-1])
         user = await self._save(lambda: self.conversation.add_user(text, tokens=tokens), report)
@@ -101,7 +101,7 @@ class ChatService:
         try:
             plan = self._plan(pending)
         except DoesNotFit as exc:
-            await report(Refused(f"Not sent: {exc}."))
+            await report(Refused(await self._refusal(exc, "")))
             return None
         request = self.conversation.build_request(
             model, upto=asked.id, skip=plan.skip, max_tokens=plan.max_tokens
@@ -132,10 +132,28 @@ class ChatService:
             plan = self._plan(pending)
         except DoesNotFit as exc:
             self.conversation.return_to(before)
-            await report(Refused(f"Not sent: {exc}."))
+            await report(Refused(await self._refusal(exc, "")))
             return None
         request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
         return await self._run(request, plan, asked.id, report)
+
+    async def _refusal(self, exc: DoesNotFit, draft: str) -> str:
+        """Why it was not sent, in the gauge's own figures (the server's exact count where
+        it gives one), so the note and the gauge never disagree."""
+        window = self.meter.window
+        try:
+            budget = await self.meter.measure(draft)
+        except Exception:  # a server that cannot count now: the plan's own figures
+            return f"Not sent: {exc}."
+        if not window:
+            return f"Not sent: {exc}."
+        approx = "" if budget.exact else "≈"
+        part = f"the message is {approx}{budget.draft:,} tokens" if draft else "the question"
+        return (
+            f"Not sent: {part}; with the system prompt and the smallest reply it needs "
+            f"more than the {exc.limit:,} tokens that may be used "
+            f"({self.meter.threshold:.0%} of the {window:,}-token window)."
+        )
 
     def _plan(self, pending: tuple[WireMessage, ...]) -> RequestPlan:
         return plan_request(
