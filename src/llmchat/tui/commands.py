@@ -118,6 +118,18 @@ COMMANDS: tuple[Command, ...] = (
         Needs.CHAT,
     ),
     Command(
+        "system: edit",
+        "Edit the system prompt in the message box (shown at the top; every change saved)",
+        "screen.system_edit",
+        needs=Needs.CHAT,
+    ),
+    Command(
+        "system: remove",
+        "Send no system prompt from now on",
+        "screen.system_remove",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "draft: minify JSON",
         "Minify the pretty-printed JSON in the message (fewer tokens, same data)",
         "screen.minify_json",

@@ -218,6 +218,7 @@ class ChatScreen(Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(self._title_content(), id="session-title")
+        yield Static(self._system_content(), id="system-prompt")
         yield ConversationView(id="conversation")
         yield ParamsPanel(self.conversation.params, self.presets)
         yield PromptInput(id="prompt", history=conversation_history(self.conversation))
@@ -228,6 +229,16 @@ class ChatScreen(Screen[None]):
     def _title_content(self) -> Content:
         title = self.conversation.info.title or "New session"
         return Content(f"{one_line(title, 100)}")
+
+    def _system_content(self) -> Content:
+        """The system prompt, folded to one line (F1: `system: edit` changes it)."""
+        system = self.conversation.info.system
+        return Content(f"system: {one_line(system, 200)}" if system else "")
+
+    def show_system(self) -> None:
+        shown = self.query_one("#system-prompt", Static)
+        shown.update(self._system_content())
+        shown.display = bool(self.conversation.info.system)
 
     def _idle_facts(self) -> StatusFacts:
         params = self.conversation.params
@@ -248,6 +259,7 @@ class ChatScreen(Screen[None]):
         if notices:
             await conversation.add(*notices)
         self.messages_ui.label_branches()
+        self.show_system()
         self.query_one(PromptInput).focus()
         self.call_after_refresh(self._prepare_gateway)
 
@@ -380,6 +392,9 @@ class ChatScreen(Screen[None]):
             self.notify("A reply is still streaming: Esc stops it.", severity="warning")
             return
         text = event.text
+        if self.messages_ui.editing_system:
+            self.messages_ui.save_system(text)
+            return
         if self.messages_ui.editing is not None:
             await self.messages_ui.send_edit(text)
             return
@@ -606,7 +621,7 @@ class ChatScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Show "Stop" only while a reply streams, "Retry" only when there is one to retry.
         if action == "stop_reply":
-            return self.streaming or self.messages_ui.editing is not None  # Esc ends an edit
+            return self.streaming or self.messages_ui.is_editing  # Esc ends an edit
         if action == "retry":
             return not self.streaming and self.conversation.retry_point() is not None
         if action == "minify_json":
@@ -689,7 +704,8 @@ class ChatScreen(Screen[None]):
             max_tokens=preset.max_tokens or self.conversation.params.max_tokens,
         )
         if preset.system is not None:
-            self.conversation.set_system(preset.system)
+            self._record(lambda: self.conversation.set_system(preset.system or ""))
+            self.show_system()
         self._chosen_preset = preset
         self.apply_params(params)
         self.query_one(StatusBar).show(preset=self._preset_name(params))
@@ -775,6 +791,12 @@ class ChatScreen(Screen[None]):
 
     def action_message_edit(self) -> None:
         self.messages_ui.edit()
+
+    def action_system_edit(self) -> None:
+        self.messages_ui.edit_system()
+
+    def action_system_remove(self) -> None:
+        self.messages_ui.remove_system()
 
     async def action_message_regenerate(self) -> None:
         await self.messages_ui.regenerate()

@@ -32,6 +32,12 @@ class MessageActions:
         self.editing: Message | None = None
         """The question being edited in the prompt (sent as a new branch)."""
         self._draft_before_edit = ""
+        self.editing_system = False
+        """The system prompt is in the prompt box (Enter saves it)."""
+
+    @property
+    def is_editing(self) -> bool:
+        return self.editing is not None or self.editing_system
 
     # -- which message -----------------------------------------------------------------
 
@@ -124,10 +130,36 @@ class MessageActions:
         prompt.focus()
         self.chat.query_one(StatusBar).show(state="editing: Enter sends a new branch, Esc cancels")
 
+    def edit_system(self) -> None:
+        """Put the system prompt in the prompt box; Enter saves it (written to the
+        session), Esc gives up. An empty box removes it."""
+        prompt = self.chat.query_one(PromptInput)
+        if not self.is_editing:
+            self._draft_before_edit = prompt.text
+        self.editing, self.editing_system = None, True
+        prompt.text = self.chat.conversation.info.system
+        prompt.move_cursor(prompt.document.end)
+        prompt.focus()
+        self.chat.query_one(StatusBar).show(state="system prompt: Enter saves, Esc cancels")
+
+    def remove_system(self) -> None:
+        if self.chat.conversation.info.system:
+            self.save_system("")
+
+    def save_system(self, text: str) -> None:
+        self.editing_system = False
+        system = text.strip()
+        self.chat._record(lambda: self.chat.conversation.set_system(system))
+        self.chat.query_one(PromptInput).text = self._draft_before_edit
+        self.chat.query_one(StatusBar).show(state="ready")
+        self.chat.show_system()
+        self.chat._measure_soon()
+        self.chat.notify("System prompt saved." if system else "System prompt removed.")
+
     def cancel_edit(self) -> bool:
-        if self.editing is None:
+        if not self.is_editing:
             return False
-        self.editing = None
+        self.editing, self.editing_system = None, False
         self.chat.query_one(PromptInput).text = self._draft_before_edit
         self.chat.query_one(StatusBar).show(state="ready")
         return True
