@@ -74,7 +74,7 @@ class ConversationView(VerticalScroll):
         """Views of `_thread[_start:_end]`, in order."""
         self._tail_shown = True
         self._focus: int | None = None
-        """Position of the focused message in `_positions()`, or None."""
+        """Position of the focused message (the thread, then the added views), or None."""
         self._focused_view: MessageView | None = None
         self._return_to: Widget | None = None
         self._hold: tuple[Widget, int] | None = None
@@ -82,6 +82,9 @@ class ConversationView(VerticalScroll):
         above it."""
         self._arranged: DockArrangeResult | None = None
         self._filling = False
+        self._changing = asyncio.Lock()
+        """Held while the window changes: filling while scrolling and jumps (ctrl+Home, a
+        focused message far away) must not interleave their mounts and removals."""
         self._marker: tuple[str, str] | None = None
         """(message id, text) of the notice shown above that message (see `mark_before`)."""
         self._marker_view: NoticeView | None = None
@@ -105,14 +108,15 @@ class ConversationView(VerticalScroll):
         """Show `messages` instead of everything shown: the newest of them mounted, the
         rest built when scrolled to. Views added with `add` are removed too."""
         self._clear_focus()
-        await self.remove_children()
-        self._thread = list(messages)
-        self._index = {message.id: n for n, message in enumerate(self._thread)}
-        self._mounted = []
-        self._marker_view = None
-        self._tail_shown = True
-        n = len(self._thread)
-        await self._mount_window(max(0, n - FIRST_BUILD), n)
+        async with self._changing:
+            await self.remove_children()
+            self._thread = list(messages)
+            self._index = {message.id: n for n, message in enumerate(self._thread)}
+            self._mounted = []
+            self._marker_view = None
+            self._tail_shown = True
+            n = len(self._thread)
+            await self._mount_window(max(0, n - FIRST_BUILD), n)
         self.anchor()
         self._fill_soon()
 
@@ -127,20 +131,25 @@ class ConversationView(VerticalScroll):
 
     async def to_first(self) -> None:
         """Scroll to the very first message (built if it is not)."""
-        if self._start > 0:
-            self._hold = None
-            await self._rebuild(0, min(len(self._thread), FIRST_BUILD))
+        async with self._changing:
+            if self._start > 0:
+                self._hold = None
+                await self._rebuild(0, min(len(self._thread), FIRST_BUILD))
         self.scroll_home(animate=False, immediate=True)
         self._fill_soon()
 
     async def to_last(self) -> None:
         """Scroll to the end and follow what is added there again."""
+        async with self._changing:
+            await self._rebuild_at_end()
+        self.anchor()
+        self._fill_soon()
+
+    async def _rebuild_at_end(self) -> None:
         n = len(self._thread)
         if self._end < n:
             self._hold = None
             await self._rebuild(max(0, n - FIRST_BUILD), n)
-        self.anchor()
-        self._fill_soon()
 
     def view_of(self, message_id: str | None) -> MessageView | None:
         """The mounted view of this message (None if it is not built now)."""
@@ -328,15 +337,16 @@ class ConversationView(VerticalScroll):
             while self.is_attached:
                 # Trimmed at each step, so a long scroll never holds many more than
                 # MOST_MOUNTED + BATCH views.
-                await self._trim()
-                height = max(1, self.scrollable_content_region.height)
-                margin = height * MARGIN_SCREENS
-                if self.scroll_y < margin and self._start > 0:
-                    await self._prepend()
-                elif self.max_scroll_y - self.scroll_y < margin and not self._reaches_end:
-                    await self._append()
-                else:
-                    break
+                async with self._changing:
+                    await self._trim()
+                    height = max(1, self.scrollable_content_region.height)
+                    margin = height * MARGIN_SCREENS
+                    if self.scroll_y < margin and self._start > 0:
+                        await self._prepend()
+                    elif self.max_scroll_y - self.scroll_y < margin and not self._reaches_end:
+                        await self._append()
+                    else:
+                        break
                 await self._next_frame()
         finally:
             self._filling = False
@@ -454,12 +464,13 @@ class ConversationView(VerticalScroll):
             return
         position = max(0, min(count - 1, position))
         self._focus = position
-        if position < len(self._thread) and not (self._start <= position < self._end):
-            self._hold = None
-            start = max(0, position - BATCH)
-            await self._rebuild(start, min(len(self._thread), start + FIRST_BUILD + BATCH))
-        elif position >= len(self._thread) and not self._reaches_end:
-            await self.to_last()
+        async with self._changing:
+            if position < len(self._thread) and not (self._start <= position < self._end):
+                self._hold = None
+                start = max(0, position - BATCH)
+                await self._rebuild(start, min(len(self._thread), start + FIRST_BUILD + BATCH))
+            elif position >= len(self._thread):
+                await self._rebuild_at_end()
         self._refocus()
         view = self._focused_view
         if view is not None:
