@@ -34,6 +34,7 @@ class MessageActions:
         self._draft_before_edit = ""
         self.editing_system = False
         """The system prompt is in the prompt box (Enter saves it)."""
+        self._places: dict[str, tuple[int, int]] = {}
 
     @property
     def is_editing(self) -> bool:
@@ -61,12 +62,16 @@ class MessageActions:
     # -- branch labels -------------------------------------------------------------------
 
     def label_branches(self) -> None:
-        """`‹i/n›` on every shown message that has alternatives."""
-        places = branches.sibling_places(self.chat.conversation.messages)
+        """`‹i/n›` on every message that has alternatives: the ones shown now, and the
+        ones the conversation view builds later as the user scrolls."""
+        self._places = branches.sibling_places(self.chat.conversation.messages)
+        self._view.decorate = self._label
         for view in self._message_views():
-            if view.message is None:
-                continue
-            place = places.get(view.message.id)
+            self._label(view)
+
+    def _label(self, view: MessageView) -> None:
+        if view.message is not None:
+            place = self._places.get(view.message.id)
             view.show_branch(f"‹{place[0]}/{place[1]}›" if place else "")
 
     # -- showing another part of the tree --------------------------------------------------
