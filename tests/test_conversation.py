@@ -236,13 +236,15 @@ def test_header_is_written_once_before_the_first_message(
 
 def test_header_records_the_session_facts_and_params(sink: ListSink) -> None:
     params = SamplingParams(temperature=0.3, max_tokens=99)
-    info = SessionInfo(backend="local", model="m", system="Be brief.", forked_from="abc")
+    info = SessionInfo(
+        backend="local", model="m", system="Be brief.", forked_from="abc", forked_at="m1"
+    )
     Conversation(info, params, sink=sink).add_user("hi")
     header = sink.records[0]
     assert header["v"] == CURRENT_VERSION
     assert (header["id"], header["created"]) == (info.id, info.created)
     assert (header["backend"], header["model"], header["system"]) == ("local", "m", "Be brief.")
-    assert header["forked_from"] == "abc"
+    assert header["forked_from"] == {"session": "abc", "message": "m1"}
     assert header["params"] == params_to_json(params)
 
 
