@@ -10,15 +10,15 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label
 
 
-class RenameScreen(ModalScreen[str | None]):
+class TextLineScreen(ModalScreen[str | None]):
     DEFAULT_CSS = """
-    RenameScreen { align: center middle; }
-    RenameScreen > Vertical {
+    TextLineScreen { align: center middle; }
+    TextLineScreen > Vertical {
         width: 70; height: auto; padding: 1 2;
         background: $panel; border: round $primary;
     }
     """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="rename.cancel")]
+    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="text_line.cancel")]
 
     def __init__(
         self, title: str, *, prompt: str = "Session title (Enter saves, Esc cancels)"
