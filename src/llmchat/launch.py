@@ -240,7 +240,6 @@ def build_launch(
             context_threshold=config.context_threshold,
             presets=config.presets,
             default_temperature=config.sampling.temperature,
-            schema=schema,
         )
 
     launch.open_session = open_session

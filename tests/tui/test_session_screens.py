@@ -8,8 +8,8 @@ import pytest
 
 from llmchat.store import SessionLocked
 from llmchat.tui.screens.chat import ChatScreen
-from llmchat.tui.screens.rename import RenameScreen
 from llmchat.tui.screens.resume import ResumeScreen
+from llmchat.tui.screens.text_line import TextLineScreen
 from llmchat.tui.widgets.reply_view import UserView
 from tests.support.openai_server import OpenAIServer
 from tests.tui.helpers import chat_app, only_session, wait_for_reply
@@ -76,4 +76,4 @@ async def test_rename_from_the_command_palette_opens_the_rename_box(
         [rename] = [c for c in app.get_system_commands(app.screen) if c.title == "session: rename"]
         await rename.callback()
         await pilot.pause()
-        assert isinstance(app.screen, RenameScreen)
+        assert isinstance(app.screen, TextLineScreen)

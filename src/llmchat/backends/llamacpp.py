@@ -77,14 +77,6 @@ class LlamaCppBackend(OpenAIBackend):
             error = ChatError(ErrorKind.PROTOCOL, f"{path} did not answer JSON", status=200)
             raise BackendError(self._scrubbed(error)) from exc
 
-    async def health(self) -> tuple[bool, str]:
-        """(ready, what the server says): False with "Loading model" while it loads."""
-        try:
-            await self._get_json("/health")
-        except BackendError as exc:
-            return False, exc.error.message
-        return True, "ok"
-
     async def props(self, *, refresh: bool = False) -> ServerProps:
         if self._props is None or refresh:
             data = await self._get_json("/props")

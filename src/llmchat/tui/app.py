@@ -55,8 +55,6 @@ class ChatContext:
     """Share of the window a request may fill before old turns are left out."""
     presets: tuple[Preset, ...] = ()
     """The user's own presets from the config (the built-in ones are always there)."""
-    schema: OutputSchema | None = None
-    """Schema mode from `--schema FILE` (structured output), or None."""
     default_temperature: float = 1.0
     """The configured temperature: schema mode lowers it to 0 only if it was not moved."""
 
@@ -303,7 +301,7 @@ class LlmChatApp(KeysInOrderApp):
 
     def _attach_schema(self) -> None:
         from llmchat.core.structured import SchemaError
-        from llmchat.tui.screens.rename import RenameScreen
+        from llmchat.tui.screens.text_line import TextLineScreen
 
         def chosen(path: str | None) -> None:
             if not path:
@@ -317,7 +315,7 @@ class LlmChatApp(KeysInOrderApp):
             self.notify(f"Replies must follow {schema.name}", title="Schema mode", markup=False)
 
         self.push_screen(
-            RenameScreen("", prompt="JSON Schema file (Enter attaches, Esc cancels)"), chosen
+            TextLineScreen("", prompt="JSON Schema file (Enter attaches, Esc cancels)"), chosen
         )
 
     def action_server_log(self) -> None:

@@ -811,14 +811,14 @@ class ChatScreen(Screen[None]):
         await self.messages_ui.copy()
 
     def action_rename(self) -> None:
-        from llmchat.tui.screens.rename import RenameScreen
+        from llmchat.tui.screens.text_line import TextLineScreen
 
         def done(title: str | None) -> None:
             if title:
                 self._record(lambda: self.conversation.rename(title))
                 self.query_one("#session-title", Static).update(self._title_content())
 
-        self.app.push_screen(RenameScreen(self.conversation.info.title), done)
+        self.app.push_screen(TextLineScreen(self.conversation.info.title), done)
 
 
 class _ShownTurn:
