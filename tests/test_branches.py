@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from llmchat.core.conversation import Conversation
 from llmchat.core.messages import Message, Role
-from llmchat.store import list_sessions, load_session, new_session, resume_session
+from llmchat.store import list_sessions, load_session, new_session, resume_session, session_load
 from llmchat.store.session_fork import fork_session
 from llmchat.store.session_open import DeferredSessionFile
 
@@ -124,3 +126,32 @@ def test_a_fork_is_a_new_session_holding_the_thread_up_to_the_message(tmp_path: 
     assert fork.info.title.endswith("(fork)")
     assert sink.file is not None
     assert len(load_session(sink.file.path).messages) == 4  # the original is untouched
+
+
+def test_opening_a_found_session_reads_the_file_once_unless_it_changed_meanwhile(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from llmchat.store import find_session, session_list, session_open
+
+    conversation, sink = saved_conversation(tmp_path)
+    assert sink.file is not None
+    sink.close()
+    reads: list[Path] = []
+    real = session_load.load_session
+
+    def counting(path: Path) -> session_load.LoadedSession:
+        reads.append(Path(path))
+        return real(path)
+
+    monkeypatch.setattr(session_list, "load_session", counting)
+    monkeypatch.setattr(session_open, "load_session", counting)
+    found = find_session(tmp_path, conversation.info.id)
+    with resume_session(found.path, read=found.read) as opened:
+        assert len(opened.conversation.messages) == 4
+    assert len(reads) == 1
+
+    found = find_session(tmp_path, conversation.info.id)
+    with resume_session(found.path) as opened:  # someone else writes in between
+        opened.conversation.add_user("written meanwhile")
+    with resume_session(found.path, read=found.read) as opened:
+        assert opened.conversation.thread()[-1].content == "written meanwhile"

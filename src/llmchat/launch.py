@@ -134,7 +134,7 @@ class SessionOpener:
             return OpenedSession(conversation, [], sink.close)
         if not isinstance(session, SessionSummary):
             session = find_session(self.sessions_dir, session)
-        opened = resume_session(session.path)
+        opened = resume_session(session.path, read=session.read)
         conversation = opened.conversation
         moved = _moved_notice(conversation, here)
         conversation.move_to(here)

@@ -37,7 +37,7 @@ from llmchat.core.records import SessionHeader, SessionInfo
 from llmchat.store.errors import AmbiguousSession, SessionNotFound, SessionUnreadable
 from llmchat.store.session_file import SESSION_SUFFIX, parse_session_filename
 from llmchat.store.session_format import BadRecord, from_json, upgrade, version_of
-from llmchat.store.session_index import SessionIndex, file_key
+from llmchat.store.session_index import FileKey, SessionIndex, file_key
 from llmchat.store.session_load import LoadedSession, load_session
 
 _AMBIGUOUS_SHOWN = 5
@@ -68,6 +68,9 @@ class SessionSummary:
     """Lines skipped or doubtful when reading it; non-zero marks a damaged file."""
     record: BackendRecord = field(default_factory=BackendRecord)
     """Where the session was talking last: what reopening it reconnects to."""
+    read: tuple[LoadedSession, FileKey] | None = field(default=None, compare=False, repr=False)
+    """The whole file as read for this summary, and the state it was read in: opening
+    the session uses it instead of reading the file again while the file is unchanged."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +274,7 @@ def _summarise(found: _SessionFile) -> SessionSummary | None:
         message_count=len(loaded.messages),
         warning_count=len(loaded.warnings),
         record=loaded.info.backend_record,
+        read=(loaded, file_key(found.stat)),
     )
 
 

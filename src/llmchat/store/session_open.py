@@ -16,7 +16,8 @@ from llmchat.core.conversation import Conversation
 from llmchat.core.records import Record
 from llmchat.store.errors import SessionError
 from llmchat.store.session_file import SessionFile
-from llmchat.store.session_load import load_session
+from llmchat.store.session_index import FileKey, file_key
+from llmchat.store.session_load import LoadedSession, load_session
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +64,9 @@ def start_session(sessions_dir: str | os.PathLike[str], conversation: Conversati
     return OpenSession(conversation, file)
 
 
-def resume_session(path: str | os.PathLike[str]) -> OpenSession:
+def resume_session(
+    path: str | os.PathLike[str], *, read: tuple[LoadedSession, FileKey] | None = None
+) -> OpenSession:
     """Load a session and continue it: new records are appended to the same file.
 
     Raises `SessionLocked` if another llmchat is writing to it, and `SessionError` if it
@@ -79,7 +82,10 @@ def resume_session(path: str | os.PathLike[str]) -> OpenSession:
             f"cannot open the session file {path} for writing: {exc.strerror or exc}"
         ) from exc
     try:
-        loaded = load_session(path)
+        # A file read a moment ago (to find or list it) is not read again, if it is in the
+        # state it was read in now that it is ours.
+        same = read is not None and file_key(os.stat(path)) == read[1]
+        loaded = read[0] if read is not None and same else load_session(path)
     except BaseException:
         file.close()
         raise
