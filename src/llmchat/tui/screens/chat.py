@@ -21,7 +21,7 @@ from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, OptionList, Static
-from textual.worker import Worker
+from textual.worker import Worker, WorkerState
 
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import (
@@ -209,6 +209,7 @@ class ChatScreen(Screen[None]):
         self._temperature_before_schema: float | None = None
         self._chosen_preset: Preset | None = None
         self._last_event_at = 0.0
+        self._could_minify = False
         self.messages_ui = MessageActions(self)
         self.presets: tuple[Preset, ...] = (*BUILT_IN, *context.presets)
 
@@ -357,7 +358,12 @@ class ChatScreen(Screen[None]):
         self.query_one(ContextGauge).show(budget)
         # The marker and the gauge speak of the same request, with the same number.
         self._mark_unsent(budget.skipped)
-        self.refresh_bindings()
+        # The footer is rebuilt on every refresh (~30 ms here): only when F5's offer
+        # (minify the draft's JSON) comes or goes.
+        can_minify = budget.minify_saving > 0
+        if can_minify != self._could_minify:
+            self._could_minify = can_minify
+            self.refresh_bindings()
 
     @work(group="measure", exclusive=True, exit_on_error=False, description="count the draft")
     async def _measure_soon(self) -> None:
@@ -436,7 +442,6 @@ class ChatScreen(Screen[None]):
             exit_on_error=False,
             description="stream the reply",
         )
-        self.refresh_bindings()
 
     def _mount_turn(self, turn: _ShownTurn, *before: Static) -> None:
         conversation = self.query_one(ConversationView)
@@ -522,7 +527,7 @@ class ChatScreen(Screen[None]):
     def _worker_changed(self, event: Worker.StateChanged) -> None:
         # Stop and Retry depend on whether the reply worker runs: the footer follows it
         # (refreshing from inside the worker saw it still running and kept "Stop").
-        if event.worker is self.reply_worker:
+        if event.worker is self.reply_worker and event.state is not WorkerState.PENDING:
             self.refresh_bindings()
 
     def _show_refusal(self, text: str | None) -> None:
