@@ -29,7 +29,7 @@ async def ask(app: object, pilot: object, text: str) -> None:
     await wait_for_reply(app)  # type: ignore[arg-type]
 
 
-async def test_f7_regenerates_a_reply_as_a_sibling_and_alt_comma_goes_back_to_the_first(
+async def test_f7_regenerates_a_reply_as_a_sibling_and_alt_p_goes_back_to_the_first(
     server: OpenAIServer, home: Path
 ) -> None:
     server.push(Script(reply="one"), Script(reply="two"))
@@ -42,13 +42,13 @@ async def test_f7_regenerates_a_reply_as_a_sibling_and_alt_comma_goes_back_to_th
         await pilot.pause()
         assert shown(app) == ["question", "two"]
         assert "‹2/2›" in str(app.screen.query(ReplyView).last().meta.render())
-        # As a terminal sends it: ESC + ",", which arrives with "," as its character.
-        key = events.Key("alt+comma", ",")
+        # As a terminal sends it: ESC + "p", which arrives with "p" as its character.
+        key = events.Key("alt+p", "p")
         key.set_sender(app)
         app.post_message(key)
         await pilot.pause(0.3)
         assert shown(app) == ["question", "one"]
-        assert app.screen.query_one(PromptInput).text == ""  # no comma typed
+        assert app.screen.query_one(PromptInput).text == ""  # no p typed
         assert "‹1/2›" in str(app.screen.query(ReplyView).last().meta.render())
         session_id = app.screen.conversation.info.id  # type: ignore[attr-defined]
     first, second = server.chat_requests
@@ -127,6 +127,6 @@ async def test_switching_with_no_branch_says_how_to_make_one(
     async with app.run_test() as pilot:
         await pilot.pause()
         await ask(app, pilot, "first")
-        await pilot.press("alt+full_stop")
+        await pilot.press("alt+n")
         await pilot.pause()
         assert any("No other branch" in str(n.message) for n in app._notifications)

@@ -94,14 +94,14 @@ COMMANDS: tuple[Command, ...] = (
         "message: next branch",
         "Show the next alternative of the focused (or last) message that has any",
         "screen.message_branch(1)",
-        "alt+.",
+        "alt+n",
         Needs.CHAT,
     ),
     Command(
         "message: previous branch",
         "Show the previous alternative",
         "screen.message_branch(-1)",
-        "alt+,",
+        "alt+p",
         Needs.CHAT,
     ),
     Command(

@@ -143,14 +143,14 @@ class ChatScreen(Screen[None]):
             tooltip="A new session holding the thread up to the focused (or last) message",
         ),
         Binding(
-            "alt+comma",
+            "alt+p",
             "message_branch(-1)",
             "Previous branch",
             show=False,
             id="chat.branch_previous",
         ),
         Binding(
-            "alt+full_stop",
+            "alt+n",
             "message_branch(1)",
             "Next branch",
             show=False,

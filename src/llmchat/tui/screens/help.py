@@ -28,7 +28,7 @@ HELP = """\
 | ctrl+r | ask the last question again after a failed, cancelled or incomplete reply |
 | F6 | edit the focused (or last) question: Enter sends a new branch, Esc gives up |
 | F7 | regenerate the focused (or last) reply (a sibling) |
-| alt+, / alt+. | previous / next branch (`‹2/3›`); the thread below follows |
+| alt+p / alt+n | previous / next branch (`‹2/3›`); the thread below follows |
 | F8 | fork the thread up to the focused (or last) message into a new session |
 | ctrl+o | copy the last reply (its Markdown) |
 | ctrl+g | copy a code block of the last reply, without fences (several: pick one, newest first) |

@@ -99,8 +99,9 @@ class PromptInput(TextArea):
 
     async def _on_key(self, event: events.Key) -> None:
         if event.key.startswith(("alt+", "ctrl+")) and event.key not in NEWLINE_KEYS:
-            # A terminal sends alt+, as ESC + ",", which Textual reports with "," as its
-            # character: TextArea would type the comma. Such keys are the screen's.
+            # A terminal sends alt+p as ESC + "p", which Textual reports with "p" as its
+            # character: TextArea would type it. Such keys are the screen's. (Textual
+            # reports alt with letters and digits only: ESC + "," arrives as ",".)
             event.prevent_default()
             return
         if event.key == "enter":
