@@ -280,12 +280,14 @@ class ChatScreen(Screen[None]):
         from llmchat.tui.widgets.reply_markdown import warm_up
 
         gateway = self.context.gateway
-        warm: list[Awaitable[object]] = [
-            asyncio.to_thread(gateway.prepare),
-            asyncio.to_thread(warm_up),
-        ]
-        await asyncio.gather(*warm)
-        await self._learn_server()
+
+        async def learn() -> None:
+            # The server is asked as soon as the client exists, not after the renderer
+            # has warmed up: a first send waits for this answer (its model name).
+            await asyncio.to_thread(gateway.prepare)
+            await self._learn_server()
+
+        await asyncio.gather(learn(), asyncio.to_thread(warm_up))
         self._schedule_price_list()
 
     async def _learn_server(self) -> None:
