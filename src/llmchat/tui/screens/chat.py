@@ -11,7 +11,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from textual import events, on, work
 from textual.app import ComposeResult
@@ -249,7 +249,8 @@ class ChatScreen(Screen[None]):
             params=params,
             preset=self._preset_name(params),
             schema=self.conversation.schema.name if self.conversation.schema else None,
-            **self._session_cost(),
+            session_cost=self._session_cost()[0],
+            priced=self._session_cost()[1],
         )
 
     async def on_mount(self) -> None:
@@ -560,18 +561,20 @@ class ChatScreen(Screen[None]):
         if cost is None:
             return
         view.refresh_meta()
-        self.query_one(StatusBar).show(**self._session_cost())
+        cost, priced = self._session_cost()
+        self.query_one(StatusBar).show(session_cost=cost, priced=priced)
 
     async def _report_outside_turn(self, event: EngineEvent) -> None:
         if isinstance(event, SaveFailed):
             self._show_notice(event.reason, "error")
 
-    def _session_cost(self) -> dict[str, Any]:
-        """The status bar's cost facts: dollars so far (None if a reply had no price)."""
+    def _session_cost(self) -> tuple[float | None, bool]:
+        """Dollars spent so far (None if a reply had no price), and whether any reply has
+        been priced yet (no cost is shown before)."""
         costs = [m.cost_usd for m in self.conversation.messages if m.role is Role.ASSISTANT]
         known = [c for c in costs if c is not None]
         total = sum(known) if known or not costs else None
-        return {"session_cost": total, "priced": bool(costs)}
+        return total, bool(costs)
 
     def _show_stall(self, status: StatusBar) -> None:
         """A stream that has gone quiet after its first token says so, counting, instead
@@ -605,8 +608,10 @@ class ChatScreen(Screen[None]):
             await turn.view.show_checked(ended.checked)
         status = self.query_one(StatusBar)
         usage, timing = message.usage, message.timing
+        cost, priced = self._session_cost()
         status.show(
-            **self._session_cost(),
+            session_cost=cost,
+            priced=priced,
             state=message.status.value,
             ttft_ms=timing.ttft_ms if timing else None,
             tok_s=timing.tok_s if timing else None,

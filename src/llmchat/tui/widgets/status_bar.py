@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TypedDict, Unpack
 
 from rich.cells import cell_len
 from textual.content import Content
@@ -89,6 +90,25 @@ def _width(facts: list[tuple[int, str]]) -> int:
     return cell_len(SEPARATOR.join(text for _, text in facts))
 
 
+class FactChanges(TypedDict, total=False):
+    """Facts a caller may change at once: `StatusBar.show(state=..., tok_s=...)`."""
+
+    backend: str
+    model: str
+    state: str
+    ttft_ms: float | None
+    tok_s: float | None
+    tokens_in: int | None
+    tokens_out: int | None
+    estimated: bool
+    elapsed_s: float | None
+    params: SamplingParams | None
+    session_cost: float | None
+    preset: str | None
+    schema: str | None
+    priced: bool
+
+
 class StatusBar(Widget):
     """One line; updated from the same events that drive the reply."""
 
@@ -100,8 +120,9 @@ class StatusBar(Widget):
         super().__init__(id=id)
         self.facts = facts
 
-    def show(self, **changes: object) -> None:
-        self.facts = replace(self.facts, **changes)  # type: ignore[arg-type]
+    def show(self, **changes: Unpack[FactChanges]) -> None:
+        """Change some facts (typed: a misspelt or mistyped fact is a type error)."""
+        self.facts = replace(self.facts, **changes)
         self.refresh()
 
     def render(self) -> Content:
