@@ -189,6 +189,9 @@ class LlmChatApp(KeysInOrderApp):
                     await screen.reply_worker.wait()
         self.exit()
 
+    def action_open_session(self, session_id: str) -> None:
+        self.open_session(session_id)
+
     def open_session(self, session_id: str | None) -> None:
         """Switch the main screen to another session (or a new one)."""
         from llmchat.tui.screens.chat import ChatScreen

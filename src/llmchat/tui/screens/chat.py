@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, TypeVar
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.screen import Screen
 from textual.timer import Timer
@@ -204,7 +203,6 @@ class ChatScreen(Screen[None]):
         self._price_timer: Timer | None = None
         self._measured_with_server = False
         self._prices_loaded = False
-        self._unsent_marked = 0
         self._refusal: NoticeView | None = None
         self._temperature_before_schema: float | None = None
         self._chosen_preset: Preset | None = None
@@ -243,14 +241,15 @@ class ChatScreen(Screen[None]):
 
     def _idle_facts(self) -> StatusFacts:
         params = self.conversation.params
+        cost, priced = self._session_cost()
         return StatusFacts(
             backend=self.context.backend_name,
             model=self.context.model_name,
             params=params,
             preset=self._preset_name(params),
             schema=self.conversation.schema.name if self.conversation.schema else None,
-            session_cost=self._session_cost()[0],
-            priced=self._session_cost()[1],
+            session_cost=cost,
+            priced=priced,
         )
 
     async def on_mount(self) -> None:
@@ -411,9 +410,6 @@ class ChatScreen(Screen[None]):
 
     def _mark_unsent(self, skipped: int) -> None:
         """Show where the next request's history starts (the session file keeps it all)."""
-        if skipped == self._unsent_marked and skipped == 0:
-            return
-        self._unsent_marked = skipped
         if not skipped:
             self.query_one(ConversationView).mark_before(None)
             return
@@ -540,10 +536,10 @@ class ChatScreen(Screen[None]):
             self._refusal = None
         if text is not None:
             self._refusal = NoticeView(text, "error")
-            self.query_one("#conversation", VerticalScroll).mount(self._refusal)
+            self.query_one(ConversationView).add(self._refusal)
 
     def _show_notice(self, text: str, severity: str = "information") -> None:
-        self.query_one("#conversation", VerticalScroll).mount(NoticeView(text, severity))
+        self.query_one(ConversationView).add(NoticeView(text, severity))
 
     def _cost(self, message: Message) -> float | None:
         return reply_cost(
@@ -816,8 +812,8 @@ class ChatScreen(Screen[None]):
     async def action_message_branch(self, step: int) -> None:
         await self.messages_ui.branch(step)
 
-    def action_message_fork(self) -> None:
-        self.messages_ui.fork()
+    async def action_message_fork(self) -> None:
+        await self.messages_ui.fork()
 
     async def action_message_copy(self) -> None:
         await self.messages_ui.copy()

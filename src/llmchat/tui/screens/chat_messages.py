@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from llmchat import paths
 from llmchat.core import branches
 from llmchat.core.messages import Message, Role
 from llmchat.core.safe_text import one_line
@@ -89,7 +90,6 @@ class MessageActions:
         """Show the thread as it now is (after a branch switch)."""
         await self._view.show_thread(self.chat.conversation.thread())
         self.label_branches()
-        self.chat._unsent_marked = -1  # the marker is placed again for this thread
         self.chat._measure_soon()
 
     # -- the actions ------------------------------------------------------------------------
@@ -189,7 +189,7 @@ class MessageActions:
             lambda report: self.chat.service.regenerate(reply, report), mount_now=True
         )
 
-    def fork(self) -> None:
+    async def fork(self) -> None:
         """A new session holding the thread up to the focused (or newest) message."""
         if self.chat.streaming:
             return
@@ -197,17 +197,15 @@ class MessageActions:
         if message is None:
             return
         from llmchat.store.session_fork import fork_session
-        from llmchat.tui.app import LlmChatApp
 
-        app = self.chat.app
-        assert isinstance(app, LlmChatApp)
         try:
-            info = fork_session(app.launch.sessions_dir, self.chat.conversation, message)
+            info = fork_session(paths.sessions_dir(), self.chat.conversation, message)
         except (OSError, ValueError) as exc:
             self.chat.notify(one_line(str(exc)), title="Not forked", severity="error", markup=False)
             return
-        app.open_session(info.id)
-        app.notify(f"Forked into a new session: {one_line(info.title, 60)}", markup=False)
+        # Through the app's action (ids are hex), not an import of the app module.
+        await self.chat.app.run_action(f"open_session({info.id!r})")
+        self.chat.app.notify(f"Forked into a new session: {one_line(info.title, 60)}", markup=False)
 
     async def copy(self) -> None:
         message = self._target()
