@@ -1,8 +1,8 @@
 """llama.cpp's `llama-server`: the OpenAI-compatible stream plus what only it can tell.
 
-Besides `/v1/chat/completions` it uses `/health` (503 while the model loads), `/props`
-(the per-slot context size, alias, build), `/apply-template` + `/tokenize` (the exact
-prompt the model sees, counted by its own tokenizer) and `/slots` (is a slot busy).
+Besides `/v1/chat/completions` (503 while the model loads) it uses `/props` (the
+per-slot context size), `/apply-template` + `/tokenize` (the exact prompt the model
+sees, counted by its own tokenizer) and `/slots` (is a slot busy).
 The final chunk's `timings` (prefill, decode, KV-cache reuse) come through the shared
 reader as `ServerTimings`.
 """
@@ -21,19 +21,16 @@ from llmchat.backends.openai import OpenAIBackend
 from llmchat.core.context import ContextWindow, TokenCount
 from llmchat.core.events import ChatError, ErrorKind
 from llmchat.core.request import WireMessage
-from llmchat.core.safe_text import one_line
 
 PROBE_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
 class ServerProps:
+    """What llmchat reads of llama-server's `/props`."""
+
     n_ctx: int | None
     """Context size of one slot, in tokens."""
-    alias: str | None
-    build: str | None
-    slots: int | None
-    chat_template: str | None
 
 
 def root_of(base_url: str) -> str:
@@ -77,20 +74,13 @@ class LlamaCppBackend(OpenAIBackend):
             error = ChatError(ErrorKind.PROTOCOL, f"{path} did not answer JSON", status=200)
             raise BackendError(self._scrubbed(error)) from exc
 
-    async def props(self, *, refresh: bool = False) -> ServerProps:
-        if self._props is None or refresh:
+    async def props(self) -> ServerProps:
+        """What `/props` says, asked once."""
+        if self._props is None:
             data = await self._get_json("/props")
             settings = data.get("default_generation_settings") if isinstance(data, dict) else None
             n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-            self._props = ServerProps(
-                n_ctx=n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None,
-                alias=_text(data, "model_alias"),
-                build=_text(data, "build_info"),
-                slots=data.get("total_slots") if isinstance(data.get("total_slots"), int) else None,
-                chat_template=data.get("chat_template")
-                if isinstance(data.get("chat_template"), str)
-                else None,
-            )
+            self._props = ServerProps(n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None)
         return self._props
 
     async def context_window(self) -> ContextWindow | None:
@@ -143,8 +133,3 @@ async def is_llamacpp(base_url: str, client: httpx.AsyncClient) -> bool:
     except (httpx.HTTPError, ValueError, json.JSONDecodeError):
         return False
     return isinstance(data, dict) and isinstance(data.get("default_generation_settings"), dict)
-
-
-def _text(data: Any, key: str) -> str | None:
-    value = data.get(key) if isinstance(data, dict) else None
-    return one_line(value, 200) if isinstance(value, str) else None
