@@ -23,6 +23,7 @@ from llmchat.core.events import (
     Finished,
     Loading,
     Reasoning,
+    RequestSent,
     Retrying,
     Started,
     StreamEvent,
@@ -151,7 +152,7 @@ async def test_loading_model_is_announced_then_retried(
 ) -> None:
     server.push(Script.http_error(503, "Loading model"), Script(reply="ready"))
     events = await run(gateway_for(backend, sleep))
-    assert isinstance(events[0], Loading)
+    assert [type(event) for event in events[:3]] == [RequestSent, Loading, RequestSent]
     assert not any(isinstance(event, Retrying) for event in events)
     assert text(events) == "ready"
 

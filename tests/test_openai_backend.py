@@ -25,6 +25,7 @@ from llmchat.core.events import (
     Failed,
     Finished,
     Reasoning,
+    RequestSent,
     ServerTimings,
     Started,
     StreamEvent,
@@ -98,9 +99,12 @@ async def test_reply_arrives_as_deltas_whose_text_is_the_reply(
     assert text(await run(backend)) == "Hi there, this is a reply with ünïcode 🙂."
 
 
-async def test_started_comes_first_naming_backend_and_model(backend: OpenAIBackend) -> None:
+async def test_started_comes_first_after_the_request_naming_backend_and_model(
+    backend: OpenAIBackend,
+) -> None:
     events = await run(backend)
-    assert events[0] == Started(backend="local", model="test-model")
+    assert isinstance(events[0], RequestSent)
+    assert events[1] == Started(backend="local", model="test-model")
     assert len(only(Started, events)) == 1
 
 
@@ -299,7 +303,7 @@ async def test_a_model_named_in_the_request_wins(
     request = ChatRequest(REQUEST.messages, REQUEST.params, model="other-model")
     events = await run(backend, request)
     assert server.chat_requests[0].body["model"] == "other-model"
-    assert events[0] == Started(backend="local", model="other-model")
+    assert only(Started, events) == [Started(backend="local", model="other-model")]
 
 
 async def test_the_key_is_sent_as_a_bearer_token(
@@ -641,7 +645,7 @@ async def test_unreachable_server_is_a_connect_error_naming_the_url() -> None:
     error = failure(events)
     assert error.kind is ErrorKind.CONNECT
     assert url in error.message
-    assert events == [Failed(error)]
+    assert [event for event in events if not isinstance(event, RequestSent)] == [Failed(error)]
 
 
 async def test_base_url_without_a_scheme_is_a_bad_request_not_a_crash() -> None:

@@ -154,6 +154,8 @@ class RecordedRequest:
     """Header names lower-cased."""
     body: Any
     """The parsed JSON body, or None."""
+    raw: bytes = field(default=b"", repr=False)
+    """The body's bytes exactly as received."""
     outcome: str | None = None
     """complete | disconnected (the client left first) | dropped (a DROP fault)."""
     _ended: threading.Event = field(default_factory=threading.Event, repr=False)
@@ -571,7 +573,7 @@ async def _read_request(reader: asyncio.StreamReader) -> RecordedRequest | None:
         body = json.loads(raw) if raw else None
     except ValueError:
         body = None
-    return RecordedRequest(method=method, path=path, headers=headers, body=body)
+    return RecordedRequest(method=method, path=path, headers=headers, body=body, raw=raw)
 
 
 def main(argv: list[str] | None = None) -> int:

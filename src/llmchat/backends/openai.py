@@ -22,10 +22,12 @@ from llmchat.backends.base import BackendError
 from llmchat.backends.errors import error_object, excerpt, http_error
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.backends.sse import SSEDecoder, SSEError
+from llmchat.core.backend_record import url_without_secrets
 from llmchat.core.events import (
     ChatError,
     ErrorKind,
     Failed,
+    RequestSent,
     Started,
     StreamEvent,
 )
@@ -184,7 +186,8 @@ class OpenAIBackend:
     # -- the request -------------------------------------------------------------------
 
     def request_body(self, request: ChatRequest, *, include_usage: bool = True) -> dict[str, Any]:
-        """The exact JSON sent for `request` (also what the UI shows as "the request")."""
+        """The JSON body for `request`. `stream` encodes it with `encode_body` and reports
+        the bytes it sends as `RequestSent`."""
         params = request.params
         body: dict[str, Any] = dict(self.extra_body)
         body.update(
@@ -239,13 +242,17 @@ class OpenAIBackend:
         # A second attempt only if the host rejects stream_options (usage is then
         # estimated downstream); every other answer ends the stream.
         for include_usage in (True, False):
-            body = self.request_body(request, include_usage=include_usage)
+            content = encode_body(self.request_body(request, include_usage=include_usage))
+            yield self._sent("POST", url, content)
             try:
                 async with self.client.stream(
                     "POST",
                     url,
-                    json=body,
-                    headers=self._headers("text/event-stream"),
+                    content=content,
+                    headers={
+                        **self._headers("text/event-stream"),
+                        "Content-Type": "application/json",
+                    },
                     timeout=self.timeout,
                 ) as response:
                     if response.status_code != 200:
@@ -298,6 +305,15 @@ class OpenAIBackend:
         for event in reply.outcome():
             yield event
 
+    def _sent(self, method: str, url: str, content: bytes) -> RequestSent:
+        """What a view may show of a request: the body as sent, never the headers; the
+        URL without user:password or token-like query values. The key is not in the
+        body unless someone put it there, and then it is hidden too."""
+        body = content.decode("utf-8")
+        return RequestSent(
+            method, self._without_key(url_without_secrets(url)), self._without_key(body)
+        )
+
     # -- errors ------------------------------------------------------------------------
 
     def _failed(self, error: ChatError) -> Failed:
@@ -306,10 +322,12 @@ class OpenAIBackend:
     def _scrubbed(self, error: ChatError) -> ChatError:
         """The one place errors leave the backend: the key is removed from every message
         (a server may echo it back), and the backend is named."""
-        message = error.message
+        return replace(error, message=self._without_key(error.message), backend=self.name)
+
+    def _without_key(self, text: str) -> str:
         if self._api_key and len(self._api_key) >= 4:
-            message = message.replace(self._api_key, "[key hidden]")
-        return replace(error, message=message, backend=self.name)
+            return text.replace(self._api_key, "[key hidden]")
+        return text
 
     def _key_hint(self) -> str:
         if self._api_key is None:
@@ -393,6 +411,11 @@ class OpenAIBackend:
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]
         }
         return sorted(names)
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """The bytes of a JSON body, as httpx's `json=` would encode them (compact, UTF-8)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _is_event_stream(response: httpx.Response) -> bool:

@@ -1,14 +1,17 @@
 """Typed events a backend stream yields; the TUI, the headless mode and the store read them.
 
 A stream yields `Started`, then any number of `Delta`/`Reasoning`/`UsageReport`/
-`ServerTimings`, and ends with exactly one `Finished` or `Failed`. A gateway may put
-`Retrying` and `Loading` before `Started`.
+`ServerTimings`, and ends with exactly one `Finished` or `Failed`. Before each HTTP
+request it makes (one, or more when it adjusts the body and sends it again) a backend
+yields `RequestSent`. A gateway may put `Retrying` and `Loading` before `Started`.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class ErrorKind(StrEnum):
@@ -74,6 +77,25 @@ class ChatError:
 
 
 @dataclass(frozen=True, slots=True)
+class RequestSent:
+    """One HTTP request of a turn as it goes out: the exact body, byte for byte.
+
+    Reported for every attempt (a body adjusted and sent again, a retry), so a view can
+    show what the server really received. The headers are never part of it (they carry
+    the API key), and the URL has no user:password and no token-like query values.
+    """
+
+    method: str
+    url: str
+    body: str
+    """The JSON text sent, encoded as UTF-8 on the wire."""
+
+    def payload(self) -> Any:
+        """The body, parsed."""
+        return json.loads(self.body)
+
+
+@dataclass(frozen=True, slots=True)
 class Started:
     backend: str
     model: str
@@ -135,7 +157,8 @@ class Failed:
 
 
 StreamEvent = (
-    Started
+    RequestSent
+    | Started
     | Delta
     | Reasoning
     | UsageReport

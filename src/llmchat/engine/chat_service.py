@@ -16,7 +16,7 @@ from typing import TypeVar
 from llmchat.core.budget import DoesNotFit, RequestPlan, plan_request
 from llmchat.core.checkpoints import ReplyCheckpoints
 from llmchat.core.conversation import Conversation, PersistError
-from llmchat.core.events import ChatError, Delta, ErrorKind, Failed
+from llmchat.core.events import ChatError, Delta, ErrorKind, Failed, RequestSent
 from llmchat.core.messages import Message, Role, Status
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.structured import check_reply
@@ -30,6 +30,7 @@ from llmchat.engine.events import (
     SaveFailed,
     UserAdded,
 )
+from llmchat.engine.turn_request import TurnRequest
 from llmchat.gateway.gateway import Gateway
 
 Pricer = Callable[[Message], float | None]
@@ -57,8 +58,9 @@ class ChatService:
         self._pricer = pricer
         self.turn: Turn | None = None
         """The reply in progress (its speed and counts, for a status line)."""
-        self.planned: RequestPlanned | None = None
-        """The last request sent, and what it left out."""
+        self.last_request: TurnRequest | None = None
+        """The last turn's request: as planned (and what it left out), and each body the
+        backend sent for it."""
         self.checkpoints: ReplyCheckpoints | None = None
         """The streaming reply's checkpoints: flush them before a signal ends the app."""
         self._interrupted = False
@@ -167,10 +169,11 @@ class ChatService:
     async def _run(
         self, request: ChatRequest, plan: RequestPlan, parent: str, report: Reporter
     ) -> Message:
-        self.planned = RequestPlanned(
+        planned = RequestPlanned(
             request, plan.skip, plan.max_tokens < self.conversation.params.max_tokens
         )
-        await report(self.planned)
+        self.last_request = TurnRequest(planned)
+        await report(planned)
         turn = self.turn = Turn(self.conversation.params, parent=parent)
         # Saved as it streams (about once a second, only the new text): a crash or
         # kill -9 loses at most a second of it.
@@ -178,6 +181,8 @@ class ChatService:
         try:
             async with aclosing(self.gateway.stream(request)) as events:
                 async for event in events:
+                    if isinstance(event, RequestSent):
+                        self.last_request = self.last_request.with_sent(event)
                     turn.feed(event)
                     if isinstance(event, Delta):
                         saving.add(event.text)

@@ -1,5 +1,6 @@
 """What the engine tells a front end about a turn, besides the stream's own events
-(`Delta`, `Started`, `Retrying`, `Loading`, … from core.events, passed on as they come)."""
+(`RequestSent`, `Delta`, `Started`, `Retrying`, `Loading`, … from core.events, passed on
+as they come)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """The gateway every front end streams through: retries before the first token.
 
 Once a token has been shown, a failure is never retried automatically: the partial
-text stays and the user decides.
+text stays and the user decides. Every attempt's `RequestSent` is passed on, so a turn
+that was retried reports each body that went out.
 """
 
 from __future__ import annotations
