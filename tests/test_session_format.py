@@ -37,8 +37,11 @@ from llmchat.store import SessionFile, encode_record, load_session, resume_sessi
 from llmchat.store.session_format import (
     CURRENT_VERSION,
     UPGRADES,
+    checked_message,
     from_json,
+    message_to_json,
     params_from_json,
+    sound_message,
     to_json,
     upgrade,
 )
@@ -241,6 +244,53 @@ def test_nan_parameters_in_a_file_open_with_defaults_and_a_warning_naming_the_li
     assert loaded.warnings == [
         "line 2: parameters out of range (temperature nan, max_tokens -4); defaults used"
     ]
+
+
+# -- the fast path for sound messages -----------------------------------------------------
+
+MESSAGE_FIELDS = list(message_to_json(Message(Role.ASSISTANT, "", params=SamplingParams())))
+NESTED_FIELDS = {
+    "params": ["temperature", "top_p", "max_tokens", "seed"],
+    "usage": ["prompt", "completion", "cached", "estimated"],
+    "timing": [*Timing.__dataclass_fields__, "unknown"],
+}
+
+
+@settings(max_examples=300)
+@given(message=ASKED | ANSWERED)
+def test_a_message_as_written_takes_the_fast_path_to_what_the_checks_give(
+    message: Message,
+) -> None:
+    record = json.loads(encode_record(to_json(message)))
+    warnings: list[str] = []
+    assert sound_message(record) == checked_message(record, warnings.append) == message
+    assert warnings == []
+
+
+@settings(max_examples=500)
+@given(
+    message=ANSWERED,
+    field=st.sampled_from(
+        MESSAGE_FIELDS + [f"{k}.{n}" for k, v in NESTED_FIELDS.items() for n in v]
+    ),
+    value=JSON_VALUES,
+)
+def test_the_fast_path_declines_what_it_would_read_otherwise_than_the_checks(
+    message: Message, field: str, value: Any
+) -> None:
+    record = json.loads(encode_record(to_json(message)))
+    outer, _, inner = field.partition(".")
+    if inner and not isinstance(record.get(outer), dict):
+        record[outer] = {}
+    if inner:
+        record[outer][inner] = value
+    else:
+        record[outer] = value
+    fast = sound_message(record)
+    if fast is not None:
+        warnings: list[str] = []
+        assert fast == checked_message(record, warnings.append)
+        assert warnings == []
 
 
 # -- versions -------------------------------------------------------------------------------

@@ -82,6 +82,8 @@ def upgrade(record: JSON, version: int) -> list[JSON]:
     Records of a newer version are returned as they are (the decoders skip what they do
     not know); versions older than the table (a 0, a negative) are read as v1."""
     records = [record]
+    if version >= CURRENT_VERSION:
+        return records  # the common case, without building the chain
     for step in range(max(version, min(UPGRADES)), CURRENT_VERSION):
         records = [new for old in records for new in UPGRADES[step](old)]
     return records
@@ -246,6 +248,11 @@ def message_from_json(record: JSON, warn: Warn) -> Message:
     """A message; raises BadRecord without a role or a text. Other bad fields are dropped."""
     if not isinstance(record, dict):
         raise BadRecord(f"message record is not an object: {type(record).__name__}")
+    return sound_message(record) or checked_message(record, warn)
+
+
+def checked_message(record: JSON, warn: Warn) -> Message:
+    """`message_from_json` checking every field on its own: for records that are not sound."""
     try:
         role = Role(record["role"])
     except (KeyError, ValueError, TypeError) as exc:
@@ -277,6 +284,131 @@ def message_from_json(record: JSON, warn: Warn) -> Message:
         error=_text(record.get("error")),
         finish_reason=_text(record.get("finish_reason")),
     )
+
+
+_ROLES = {role.value: role for role in Role}
+_STATUSES = {status.value: status for status in Status}
+
+
+def sound_message(record: JSON) -> Message | None:
+    """The message a record holds if every field has its right type and range (what
+    llmchat writes), else None: the fast path of loading, taken by nearly every record.
+
+    It gives exactly what the checking path below gives for such a record, without its
+    per-field calls; anything doubtful (a missing id, a count that is a float, a value out
+    of range, a key it does not know in a timing) goes to the checking path instead."""
+    get = record.get
+    role, content, message_id, ts = get("role"), get("content"), get("id"), get("ts")
+    if not (
+        type(role) is str
+        and type(content) is str
+        and type(message_id) is str
+        and message_id
+        and type(ts) is str
+        and ts
+    ):
+        return None
+    parent, tokens, status = get("parent"), get("tokens"), get("status")
+    backend, model, error = get("backend"), get("model"), get("error")
+    finish_reason, cost = get("finish_reason"), get("cost_usd")
+    if not (
+        (parent is None or type(parent) is str)
+        and (tokens is None or (type(tokens) is int and tokens >= 0))
+        and (status is None or type(status) is str)
+        and (backend is None or type(backend) is str)
+        and (model is None or type(model) is str)
+        and (error is None or type(error) is str)
+        and (finish_reason is None or type(finish_reason) is str)
+        and (cost is None or (type(cost) is float and 0 <= cost < math.inf))
+    ):
+        return None
+    known_role = _ROLES.get(role)
+    known_status = _STATUSES.get(status or "complete")
+    if known_role is None or known_status is None:
+        return None
+    params, usage, timing = get("params"), get("usage"), get("timing")
+    sound_params = None if params is None else _sound_params(params)
+    sound_usage = None if usage is None else _sound_usage(usage)
+    sound_timing = None if timing is None else _sound_timing(timing)
+    if (
+        (params is not None and sound_params is None)
+        or (usage is not None and sound_usage is None)
+        or (timing is not None and sound_timing is None)
+    ):
+        return None
+    return Message(
+        role=known_role,
+        content=content,
+        id=message_id,
+        parent=parent,
+        ts=ts,
+        tokens=tokens,
+        status=known_status,
+        backend=backend,
+        model=model,
+        params=sound_params,
+        usage=sound_usage,
+        timing=sound_timing,
+        cost_usd=cost,
+        error=error,
+        finish_reason=finish_reason,
+    )
+
+
+def _sound_params(data: Any) -> SamplingParams | None:
+    """`params_from_json` for parameters that need no default and no warning."""
+    if type(data) is not dict or len(data) != 4:
+        return None
+    temperature, top_p = data.get("temperature"), data.get("top_p")
+    max_tokens, seed = data.get("max_tokens"), data.get("seed")
+    if (
+        type(temperature) is float
+        and TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1]
+        and type(top_p) is float
+        and TOP_P_RANGE[0] <= top_p <= TOP_P_RANGE[1]
+        and type(max_tokens) is int
+        and MAX_TOKENS_RANGE[0] <= max_tokens <= MAX_TOKENS_RANGE[1]
+        and (seed is None or (type(seed) is int and SEED_RANGE[0] <= seed <= SEED_RANGE[1]))
+    ):
+        return SamplingParams(temperature, top_p, max_tokens, seed)
+    return None
+
+
+def _sound_usage(data: Any) -> Usage | None:
+    """`usage_from_json` for counts that need no default."""
+    if type(data) is not dict or len(data) != 4:
+        return None
+    prompt, completion = data.get("prompt"), data.get("completion")
+    cached, estimated = data.get("cached"), data.get("estimated")
+    if (
+        type(prompt) is int
+        and prompt >= 0
+        and type(completion) is int
+        and completion >= 0
+        and type(cached) is int
+        and cached >= 0
+        and type(estimated) is bool
+    ):
+        return Usage(prompt, completion, cached, estimated)
+    return None
+
+
+_TIMING_KEYS = frozenset(f.name for f in fields(Timing))
+
+
+def _sound_timing(data: Any) -> Timing | None:
+    """`timing_from_json` for a timing of known keys with sound values only."""
+    if type(data) is not dict:
+        return None
+    for key, value in data.items():
+        kind = type(value)
+        if key not in _TIMING_KEYS or not (
+            value is None
+            or (kind is int and value >= 0)
+            or (kind is float and 0 <= value < math.inf)
+        ):
+            return None
+    return Timing(**data)
 
 
 def usage_to_json(usage: Usage) -> JSON:

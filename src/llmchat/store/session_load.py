@@ -145,7 +145,7 @@ class _Reader:
         self.warnings.append(f"line {number}: {text}")
 
     def read_line(self, number: int, raw: bytes, *, is_tail: bool) -> None:
-        if not raw.strip():
+        if not raw or raw.isspace():
             return  # a blank line carries nothing and harms nothing
         value: Any = None
         problem = None
@@ -204,12 +204,16 @@ class _Reader:
 
     def _fold(self, number: int, record: Record) -> None:
         match record:
-            case SessionHeader(info=info, params=params):
-                self._info, self._params, self._title = info, params, info.title
-                return  # a header is not counted: a file of only a header holds nothing
+            # Messages and their prices first: they are nearly every line of a long file.
             case Message():
                 if not self._add_message(number, record):
                     return
+            case CostKnown():
+                if not self._cost(number, record):
+                    return
+            case SessionHeader(info=info, params=params):
+                self._info, self._params, self._title = info, params, info.title
+                return  # a header is not counted: a file of only a header holds nothing
             case ParamsChanged(params=params):
                 self._params = params
             case TitleChanged(title=title):
@@ -218,9 +222,6 @@ class _Reader:
                 self._system = system
             case BackendChanged(backend=backend):
                 self._backend = backend
-            case CostKnown():
-                if not self._cost(number, record):
-                    return
             case ReplyCheckpoint():
                 self._checkpoint(record)
             case BranchChosen(leaf=leaf):
