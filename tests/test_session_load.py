@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from llmchat.store import (
     session_filename,
 )
 from llmchat.store.session_format import CURRENT_VERSION, params_to_json, to_json
+from llmchat.store.session_load import LineDecoder, json_value
 
 INFO = SessionInfo(
     id="abc123def456",
@@ -404,3 +406,32 @@ def test_a_cost_record_prices_the_reply_it_names(tmp_path: Path) -> None:
     loaded = load_session(path)
     assert loaded.messages[-1].cost_usd == 0.00042
     assert loaded.warnings == []
+
+
+# -- reading a line: the fast decoder reads what json reads -----------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(),
+    lambda inner: st.lists(inner) | st.dictionaries(st.text(), inner),
+    max_leaves=8,
+)
+LINES = (
+    st.builds(json.dumps, JSON_VALUES).map(str.encode)
+    | st.builds(lambda v: json.dumps(v, ensure_ascii=False), JSON_VALUES).map(
+        lambda text: text.encode("utf-8", "surrogatepass")
+    )
+    | st.binary(max_size=40)
+    | st.sampled_from(
+        [b"NaN", b"[Infinity]", b'"\\ud800"', b"1" * 4301, b"1e400", b"2" * 25, b"[" * 5000]
+    )
+)
+
+
+@settings(max_examples=500)
+@given(line=LINES, cut=st.integers(min_value=0, max_value=100))
+def test_a_line_is_read_as_the_json_module_reads_it_or_refused_for_its_reason(
+    line: bytes, cut: int
+) -> None:
+    decode = LineDecoder()
+    for raw in (line, line[: len(line) * cut // 100]):  # whole, and torn somewhere
+        assert repr(decode(raw)) == repr(json_value(raw))

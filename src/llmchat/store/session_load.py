@@ -112,6 +112,40 @@ def _iso(when: datetime) -> str:
     return when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class LineDecoder:
+    """A line's JSON value, or (None, why it is not JSON), exactly as `json_value` says.
+
+    msgspec reads a sound line about twice as fast as the json module, and reads what json
+    reads, or refuses it (NaN, a lone surrogate's escape, an integer of 4,301 digits,
+    anything malformed); what it refuses goes to `json_value`, so the values read and the
+    reasons given for a bad line are json's."""
+
+    def __init__(self) -> None:
+        import msgspec  # here: only reading a file needs it
+
+        self._fast = msgspec.json.Decoder().decode
+        self._refused = msgspec.DecodeError
+
+    def __call__(self, raw: bytes) -> tuple[Any, str | None]:
+        try:
+            return self._fast(raw), None
+        except (self._refused, RecursionError):
+            return json_value(raw)
+
+
+def json_value(raw: bytes) -> tuple[Any, str | None]:
+    """A line's JSON value as the json module reads it, or (None, why it is not JSON)."""
+    try:
+        return json.loads(raw.decode("utf-8")), None
+    except UnicodeDecodeError:
+        return None, "not UTF-8 text"
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg} at column {exc.colno})"
+    except (ValueError, RecursionError) as exc:
+        # Huge integers and absurdly deep nesting are refused by the decoder itself.
+        return None, f"not valid JSON ({detail(str(exc) or type(exc).__name__)})"
+
+
 @dataclass(slots=True)
 class _Checkpoints:
     """A reply's checkpoints so far, and where in the history its first one came."""
@@ -126,6 +160,7 @@ class _Reader:
     """Folds the lines of one file, in order, into a session; later records win."""
 
     def __init__(self, fallback: SessionInfo, fallback_source: str) -> None:
+        self._decode = LineDecoder()
         self._fallback = fallback
         self._fallback_source = fallback_source
         self._info: SessionInfo | None = None
@@ -147,17 +182,7 @@ class _Reader:
     def read_line(self, number: int, raw: bytes, *, is_tail: bool) -> None:
         if not raw or raw.isspace():
             return  # a blank line carries nothing and harms nothing
-        value: Any = None
-        problem = None
-        try:
-            value = json.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            problem = "not UTF-8 text"
-        except json.JSONDecodeError as exc:
-            problem = f"not valid JSON ({exc.msg} at column {exc.colno})"
-        except (ValueError, RecursionError) as exc:
-            # Huge integers and absurdly deep nesting are refused by the decoder itself.
-            problem = f"not valid JSON ({detail(str(exc) or type(exc).__name__)})"
+        value, problem = self._decode(raw)
         if problem is not None:
             if is_tail:
                 self._warn(
