@@ -6,7 +6,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from llmchat.core import branches
 from llmchat.core.conversation import Conversation
 from llmchat.core.messages import Message, Role
 from llmchat.store import list_sessions, load_session, new_session, resume_session, session_load
@@ -155,3 +158,71 @@ def test_opening_a_found_session_reads_the_file_once_unless_it_changed_meanwhile
         opened.conversation.add_user("written meanwhile")
     with resume_session(found.path, read=found.read) as opened:
         assert opened.conversation.thread()[-1].content == "written meanwhile"
+
+
+# -- the walks that find them, against their plain definitions --------------------------------
+
+
+def reference_thread(messages: list[Message], leaf: str | None) -> list[Message]:
+    """The thread by its definition: up the parents by id from the leaf (the newest
+    message without one); the file's order when a parent is missing or there is a loop."""
+    if not messages:
+        return []
+    if branches.is_legacy(messages):
+        return list(messages)
+    by_id = {message.id: message for message in messages}
+    last = by_id.get(leaf) if leaf is not None else messages[-1]
+    if last is None:
+        return list(messages)
+    chain = [last]
+    while (parent := chain[-1].parent) is not None:
+        if parent not in by_id or len(chain) > len(messages):
+            return list(messages)
+        chain.append(by_id[parent])
+    return chain[::-1]
+
+
+def reference_places(messages: list[Message]) -> dict[str, tuple[int, int]]:
+    if branches.is_legacy(messages):
+        return {}
+    places = {}
+    for message in messages:
+        if message.parent is None and message.role is not Role.USER:
+            continue
+        group = [m.id for m in messages if m.parent == message.parent and m.role is message.role]
+        if len(group) > 1:
+            places[message.id] = (group.index(message.id) + 1, len(group))
+    return places
+
+
+@st.composite
+def trees(draw: st.DrawFn) -> list[Message]:
+    """Mostly sound trees (each parent earlier in the file), sometimes damaged ones: a
+    parent later in the file, missing, or the message itself."""
+    messages: list[Message] = []
+    for n in range(draw(st.integers(0, 12))):
+        ids = [m.id for m in messages]
+        parent = draw(
+            st.sampled_from([None, *ids[-2:]])
+            | (st.sampled_from(ids) if ids else st.none())
+            | st.sampled_from([f"m{n}", f"m{n + 1}", "lost"])
+        )
+        role = draw(st.sampled_from(Role))
+        messages.append(Message(role, "", id=f"m{n}", parent=parent))
+    return messages
+
+
+@settings(max_examples=500)
+@given(messages=trees(), leaf=st.sampled_from([None, "m0", "m3", "m11", "lost"]))
+def test_the_thread_found_by_position_is_the_thread_by_definition(
+    messages: list[Message], leaf: str | None
+) -> None:
+    assert branches.thread(messages, leaf) == reference_thread(messages, leaf)
+
+
+@settings(max_examples=500)
+@given(messages=trees())
+def test_the_places_counted_in_one_pass_are_the_places_by_definition(
+    messages: list[Message],
+) -> None:
+    assert branches.sibling_places(messages) == reference_places(messages)

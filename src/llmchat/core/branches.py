@@ -3,7 +3,9 @@ one path from a first message down to a leaf. Pure functions over the message li
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
+from itertools import islice
 
 from llmchat.core.messages import Message, Role
 
@@ -14,6 +16,19 @@ def is_legacy(messages: Sequence[Message]) -> bool:
     return len(messages) > 1 and messages[1].parent is None
 
 
+def is_one_line(messages: Sequence[Message]) -> bool:
+    """Every message answers the one before it: a tree without a branch, in the file's
+    order (the usual session). Checked by position, far cheaper than a walk by id."""
+    if not messages or messages[0].parent is not None:
+        return False
+    before = messages[0].id
+    for message in islice(messages, 1, None):
+        if message.parent != before:
+            return False
+        before = message.id
+    return True
+
+
 def thread(
     messages: Sequence[Message], leaf: str | None, *, at_root: bool = False
 ) -> list[Message]:
@@ -22,6 +37,26 @@ def thread(
         return []
     if is_legacy(messages):
         return list(messages)
+    if (leaf is None or leaf == messages[-1].id) and is_one_line(messages):
+        return list(messages)
+    # A parent is written before its replies, so the path is found walking up the file:
+    # each parent is looked for above the message before, and the whole walk reads each
+    # message at most once. A parent that is not above (a damaged or hand-made file) is
+    # looked up by id instead.
+    chain: list[Message] = []
+    wanted = leaf if leaf is not None else messages[-1].id
+    for position in range(len(messages) - 1, -1, -1):
+        message = messages[position]
+        if message.id == wanted:
+            chain.append(message)
+            if message.parent is None:
+                chain.reverse()
+                return chain
+            wanted = message.parent
+    return _thread_by_id(messages, leaf)
+
+
+def _thread_by_id(messages: Sequence[Message], leaf: str | None) -> list[Message]:
     by_id = {message.id: message for message in messages}
     last = by_id.get(leaf) if leaf is not None else messages[-1]
     if last is None:
@@ -62,10 +97,15 @@ def newest_leaf(messages: Sequence[Message], start: Message) -> Message:
 def sibling_places(messages: Sequence[Message]) -> dict[str, tuple[int, int]]:
     """For each message with alternatives: (its place, how many), counted from 1, in one
     pass (a label on every message of a long thread must not cost a pass each)."""
-    if is_legacy(messages):
+    if is_legacy(messages) or is_one_line(messages):
         return {}
+    # Only a parent with several replies can have alternatives: counted first (in C),
+    # so the grouping below sees few messages.
+    replies = Counter(message.parent for message in messages)
     groups: dict[tuple[str | None, Role], list[str]] = {}
     for message in messages:
+        if replies[message.parent] < 2:
+            continue
         if message.parent is None and message.role is not Role.USER:
             continue
         groups.setdefault((message.parent, message.role), []).append(message.id)
