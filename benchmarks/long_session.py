@@ -16,7 +16,9 @@ the suite times, from the terminal's side:
   (its peak, `VmHWM`, is shown beside it);
 - ctrl+Home: the key written → the end of the first frame showing the first message.
 
-Each figure is the median of the runs, next to its target.
+Each figure is the median of the runs, next to its target. Before each run the minimal
+Textual app (`benchmarks/minimal_app.py`, figure 4's floor) is launched too, so the
+launch figure is shown beside what any Textual app takes on this machine at the time.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from pathlib import Path
 from tests.support.replies import prose_reply
 
 from benchmarks.environment import COLUMNS, LLMCHAT, REPO, ROWS, child_env, loopback_server
+from benchmarks.launch import minimal_textual_launch
 from benchmarks.pty_session import PtySession, PtyTimeout
 from llmchat.core.conversation import Conversation, SessionInfo
 from llmchat.core.messages import Message, Role, Timing, Usage
@@ -129,6 +132,8 @@ class Run:
     peak_mb: float
     first_s: float | None
     """None: the first message was not on screen within FIRST_TIMEOUT_S."""
+    floor_s: float
+    """The minimal Textual app's launch, just before this run."""
 
 
 def _memory_mb(pid: int) -> tuple[float, float]:
@@ -140,6 +145,7 @@ def _memory_mb(pid: int) -> tuple[float, float]:
 
 
 def run_once(home: Path, session_id: str, base_url: str) -> Run:
+    floor_s = minimal_textual_launch(base_url=base_url, workdir=home).first_frame_s
     env = child_env(home, base_url)
     argv = [str(LLMCHAT), "--resume", session_id[:8]]
     with PtySession.spawn(argv, env, cwd=REPO, columns=COLUMNS, rows=ROWS) as session:
@@ -158,7 +164,7 @@ def run_once(home: Path, session_id: str, base_url: str) -> Run:
         session.write(QUIT)
         with contextlib.suppress(PtyTimeout):
             session.wait_exit(10.0)
-        return Run(launch_s, rss, peak, first_s)
+        return Run(launch_s, rss, peak, first_s, floor_s)
 
 
 def verdict(value: float, target: float) -> str:
@@ -178,7 +184,11 @@ def report(name: str, runs: list[Run], target: Target) -> None:
             print(f"  {label:<44} {want:>10}  {shown:>8}  ({spread})  {verdict(median, goal)}")
 
     print(f"{name}:")
-    line("launch → last message on screen", [r.launch_s for r in runs], target.launch_s, "ms")
+    launches, floors = [r.launch_s for r in runs], [r.floor_s for r in runs]
+    line("launch → last message on screen", launches, target.launch_s, "ms")
+    line("  floor: minimal Textual app, same run", floors, None, "ms")
+    above = statistics.median(launches) - statistics.median(floors)
+    print(f"  {'  launch above the floor (medians)':<44} {'—':>10}  {above * 1000:>5.0f} ms")
     line("resident memory, settled", [r.rss_mb for r in runs], target.memory_mb, "MB")
     line("  context: peak resident memory", [r.peak_mb for r in runs], None, "MB")
     label = "ctrl+Home → first message on screen"
