@@ -8,8 +8,8 @@ from llmchat.core.messages import Message, Role, Usage
 from llmchat.core.model_info import PriceOverride, context_window, reply_cost, turn_cost
 
 
-def test_a_local_model_costs_nothing() -> None:
-    assert turn_cost("anything", prompt=10_000, completion=10_000, local=True) == 0.0
+def test_a_free_backend_costs_nothing() -> None:
+    assert turn_cost("anything", prompt=10_000, completion=10_000, free=True) == 0.0
 
 
 def test_a_model_nobody_prices_has_no_cost() -> None:
@@ -37,10 +37,10 @@ def test_the_configs_price_wins_and_is_per_million_tokens() -> None:
 
 def test_a_reply_is_priced_from_its_usage_and_model() -> None:
     reply = Message(Role.ASSISTANT, "hi", model="gpt-4o-mini", usage=Usage(100, 50))
-    assert reply_cost(reply, model=None, local=False) == turn_cost(
+    assert reply_cost(reply, model=None, free=False) == turn_cost(
         "gpt-4o-mini", prompt=100, completion=50
     )
-    assert reply_cost(Message(Role.ASSISTANT, "hi"), model="gpt-4o", local=False) is None
+    assert reply_cost(Message(Role.ASSISTANT, "hi"), model="gpt-4o", free=False) is None
 
 
 def test_the_window_of_a_known_model_comes_from_the_list() -> None:

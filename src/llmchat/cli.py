@@ -301,7 +301,7 @@ def _print_mode(
                 pricer=lambda message: reply_cost(
                     message,
                     model=backend.model,
-                    local=backend.kind == "llamacpp",
+                    free=backend.kind == "llamacpp",
                     overrides=config.pricing,
                 ),
             )

@@ -235,7 +235,7 @@ def build_launch(
             notices=[*notices, *extra, *opened.warnings],
             close=opened.close,
             context_window=resolved.context_window,
-            local=resolved.kind == "llamacpp",
+            free=resolved.kind == "llamacpp",
             pricing=config.pricing,
             context_threshold=config.context_threshold,
             presets=config.presets,

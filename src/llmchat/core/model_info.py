@@ -77,12 +77,13 @@ def turn_cost(
     prompt: int,
     completion: int,
     cached: int = 0,
-    local: bool = False,
+    free: bool = False,
     overrides: Mapping[str, PriceOverride] | None = None,
 ) -> float | None:
-    """US dollars for one turn: 0 for a local model, the config's price for the model if
-    set, else genai-prices'; None ("n/a") for a model nobody prices."""
-    if local:
+    """US dollars for one turn: 0 on a free backend (a llama.cpp server), the config's
+    price for the model if set, else genai-prices'; None ("n/a") for a model nobody
+    prices."""
+    if free:
         return 0.0
     override = (overrides or {}).get(model or "")
     if override is not None:
@@ -103,7 +104,7 @@ def reply_cost(
     message: Message,
     *,
     model: str | None,
-    local: bool,
+    free: bool,
     overrides: Mapping[str, PriceOverride] | None = None,
 ) -> float | None:
     """The cost of an assistant message from its usage (None when it has none)."""
@@ -115,6 +116,6 @@ def reply_cost(
         prompt=usage.prompt,
         completion=usage.completion,
         cached=usage.cached,
-        local=local,
+        free=free,
         overrides=overrides,
     )

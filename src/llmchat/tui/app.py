@@ -47,8 +47,8 @@ class ChatContext:
     """Releases the session file (its lock)."""
     context_window: int | None = None
     """The window from the config, if set there (it wins over server and model info)."""
-    local: bool = False
-    """A model on this machine (llama.cpp): its turns cost nothing."""
+    free: bool = False
+    """The backend is a llama.cpp server: replies cost nothing (no pricing, no price list)."""
     pricing: Mapping[str, PriceOverride] = field(default_factory=dict)
     """The config's per-model prices."""
     context_threshold: float = 0.9

@@ -196,7 +196,7 @@ class ChatScreen(Screen[None]):
             context.gateway,
             self.meter,
             model=lambda: self.context.model_name,
-            free=context.local,
+            free=context.free,
             pricer=self._cost,
         )
         self._measure_timer: Timer | None = None
@@ -334,7 +334,7 @@ class ChatScreen(Screen[None]):
         # The price list (genai-prices, which brings pydantic) costs ~0.3 s of CPU to load;
         # loading it while the user sends would hold up the first token, so it waits
         # until the app has been idle for a moment.
-        if self.context.local or self._prices_loaded:
+        if self.context.free or self._prices_loaded:
             return
         if self._price_timer is not None:
             self._price_timer.stop()
@@ -545,7 +545,7 @@ class ChatScreen(Screen[None]):
         return reply_cost(
             message,
             model=self.context.model_name,
-            local=self.context.local,
+            free=self.context.free,
             overrides=self.context.pricing,
         )
 
@@ -598,7 +598,7 @@ class ChatScreen(Screen[None]):
         message = ended.message
         await turn.mounted.wait()
         await turn.view.finish(message)
-        if not self.context.local and message.usage is not None:
+        if not self.context.free and message.usage is not None:
             self._price_reply(message, turn.view)
         if ended.checked is not None:
             await turn.view.show_checked(ended.checked)
