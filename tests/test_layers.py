@@ -59,8 +59,12 @@ def test_the_engine_has_no_ui(forbidden: str) -> None:
     assert offenders == []
 
 
-def test_the_chat_screen_runs_no_turn_itself() -> None:
-    """Turns are the engine's: the screen never streams from the gateway or saves replies."""
-    source = (SRC / "tui" / "screens" / "chat.py").read_text(encoding="utf-8")
+@pytest.mark.parametrize(
+    "module", sorted(p.name for p in (SRC / "tui" / "screens").glob("chat*.py"))
+)
+def test_the_chat_screen_runs_no_turn_itself(module: str) -> None:
+    """Turns are the engine's: the screen (nor any of its helpers) never streams from the
+    gateway or saves replies."""
+    source = (SRC / "tui" / "screens" / module).read_text(encoding="utf-8")
     for call in (".stream(", "add_reply(", "add_user(", "plan_request(", "build_retry("):
         assert call not in source, call

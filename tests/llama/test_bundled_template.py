@@ -152,7 +152,7 @@ async def test_a_json_schema_makes_the_bundled_model_answer_valid_json_that_ends
     bundled: tuple[LlamaCppBackend, LocalServerPlan],
 ) -> None:
     backend, _ = bundled
-    # Schema mode's own sampling: temperature 0 (see ChatScreen.set_schema).
+    # Schema mode's own sampling: temperature 0 (see SamplingControls.set_schema).
     params = SamplingParams(temperature=0.0, max_tokens=SCHEMA_BUDGET)
     request = ChatRequest((WireMessage("user", "Pick a colour."),), params, schema=COLOUR)
     try:

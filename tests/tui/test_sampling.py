@@ -134,7 +134,7 @@ async def test_a_config_preset_is_offered_with_its_system_prompt(
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ChatScreen)
-        screen.apply_preset(custom)
+        screen.sampling.apply_preset(custom)
         await pilot.press("q", "enter")
         await wait_for_reply(app)
     body = server.chat_requests[-1].body
@@ -166,7 +166,7 @@ async def test_schema_mode_shows_valid_json_pretty_and_flags_a_reply_that_breaks
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ChatScreen)
-        screen.set_schema(schema)
+        screen.sampling.set_schema(schema)
         assert screen.conversation.params.temperature == 0.0
         for _ in range(2):
             await pilot.press("q", "enter")
@@ -273,7 +273,7 @@ async def test_a_value_set_elsewhere_never_comes_back_as_a_change_of_the_fields(
         await pilot.press("f9")
         screen = app.screen
         assert isinstance(screen, ChatScreen)
-        screen.apply_preset(custom)
+        screen.sampling.apply_preset(custom)
         await pilot.pause(0.3)
         screen.query_one(ParamsPanel).max_tokens.focus()
         await pilot.press("tab")  # focus passes through the field: nothing was typed

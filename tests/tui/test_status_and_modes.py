@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
+from llmchat.core.events import Delta, RequestSent, Started
 from llmchat.core.params import SamplingParams
 from llmchat.core.structured import OutputSchema
-from llmchat.tui.screens import chat
+from llmchat.engine.events import Reporter
+from llmchat.tui.screens import chat_turn
 from llmchat.tui.screens.chat import ChatScreen
-from llmchat.tui.widgets.status_bar import StatusFacts
+from llmchat.tui.widgets.status_bar import StatusBar, StatusFacts
 from tests.support.openai_server import Fault, OpenAIServer, Script
 from tests.tui.helpers import chat_app, only_session, wait_for_reply
 
@@ -55,8 +57,8 @@ def test_estimated_speeds_and_counts_are_marked() -> None:
 async def test_a_stream_that_goes_quiet_says_stalled_and_counts(
     server: OpenAIServer, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(chat, "STALL_AFTER_S", 0.3)
-    monkeypatch.setattr(chat, "STALL_CHECK_S", 0.1)
+    monkeypatch.setattr(chat_turn, "STALL_AFTER_S", 0.3)
+    monkeypatch.setattr(chat_turn, "STALL_CHECK_S", 0.1)
     server.push(Script(reply="one two three four five six", fault=Fault.STALL, fault_after=3))
     app = chat_app(server)
     async with app.run_test(size=(160, 40)) as pilot:
@@ -74,6 +76,32 @@ async def test_a_stream_that_goes_quiet_says_stalled_and_counts(
         assert "stalled" not in str(status.render())
 
 
+async def test_only_the_streams_own_events_show_it_is_alive(
+    server: OpenAIServer, home: Path
+) -> None:
+    """An event the screen does not show (here the request as sent) is no chunk of the
+    reply: a stalled stream stays stalled until text comes."""
+    app = chat_app(server)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        status = screen.query_one(StatusBar)
+        states: list[str] = []
+
+        async def run(report: Reporter) -> None:
+            await report(Started("openai", "m"))
+            status.show(state="stalled 5 s")
+            await report(RequestSent("POST", server.base_url + "/chat/completions", "{}"))
+            states.append(status.facts.state)
+            await report(Delta("more"))
+            states.append(status.facts.state)
+
+        screen.turns.start(run, mount_now=True)
+        await wait_for_reply(app)
+    assert states == ["stalled 5 s", "streaming"]
+
+
 async def test_schema_mode_is_named_so_and_clearing_it_restores_the_temperature(
     server: OpenAIServer, home: Path
 ) -> None:
@@ -83,11 +111,11 @@ async def test_schema_mode_is_named_so_and_clearing_it_restores_the_temperature(
         await pilot.pause()
         screen = app.screen
         assert isinstance(screen, ChatScreen)
-        screen.set_schema(schema)
+        screen.sampling.set_schema(schema)
         await pilot.pause()
         status = str(screen.query_one("#status").render())
         assert "schema mode · person" in status and "SQL" not in status
-        screen.set_schema(None)
+        screen.sampling.set_schema(None)
         await pilot.pause()
         assert screen.conversation.params.temperature == 1.0
         assert "schema" not in str(screen.query_one("#status").render())

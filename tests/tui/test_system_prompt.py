@@ -58,7 +58,7 @@ async def test_a_preset_with_a_system_prompt_after_the_first_message_survives_re
         await ask(app, pilot, "first")
         screen = app.screen
         assert isinstance(screen, ChatScreen)
-        screen.apply_preset(custom)
+        screen.sampling.apply_preset(custom)
         await pilot.pause()
     session_id = only_session().info.id
     assert only_session().info.system == "Review strictly."

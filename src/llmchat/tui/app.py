@@ -277,7 +277,7 @@ class LlmChatApp(KeysInOrderApp):
                     lambda a=command.action: self.run_action(a),
                 )
         if isinstance(screen, ChatScreen):
-            for preset in screen.presets:
+            for preset in screen.sampling.presets:
                 yield SystemCommand(
                     f"preset: {preset.name}",
                     f"T {preset.temperature} · top-p {preset.top_p}",
@@ -294,13 +294,13 @@ class LlmChatApp(KeysInOrderApp):
         from llmchat.tui.screens.chat import ChatScreen
 
         if isinstance(self.screen, ChatScreen):
-            self.screen.apply_preset(preset)
+            self.screen.sampling.apply_preset(preset)
 
     def _set_schema(self, schema: OutputSchema | None) -> None:
         from llmchat.tui.screens.chat import ChatScreen
 
         if isinstance(self.screen, ChatScreen):
-            self.screen.set_schema(schema)
+            self.screen.sampling.set_schema(schema)
 
     def _attach_schema(self) -> None:
         from llmchat.core.structured import SchemaError

@@ -1,7 +1,7 @@
 """What the chat screen does with one message: edit it, regenerate it, switch between
 its branches, fork from it, copy it.
 
-A mixin of `ChatScreen`, kept apart so the screen stays a view over the engine. Each
+One of `ChatScreen`'s helpers (one per job), kept apart so the screen stays a view. Each
 action applies to the focused message, else to the newest message it fits.
 """
 
@@ -90,7 +90,7 @@ class MessageActions:
         """Show the thread as it now is (after a branch switch)."""
         await self._view.show_thread(self.chat.conversation.thread())
         self.label_branches()
-        self.chat._measure_soon()
+        self.chat.gauge.measure_soon()
 
     # -- the actions ------------------------------------------------------------------------
 
@@ -158,7 +158,7 @@ class MessageActions:
         self.chat.query_one(PromptInput).text = self._draft_before_edit
         self.chat.query_one(StatusBar).show(state="ready")
         self.chat.show_system()
-        self.chat._measure_soon()
+        self.chat.gauge.measure_soon()
         self.chat.notify("System prompt saved." if system else "System prompt removed.")
 
     def cancel_edit(self) -> bool:
@@ -173,7 +173,7 @@ class MessageActions:
         edited, self.editing = self.editing, None
         assert edited is not None
         await self._trim_after(edited.parent)
-        self.chat._start_turn(
+        self.chat.turns.start(
             lambda report: self.chat.service.edit(edited, text, report), mount_now=False
         )
 
@@ -185,7 +185,7 @@ class MessageActions:
         if reply is None or reply.parent is None:
             return
         await self._trim_after(reply.parent)
-        self.chat._start_turn(
+        self.chat.turns.start(
             lambda report: self.chat.service.regenerate(reply, report), mount_now=True
         )
 
