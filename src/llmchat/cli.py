@@ -7,6 +7,7 @@ and everything else heavy are imported only on the path that needs them.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 from collections.abc import Sequence
@@ -348,6 +349,11 @@ def _run_tui(
         print(f"llmchat: {exc}", file=sys.stderr)
         return 1
     app = LlmChatApp(launch)
+    # What start-up made (the modules, the config, a resumed session's messages: 200,000
+    # objects for 50 MB) lives until the app ends. Out of the cyclic collector's sight,
+    # its collections stop walking all of it again (about 0.2 s each for 50 MB, several
+    # during start-up); a session left later is still freed (its objects form no cycle).
+    gc.freeze()
     try:
         app.run()
     finally:
