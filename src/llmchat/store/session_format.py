@@ -21,7 +21,9 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Any
+from typing import Annotated, Any
+
+import msgspec
 
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.messages import Message, Role, Status, Timing, Usage, new_id, now_iso
@@ -527,6 +529,105 @@ def checkpoint_from_json(record: JSON, warn: Warn) -> ReplyCheckpoint:
     if not isinstance(reply, str) or not reply or not isinstance(text, str):
         raise BadRecord("checkpoint record without a reply id and text")
     return ReplyCheckpoint(reply, _text(record.get("parent")), text, _ts(record))
+
+
+# -- the fastest path: a sound line straight to its record ---------------------------------
+#
+# Nearly every line of a long session is a message or a price, written by llmchat and so
+# sound. msgspec checks such a line against the types below while it parses it, without
+# building a dict of it; `sound_line` then builds the record. Each type and range here is
+# the one `sound_message` and `cost_known_from_json` accept, so the record is the one the
+# checking path makes; whatever fails them (or is not a message or a price) is None,
+# and the line takes the usual path. Meta bounds are inclusive, like the checks.
+
+_Count = Annotated[int, msgspec.Meta(ge=0)]
+_Amount = Annotated[int, msgspec.Meta(ge=0)] | Annotated[float, msgspec.Meta(ge=0)]
+_Id = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class _ParamsLine(msgspec.Struct):
+    temperature: Annotated[float, msgspec.Meta(ge=TEMPERATURE_RANGE[0], le=TEMPERATURE_RANGE[1])]
+    top_p: Annotated[float, msgspec.Meta(ge=TOP_P_RANGE[0], le=TOP_P_RANGE[1])]
+    max_tokens: Annotated[int, msgspec.Meta(ge=MAX_TOKENS_RANGE[0], le=MAX_TOKENS_RANGE[1])]
+    seed: Annotated[int, msgspec.Meta(ge=SEED_RANGE[0], le=SEED_RANGE[1])] | None
+
+
+class _UsageLine(msgspec.Struct):
+    prompt: _Count
+    completion: _Count
+    cached: _Count
+    estimated: bool
+
+
+class _TimingLine(msgspec.Struct):
+    ttft_ms: _Amount | None = None
+    total_ms: _Amount | None = None
+    tok_s: _Amount | None = None
+    prefill_ms: _Amount | None = None
+    prefill_tokens: _Amount | None = None
+    decode_ms: _Amount | None = None
+    decode_tokens: _Amount | None = None
+    cache_tokens: _Amount | None = None
+
+
+class _MessageLine(msgspec.Struct, tag_field="type", tag="message"):
+    role: Role
+    content: str
+    id: _Id
+    ts: _Id
+    parent: str | None = None
+    tokens: _Count | None = None
+    status: Status = Status.COMPLETE
+    backend: str | None = None
+    model: str | None = None
+    params: _ParamsLine | None = None
+    usage: _UsageLine | None = None
+    timing: _TimingLine | None = None
+    cost_usd: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    error: str | None = None
+    finish_reason: str | None = None
+
+
+class _CostLine(msgspec.Struct, tag_field="type", tag="cost"):
+    id: str
+    cost_usd: Annotated[float, msgspec.Meta(ge=0)]
+    ts: str = ""
+
+
+_SOUND_LINES = msgspec.json.Decoder(_MessageLine | _CostLine)
+
+
+def sound_line(raw: bytes) -> Message | CostKnown | None:
+    """The message or price a sound line of the current format holds, else None."""
+    try:
+        line = _SOUND_LINES.decode(raw)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    if type(line) is _CostLine:
+        return CostKnown(line.id, line.cost_usd, line.ts)
+    assert type(line) is _MessageLine
+    params, usage, timing = line.params, line.usage, line.timing
+    return Message(
+        role=line.role,
+        content=line.content,
+        id=line.id,
+        parent=line.parent,
+        ts=line.ts,
+        tokens=line.tokens,
+        status=line.status,
+        backend=line.backend,
+        model=line.model,
+        params=None
+        if params is None
+        else SamplingParams(params.temperature, params.top_p, params.max_tokens, params.seed),
+        usage=None
+        if usage is None
+        else Usage(usage.prompt, usage.completion, usage.cached, usage.estimated),
+        timing=None if timing is None else Timing(*msgspec.structs.astuple(timing)),
+        cost_usd=line.cost_usd,
+        error=line.error,
+        finish_reason=line.finish_reason,
+    )
 
 
 # -- dispatch ----------------------------------------------------------------------------

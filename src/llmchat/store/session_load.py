@@ -43,6 +43,7 @@ from llmchat.store.session_format import (
     BadRecord,
     detail,
     from_json,
+    sound_line,
     upgrade,
     version_of,
 )
@@ -192,6 +193,11 @@ class _Reader:
         self.warnings.append(f"line {number}: {text}")
 
     def read_line(self, number: int, raw: bytes, *, is_tail: bool) -> None:
+        if self._version >= CURRENT_VERSION:
+            sound = sound_line(raw)  # nearly every line of a long session: see there
+            if sound is not None:
+                self._fold(number, sound)
+                return
         if not raw or raw.isspace():
             return  # a blank line carries nothing and harms nothing
         value, problem = self._decode(raw)
