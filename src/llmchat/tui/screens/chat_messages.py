@@ -87,8 +87,9 @@ class MessageActions:
         self.label_branches()
 
     async def show_thread(self) -> None:
-        """Show the thread as it now is (after a branch switch)."""
-        await self._view.show_thread(self.chat.conversation.thread())
+        """Show the thread as it now is (after a branch switch): the views above the
+        switch stay, the new branch is built below it, in the same place on screen."""
+        await self._view.switch_thread(self.chat.conversation.thread())
         self.label_branches()
         self.chat.gauge.measure_soon()
 
@@ -113,9 +114,6 @@ class MessageActions:
         if chosen is None:
             return
         await self.show_thread()
-        view = self._view.view_of(chosen.id)
-        if view is not None:
-            view.scroll_visible(animate=False)
         n, total = branches.sibling_places(self.chat.conversation.messages)[chosen.id]
         self.chat.notify(f"Branch {n} of {total}", timeout=2)
 

@@ -120,6 +120,117 @@ class ConversationView(VerticalScroll):
         self.anchor()
         self._fill_soon()
 
+    async def switch_thread(self, messages: Sequence[Message]) -> None:
+        """Show `messages`, another branch of the thread shown (alt+p / alt+n).
+
+        The views above the first message that differs stay as they are (neither built
+        nor rendered again); from there down the new branch's messages are built, as
+        many as fill the viewport (more as they are scrolled to). The first of them
+        takes the place on screen of the message it replaces if that was in the
+        viewport, else comes to the top of the viewport. Message focus stays where it
+        is in the thread (on that first new message if it was below it). Views added
+        with `add` are removed, as by `show_thread`."""
+        new = list(messages)
+        old_ids = [message.id for message in self._thread]
+        old_ids += [v.message.id if v.message else "" for v in self._added_views()]
+        split = next(
+            (n for n, (a, b) in enumerate(zip(old_ids, new, strict=False)) if a != b.id),
+            min(len(old_ids), len(new)),
+        )
+        if split == len(old_ids) == len(new):
+            return
+        async with self._changing:
+            held, offset, room = self._place_of(split)
+            old_index, old_length = self._index, len(self._thread)
+            build_to = split + self._enough(new[split:], room)
+            if self._start > split:  # the window is below the switch: built from it
+                kept = 0
+                self._start = split
+            elif split < self._end or self._end == old_length:
+                kept = min(split, self._end) - self._start  # the views above stay
+            else:  # the window is above the switch: none of it changes
+                kept = len(self._mounted)
+                build_to = self._end
+            doomed: list[Widget] = [*self._mounted[kept:], *self._added()]
+            if self._marker_view is not None and self._marker is not None:
+                position = old_index.get(self._marker[0])
+                if position is None or position >= self._start + kept:
+                    doomed.append(self._marker_view)
+                    self._marker_view = None
+            self._thread = new
+            self._index = {message.id: n for n, message in enumerate(new)}
+            del self._mounted[kept:]
+            first = self._start + kept
+            views = [self._build(m) for m in new[first:build_to]]
+            self._mounted += views
+            self._end = build_to
+            self._tail_shown = self._reaches_end  # nothing is after the window now
+            if self._focus is not None:
+                self._focus = min(self._focus, split)
+            if held is None and split < self._end:
+                held = self._mounted[split - self._start]
+            if held is not None:
+                if self.is_anchored and not self._anchor_released:
+                    self.release_anchor()
+                self._hold = (held, offset)
+            # One layout for the removals and the mounts, after both (no frame between
+            # with the thread cut short).
+            async with self.batch():
+                removed = self.remove_children(doomed)
+                widgets = self._with_marker(first, views)
+                mounted = None
+                if widgets and kept:
+                    mounted = self.mount_all(widgets, after=self._mounted[kept - 1])
+                elif widgets:
+                    mounted = self.mount_all(widgets, before=0)
+                await removed
+                if mounted is not None:
+                    await mounted
+            self._refocus()
+        self._fill_soon()
+
+    def _place_of(self, split: int) -> tuple[MessageView | None, int, int]:
+        """What keeps the viewport still when the thread changes from position `split`:
+        the view to hold and its offset from the viewport's top, and the lines of the
+        viewport from where the new messages start to its bottom.
+
+        The view held is the first one in the viewport if it is above `split`; else
+        None: the message that will be at `split`, where the one it replaces started
+        (at the top if that was not in the viewport or started above it)."""
+        regions = self._regions()
+        top = round(self.scroll_y)
+        height = self.scrollable_content_region.height
+        shown = [*self._mounted, *(self._added_views() if self._tail_shown else ())]
+        held: MessageView | None = None
+        offset = 0
+        for position, view in enumerate(shown, start=self._start):
+            if position > split:
+                break
+            region = regions.get(view)
+            if region is None or region.bottom <= top:
+                continue  # above the viewport
+            if region.y >= top + height:  # so is the switch: none of it is in view
+                return held, offset, 0 if held is not None else height
+            if position < split:
+                if held is None:
+                    held, offset = view, region.y - top
+                continue
+            start = max(0, region.y - top)
+            return held, offset if held is not None else start, height - start
+        return held, offset, height
+
+    def _enough(self, messages: Sequence[Message], room: int) -> int:
+        """How many of `messages`, from the first, surely fill `room` lines: their
+        height is guessed low (their text laid end to end), so rather one too many is
+        built than the viewport left short until the next frame."""
+        width = max(20, self.scrollable_content_region.width)
+        lines = 0
+        for count, message in enumerate(messages, start=1):
+            lines += len(message.content) // width + 2  # a line of it, and the margin
+            if lines > room:
+                return min(len(messages), count + 1)
+        return len(messages)
+
     def add(self, *widgets: Widget) -> AwaitMount:
         """Append views at the end (the turn in progress, notices), brought into view and
         followed while they grow, until the user scrolls up."""
@@ -423,9 +534,10 @@ class ConversationView(VerticalScroll):
         hold = self._hold
         if hold is not None and not (self.is_anchored and not self._anchor_released):
             view, offset = hold
+            end = max(0, result.total_region.bottom - size.height)
             for placement in result.placements:
                 if placement.widget is view:
-                    scroll_y = max(0, placement.region.y - offset)
+                    scroll_y = min(end, max(0, placement.region.y - offset))
                     # As the compositor does for an anchored widget: in this layout
                     # pass, before anything is painted.
                     self.set_reactive(VerticalScroll.scroll_y, scroll_y)
