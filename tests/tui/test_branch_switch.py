@@ -139,11 +139,9 @@ async def test_the_focused_message_stays_focused_on_the_branch_chosen(
         for _ in range(6):  # up to the newer answer at the fork
             await pilot.press("up")
         await until(pilot, lambda: focused(chat, second), "the answer focused")
-        # Pressed as Pilot does (no character): with the conversation focused, the chat
-        # screen takes a key that has one ("p" for ESC + "p") as typing for the prompt.
-        await pilot.press("alt+p")
-        await app.workers.wait_for_complete()
-        await pilot.pause()
+        # As a terminal sends it (ESC + "p", with "p" as its text): a command, not typing
+        # for the prompt, even with the conversation focused.
+        await switch(app, pilot, "alt+p")
         assert focused(chat, first)
         view = chat.view_of(first.id)
         assert view is not None and view.has_class("-focused")

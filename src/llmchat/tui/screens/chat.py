@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 
+_MODIFIERS = ("alt+", "ctrl+", "super+", "meta+", "hyper+")
+
+
 class ChatScreen(Screen[None]):
     # Below 100 columns the sampling panel covers the chat instead of squeezing it.
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
@@ -180,8 +183,10 @@ class ChatScreen(Screen[None]):
 
     def on_key(self, event: events.Key) -> None:
         # The conversation takes focus for reading (Tab, a click), but typing there
-        # would be lost: a printable key goes to the prompt, where it belongs.
-        if event.is_printable and self.focused is self.query_one("#conversation"):
+        # would be lost: a printable key goes to the prompt, where it belongs. A key with
+        # a modifier is a command (a terminal sends alt+p as ESC p, printable "p").
+        typed = event.is_printable and not event.key.startswith(_MODIFIERS)
+        if typed and self.focused is self.query_one("#conversation"):
             event.stop()
             prompt = self.query_one(PromptInput)
             prompt.focus()
