@@ -10,6 +10,8 @@ from hypothesis import HealthCheck, settings
 
 from tests.support.openai_server import OpenAIServer
 
+pytest_plugins = ["tests.families"]
+
 # Property tests check what holds, never how fast: on a loaded 2-core machine (CI runs
 # beside a llama-server) a per-example deadline only makes them flaky.
 settings.register_profile("llmchat", deadline=None, suppress_health_check=[HealthCheck.too_slow])

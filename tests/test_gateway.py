@@ -34,6 +34,8 @@ from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
 from tests.support.openai_server import Fault, OpenAIServer, Script
 
+pytestmark = pytest.mark.family("retries")
+
 E = TypeVar("E")
 
 KEY = "sk-test-0123456789abcdef"

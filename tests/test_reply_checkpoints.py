@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from llmchat.core.checkpoints import ReplyCheckpoints
 from llmchat.core.conversation import Conversation
 from llmchat.core.messages import Message, Role, Status
 from llmchat.core.records import SessionInfo
 from llmchat.core.request import WireMessage
 from llmchat.store import load_session, resume_session, start_session
+
+pytestmark = pytest.mark.family("sessions")
 
 
 class Clock:

@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 
 from llmchat.core.safe_text import one_line, visible
 
+pytestmark = pytest.mark.family("escapes")
+
 BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 """Embeddings, overrides and isolates: the controls that reorder displayed text."""
 

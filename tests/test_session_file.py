@@ -29,6 +29,9 @@ from llmchat.store.session_format import to_json
 CREATED = "2026-03-04T05:06:07.123456Z"
 
 
+pytestmark = pytest.mark.family("sessions")
+
+
 def info(**changes: Any) -> SessionInfo:
     return SessionInfo(id=changes.pop("id", "abc123def456"), created=CREATED, **changes)
 

@@ -24,6 +24,8 @@ from llmchat.store import (
 from llmchat.store.session_format import CURRENT_VERSION, params_to_json, to_json
 from llmchat.store.session_load import LineDecoder, json_value
 
+pytestmark = pytest.mark.family("sessions")
+
 INFO = SessionInfo(
     id="abc123def456",
     created="2026-03-04T05:06:07.123456Z",

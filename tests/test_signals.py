@@ -15,6 +15,8 @@ from llmchat.core.messages import Role, Status
 from tests.support.openai_server import OpenAIServer, Script
 from tests.tui.helpers import only_session
 
+pytestmark = pytest.mark.family("signals")
+
 REPLY = " ".join(f"word{n}" for n in range(400))
 
 

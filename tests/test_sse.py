@@ -11,6 +11,8 @@ from hypothesis import strategies as st
 
 from llmchat.backends.sse import SSEDecoder, SSEError, SSEEvent
 
+pytestmark = pytest.mark.family("streams")
+
 
 def decode(*chunks: bytes, max_bytes: int = 1 << 20) -> list[SSEEvent]:
     decoder = SSEDecoder(max_bytes=max_bytes)
