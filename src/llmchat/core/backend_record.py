@@ -9,43 +9,11 @@ value that looks like a token before it is recorded.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-# Query parameter names that carry credentials on some hosts (`?key=`, `?api-key=`,
-# `?access_token=`, signed URLs' `sig=`), compared without case, `-` or `_`.
-_SECRET_NAMES = re.compile(
-    r"key|token|secret|passw|pwd|auth|sig|credential|session|bearer|jwt", re.IGNORECASE
-)
-# A value is token-like if it holds a long unbroken run of letters and digits: keys,
-# JWTs, signatures. `2024-02-15-preview` (an api-version) has no such run.
-_LONG_RUN = re.compile(r"[A-Za-z0-9]{16,}")
+from llmchat.core.secrets import url_without_secrets
 
-
-def url_without_secrets(url: str) -> str:
-    """`url` without user:password, token-like query values or a fragment."""
-    try:
-        parts = urlsplit(url.strip())
-        port = parts.port
-    except ValueError:
-        return ""  # not a URL we could use; nothing of it is worth keeping
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"  # IPv6
-    netloc = host if port is None else f"{host}:{port}"
-    kept = [
-        (name, value)
-        for name, value in parse_qsl(parts.query, keep_blank_values=True)
-        if not _looks_secret(name, value)
-    ]
-    return urlunsplit((parts.scheme, netloc, parts.path, urlencode(kept), ""))
-
-
-def _looks_secret(name: str, value: str) -> bool:
-    if _SECRET_NAMES.search(name.replace("-", "").replace("_", "")):
-        return True
-    return any(any(c.isdigit() for c in run) or len(run) >= 24 for run in _LONG_RUN.findall(value))
+__all__ = ["BackendRecord", "url_without_secrets"]
 
 
 @dataclass(frozen=True, slots=True)
