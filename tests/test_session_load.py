@@ -437,3 +437,34 @@ def test_a_line_is_read_as_the_json_module_reads_it_or_refused_for_its_reason(
     decode = LineDecoder()
     for raw in (line, line[: len(line) * cut // 100]):  # whole, and torn somewhere
         assert repr(decode(raw)) == repr(json_value(raw))
+
+
+# -- a byte order mark ----------------------------------------------------------------------
+
+
+def test_a_utf8_bom_before_the_header_is_not_part_of_it(tmp_path: Path) -> None:
+    path = session_path(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + encode_record(header()) + encode_record(user("hi")))
+    loaded = load_session(path)
+    assert loaded.warnings == []
+    assert loaded.has_header
+    assert (loaded.info.title, loaded.info.system, loaded.params) == (
+        INFO.title,
+        INFO.system,
+        PARAMS,
+    )
+    assert [m.content for m in loaded.messages] == ["hi"]
+
+
+def test_a_session_with_a_bom_is_continued_without_a_second_header(tmp_path: Path) -> None:
+    from llmchat.store import find_session, resume_session
+
+    path = session_path(tmp_path)
+    path.write_bytes(b"\xef\xbb\xbf" + encode_record(header()))
+    found = find_session(tmp_path, INFO.id)
+    assert found.path == path and found.title == INFO.title
+    with resume_session(path) as session:
+        session.conversation.add_user("more")
+    types = [json.loads(line)["type"] for line in path.read_bytes()[3:].splitlines()]
+    assert types == ["session", "message"]
+    assert load_session(path).info.title == INFO.title

@@ -38,7 +38,7 @@ from llmchat.store.errors import AmbiguousSession, SessionNotFound, SessionUnrea
 from llmchat.store.session_file import SESSION_SUFFIX, parse_session_filename
 from llmchat.store.session_format import BadRecord, from_json, upgrade, version_of
 from llmchat.store.session_index import FileKey, SessionIndex, file_key
-from llmchat.store.session_load import LoadedSession, load_session
+from llmchat.store.session_load import UTF8_BOM, LoadedSession, load_session
 
 _AMBIGUOUS_SHOWN = 5
 _NO_FALLBACK = SessionInfo(id="", created="")
@@ -221,7 +221,7 @@ def _first_line_id(location: str) -> str | None:
             if first is None and not chunk and rest.strip():
                 first = rest  # the only line, without its newline
             if first is not None:
-                return _header_id(first)
+                return _header_id(first.removeprefix(UTF8_BOM))
             if not chunk:
                 return None
             data = rest

@@ -13,6 +13,7 @@ file that cannot be read at all raises (`SessionUnreadable`).
 
 from __future__ import annotations
 
+import codecs
 import gc
 import json
 import os
@@ -47,6 +48,8 @@ from llmchat.store.session_format import (
     upgrade,
     version_of,
 )
+
+UTF8_BOM = codecs.BOM_UTF8
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,7 +95,9 @@ def parse_session(
 ) -> LoadedSession:
     """Parse a session file's bytes; `fallback` (from `fallback_source`) replaces a lost header."""
     reader = _Reader(fallback, fallback_source)
-    lines = data.split(b"\n")
+    # Editors on Windows (and PowerShell's redirection) put a byte order mark before the
+    # first line; it is not part of the header, which must still be read as one.
+    lines = data.removeprefix(UTF8_BOM).split(b"\n")
     tail = lines.pop()  # b"" when the file ends with a newline, as a sound file does
     # Reading keeps several objects per line, so each run of the cyclic collector during
     # it would walk the growing session again (up to 0.2 s a run for 50 MB, a third of
