@@ -7,6 +7,7 @@ session file has its own tests.
 from __future__ import annotations
 
 import errno
+import math
 from typing import Any
 
 import pytest
@@ -519,3 +520,26 @@ def test_clearing_the_system_prompt_is_written_too(
     conversation.set_system("")
     assert (sink.records[-1]["type"], sink.records[-1]["system"]) == ("system", "")
     assert wire(conversation) == [("user", "hi")]
+
+
+@pytest.mark.family("sessions")
+@pytest.mark.parametrize(
+    "dials",
+    [
+        {"temperature": math.nan, "top_p": -7.0, "max_tokens": -100},
+        {"temperature": 1e308, "top_p": math.inf, "max_tokens": 0, "seed": 2**70},
+        {"temperature": -0.0001, "top_p": 1.0001, "max_tokens": 10**12},
+    ],
+    ids=["nan-negative", "huge", "just-outside"],
+)
+def test_a_request_never_carries_a_parameter_out_of_range(dials: dict[str, Any]) -> None:
+    conversation = Conversation(params=SamplingParams(**dials))
+    conversation.add_user("hi")
+    sent = conversation.build_request("m").params
+    assert sent == SamplingParams()
+    assert math.isfinite(sent.temperature) and math.isfinite(sent.top_p)
+
+
+def test_parameters_in_range_are_sent_exactly() -> None:
+    params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=1, seed=-(2**63))
+    assert Conversation(params=params).build_request("m").params == params

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import json
 import math
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -231,7 +232,7 @@ def test_whatever_a_file_holds_the_parameters_read_are_in_range(stored: dict[str
     assert params.seed is None or SEED_RANGE[0] <= params.seed <= SEED_RANGE[1]
 
 
-def test_nan_parameters_in_a_file_open_with_defaults_and_a_warning_naming_the_line(
+def test_nan_parameters_in_a_file_keep_the_values_before_them_with_a_warning_naming_the_line(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "nan.jsonl"
@@ -241,10 +242,44 @@ def test_nan_parameters_in_a_file_open_with_defaults_and_a_warning_naming_the_li
         + b'{"type":"params","ts":"t","params":{"temperature":NaN,"top_p":0.5,"max_tokens":-4}}\n'
     )
     loaded = load_session(path)
-    assert loaded.params == SamplingParams(temperature=1.0, top_p=0.5)
+    assert loaded.params == SamplingParams(temperature=0.3, top_p=0.5)
     assert loaded.warnings == [
-        "line 2: parameters out of range (temperature nan, max_tokens -4); defaults used"
+        "line 2: parameters out of range (temperature nan, max_tokens -4); the previous values kept"
     ]
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        b'{"temperature":NaN,"top_p":-7,"max_tokens":-100,"seed":null}',
+        b'{"temperature":1e308,"top_p":1e308,"max_tokens":1e308,"seed":1e308}',
+        b'{"temperature":Infinity,"top_p":-Infinity,"max_tokens":0.5,"seed":"x"}',
+        b'{"temperature":"hot","top_p":null,"max_tokens":true,"seed":[]}',
+    ],
+    ids=["nan-negative", "1e308", "infinities", "wrong-types"],
+)
+def test_a_bad_params_record_keeps_every_value_in_force_before_it(
+    tmp_path: Path, stored: bytes
+) -> None:
+    before = SamplingParams(temperature=0.3, top_p=0.8, max_tokens=200, seed=5)
+    path = tmp_path / "bad.jsonl"
+    header = to_json(SessionHeader(SessionInfo(id="bad"), before))
+    path.write_bytes(
+        encode_record(header)
+        + b'{"type":"params","ts":"t","params":'
+        + stored
+        + b"}\n"
+        + encode_record(to_json(ParamsChanged(replace(before, temperature=0.7))))
+    )
+    loaded = load_session(path)
+    assert loaded.params == replace(before, temperature=0.7)  # a later sound record wins
+    [warning] = loaded.warnings
+    assert warning.startswith("line 2: parameters out of range (")
+    assert warning.endswith("the previous values kept")
+    path.write_bytes(path.read_bytes().rsplit(b"\n", 2)[0] + b"\n")  # without the last one
+    again = load_session(path)
+    assert again.params.temperature == 0.3 and again.params.max_tokens == 200
+    assert again.params.top_p == 0.8
 
 
 # -- the fast path for sound messages -----------------------------------------------------

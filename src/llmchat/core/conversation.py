@@ -271,7 +271,7 @@ class Conversation:
         system prompt); `max_tokens` clips the reply's reserve (see core.budget); `upto`
         ends the history at that message (a retry asks it again)."""
         system = [WireMessage("system", self.info.system)] if self.info.system else []
-        params = self.params
+        params = self.params.in_range()
         if max_tokens is not None and max_tokens != params.max_tokens:
             params = replace(params, max_tokens=max_tokens)
         return ChatRequest(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 DEFAULT_MAX_TOKENS = 1024
@@ -24,3 +25,33 @@ class SamplingParams:
     """Reserved for the reply; always set so a request can never run unbounded."""
     seed: int | None = None
     """Fixed seed for reproducible sampling where the server supports it."""
+
+    def in_range(self) -> SamplingParams:
+        """These parameters with any value out of its range replaced by its default.
+
+        Every request is built through this: whatever a file, a preset or a bug put in the
+        dials, nothing out of range (NaN, a negative max_tokens) is ever sent."""
+        default = SamplingParams()
+        sound = SamplingParams(
+            temperature=(
+                self.temperature
+                if _within(self.temperature, TEMPERATURE_RANGE)
+                else default.temperature
+            ),
+            top_p=self.top_p if _within(self.top_p, TOP_P_RANGE) else default.top_p,
+            max_tokens=(
+                self.max_tokens
+                if _within(self.max_tokens, MAX_TOKENS_RANGE, whole=True)
+                else default.max_tokens
+            ),
+            seed=self.seed if _within(self.seed, SEED_RANGE, whole=True) else None,
+        )
+        return self if sound == self else sound
+
+
+def _within(value: object, bounds: tuple[float, float], *, whole: bool = False) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if whole and not isinstance(value, int):
+        return False
+    return math.isfinite(value) and bounds[0] <= value <= bounds[1]

@@ -175,44 +175,49 @@ def params_to_json(params: SamplingParams) -> JSON:
     }
 
 
-def params_from_json(data: Any, warn: Warn) -> SamplingParams:
-    """Parameters as stored; a value out of its range (NaN, a negative max_tokens) is
-    replaced by its default with a warning, so nothing out of range is ever sent."""
+def params_from_json(
+    data: Any, warn: Warn, previous: SamplingParams | None = None
+) -> SamplingParams:
+    """Parameters as stored; a value out of its range (NaN, 1e308, a negative max_tokens)
+    is replaced by its value in `previous` (the parameters in force before this record)
+    or, without one, by its default, with a warning, so nothing out of range is ever sent."""
     if not isinstance(data, dict):
-        return SamplingParams()
-    default = SamplingParams()
+        return previous or SamplingParams()
+    base = previous or SamplingParams()
     bad: list[str] = []
 
-    def number(key: str, low: float, high: float, default_value: float) -> float:
+    def number(key: str, low: float, high: float, kept: float) -> float:
         raw = data.get(key)
         if raw is None:
-            return default_value
+            return kept
         if _is_number(raw) and low <= raw <= high:  # False for NaN
             return float(raw)
         bad.append(f"{key} {detail(repr(raw))}")
-        return default_value
+        return kept
 
-    def whole(key: str, low: int, high: int, default_value: int | None) -> int | None:
+    def whole(key: str, low: int, high: int, missing: int | None, kept: int | None) -> int | None:
         raw = data.get(key)
         if raw is None:
-            return default_value
+            return missing
         if isinstance(raw, int) and not isinstance(raw, bool) and low <= raw <= high:
             return raw
         if isinstance(raw, float) and raw.is_integer() and low <= raw <= high:
             return int(raw)  # a 512.0 from a hand-edited file means 512
         bad.append(f"{key} {detail(repr(raw))}")
-        return default_value
+        return kept
 
-    temperature = number("temperature", *TEMPERATURE_RANGE, default.temperature)
-    top_p = number("top_p", *TOP_P_RANGE, default.top_p)
-    max_tokens = whole("max_tokens", *MAX_TOKENS_RANGE, default.max_tokens)
-    seed = whole("seed", *SEED_RANGE, None)
+    temperature = number("temperature", *TEMPERATURE_RANGE, base.temperature)
+    top_p = number("top_p", *TOP_P_RANGE, base.top_p)
+    max_tokens = whole("max_tokens", *MAX_TOKENS_RANGE, base.max_tokens, base.max_tokens)
+    # null is "no seed", not a value missing: only a bad seed keeps the one before.
+    seed = whole("seed", *SEED_RANGE, None, base.seed)
     if bad:
-        warn(f"parameters out of range ({', '.join(bad)}); defaults used")
+        kept = "the previous values kept" if previous is not None else "defaults used"
+        warn(f"parameters out of range ({', '.join(bad)}); {kept}")
     return SamplingParams(
         temperature=temperature,
         top_p=top_p,
-        max_tokens=max_tokens if max_tokens is not None else default.max_tokens,
+        max_tokens=max_tokens or base.max_tokens,
         seed=seed,
     )
 
@@ -455,11 +460,14 @@ def params_changed_to_json(record: ParamsChanged) -> JSON:
     return {"type": "params", "ts": record.ts, "params": params_to_json(record.params)}
 
 
-def params_changed_from_json(record: JSON, warn: Warn) -> ParamsChanged:
+def params_changed_from_json(
+    record: JSON, warn: Warn, previous: SamplingParams | None = None
+) -> ParamsChanged:
+    """A change of parameters; a value out of range keeps the one in force before it."""
     params = record.get("params")
     if not isinstance(params, dict):
         raise BadRecord("params record without parameters")
-    return ParamsChanged(params_from_json(params, warn), _ts(record))
+    return ParamsChanged(params_from_json(params, warn, previous), _ts(record))
 
 
 def title_changed_to_json(record: TitleChanged) -> JSON:
@@ -672,15 +680,20 @@ def to_json(record: Record) -> JSON:
     return _ENCODERS[type(record)](record)
 
 
-def from_json(record: JSON, warn: Warn, *, fallback: SessionInfo) -> Record | None:
+def from_json(
+    record: JSON, warn: Warn, *, fallback: SessionInfo, params: SamplingParams | None = None
+) -> Record | None:
     """The record a current-format JSON object holds (see `upgrade` for older ones).
 
     None for a type this version does not know (written by a newer one: skip it quietly)
     and for `format` records (the loader reads their version with `version_of`). Raises
-    BadRecord when the record cannot be used."""
+    BadRecord when the record cannot be used. `params`: the parameters in force so far,
+    which a `params` record's out-of-range values fall back to."""
     kind = record.get("type")
     if kind == "session":
         return header_from_json(record, warn, fallback)
+    if kind == "params":
+        return params_changed_from_json(record, warn, params)
     decoder = _DECODERS.get(kind) if isinstance(kind, str) else None
     return decoder(record, warn) if decoder is not None else None
 

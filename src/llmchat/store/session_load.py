@@ -243,7 +243,7 @@ class _Reader:
 
         for current in upgrade(value, self._version):
             try:
-                record = from_json(current, warn, fallback=self._fallback)
+                record = from_json(current, warn, fallback=self._fallback, params=self._params)
             except BadRecord as exc:
                 warn(f"{exc}; skipped")
                 continue
