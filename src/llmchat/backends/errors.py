@@ -3,10 +3,15 @@
 Owns the mapping of HTTP status and error-body codes to `ErrorKind`, the parsing of
 retry hints (`retry-after-ms`, `retry-after`), and short sanitised excerpts of error
 bodies. Pure functions over already-read values: no httpx, so they test directly.
+
+A server's words are masked (`SecretMask`: any run of a configured secret) after they
+are decoded and before they are cut: a key straddling the cut would otherwise leave its
+first half behind, no longer whole enough to be found.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -17,6 +22,7 @@ from typing import Any
 
 from llmchat.core.events import ChatError, ErrorKind
 from llmchat.core.safe_text import one_line
+from llmchat.core.secrets import NO_SECRETS, SecretMask, shown_url
 
 EXCERPT_CHARS = 160
 
@@ -89,8 +95,9 @@ def error_object(body: str) -> dict[str, Any] | None:
     return None
 
 
-def excerpt(body: str) -> str:
-    """A short one-line excerpt of a body: an HTML page's title or its text, else the body."""
+def excerpt(body: str, mask: SecretMask = NO_SECRETS) -> str:
+    """A short one-line excerpt of a body: an HTML page's title or its text, else the body;
+    secrets masked."""
     text = body
     if "<" in body and ">" in body:
         title = _TITLE.search(body)
@@ -98,14 +105,15 @@ def excerpt(body: str) -> str:
             text = title.group(1)
         else:
             text = _TAG.sub(" ", _SCRIPT_OR_STYLE.sub(" ", body))
-    return one_line(text, EXCERPT_CHARS) or "(empty body)"
+        text = html.unescape(text)  # `&#115;k-…` is a key too
+    return one_line(mask(text), EXCERPT_CHARS) or "(empty body)"
 
 
-def error_message(error: Mapping[str, Any] | None, body: str) -> str:
-    """The server's own message, sanitised, or an excerpt of the body."""
+def error_message(error: Mapping[str, Any] | None, body: str, mask: SecretMask = NO_SECRETS) -> str:
+    """The server's own message, sanitised and with secrets masked, or an excerpt of the body."""
     if error is not None and isinstance(error.get("message"), str) and error["message"]:
-        return one_line(error["message"], EXCERPT_CHARS)
-    return excerpt(body)
+        return one_line(mask(error["message"]), EXCERPT_CHARS)
+    return excerpt(body, mask)
 
 
 def _code(error: Mapping[str, Any] | None) -> set[str]:
@@ -128,11 +136,13 @@ def http_error(
     backend: str,
     url: str,
     key_hint: str,
+    mask: SecretMask = NO_SECRETS,
 ) -> ChatError:
-    """The error for a non-200 answer. `key_hint` says which key to check on 401/403."""
+    """The error for a non-200 answer. `key_hint` says which key to check on 401/403;
+    `url` is shown without its secrets, and `mask` hides the backend's secrets."""
     error = error_object(body)
     labels = _code(error)
-    message = error_message(error, body)
+    message = error_message(error, body, mask)
     retry_after = parse_retry_after(headers)
 
     def made(kind: ErrorKind, text: str, **extra: Any) -> ChatError:
@@ -145,7 +155,8 @@ def http_error(
         return made(ErrorKind.AUTH, f"the server {refused} ({message}); {key_hint}")
     if status == 404:
         return made(
-            ErrorKind.NOT_FOUND, f"not found at {url} ({message}); check base_url and model"
+            ErrorKind.NOT_FOUND,
+            f"not found at {mask(shown_url(url))} ({message}); check base_url and model",
         )
     if status == 429 and "insufficient_quota" in labels:
         return made(ErrorKind.QUOTA, f"quota exhausted ({message}); check the plan and billing")
@@ -161,7 +172,7 @@ def http_error(
         return made(ErrorKind.SERVER, f"server error ({message})")
     # 1xx/3xx: typically a proxy or captive portal redirecting us somewhere else.
     location = _header(headers, "location")
-    where = f" to {one_line(location, EXCERPT_CHARS)}" if location else ""
+    where = f" to {one_line(mask(shown_url(location)), EXCERPT_CHARS)}" if location else ""
     return made(ErrorKind.PROTOCOL, f"unexpected answer{where} ({message})")
 
 
@@ -183,10 +194,10 @@ def _context_overflow(
     return made(ErrorKind.CONTEXT_OVERFLOW, text, prompt_tokens=prompt, context_window=window)
 
 
-def stream_error(payload: str, *, backend: str) -> ChatError:
+def stream_error(payload: str, *, backend: str, mask: SecretMask = NO_SECRETS) -> ChatError:
     """An error the server sent inside a stream that had already started."""
     error = error_object(payload)
-    message = error_message(error, payload)
+    message = error_message(error, payload, mask)
     return ChatError(
         ErrorKind.STREAM, f"the server reported an error mid-reply: {message}", backend=backend
     )

@@ -22,7 +22,6 @@ from llmchat.backends.base import BackendError
 from llmchat.backends.errors import error_object, excerpt, http_error
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.backends.sse import SSEDecoder, SSEError
-from llmchat.core.backend_record import url_without_secrets
 from llmchat.core.events import (
     ChatError,
     ErrorKind,
@@ -33,6 +32,7 @@ from llmchat.core.events import (
 )
 from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest
 from llmchat.core.safe_text import one_line
+from llmchat.core.secrets import SecretMask, shown_url, url_secrets, url_without_secrets
 from llmchat.core.structured import OutputSchema
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
@@ -75,6 +75,8 @@ class OpenAIBackend:
         self.base_url = base_url.rstrip("/")
         self.model = model
         self._api_key = api_key or None
+        # The key and any secret in the URL: masked in every message that leaves here.
+        self._mask = SecretMask.of([self._api_key, *url_secrets(self.base_url)])
         self.api_key_hint = api_key_hint
         self.max_tokens_field: MaxTokensField = max_tokens_field
         self.read_timeout = read_timeout
@@ -89,7 +91,8 @@ class OpenAIBackend:
 
     def __repr__(self) -> str:  # the key stays out of reprs, logs and tracebacks
         return (
-            f"OpenAIBackend(name={self.name!r}, base_url={self.base_url!r}, model={self.model!r})"
+            f"OpenAIBackend(name={self.name!r}, base_url={shown_url(self.base_url)!r}, "
+            f"model={self.model!r})"
         )
 
     @property
@@ -276,7 +279,7 @@ class OpenAIBackend:
 
     async def _read_reply(self, response: httpx.Response) -> AsyncGenerator[StreamEvent, None]:
         """The events of a 200 event stream, ending with exactly one Finished or Failed."""
-        reply = ReplyReader(self.name)
+        reply = ReplyReader(self.name, self._mask)
         decoder = SSEDecoder()
         try:
             async for chunk in response.aiter_bytes():
@@ -297,10 +300,11 @@ class OpenAIBackend:
         except httpx.TimeoutException:
             reply.fail(ErrorKind.TIMEOUT, f"no data from the server for {self.read_timeout:g} s")
         except httpx.DecodingError as exc:
-            reply.fail(ErrorKind.PROTOCOL, f"the stream could not be decoded ({exc})")
+            detail = one_line(self._mask(str(exc)), 120)
+            reply.fail(ErrorKind.PROTOCOL, f"the stream could not be decoded ({detail})")
         except httpx.TransportError as exc:
             # The connection died mid-reply: what arrived is kept, marked incomplete.
-            detail = one_line(str(exc), 120) or type(exc).__name__
+            detail = one_line(self._mask(str(exc)), 120) or type(exc).__name__
             reply.fail(ErrorKind.INCOMPLETE, f"the connection was lost mid-reply ({detail})")
         for event in reply.outcome():
             yield event
@@ -320,14 +324,13 @@ class OpenAIBackend:
         return Failed(self._scrubbed(error))
 
     def _scrubbed(self, error: ChatError) -> ChatError:
-        """The one place errors leave the backend: the key is removed from every message
-        (a server may echo it back), and the backend is named."""
-        return replace(error, message=self._without_key(error.message), backend=self.name)
+        """The one place errors leave the backend: any run of the key (a server may echo
+        it back) or of a secret in the URL is masked, and the backend is named. Server
+        text is masked once more where it is cut (`errors.py`), before the cut."""
+        return replace(error, message=self._mask(error.message), backend=self.name)
 
     def _without_key(self, text: str) -> str:
-        if self._api_key and len(self._api_key) >= 4:
-            return text.replace(self._api_key, "[key hidden]")
-        return text
+        return self._mask(text)
 
     def _key_hint(self) -> str:
         if self._api_key is None:
@@ -350,6 +353,7 @@ class OpenAIBackend:
             backend=self.name,
             url=url,
             key_hint=self._key_hint(),
+            mask=self._mask,
         )
 
     def _not_a_stream(self, response: httpx.Response, text: str, url: str) -> ChatError:
@@ -358,28 +362,34 @@ class OpenAIBackend:
         if isinstance(code, int) and 400 <= code < 600:
             # An error wrapped in a 200 (some proxies): classify it by the code inside.
             return http_error(
-                code, response.headers, text, backend=self.name, url=url, key_hint=self._key_hint()
+                code,
+                response.headers,
+                text,
+                backend=self.name,
+                url=url,
+                key_hint=self._key_hint(),
+                mask=self._mask,
             )
         kind = response.headers.get("content-type") or "no content type"
         return ChatError(
             ErrorKind.PROTOCOL,
-            f"expected an event stream, got {one_line(kind, 60)}: {excerpt(text)}",
+            f"expected an event stream, got {one_line(kind, 60)}: {excerpt(text, self._mask)}",
             status=response.status_code,
         )
 
     def _transport_error(self, exc: Exception, url: str) -> ChatError:
-        detail = one_line(str(exc), 120) or type(exc).__name__
+        # httpx may quote the URL, user:password and all: masked before it is cut.
+        detail = one_line(self._mask(str(exc)), 120) or type(exc).__name__
+        where = one_line(self._mask(shown_url(self.base_url)), 100)
         if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL):
-            return ChatError(
-                ErrorKind.BAD_REQUEST, f"invalid base_url {one_line(self.base_url, 100)} ({detail})"
-            )
+            return ChatError(ErrorKind.BAD_REQUEST, f"invalid base_url {where} ({detail})")
         if isinstance(exc, httpx.ConnectTimeout):
-            return ChatError(ErrorKind.CONNECT, f"timed out connecting to {self.base_url}")
+            return ChatError(ErrorKind.CONNECT, f"timed out connecting to {where}")
         if isinstance(exc, httpx.TimeoutException):
             return ChatError(
-                ErrorKind.TIMEOUT, f"no answer from {self.base_url} for {self.read_timeout:g} s"
+                ErrorKind.TIMEOUT, f"no answer from {where} for {self.read_timeout:g} s"
             )
-        return ChatError(ErrorKind.CONNECT, f"cannot connect to {self.base_url} ({detail})")
+        return ChatError(ErrorKind.CONNECT, f"cannot connect to {where} ({detail})")
 
     # -- models ------------------------------------------------------------------------
 
@@ -403,7 +413,9 @@ class OpenAIBackend:
         except (ValueError, AttributeError):
             data = None
         if not isinstance(data, list):
-            error = ChatError(ErrorKind.PROTOCOL, f"not a model list: {excerpt(text)}", status=200)
+            error = ChatError(
+                ErrorKind.PROTOCOL, f"not a model list: {excerpt(text, self._mask)}", status=200
+            )
             raise BackendError(self._scrubbed(error))
         names = {
             one_line(item["id"], 100)

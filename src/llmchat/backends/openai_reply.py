@@ -26,6 +26,7 @@ from llmchat.core.events import (
     UsageReport,
 )
 from llmchat.core.safe_text import one_line
+from llmchat.core.secrets import NO_SECRETS, SecretMask
 
 HEAD_EXCERPT_BYTES = 512
 """Bytes kept from the start of a stream, to show when it turns out not to be SSE."""
@@ -38,8 +39,10 @@ class ReplyReader:
     because servers send them on different chunks (or on every chunk).
     """
 
-    def __init__(self, backend: str) -> None:
+    def __init__(self, backend: str, mask: SecretMask = NO_SECRETS) -> None:
         self.backend = backend
+        self.mask = mask
+        """Hides the backend's secrets in whatever of the server's text an error quotes."""
         self.finish_reason: str | None = None
         self.done = False
         self.error: ChatError | None = None
@@ -63,11 +66,15 @@ class ReplyReader:
             status = 200 if kind is ErrorKind.PROTOCOL else None  # the status it came with
             self.error = ChatError(kind, message, status=status)
 
+    def _quote(self, data: str) -> str:
+        """A short excerpt of the server's data, secrets masked before the cut."""
+        return one_line(self.mask(data), 80)
+
     def take(self, sse: SSEEvent) -> list[StreamEvent]:
         """The Delta/Reasoning events one SSE event carries; records finish, usage, errors."""
         self.saw_data = True
         if sse.event == "error":
-            self.error = stream_error(sse.data, backend=self.backend)
+            self.error = stream_error(sse.data, backend=self.backend, mask=self.mask)
             return []
         if sse.data.strip() == "[DONE]":
             self.done = True
@@ -75,15 +82,15 @@ class ReplyReader:
         try:
             chunk = json.loads(sse.data)
         except ValueError:
-            self.fail(ErrorKind.PROTOCOL, f"invalid JSON in the stream: {one_line(sse.data, 80)}")
+            self.fail(ErrorKind.PROTOCOL, f"invalid JSON in the stream: {self._quote(sse.data)}")
             return []
         if not isinstance(chunk, dict):
             self.fail(
-                ErrorKind.PROTOCOL, f"unexpected chunk in the stream: {one_line(sse.data, 80)}"
+                ErrorKind.PROTOCOL, f"unexpected chunk in the stream: {self._quote(sse.data)}"
             )
             return []
         if chunk.get("error"):
-            self.error = stream_error(sse.data, backend=self.backend)
+            self.error = stream_error(sse.data, backend=self.backend, mask=self.mask)
             return []
         events: list[StreamEvent] = []
         choices = chunk.get("choices")  # may be [], null or missing on usage chunks
@@ -121,7 +128,7 @@ class ReplyReader:
         elif self.finish_reason is not None or self.done:
             events.append(Finished(self.finish_reason or "unknown"))
         elif not self.saw_data and self.head:
-            text = excerpt(self.head.decode("utf-8", errors="replace"))
+            text = excerpt(self.head.decode("utf-8", errors="replace"), self.mask)
             events.append(
                 Failed(
                     ChatError(

@@ -1,0 +1,188 @@
+"""No part of a key reaches the screen or a session file: by URL, echo or a cut message.
+
+The backend against the loopback server (no mocks): a key in the base URL's
+user:password or query, a server that echoes part of the key, a key straddling the
+160-character cut of a server message; then `llmchat -p` end to end, reading what it
+printed and what it saved.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from llmchat.backends.errors import http_error
+from llmchat.backends.openai import OpenAIBackend
+from llmchat.core.events import ChatError, ErrorKind, Failed, StreamEvent
+from llmchat.core.params import SamplingParams
+from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.secrets import MIN_RUN, SecretMask, public_prefix
+from tests.support.openai_server import Fault, OpenAIServer, Script
+
+pytestmark = pytest.mark.family("secrets")
+
+KEY = "sk-proj-Zq8xW3vR5tY7uI9oP1aS2dF4gH6jK0lM"
+PASSWORD = "hunter2Passw0rdXyz"
+REQUEST = ChatRequest(
+    messages=(WireMessage("user", "Hello?"),),
+    params=SamplingParams(temperature=0.2, top_p=0.9, max_tokens=64),
+)
+
+
+def leaked(text: str, *secrets: str) -> list[str]:
+    """Every run of MIN_RUN characters of `secrets` (past a public prefix) in `text`."""
+    return [
+        secret[i : i + MIN_RUN]
+        for secret in secrets
+        for i in range(max(0, len(public_prefix(secret)) - MIN_RUN + 1), len(secret) - MIN_RUN + 1)
+        if secret[i : i + MIN_RUN] in text
+    ]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def failure(backend: OpenAIBackend) -> ChatError:
+    events: list[StreamEvent] = [event async for event in backend.stream(REQUEST)]
+    await backend.aclose()
+    end = events[-1]
+    assert isinstance(end, Failed), events
+    return end.error
+
+
+@pytest.mark.parametrize(
+    "base_url",
+    [
+        "http://llm:{password}@127.0.0.1:{port}/v1",
+        "http://{key}@127.0.0.1:{port}/v1",
+        "http://127.0.0.1:{port}/v1?api-key={password}",
+    ],
+)
+async def test_cannot_connect_names_the_url_without_its_secrets(base_url: str) -> None:
+    port = free_port()
+    url = base_url.format(key=KEY, password=PASSWORD, port=port)
+    error = await failure(OpenAIBackend("local", url, "m", KEY))
+    assert error.kind is ErrorKind.CONNECT
+    assert f"cannot connect to http://127.0.0.1:{port}/v1" in error.message
+    assert leaked(error.one_line() + repr(error), KEY, PASSWORD) == []
+    assert "llm:" not in error.message and "@" not in error.message
+
+
+async def test_not_found_names_the_url_without_user_and_password(server: OpenAIServer) -> None:
+    url = server.base_url.replace("http://", f"http://llm:{PASSWORD}@")
+    server.push(Script.http_error(404, "no such model"))
+    error = await failure(OpenAIBackend("local", url, "m"))
+    assert error.kind is ErrorKind.NOT_FOUND
+    assert f"not found at {server.base_url}/chat/completions" in error.message
+    assert leaked(error.one_line(), PASSWORD) == [] and "llm:" not in error.message
+
+
+def test_not_found_and_redirects_name_urls_without_token_like_query_values() -> None:
+    for status, headers in ((404, {}), (302, {"location": f"https://h/login?token={KEY}"})):
+        error = http_error(
+            status,
+            headers,
+            "{}",
+            backend="b",
+            url=f"https://h/v1/chat/completions?api-key={KEY}",
+            key_hint="check K",
+        )
+        assert leaked(error.one_line(), KEY) == [], error.one_line()
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        pytest.param(f"Incorrect API key provided: {KEY}", id="whole"),
+        pytest.param(f"Incorrect API key provided: …{KEY[-12:]}", id="last-12"),
+        pytest.param(f"{'x' * 140} {KEY} and more", id="straddling-the-cut"),
+        pytest.param(f"key={KEY[8:20]}", id="a-middle-piece"),
+    ],
+)
+async def test_an_echoed_key_is_masked_in_http_errors(server: OpenAIServer, echo: str) -> None:
+    server.push(Script.http_error(401, echo))
+    error = await failure(OpenAIBackend("local", server.base_url, "m", KEY))
+    assert error.kind is ErrorKind.AUTH
+    assert leaked(error.one_line(), KEY) == [], error.one_line()
+
+
+async def test_an_echoed_key_is_masked_in_an_html_error_page(server: OpenAIServer) -> None:
+    encoded = "".join(f"&#{ord(c)};" for c in KEY[-12:])  # decoded before it is masked
+    page = f"<html><body><p>bad key {encoded} / {KEY[-16:]}</p></body></html>"
+    server.push(Script(status=500, body=page, content_type="text/html"))
+    error = await failure(OpenAIBackend("local", server.base_url, "m", KEY))
+    assert leaked(error.one_line(), KEY) == [], error.one_line()
+
+
+async def test_an_echoed_key_is_masked_in_an_error_mid_stream(server: OpenAIServer) -> None:
+    server.push(
+        Script(
+            reply="one two three",
+            fault=Fault.ERROR_EVENT,
+            fault_after=1,
+            error_message=f"{'y' * 150}{KEY}",
+        )
+    )
+    error = await failure(OpenAIBackend("local", server.base_url, "m", KEY))
+    assert error.kind is ErrorKind.STREAM
+    assert leaked(error.one_line(), KEY) == [], error.one_line()
+
+
+def test_one_mask_serves_every_error_path() -> None:
+    """The backend's secrets are its key and whatever its URL carries."""
+    backend = OpenAIBackend("b", f"http://u:{PASSWORD}@h/v1?sig=abc123def456ghi789", "m", KEY)
+    assert PASSWORD not in repr(backend) and "abc123def456ghi789" not in repr(backend)
+    mask = SecretMask.of([KEY, PASSWORD, "abc123def456ghi789"])
+    assert backend._mask == mask
+
+
+# -- end to end: what `llmchat -p` prints and saves ----------------------------------------
+
+
+def llmchat(*args: str, home: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLMCHAT_"))}
+    environment.update(LLMCHAT_HOME=str(home), **env)
+    return subprocess.run(
+        [sys.executable, "-m", "llmchat", *args],
+        input="",
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+
+
+def every_file(home: Path) -> str:
+    return "".join(p.read_text(errors="replace") for p in home.rglob("*") if p.is_file())
+
+
+def test_print_mode_neither_prints_nor_saves_an_echoed_or_url_borne_key(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    server.push(Script.http_error(401, f"Incorrect API key provided: …{KEY[-12:]}"))
+    echoed = llmchat(
+        "-p", "hi", home=tmp_path, env={"OPENAI_BASE_URL": server.base_url, "OPENAI_API_KEY": KEY}
+    )
+    assert echoed.returncode == 1 and "Incorrect API key" in echoed.stderr
+    unreachable = llmchat(
+        "-p",
+        "hi",
+        home=tmp_path,
+        env={"OPENAI_BASE_URL": f"http://llm:{PASSWORD}@127.0.0.1:{free_port()}/v1"},
+    )
+    assert unreachable.returncode == 1 and "cannot connect to http://127.0.0.1" in (
+        unreachable.stderr
+    )
+    shown = echoed.stdout + echoed.stderr + unreachable.stdout + unreachable.stderr
+    assert leaked(shown, KEY, PASSWORD) == [], shown
+    saved = every_file(tmp_path)
+    assert '"error"' in saved
+    assert leaked(saved, KEY, PASSWORD) == [] and "llm:" not in saved
