@@ -6,8 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,7 @@ from llmchat.core.records import SessionHeader, SessionInfo
 from llmchat.paths import AppPaths
 from llmchat.store import encode_record, list_sessions, load_session, session_filename
 from llmchat.store.session_format import to_json
-from tests.support.openai_server import OpenAIServer
+from tests.support.openai_server import OpenAIServer, Script
 
 pytestmark = pytest.mark.family("sessions")
 
@@ -27,18 +31,22 @@ PARAMS = SamplingParams(temperature=0.3, top_p=0.8, max_tokens=200, seed=5)
 
 
 def llmchat(
-    *args: str, home: Path, server: OpenAIServer, preexec: object = None
+    *args: str,
+    home: Path,
+    server: OpenAIServer,
+    preexec: Callable[[], None] | None = None,
+    argv_prefix: Sequence[str] = (),
 ) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLMCHAT_"))}
     environment.update(LLMCHAT_HOME=str(home), OPENAI_BASE_URL=server.base_url)
     return subprocess.run(
-        [sys.executable, "-m", "llmchat", *args],
+        [*argv_prefix, sys.executable, "-m", "llmchat", *args],
         input="",
         capture_output=True,
         text=True,
         env=environment,
         timeout=60,
-        preexec_fn=preexec,  # type: ignore[arg-type]
+        preexec_fn=preexec,
     )
 
 
@@ -97,3 +105,51 @@ def test_continue_a_session_whose_file_starts_with_a_bom_keeps_its_header(
     assert [m.role for m in loaded.messages] == [Role.USER, Role.ASSISTANT]
     assert loaded.messages[-1].status is Status.COMPLETE
     assert [s.id for s in list_sessions(sessions_dir(tmp_path))] == [INFO.id]
+
+
+# -- a save that fails in -p --------------------------------------------------------------
+
+
+def full_disk() -> None:
+    """In the child: no file may grow at all, as on a full disk (writes fail with EFBIG;
+    Python ignores SIGXFSZ)."""
+    resource.setrlimit(resource.RLIMIT_FSIZE, (0, resource.getrlimit(resource.RLIMIT_FSIZE)[1]))
+
+
+def test_print_mode_on_a_full_disk_prints_the_reply_and_exits_1(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    server.push(Script(reply="Forty-two."))
+    result = llmchat("-p", "the answer?", home=tmp_path, server=server, preexec=full_disk)
+    assert result.returncode == 1, result.stderr
+    assert result.stdout == "Forty-two.\n"
+    assert "could not save the session" in result.stderr
+    assert "this turn is not saved" in result.stderr
+    assert "saved on the next write" not in result.stderr.splitlines()[-1]
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv")
+def test_print_mode_with_a_read_only_sessions_folder_prints_the_reply_and_exits_1(
+    server: OpenAIServer,
+) -> None:
+    # As root every folder is writable, so the child runs as nobody, in a home it may
+    # write to everywhere but in the sessions folder (root's, 0755).
+    home = Path(tempfile.mkdtemp(prefix="llmchat-ro-"))
+    try:
+        home.chmod(0o777)
+        sessions_dir(home).mkdir(parents=True)
+        for folder in (sessions_dir(home), *sessions_dir(home).parents):
+            if folder == home:
+                break
+            folder.chmod(0o755)
+        server.push(Script(reply="Forty-two."))
+        nobody = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+        result = llmchat("-p", "the answer?", home=home, server=server, argv_prefix=nobody)
+        assert result.returncode == 1, result.stderr
+        assert result.stdout == "Forty-two.\n"
+        assert "Permission denied" in result.stderr
+        assert "this turn is not saved" in result.stderr
+        assert list(sessions_dir(home).iterdir()) == []
+    finally:
+        shutil.rmtree(home, ignore_errors=True)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -62,3 +65,50 @@ def test_kill_9_mid_reply_leaves_the_last_checkpoint_marked_interrupted(
     assert reply.status is Status.INTERRUPTED
     assert reply.content.startswith("word0 word1 word2")
     assert paths.sessions_dir() in only_session().path.parents
+
+
+def print_mode(server: OpenAIServer, home: Path) -> subprocess.Popen[bytes]:
+    """`llmchat -p` streaming a long reply into a pipe, read until it is well under way."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLMCHAT_"))}
+    env.update(LLMCHAT_HOME=str(home), OPENAI_BASE_URL=server.base_url)
+    return subprocess.Popen(
+        [sys.executable, "-m", "llmchat", "-p", "go"],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def read_until(process: subprocess.Popen[bytes], text: bytes, timeout: float) -> bytes:
+    assert process.stdout is not None
+    seen, deadline = b"", time.monotonic() + timeout
+    while text not in seen:
+        left = deadline - time.monotonic()
+        ready, _, _ = select.select([process.stdout], [], [], max(left, 0))
+        if not ready:
+            raise AssertionError(f"{text!r} not printed within {timeout} s: {seen[-200:]!r}")
+        chunk = os.read(process.stdout.fileno(), 65536)
+        assert chunk, f"stdout closed before {text!r}: {seen[-200:]!r}"
+        seen += chunk
+    return seen
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_a_signal_to_print_mode_mid_reply_saves_what_was_printed_as_interrupted(
+    server: OpenAIServer, home: Path, signum: signal.Signals
+) -> None:
+    server.push(Script(reply=REPLY, rate=40))
+    with print_mode(server, home) as process:
+        printed = read_until(process, b"word5", timeout=30)
+        os.kill(process.pid, signum)
+        rest, errors = process.communicate(timeout=20)
+    printed += rest
+    assert process.returncode == 128 + signum, errors
+    assert f"stopped by {signum.name}".encode() in errors
+    assert b"Traceback" not in errors
+    reply = only_session().messages[-1]
+    assert reply.role is Role.ASSISTANT and reply.status is Status.INTERRUPTED
+    assert "word5" in reply.content and len(reply.content) < len(REPLY)
+    # Exactly what was printed: nothing shown is lost, nothing unshown is claimed.
+    assert printed.decode() == reply.content + "\n"

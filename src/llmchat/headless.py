@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import sys
 from typing import TextIO
 
+from llmchat.core.conversation import PersistError
 from llmchat.core.events import Delta, Loading, Retrying
 from llmchat.core.messages import Message, Status
 from llmchat.core.safe_text import one_line, visible
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.events import EngineEvent, Refused, ReplyEnded, SaveFailed
+from llmchat.engine.stop_signals import StopOnSignals
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -58,9 +61,13 @@ async def ask(
 ) -> int:
     """Send one message and stream the answer; returns the process exit status."""
     printer = _Printer(out, err)
-    # On Ctrl-C the engine has saved the partial reply as cancelled, and reported it.
-    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+    # On Ctrl-C the engine has saved the partial reply as cancelled, and reported it; on
+    # SIGTERM or SIGHUP, as interrupted (then the exit status is 128 + the signal).
+    stop = StopOnSignals(service)
+    with stop, contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
         await service.send(text, printer)
+    if stop.signum is not None:
+        return _stopped(stop, printer, service, out, err)
     if printer.refused:
         return EXIT_FAILED
     ended = printer.ended
@@ -73,7 +80,42 @@ async def ask(
         out.write("\n")
     out.flush()
     status = _exit_status(message, ended, err)
+    if _unsaved(service, err):
+        return EXIT_FAILED if status == EXIT_OK else status
     return EXIT_FAILED if printer.save_failed and status == EXIT_OK else status
+
+
+def _stopped(
+    stop: StopOnSignals, printer: _Printer, service: ChatService, out: TextIO, err: TextIO
+) -> int:
+    """A signal stopped the turn: the reply shown so far is saved as interrupted."""
+    shown = printer.ended.message.content if printer.ended is not None else ""
+    if shown and not shown.endswith("\n"):
+        out.write("\n")
+    out.flush()
+    assert stop.signum is not None
+    name = signal.Signals(stop.signum).name
+    if not _unsaved(service, err):
+        print(f"llmchat: stopped by {name}; the reply so far is saved as interrupted", file=err)
+    return stop.exit_status
+
+
+def _unsaved(service: ChatService, err: TextIO) -> bool:
+    """Whether the turn is not all in the session file, after one last try to write it
+    (in -p there is no later write to carry it); says so on stderr."""
+    conversation = service.conversation
+    if not conversation.unsaved:
+        return False
+    with contextlib.suppress(PersistError):
+        conversation.flush()
+    if not conversation.unsaved:
+        return False
+    print(
+        "llmchat: the session file could not be written: this turn is not saved "
+        "(the reply above is all there is of it)",
+        file=err,
+    )
+    return True
 
 
 def _exit_status(message: Message, ended: ReplyEnded, err: TextIO) -> int:
