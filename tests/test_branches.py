@@ -105,6 +105,29 @@ def test_the_chosen_branch_is_where_a_reopened_session_continues(tmp_path: Path)
         reopened.close()
 
 
+def test_a_session_reopens_on_the_newest_message_sent_after_a_switch(tmp_path: Path) -> None:
+    conversation, sink = saved_conversation(tmp_path)
+    first_answer = conversation.thread()[1]
+    conversation.branch_from(first_answer.parent)
+    conversation.add_reply(reply("first answer, again"))
+    conversation.switch_branch(conversation.thread()[-1], -1)  # back to the first answer
+    conversation.switch_branch(conversation.thread()[1], 1)  # and to the second again
+    conversation.add_user("a question on the second answer")
+    conversation.add_reply(reply("its answer"))
+    assert sink.file is not None
+    sink.close()
+    reopened = resume_session(sink.file.path)
+    try:
+        assert texts(reopened.conversation) == [
+            "first question",
+            "first answer, again",
+            "a question on the second answer",
+            "its answer",
+        ]
+    finally:
+        reopened.close()
+
+
 def test_a_message_without_siblings_cannot_switch(tmp_path: Path) -> None:
     conversation, _ = saved_conversation(tmp_path)
     assert conversation.switch_branch(conversation.thread()[0], 1) is None

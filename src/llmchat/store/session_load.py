@@ -256,6 +256,9 @@ class _Reader:
             case Message():
                 if not self._add_message(number, record):
                     return
+                # A message is written on the thread shown, after any branch choice: the
+                # session reopens on it (a choice holds only until the next message).
+                self._leaf = None
             case CostKnown():
                 if not self._cost(number, record):
                     return
@@ -285,6 +288,9 @@ class _Reader:
         self._checkpoints.pop(message.id, None)
         self._ids.add(message.id)
         self._messages.append(message)
+        # A new message is where the thread goes on (the app follows each one it adds);
+        # a branch chosen before it no longer is (None: the newest message).
+        self._leaf = None
         return True
 
     def _cost(self, number: int, record: CostKnown) -> bool:
@@ -321,6 +327,8 @@ class _Reader:
             )
             self._messages.insert(saved.position, message)
             self._ids.add(reply_id)
+            if self._leaf is not None and self._leaf == saved.parent:
+                self._leaf = reply_id  # the reply was streaming on the branch chosen
 
     def result(self, path: Path) -> LoadedSession:
         self._interrupted()
