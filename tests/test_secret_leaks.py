@@ -186,3 +186,47 @@ def test_print_mode_neither_prints_nor_saves_an_echoed_or_url_borne_key(
     saved = every_file(tmp_path)
     assert '"error"' in saved
     assert leaked(saved, KEY, PASSWORD) == [] and "llm:" not in saved
+
+
+# -- session files: the recorded base URL --------------------------------------------------
+
+
+def test_a_session_file_holding_a_url_with_secrets_neither_shows_nor_keeps_them(
+    tmp_path: Path,
+) -> None:
+    """A header edited by hand (or written by an older llmchat) with user:password and
+    ?api-key=: the "this session was with…" notice and every record written after do
+    not carry them on."""
+    from llmchat.config import Config, ResolvedBackend
+    from llmchat.core.messages import Message, Role
+    from llmchat.launch import SessionOpener
+    from llmchat.store import list_sessions, resume_session
+
+    here = ResolvedBackend(
+        name="work",
+        kind="openai",
+        base_url="http://127.0.0.1:8011/v1",
+        model="m",
+        api_key=None,
+        key_source=None,
+        max_tokens_field="max_tokens",
+    )
+    opened = SessionOpener(tmp_path, here, Config(), None).open(None)
+    opened.conversation.add_user("hello")
+    opened.close()
+    [summary] = list_sessions(tmp_path)
+    secret_url = f"http://llm:{PASSWORD}@10.0.0.9:8000/v1?api-key={KEY}"
+    text = summary.path.read_text(encoding="utf-8")
+    summary.path.write_text(
+        text.replace('"http://127.0.0.1:8011/v1"', f'"{secret_url}"', 1), encoding="utf-8"
+    )
+    with resume_session(summary.path) as again:
+        again.conversation.add_reply(Message(Role.ASSISTANT, "hi", model="m"))
+    [summary] = list_sessions(tmp_path)
+    reopened = SessionOpener(tmp_path, here, Config(), None).open(summary)
+    reopened.conversation.add_user("and now?")
+    reopened.close()
+    assert any("http://10.0.0.9:8000/v1" in w for w in reopened.warnings), reopened.warnings
+    assert leaked(" ".join(reopened.warnings), KEY, PASSWORD) == []
+    after = summary.path.read_text(encoding="utf-8")[len(text) :]
+    assert leaked(after, KEY, PASSWORD) == [] and "llm:" not in after

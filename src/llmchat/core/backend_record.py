@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from llmchat.core.secrets import url_without_secrets
+from llmchat.core.secrets import url_secrets, url_without_secrets
 
 __all__ = ["BackendRecord", "url_without_secrets"]
 
@@ -31,6 +31,12 @@ class BackendRecord:
     """The model asked for (`default`: whatever the server serves)."""
     model_file: str | None = None
     """The GGUF file of a llama-server llmchat starts."""
+
+    def __post_init__(self) -> None:
+        # However it was made (a config, a session file edited by hand or written by an
+        # older llmchat), a record keeps no secret of its URL, to store or to show.
+        if self.base_url and url_secrets(self.base_url):
+            object.__setattr__(self, "base_url", url_without_secrets(self.base_url) or None)
 
     @classmethod
     def for_server(
