@@ -58,6 +58,9 @@ class AppPaths:
     """User themes, beside the config: ``<config_dir>/themes``."""
     cache_dir: Path
     """Things llmchat can rebuild: the assembled bundled model, library links."""
+    config_file_named: bool = False
+    """Whether ``LLMCHAT_CONFIG`` named the config file: then it must exist (a typo in
+    the name would otherwise run silently on defaults)."""
 
     @property
     def ui_state_file(self) -> Path:
@@ -90,10 +93,11 @@ class AppPaths:
             state_dir = Path(dirs.user_state_dir)
             log_dir = Path(dirs.user_log_dir)
             cache_dir = Path(dirs.user_cache_dir)
-        config_file = _env_path(env, ENV_CONFIG) or config_dir / CONFIG_FILE_NAME
+        named = _env_path(env, ENV_CONFIG)
         return cls(
             config_dir=config_dir,
-            config_file=config_file,
+            config_file=named or config_dir / CONFIG_FILE_NAME,
+            config_file_named=named is not None,
             data_dir=data_dir,
             sessions_dir=data_dir / "sessions",
             state_dir=state_dir,

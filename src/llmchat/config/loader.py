@@ -42,18 +42,29 @@ class LoadedConfig:
         return [issue.format(self.path) for issue in self.warnings]
 
 
-def load_config(path: Path | None = None) -> LoadedConfig:
+def load_config(path: Path | None = None, *, required: bool | None = None) -> LoadedConfig:
     """Read and validate the config file (default: ``paths.config_file()``).
 
-    A missing file is not an error. Raises ``ConfigError`` for unreadable files, TOML
-    syntax errors and invalid settings; the file is never modified.
+    A missing file is not an error, unless it is `required`: by default, when
+    ``LLMCHAT_CONFIG`` named it (a misspelt name must not silently mean "no config").
+    Raises ``ConfigError`` for missing required files, unreadable files, TOML syntax
+    errors and invalid settings; the file is never modified.
     """
-    path = paths.config_file() if path is None else path
+    if path is None:
+        located = paths.app_paths()
+        path = located.config_file
+        required = located.config_file_named if required is None else required
     try:
         with path.open("rb") as handle:
             mode = os.fstat(handle.fileno()).st_mode
             data = handle.read()
     except FileNotFoundError:
+        if required:
+            issue = ConfigIssue(
+                f"no such file, but {paths.ENV_CONFIG} names it; create it with "
+                f"`llmchat config init`, or correct or unset {paths.ENV_CONFIG}"
+            )
+            raise ConfigError(path, [issue]) from None
         return LoadedConfig(Config(), path, exists=False)
     except OSError as exc:
         reason = exc.strerror or type(exc).__name__
