@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llmchat.core.safe_text import one_line, visible
+from llmchat.core.safe_text import for_pipe, markup_literal, one_line, visible
 
 pytestmark = pytest.mark.family("escapes")
 
@@ -195,3 +195,40 @@ def test_one_line_neutralises_escape_sequences() -> None:
 
 def test_one_line_of_blank_text_is_empty() -> None:
     assert one_line(" \n\t ") == ""
+
+
+# -- markup_literal ----------------------------------------------------------------------
+
+
+@settings(max_examples=300)
+@given(st.text(alphabet="[]\\/@=ab \x1b"))
+def test_markup_literal_shows_any_text_literally_where_markup_is_parsed(text: str) -> None:
+    from textual.content import Content
+
+    shown = Content.from_markup(f"{markup_literal(text)} [b]own[/b]")
+    assert shown.plain == f"{visible(text)} own"
+
+
+def test_markup_literal_runs_no_action_tag() -> None:
+    from textual.content import Content
+
+    shown = Content.from_markup(markup_literal("[@click=app.quit]quit[/]"))
+    assert shown.plain == "[@click=app.quit]quit[/]"
+    assert not shown.spans
+
+
+# -- for_pipe ----------------------------------------------------------------------------
+
+
+@settings(max_examples=200)
+@given(st.text(alphabet=st.characters(exclude_categories=("Cs",))))
+def test_for_pipe_keeps_every_encodable_text_exactly(text: str) -> None:
+    assert for_pipe(text, "utf-8") == text
+
+
+def test_for_pipe_turns_a_lone_surrogate_into_the_replacement_character() -> None:
+    assert for_pipe("a\ud800b\udfffc", "utf-8") == "a\ufffdb\ufffdc"
+
+
+def test_for_pipe_replaces_what_the_pipe_encoding_cannot_carry() -> None:
+    assert for_pipe("café → \ud800", "ascii") == "caf? ? ?"
