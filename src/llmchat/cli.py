@@ -27,6 +27,23 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 
+def _say(line: object) -> None:
+    """One `llmchat: …` line on stderr. Every message here may carry outside text (a
+    file name, a URL from the environment, a config key, a server's words), so all of
+    them pass through `visible()`: no control sequence reaches the terminal."""
+    from llmchat.core.safe_text import visible
+
+    print(f"llmchat: {visible(str(line))}", file=sys.stderr)
+
+
+def _show(line: object) -> None:
+    """A result on stdout: exact for a script reading it, neutralised for a terminal."""
+    from llmchat.core.safe_text import visible
+
+    text = str(line)
+    print(visible(text) if sys.stdout.isatty() else text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llmchat",
@@ -97,17 +114,17 @@ def config_command(argv: Sequence[str]) -> int:
     sub.add_parser("path", help="print where the config file is")
     args = parser.parse_args(argv)
     if args.action == "path":
-        print(paths.config_file())
+        _show(paths.config_file())
         return 0
     try:
         written = write_starter_config(force=args.force)
     except FileExistsError as exc:
-        print(f"llmchat: {exc.filename}: {exc.strerror}", file=sys.stderr)
+        _say(f"{exc.filename}: {exc.strerror}")
         return 1
     except OSError as exc:
-        print(f"llmchat: cannot write the config file: {exc}", file=sys.stderr)
+        _say(f"cannot write the config file: {exc}")
         return 1
-    print(
+    _show(
         f"Wrote {written.path}"
         + (f" (previous file kept as {written.backup})" if written.backup else "")
     )
@@ -129,7 +146,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return session
     model_file = Path(args.model_file).expanduser() if args.model_file else None
     if model_file is not None and not model_file.is_file():
-        print(f"llmchat: --model-file: no such file: {model_file}", file=sys.stderr)
+        _say(f"--model-file: no such file: {model_file}")
         return EXIT_USAGE
     flags = BackendFlags(
         CliOverrides(
@@ -147,15 +164,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         record = session.record if session and not isinstance(session, str) else None
         again = reconnect(loaded.config, os.environ, flags, record)
     except ConfigError as exc:
-        print(f"llmchat: {exc}", file=sys.stderr)
+        _say(exc)
         return EXIT_USAGE
     except ResolutionError as exc:
-        print(f"llmchat: {exc}", file=sys.stderr)
+        _say(exc)
         return EXIT_USAGE
     resolution = again.resolution
     problem = _sampling_problem(args)
     if problem:
-        print(f"llmchat: {problem}", file=sys.stderr)
+        _say(problem)
         return EXIT_USAGE
     notices = [*loaded.warning_lines(), *resolution.notices]
     config = loaded.config
@@ -174,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             schema = OutputSchema.from_file(Path(args.schema).expanduser())
         except SchemaError as exc:
-            print(f"llmchat: --schema: {exc}", file=sys.stderr)
+            _say(f"--schema: {exc}")
             return EXIT_USAGE
         if args.temperature is None:
             sampling = replace(sampling, temperature=0.0)
@@ -186,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         resolution, local = with_local_server(resolution, again.model_file, config.llama_server)
     except BinaryNotFound as exc:
-        print(f"llmchat: {exc}", file=sys.stderr)
+        _say(exc)
         return 1
     if args.prompt is not None:
         return _print_mode(args, resolution, config, notices, session, local, schema)
@@ -213,7 +230,7 @@ def _session_choice(
     if args.continue_:
         latest = latest_session(sessions_dir)
         if latest is None:
-            print("llmchat: no saved session to continue; starting a new one", file=sys.stderr)
+            _say("no saved session to continue; starting a new one")
         return latest
     wanted = args.session or args.resume
     if not wanted:
@@ -221,7 +238,7 @@ def _session_choice(
     try:
         return find_session(sessions_dir, wanted)
     except SessionError as exc:
-        print(f"llmchat: {exc}", file=sys.stderr)
+        _say(exc)
         return 1
 
 
@@ -245,29 +262,29 @@ def _print_mode(
     from llmchat.store import SessionError
 
     for line in notices:
-        print(f"llmchat: {line}", file=sys.stderr)
+        _say(line)
     if resolution.backend is None:
-        print(f"llmchat: {resolution.reason}", file=sys.stderr)
+        _say(resolution.reason)
         return EXIT_USAGE
     text = args.prompt or ""
     if not sys.stdin.isatty():
         piped = sys.stdin.read()
         text = f"{text}\n\n{piped}" if text and piped else text or piped
     if not text.strip():
-        print("llmchat: nothing to send (give -p TEXT or pipe text on stdin)", file=sys.stderr)
+        _say("nothing to send (give -p TEXT or pipe text on stdin)")
         return EXIT_USAGE
     if session == "":
-        print("llmchat: --resume needs an ID with -p (there is no picker)", file=sys.stderr)
+        _say("--resume needs an ID with -p (there is no picker)")
         return EXIT_USAGE
     backend = resolution.backend
     opener = SessionOpener(paths.sessions_dir(), backend, config, resolution.system_prompt)
     try:
         opened = opener.open(session or None)
     except SessionError as exc:
-        print(f"llmchat: {exc}", file=sys.stderr)
+        _say(exc)
         return 1
     for line in opened.warnings:
-        print(f"llmchat: {line}", file=sys.stderr)
+        _say(line)
     opened.conversation.schema = schema
 
     async def run() -> int:
@@ -275,11 +292,9 @@ def _print_mode(
             from llmchat.local.plan import start_local_server
 
             try:
-                await start_local_server(
-                    local, lambda line: print(f"llmchat: {line}", file=sys.stderr)
-                )
+                await start_local_server(local, _say)
             except Exception as exc:  # ServerStartError, a bad bundled model, …
-                print(f"llmchat: could not start llama-server: {exc}", file=sys.stderr)
+                _say(f"could not start llama-server: {exc}")
                 return 1
         gateway = opener.gateway()
         try:
@@ -346,7 +361,7 @@ def _run_tui(
             reconnect_to=lambda record: reconnect(config, env, flags, record),
         )
     except SessionError as exc:
-        print(f"llmchat: {exc}", file=sys.stderr)
+        _say(exc)
         return 1
     app = LlmChatApp(launch)
     # What start-up made (the modules, the config, a resumed session's messages: 200,000

@@ -520,6 +520,10 @@ class _Stream:
 
     async def event(self, payload: dict[str, Any]) -> None:
         data = json.dumps(payload, ensure_ascii=False)
+        if any("\ud800" <= char <= "\udfff" for char in data):
+            # A lone surrogate cannot be UTF-8: send it as JSON's \ud800 escape, which a
+            # JSON decoder turns back into the lone surrogate (as real servers can).
+            data = json.dumps(payload)
         await self.line(f"data: {data}{self.eol}{self.eol}")
 
     async def line(self, text: str) -> None:

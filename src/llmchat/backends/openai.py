@@ -427,7 +427,13 @@ class OpenAIBackend:
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
     """The bytes of a JSON body, as httpx's `json=` would encode them (compact, UTF-8)."""
-    return json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    text = json.dumps(body, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        # A lone surrogate (a model sent `\ud800`; the session keeps it exactly) has no
+        # UTF-8 form: JSON's own escapes send it back as it came.
+        return json.dumps(body, separators=(",", ":"), allow_nan=False).encode()
 
 
 def _is_event_stream(response: httpx.Response) -> bool:

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llmchat.core.safe_text import visible
+
 _BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
 
 
@@ -21,7 +23,17 @@ def key_path(parts: Sequence[str]) -> str:
 
 def _quote(part: str) -> str:
     escaped = part.replace("\\", "\\\\").replace('"', '\\"')
-    return f'"{escaped}"'
+    # A key may hold any character (`"\u001b]0;x\u0007" = 1` is valid TOML): those that
+    # would act on the terminal are spelt as TOML escapes, which is also how to find them.
+    return '"' + "".join(_toml_escape(c) if _unsafe(c) else c for c in escaped) + '"'
+
+
+def _unsafe(char: str) -> bool:
+    return char in "\n\t\u2028\u2029" or visible(char) != char
+
+
+def _toml_escape(char: str) -> str:
+    return f"\\u{ord(char):04X}"  # every character `visible` changes is in the BMP
 
 
 @dataclass(frozen=True, slots=True)

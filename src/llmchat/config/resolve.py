@@ -31,6 +31,7 @@ from llmchat.config.model import (
 from llmchat.config.secret import Secret
 from llmchat.config.validate import env_name_problem, url_problem
 from llmchat.core.request import SERVER_DEFAULT_MODEL
+from llmchat.core.safe_text import visible
 
 ENV_OPENAI_API_KEY = "OPENAI_API_KEY"
 ENV_OPENAI_BASE_URL = "OPENAI_BASE_URL"
@@ -341,14 +342,15 @@ def _origin(url: str) -> tuple[str, str, int | None]:
 
 
 def display_url(url: str) -> str:
-    """A URL safe to show: no user:password, no query (some hosts take ``?key=``)."""
+    """A URL safe to show: no user:password, no query (some hosts take ``?key=``), no
+    control character (it came from a file, the environment or a session record)."""
     parts = urlsplit(url)
     netloc = parts.hostname or ""
     if ":" in netloc:
         netloc = f"[{netloc}]"  # IPv6
     if parts.port is not None:
         netloc += f":{parts.port}"
-    return f"{parts.scheme}://{netloc}{parts.path}"
+    return visible(f"{parts.scheme}://{netloc}{parts.path}")
 
 
 def default_model(base_url: str) -> str:

@@ -31,6 +31,7 @@ from llmchat.config.secret import Secret
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import Preset
+from llmchat.core.safe_text import visible
 
 _TOP_KEYS = (
     "default_backend",
@@ -381,6 +382,11 @@ class ConfigReader:
 
 def url_problem(url: str) -> str | None:
     """Why ``url`` cannot be a base URL, or None. Never echoes the URL: it may hold a key."""
+    inner = url.strip()
+    if "\n" in inner or "\t" in inner or visible(inner) != inner:
+        # An escape sequence in LLMCHAT_BASE_URL: no server has such an address, and
+        # the HTTP client would stop with a traceback.
+        return "is not a valid URL (it holds a control character)"
     try:
         parts = urlsplit(url.strip())
         parts.port  # noqa: B018 - raises ValueError for a bad port
