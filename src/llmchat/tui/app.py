@@ -22,7 +22,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 from llmchat.core.conversation import Conversation
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.presets import Preset
-from llmchat.core.safe_text import one_line
+from llmchat.core.safe_text import markup_literal, one_line, visible
 from llmchat.core.structured import OutputSchema
 from llmchat.gateway.gateway import Gateway
 from llmchat.tui.key_order import KeysInOrderApp
@@ -171,7 +171,11 @@ class LlmChatApp(KeysInOrderApp):
                 loop.add_signal_handler(signum, self._stop_for_signal)
         for problem in self._theme_problems:
             self.notify(
-                problem, title="Theme not loaded", severity="warning", timeout=10, markup=False
+                visible(problem),
+                title="Theme not loaded",
+                severity="warning",
+                timeout=10,
+                markup=False,
             )
 
     def _stop_for_signal(self) -> None:
@@ -278,14 +282,15 @@ class LlmChatApp(KeysInOrderApp):
                 )
         if isinstance(screen, ChatScreen):
             for preset in screen.sampling.presets:
+                # The palette reads titles as markup: a preset name is shown literally.
                 yield SystemCommand(
-                    f"preset: {preset.name}",
+                    f"preset: {markup_literal(one_line(preset.name, 40))}",
                     f"T {preset.temperature} · top-p {preset.top_p}",
                     lambda p=preset: self._apply_preset(p),
                 )
         for name in self.own_themes:
             # A user's theme file names itself: shown like any outside text.
-            shown = one_line(name, 40)
+            shown = markup_literal(one_line(name, 40))
             yield SystemCommand(
                 f"theme: {shown}", f"Switch to the {shown} theme", lambda n=name: self.set_theme(n)
             )
@@ -312,10 +317,13 @@ class LlmChatApp(KeysInOrderApp):
             try:
                 schema = OutputSchema.from_file(Path(path).expanduser())
             except SchemaError as exc:
-                self.notify(str(exc), title="Schema not attached", severity="error", markup=False)
+                self.notify(
+                    one_line(str(exc)), title="Schema not attached", severity="error", markup=False
+                )
                 return
             self._set_schema(schema)
-            self.notify(f"Replies must follow {schema.name}", title="Schema mode", markup=False)
+            shown = one_line(schema.name, 60)
+            self.notify(f"Replies must follow {shown}", title="Schema mode", markup=False)
 
         self.push_screen(
             TextLineScreen("", prompt="JSON Schema file (Enter attaches, Esc cancels)"), chosen

@@ -18,7 +18,7 @@ from textual.app import App
 from llmchat import paths
 from llmchat.core.copy_text import CodeBlock, code_blocks, last_reply, paste_safe
 from llmchat.core.messages import Message
-from llmchat.core.safe_text import one_line
+from llmchat.core.safe_text import one_line, visible
 
 
 async def copy_text(app: App[object], text: str, what: str) -> None:
@@ -36,7 +36,7 @@ async def copy_text(app: App[object], text: str, what: str) -> None:
             markup=False,
         )
         return
-    app.notify(f"{summary} — also in {_shown(path)}", title="Copy", markup=False)
+    app.notify(f"{summary} — also in {visible(_shown(path))}", title="Copy", markup=False)
 
 
 def _save(text: str) -> Path:

@@ -11,6 +11,7 @@ from textual.widgets import OptionList
 
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import BUILT_IN, Preset, both_dials_moved, matching_preset
+from llmchat.core.safe_text import one_line
 from llmchat.core.structured import OutputSchema
 from llmchat.tui.widgets.params_panel import ParamsPanel
 from llmchat.tui.widgets.prompt_input import PromptInput
@@ -96,7 +97,7 @@ class SamplingControls:
         self._chosen_preset = preset
         self.apply_params(params)
         chat.query_one(StatusBar).show(preset=self.preset_name(params))
-        chat.notify(f"Preset: {preset.name}", markup=False, timeout=3)
+        chat.notify(f"Preset: {one_line(preset.name, 40)}", markup=False, timeout=3)
         if preset.json_output and conversation.schema is None:
             chat.notify(
                 "For JSON, attach a schema: command palette → schema: attach file.",

@@ -70,7 +70,7 @@ class ResumeScreen(Screen[None]):
                 Text(_when(summary.updated)),
                 Text(one_line(summary.model or "–", 30)),
                 Text(str(summary.message_count), justify="right"),
-                Text(summary.id[:8], style="dim"),
+                Text(one_line(summary.id[:8]), style="dim"),
                 key=summary.id,
             )
         if not sessions:

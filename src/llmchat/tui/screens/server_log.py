@@ -29,7 +29,9 @@ class ServerLogScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Static(Content(f"{self.server.log_path} — Esc closes"), id="log-path")
+            yield Static(
+                Content(f"{visible(str(self.server.log_path))} — Esc closes"), id="log-path"
+            )
             yield Log(highlight=False)
 
     def on_mount(self) -> None:

@@ -17,6 +17,7 @@ from textual.widgets.option_list import Option
 
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import NEUTRAL_TEMPERATURE, NEUTRAL_TOP_P, Preset, both_dials_moved
+from llmchat.core.safe_text import one_line
 from llmchat.tui.widgets.number_field import NumberField
 from llmchat.tui.widgets.slider import Slider
 
@@ -82,7 +83,9 @@ class ParamsPanel(VerticalScroll):
         yield Static("", id="params-hint")
         yield Label("Presets (Enter applies)")
         yield OptionList(
-            *(Option(p.name, id=str(i)) for i, p in enumerate(self.presets)), id="presets"
+            # Names from the config file: literal Content, so markup in them never runs.
+            *(Option(Content(one_line(p.name, 40)), id=str(i)) for i, p in enumerate(self.presets)),
+            id="presets",
         )
 
     def show(self, params: SamplingParams) -> None:

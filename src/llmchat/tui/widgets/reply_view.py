@@ -258,7 +258,10 @@ class UserView(Static):
 
 
 class NoticeView(Static):
-    """A line in the conversation from llmchat itself (errors, warnings, markers)."""
+    """A line in the conversation from llmchat itself (errors, warnings, markers).
+
+    Its words are llmchat's, but they name outside things (a config key, a URL from the
+    environment, a backend stored in a session file): shown through `visible()`."""
 
     def __init__(self, text: str, severity: str = "information") -> None:
-        super().__init__(Content(text), classes=f"notice -{severity}")
+        super().__init__(Content(visible(text)), classes=f"notice -{severity}")
