@@ -130,3 +130,55 @@ async def test_switching_with_no_branch_says_how_to_make_one(
         await pilot.press("alt+n")
         await pilot.pause()
         assert any("No other branch" in str(n.message) for n in app._notifications)
+
+
+async def test_f6_on_a_focused_reply_edits_the_question_it_answers(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="A1"), Script(reply="A2"))
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "first")
+        await ask(app, pilot, "second")
+        await pilot.press("ctrl+up", "up", "up")  # A2, second, A1
+        await pilot.press("f6")
+        assert app.screen.query_one(PromptInput).text == "first"
+
+
+async def test_f7_on_a_focused_question_regenerates_its_reply(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="A1"), Script(reply="A2"), Script(reply="A1 again"))
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "first")
+        await ask(app, pilot, "second")
+        await pilot.press("ctrl+up", "up", "up", "up")  # A2, second, A1, first
+        await pilot.press("f7")
+        await wait_for_reply(app)
+        await pilot.pause()
+        assert shown(app) == ["first", "A1 again"]  # the newest thread below the new sibling
+
+
+async def test_the_footer_offers_esc_only_while_an_edit_is_under_way(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "first")
+        screen = app.screen
+        await pilot.press("f6")
+        await pilot.pause()
+        assert "Stop" in footer_keys(screen)  # Esc ends the edit
+        await pilot.press("escape")
+        await pilot.pause()
+        assert "Stop" not in footer_keys(screen)
+
+
+def footer_keys(screen: object) -> list[str]:
+    from textual.widgets._footer import FooterKey
+
+    return [key.description for key in screen.query(FooterKey)]  # type: ignore[attr-defined]

@@ -3,6 +3,7 @@ width, and the session that is already open."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,12 @@ def test_a_narrow_status_line_drops_state_then_model_then_dials_and_keeps_the_pr
     assert "support chat" in at_80 and "session $" in at_80
     assert "complete" not in at_80 and "gpt-4o-mini" not in at_80
     assert "support chat" in BUSY.line(40)
+
+
+def test_a_mode_that_needs_the_user_is_kept_longest_in_a_narrow_status_line() -> None:
+    for state in ("editing: Enter sends a new branch, Esc cancels", "system prompt: Enter saves"):
+        facts = replace(BUSY, state=state)
+        assert state[:20] in facts.line(60)
 
 
 def test_estimated_speeds_and_counts_are_marked() -> None:

@@ -51,10 +51,20 @@ class MessageActions:
         return list(self._view.message_views())
 
     def _target(self, role: Role | None = None) -> Message | None:
-        """The focused message (if it fits), else the newest message of `role`."""
+        """The focused message if it fits; the focused message's partner if it does not
+        (a reply's question, a question's reply on the thread shown); else the newest
+        message of `role`."""
         focused = self._view.focused_message
         if focused is not None and (role is None or focused.role is role):
             return focused
+        if focused is not None:
+            thread = self.chat.conversation.thread()
+            if role is Role.USER:
+                partner = next((m for m in thread if m.id == focused.parent), None)
+            else:
+                partner = next((m for m in thread if m.parent == focused.id), None)
+            if partner is not None and partner.role is role:
+                return partner
         for message in reversed(self.chat.conversation.thread()):
             if role is None or message.role is role:
                 return message
@@ -132,6 +142,7 @@ class MessageActions:
         prompt.move_cursor(prompt.document.end)
         prompt.focus()
         self.chat.query_one(StatusBar).show(state="editing: Enter sends a new branch, Esc cancels")
+        self.chat.refresh_bindings()  # Esc now cancels the edit
 
     def edit_system(self) -> None:
         """Put the system prompt in the prompt box; Enter saves it (written to the
@@ -144,6 +155,7 @@ class MessageActions:
         prompt.move_cursor(prompt.document.end)
         prompt.focus()
         self.chat.query_one(StatusBar).show(state="system prompt: Enter saves, Esc cancels")
+        self.chat.refresh_bindings()
 
     def remove_system(self) -> None:
         if self.chat.conversation.info.system:
@@ -155,6 +167,7 @@ class MessageActions:
         self.chat._record(lambda: self.chat.conversation.set_system(system))
         self.chat.query_one(PromptInput).text = self._draft_before_edit
         self.chat.query_one(StatusBar).show(state="ready")
+        self.chat.refresh_bindings()
         self.chat.show_system()
         self.chat.gauge.measure_soon()
         self.chat.notify("System prompt saved." if system else "System prompt removed.")
@@ -165,11 +178,13 @@ class MessageActions:
         self.editing, self.editing_system = None, False
         self.chat.query_one(PromptInput).text = self._draft_before_edit
         self.chat.query_one(StatusBar).show(state="ready")
+        self.chat.refresh_bindings()
         return True
 
     async def send_edit(self, text: str) -> None:
         edited, self.editing = self.editing, None
         assert edited is not None
+        self.chat.refresh_bindings()
         await self._trim_after(edited.parent)
         self.chat.turns.start(
             lambda report: self.chat.service.edit(edited, text, report), mount_now=False

@@ -45,7 +45,10 @@ class StatusFacts:
     def facts(self) -> list[tuple[int, str]]:
         """(rank, text) in display order; a narrow bar drops the lowest rank first."""
         model = "server's model" if self.model == SERVER_DEFAULT_MODEL else self.model
-        alarm = self.state.startswith(("stalled", "server unreachable", "error"))
+        # What needs the user now (a stall, an edit under way) is kept longest.
+        alarm = self.state.startswith(
+            ("stalled", "server unreachable", "error", "editing", "system prompt")
+        )
         facts = [
             (RANK_MODEL, f"{one_line(self.backend, 24)} · {one_line(model, 40)}"),
             (RANK_ALARM if alarm else RANK_STATE, self.state),
