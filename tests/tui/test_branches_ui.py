@@ -7,6 +7,7 @@ from pathlib import Path
 from textual import events
 
 from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.widgets.conversation_view import ConversationView
 from llmchat.tui.widgets.prompt_input import PromptInput
 from llmchat.tui.widgets.reply_view import ReplyView, UserView
 from tests.support.openai_server import OpenAIServer, Script
@@ -182,3 +183,24 @@ def footer_keys(screen: object) -> list[str]:
     from textual.widgets._footer import FooterKey
 
     return [key.description for key in screen.query(FooterKey)]  # type: ignore[attr-defined]
+
+
+async def test_k_and_j_move_message_focus_and_other_letters_go_to_the_prompt(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="A1"), Script(reply="A2"))
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "first")
+        await ask(app, pilot, "second")
+        chat = app.screen.query_one("#conversation", ConversationView)
+        await pilot.press("ctrl+up", "k", "k")  # A2, then second, then A1
+        await pilot.pause()
+        assert chat.focused_message is not None and chat.focused_message.content == "A1"
+        await pilot.press("j")
+        await pilot.pause()
+        assert chat.focused_message is not None and chat.focused_message.content == "second"
+        await pilot.press("x")
+        prompt = app.screen.query_one(PromptInput)
+        assert prompt.text == "x" and prompt.has_focus

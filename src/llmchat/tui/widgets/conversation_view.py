@@ -98,6 +98,11 @@ class ConversationView(VerticalScroll):
         """The messages shown (the views added with `add` are not in it)."""
         return self._thread
 
+    def moves_focus(self, key: str) -> bool:
+        """Whether a printable key is one of message focus's own (k/j, like ↑/↓), not
+        typing meant for the prompt."""
+        return self.focused_message is not None and key in ("k", "j")
+
     @property
     def focused_message(self) -> Message | None:
         """The message the keyboard is on, or None outside message focus."""
