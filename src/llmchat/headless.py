@@ -2,13 +2,8 @@
 
 The turn is run by the same `ChatService` as in the app (planned against the window,
 saved and priced the same way); this module only prints it. The reply streams as plain
-text to stdout; errors go to stderr with a non-zero exit status.
-
-What reaches a terminal is neutralised (`safe_text`): model text when stdout is one, and
-every line on stderr (it may hold names, URLs and server errors). A pipe or file gets
-exactly what the model sent, except a lone surrogate (a JSON `\ud800` escape, never
-valid UTF-8) or a character its encoding lacks, which become a stand-in: the stored
-reply keeps the exact text.
+text to stdout; errors go to stderr with a non-zero exit status. Model text is
+neutralised only when stdout is a terminal, so a pipe gets exactly what the model sent.
 """
 
 from __future__ import annotations
@@ -22,7 +17,7 @@ from typing import TextIO
 from llmchat.core.conversation import PersistError
 from llmchat.core.events import Delta, Loading, Retrying
 from llmchat.core.messages import Message, Status
-from llmchat.core.safe_text import for_pipe, one_line, visible
+from llmchat.core.safe_text import one_line, visible
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.events import EngineEvent, Refused, ReplyEnded, SaveFailed
 from llmchat.engine.stop_signals import StopOnSignals
@@ -45,26 +40,20 @@ class _Printer:
     async def __call__(self, event: EngineEvent) -> None:
         match event:
             case Delta(text=text):
-                shown = for_pipe(text, self.out.encoding) if self.raw else visible(text)
-                self.out.write(shown)
+                self.out.write(text if self.raw else visible(text))
                 self.out.flush()
             case Retrying(delay_s=delay, reason=reason):
-                say(self.err, f"retrying in {delay:.1f} s: {reason}")
+                print(f"llmchat: retrying in {delay:.1f} s: {reason}", file=self.err)
             case Loading(message=text):
-                say(self.err, f"model loading: {one_line(text)}")
+                print(f"llmchat: model loading: {one_line(text)}", file=self.err)
             case Refused(reason=reason):
                 self.refused = True
-                say(self.err, reason)
+                print(f"llmchat: {reason}", file=self.err)
             case SaveFailed(reason=reason):
                 self.save_failed = True
-                say(self.err, reason)
+                print(f"llmchat: {reason}", file=self.err)
             case ReplyEnded():
                 self.ended = event
-
-
-def say(err: TextIO, line: str) -> None:
-    """One `llmchat: …` line on stderr, its outside text made harmless for a terminal."""
-    print(f"llmchat: {visible(line)}", file=err)
 
 
 async def ask(
@@ -75,6 +64,7 @@ async def ask(
     # On Ctrl-C the engine has saved the partial reply as cancelled, and reported it; on
     # SIGTERM or SIGHUP, as interrupted (then the exit status is 128 + the signal).
     stop = StopOnSignals(service)
+    service.conversation.on_restored = lambda line: print(f"llmchat: {line}", file=err)
     with stop, contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
         await service.send(text, printer)
     if stop.signum is not None:
@@ -83,7 +73,7 @@ async def ask(
         return EXIT_FAILED
     ended = printer.ended
     if ended is None:
-        say(err, "the turn ended without a reply")
+        print("llmchat: the turn ended without a reply", file=err)
         return EXIT_FAILED
     message = ended.message
     await service.price(message, printer)
@@ -131,20 +121,20 @@ def _unsaved(service: ChatService, err: TextIO) -> bool:
 
 def _exit_status(message: Message, ended: ReplyEnded, err: TextIO) -> int:
     if ended.checked is not None:
-        say(err, ended.checked.mark())
+        print(f"llmchat: {ended.checked.mark()}", file=err)
         if not ended.checked.valid:
             return EXIT_FAILED
     if message.status is Status.COMPLETE:
         if message.cut_off:
             limit = message.params.max_tokens if message.params else "?"
-            say(
-                err,
-                f"the reply was cut off at max_tokens ({limit}); "
+            print(
+                f"llmchat: the reply was cut off at max_tokens ({limit}); "
                 "raise --max-tokens for a longer answer",
+                file=err,
             )
         return EXIT_OK
     if message.status is Status.CANCELLED:
-        say(err, "cancelled")
+        print("llmchat: cancelled", file=err)
         return EXIT_CANCELLED
-    say(err, f"{message.status.value}: {one_line(message.error or '')}")
+    print(f"llmchat: {message.status.value}: {one_line(message.error or '')}", file=err)
     return EXIT_FAILED

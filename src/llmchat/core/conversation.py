@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -37,6 +39,16 @@ class PersistError(Exception):
     """A record could not be saved. The conversation still holds it and retries later."""
 
 
+class RecordSinkLost(OSError):
+    """The sink's file is no longer where it was (deleted, moved, cut short): appending
+    to it would write where nobody will ever read. `restore` writes a new file at the
+    old place from the whole conversation's records; the conversation calls it."""
+
+    def __init__(self, reason: str, restore: Callable[[Iterable[Record]], None]) -> None:
+        super().__init__(errno.ESTALE, reason)
+        self.restore = restore
+
+
 def title_from(text: str) -> str:
     """A one-line title from the first user message."""
     line = " ".join(text.split())
@@ -65,6 +77,12 @@ class Conversation:
         self._moved = False
         self._leaf = leaf
         """The message the next turn follows on from; None: the newest message."""
+        self._streaming: dict[str, tuple[str | None, list[str]]] = {}
+        """Checkpointed text of replies still streaming (id -> parent, parts), so a file
+        written again from the conversation keeps them too."""
+        self.on_restored: Callable[[str], None] | None = None
+        """Told (one line for the user) when the session file had gone and was written
+        again from the conversation."""
         self._at_root = False
         """The next message starts a new first message (an edit of the first one)."""
         self.schema: OutputSchema | None = None
@@ -99,9 +117,41 @@ class Conversation:
         while self._unsaved:
             try:
                 self._sink.append(self._unsaved[0])
+            except RecordSinkLost as lost:
+                self._restore(lost)
+                return
             except OSError as exc:
                 raise PersistError(f"could not save the session: {exc.strerror or exc}") from exc
             self._unsaved.pop(0)
+
+    def _restore(self, lost: RecordSinkLost) -> None:
+        """The file went away: write the whole conversation again where it was. What was
+        held unsaved is in it (every record's change is in the conversation already)."""
+        try:
+            lost.restore(self.snapshot())
+        except OSError as exc:
+            raise PersistError(
+                f"could not save the session: {lost.strerror}, and writing it again "
+                f"failed: {exc.strerror or exc}"
+            ) from exc
+        self._unsaved.clear()
+        self._header_written, self._moved = True, False
+        if self.on_restored is not None:
+            self.on_restored(f"{lost.strerror}; it was written again with the whole conversation")
+
+    def snapshot(self) -> list[Record]:
+        """The records a file needs to reopen this conversation as it stands: the header
+        (with today's title, system prompt, backend and parameters), every message of
+        every branch, the replies still streaming as checkpoints, and the branch shown."""
+        records: list[Record] = [SessionHeader(replace(self.info), self.params)]
+        records.extend(replace(message) for message in self.messages)
+        records.extend(
+            ReplyCheckpoint(reply_id, parent, "".join(parts))
+            for reply_id, (parent, parts) in self._streaming.items()
+        )
+        if self._leaf is not None and not self._at_root:
+            records.append(BranchChosen(self._leaf))
+        return records
 
     # -- history ---------------------------------------------------------------------
 
@@ -166,6 +216,7 @@ class Conversation:
         unless it names the message it answers)."""
         if message.parent is None:
             message.parent = self.last_id
+        self._streaming.pop(message.id, None)
         self.messages.append(message)
         self._follow(message)
         # A copy, so a record held after a failed write says what was true when it was made.
@@ -216,6 +267,7 @@ class Conversation:
         checkpoints; without one (a crash), loading makes them an interrupted reply. See
         `core.checkpoints.ReplyCheckpoints` for the once-a-second pacing."""
         if text:
+            self._streaming.setdefault(reply_id, (parent, []))[1].append(text)
             self._persist(ReplyCheckpoint(reply_id, parent, text))
 
     # -- compiling requests ----------------------------------------------------------

@@ -16,12 +16,15 @@ import json
 import math
 import os
 import re
-from collections.abc import Mapping
+import stat
+import tempfile
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Self
 
+from llmchat.core.conversation import RecordSinkLost
 from llmchat.core.records import Record, SessionInfo
 from llmchat.paths import ensure_private_dir
 from llmchat.store.errors import SessionLocked
@@ -113,6 +116,8 @@ class SessionFile:
             raise
         self._fd: int | None = fd
         self._older_format = False
+        self._size = os.fstat(fd).st_size
+        """How long the file was after our last write: shorter now means cut short."""
 
     def continues(self, version: int) -> None:
         """The file so far is in format `version`. If that is older than this llmchat's,
@@ -138,6 +143,7 @@ class SessionFile:
         fd = self._fd
         if fd is None:
             raise OSError(errno.EBADF, f"the session file {self.path.name} is closed")
+        self._check_in_place(fd)
         line = encode_record(to_json(record))
         if self._older_format:
             line = encode_record(format_mark_to_json()) + line
@@ -156,11 +162,62 @@ class SessionFile:
                 )
             self._sync(fd)
             self._older_format = False
+            self._size = size + len(line)
         except OSError:
             # If even this fails, the tail check above keeps the next record on its own line.
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, size)
             raise
+
+    def _check_in_place(self, fd: int) -> None:
+        """Raise RecordSinkLost if the path no longer leads to our file, or our file lost
+        what we wrote: a deleted or moved file takes appends without a word, and they are
+        gone when llmchat exits. One stat per record, next to an fsync."""
+        ours = os.fstat(fd)
+        try:
+            there = os.stat(self.path)
+        except (FileNotFoundError, NotADirectoryError):
+            there = None
+        except OSError:
+            return  # cannot look (a folder made unreadable): the append will tell
+        if there is None or not stat.S_ISREG(there.st_mode):
+            why = "was deleted or moved away"
+        elif (there.st_dev, there.st_ino) != (ours.st_dev, ours.st_ino):
+            why = "was replaced by another file"
+        elif ours.st_size < self._size:
+            why = "was cut short"
+        else:
+            return
+        raise RecordSinkLost(
+            f"the session file {self.path} {why} while llmchat had it open", self.restore
+        )
+
+    def restore(self, records: Iterable[Record]) -> None:
+        """Write `records` as a new file at this file's path, and go on with that one.
+
+        Atomic: a temp file in the same folder, fsynced and locked, then renamed over the
+        path, so a reader never sees half of it and no second writer can take it."""
+        ensure_private_dir(self.path.parent)
+        data = b"".join(encode_record(to_json(record)) for record in records)
+        fd, temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.")
+        try:
+            os.fchmod(fd, 0o600)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            self._sync(fd)
+            _lock(fd, self.path)
+            os.replace(temp, self.path)
+        except BaseException:
+            os.close(fd)
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
+            raise
+        _sync_directory(self.path.parent)
+        old, self._fd = self._fd, fd
+        if old is not None:
+            os.close(old)
+        self._size, self._older_format = len(data), False
 
     def _sync(self, fd: int) -> None:
         """Make the appended line durable. A seam for tests that need fsync to fail."""

@@ -288,9 +288,6 @@ class _Reader:
         self._checkpoints.pop(message.id, None)
         self._ids.add(message.id)
         self._messages.append(message)
-        # A new message is where the thread goes on (the app follows each one it adds);
-        # a branch chosen before it no longer is (None: the newest message).
-        self._leaf = None
         return True
 
     def _cost(self, number: int, record: CostKnown) -> bool:

@@ -137,6 +137,14 @@ class ChatScreen(Screen[None]):
         self.show_system()
         self.query_one(PromptInput).focus()
         self.call_after_refresh(self.server.prepare)
+        self.conversation.on_restored = self._file_restored
+
+    def _file_restored(self, text: str) -> None:
+        """The session file had gone (deleted, moved) and was written again: say where.
+        A toast, not a notice in the conversation: it may come while a reply streams."""
+        self.notify(
+            text, title="Session file written again", severity="warning", timeout=15, markup=False
+        )
 
     def _record(self, write: Callable[[], T]) -> T | None:
         """Run a conversation change; a save failure is shown but loses nothing."""
@@ -186,8 +194,7 @@ class ChatScreen(Screen[None]):
         # would be lost: a printable key goes to the prompt, where it belongs. A key with
         # a modifier is a command (a terminal sends alt+p as ESC p, printable "p").
         typed = event.is_printable and not event.key.startswith(_MODIFIERS)
-        chat = self.query_one(ConversationView)
-        if typed and self.focused is chat and not chat.moves_focus(event.key):
+        if typed and self.focused is self.query_one("#conversation"):
             event.stop()
             prompt = self.query_one(PromptInput)
             prompt.focus()
