@@ -2,8 +2,13 @@
 
 The turn is run by the same `ChatService` as in the app (planned against the window,
 saved and priced the same way); this module only prints it. The reply streams as plain
-text to stdout; errors go to stderr with a non-zero exit status. Model text is
-neutralised only when stdout is a terminal, so a pipe gets exactly what the model sent.
+text to stdout; errors go to stderr with a non-zero exit status.
+
+What reaches a terminal is neutralised (`safe_text`): model text when stdout is one, and
+every line on stderr (it may hold names, URLs and server errors). A pipe or file gets
+exactly what the model sent, except a lone surrogate (a JSON `\ud800` escape, never
+valid UTF-8) or a character its encoding lacks, which become a stand-in: the stored
+reply keeps the exact text.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import TextIO
 from llmchat.core.conversation import PersistError
 from llmchat.core.events import Delta, Loading, Retrying
 from llmchat.core.messages import Message, Status
-from llmchat.core.safe_text import one_line, visible
+from llmchat.core.safe_text import for_pipe, one_line, visible
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.events import EngineEvent, Refused, ReplyEnded, SaveFailed
 from llmchat.engine.stop_signals import StopOnSignals
@@ -40,20 +45,26 @@ class _Printer:
     async def __call__(self, event: EngineEvent) -> None:
         match event:
             case Delta(text=text):
-                self.out.write(text if self.raw else visible(text))
+                shown = for_pipe(text, self.out.encoding) if self.raw else visible(text)
+                self.out.write(shown)
                 self.out.flush()
             case Retrying(delay_s=delay, reason=reason):
-                print(f"llmchat: retrying in {delay:.1f} s: {reason}", file=self.err)
+                say(self.err, f"retrying in {delay:.1f} s: {reason}")
             case Loading(message=text):
-                print(f"llmchat: model loading: {one_line(text)}", file=self.err)
+                say(self.err, f"model loading: {one_line(text)}")
             case Refused(reason=reason):
                 self.refused = True
-                print(f"llmchat: {reason}", file=self.err)
+                say(self.err, reason)
             case SaveFailed(reason=reason):
                 self.save_failed = True
-                print(f"llmchat: {reason}", file=self.err)
+                say(self.err, reason)
             case ReplyEnded():
                 self.ended = event
+
+
+def say(err: TextIO, line: str) -> None:
+    """One `llmchat: …` line on stderr, its outside text made harmless for a terminal."""
+    print(f"llmchat: {visible(line)}", file=err)
 
 
 async def ask(
@@ -73,7 +84,7 @@ async def ask(
         return EXIT_FAILED
     ended = printer.ended
     if ended is None:
-        print("llmchat: the turn ended without a reply", file=err)
+        say(err, "the turn ended without a reply")
         return EXIT_FAILED
     message = ended.message
     await service.price(message, printer)
@@ -121,20 +132,20 @@ def _unsaved(service: ChatService, err: TextIO) -> bool:
 
 def _exit_status(message: Message, ended: ReplyEnded, err: TextIO) -> int:
     if ended.checked is not None:
-        print(f"llmchat: {ended.checked.mark()}", file=err)
+        say(err, ended.checked.mark())
         if not ended.checked.valid:
             return EXIT_FAILED
     if message.status is Status.COMPLETE:
         if message.cut_off:
             limit = message.params.max_tokens if message.params else "?"
-            print(
-                f"llmchat: the reply was cut off at max_tokens ({limit}); "
+            say(
+                err,
+                f"the reply was cut off at max_tokens ({limit}); "
                 "raise --max-tokens for a longer answer",
-                file=err,
             )
         return EXIT_OK
     if message.status is Status.CANCELLED:
-        print("llmchat: cancelled", file=err)
+        say(err, "cancelled")
         return EXIT_CANCELLED
-    print(f"llmchat: {message.status.value}: {one_line(message.error or '')}", file=err)
+    say(err, f"{message.status.value}: {one_line(message.error or '')}")
     return EXIT_FAILED

@@ -194,7 +194,8 @@ class ChatScreen(Screen[None]):
         # would be lost: a printable key goes to the prompt, where it belongs. A key with
         # a modifier is a command (a terminal sends alt+p as ESC p, printable "p").
         typed = event.is_printable and not event.key.startswith(_MODIFIERS)
-        if typed and self.focused is self.query_one("#conversation"):
+        chat = self.query_one(ConversationView)
+        if typed and self.focused is chat and not chat.moves_focus(event.key):
             event.stop()
             prompt = self.query_one(PromptInput)
             prompt.focus()
