@@ -26,10 +26,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import socket
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -65,6 +67,9 @@ class Fault(StrEnum):
     ENDLESS_LINE = "endless_line"
     """A `data:` line that never ends, until the client hangs up: a client whose memory
     is not bounded never finishes reading it."""
+    COMMENT_BOMB = "comment_bomb"
+    """`Script.bomb_bytes` of `:` comment lines (endless if 0), then the stream goes on.
+    With `gzip` it is a few KB on the wire for each MB it decodes to."""
 
 
 UsagePlacement = Literal["final", "finish", "every", "none"]
@@ -124,6 +129,21 @@ class Script:
     fault_after: int = 0
     """Content chunks sent before the fault."""
     error_message: str = "the model crashed"
+    bomb_bytes: int = 0
+    """COMMENT_BOMB: bytes of `:\\n` lines; 0 sends them until the client leaves."""
+    # Hostile servers.
+    endless: bool = False
+    """Ignore max_tokens and send the reply's tokens again and again, never finishing."""
+    header_delay: float = 0.0
+    """Slowloris: send the response head one byte every this many seconds."""
+    gzip: bool = False
+    """`Content-Encoding: gzip`, each event flushed so it can be read at once."""
+    coalesce: bool = False
+    """Hold the whole body and write it in one send, so a client reads it in one go."""
+    completion_tokens: Any = None
+    """Reported instead of the real completion count (-5, NaN, 10**30: hostile usage)."""
+    tool_calls: list[dict[str, Any]] = field(default_factory=list)
+    """`delta.tool_calls` entries sent after the reply (set finish_reason="tool_calls")."""
 
     @classmethod
     def generated(cls, tokens: int, *, markdown: bool = False, **fields: Any) -> Script:
@@ -180,6 +200,10 @@ class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.writer = writer
         self.byte_writes = False
+        self.compressor: Any = None
+        """A zlib compressor for a gzip body (`Script.gzip`)."""
+        self.held: bytearray | None = None
+        """The body so far, while it is held for one send (`Script.coalesce`)."""
         # Started once the request is read: any later read is EOF (clients don't pipeline).
         self.gone = asyncio.ensure_future(self._watch(reader))
 
@@ -202,10 +226,28 @@ class _Connection:
         except ConnectionError as exc:
             raise _ClientGone from exc
 
-    async def send_chunk(self, data: bytes) -> None:
-        """One piece of a `Transfer-Encoding: chunked` body."""
-        if data:
-            await self.send(b"%x\r\n%s\r\n" % (len(data), data))
+    async def send_chunk(self, data: bytes, *, flush: bool = True) -> None:
+        """One piece of a `Transfer-Encoding: chunked` body (compressed for gzip; `flush`
+        False lets the compressor pack it with what follows)."""
+        if self.compressor is not None:
+            data = self.compressor.compress(data)
+            if flush:
+                data += self.compressor.flush(zlib.Z_SYNC_FLUSH)
+        if not data:
+            return
+        framed = b"%x\r\n%s\r\n" % (len(data), data)
+        if self.held is not None:
+            self.held += framed
+        else:
+            await self.send(framed)
+
+    async def end_body(self) -> None:
+        """The last chunk (and the rest of a gzip body, and a held body)."""
+        if self.compressor is not None:
+            rest, self.compressor = self.compressor.flush(), None
+            await self.send_chunk(rest)
+        held, self.held = self.held, None
+        await self.send(bytes(held or b"") + b"0\r\n\r\n")
 
     async def pause(self, seconds: float) -> None:
         if seconds > 0:
@@ -419,7 +461,7 @@ class _Stream:
         # Like a real server: stop at max_tokens and say why.
         self.finish_reason = script.finish_reason
         limit = request.get("max_tokens", request.get("max_completion_tokens"))
-        if isinstance(limit, int) and 0 < limit < len(pieces):
+        if isinstance(limit, int) and 0 < limit < len(pieces) and not script.endless:
             pieces = pieces[:limit]
             self.finish_reason = "length"
         n = max(1, script.tokens_per_chunk)
@@ -433,9 +475,20 @@ class _Stream:
             "Content-Type": s.content_type or "text/event-stream",
             "Cache-Control": "no-cache",
             "Transfer-Encoding": "chunked",
+            **({"Content-Encoding": "gzip"} if s.gzip else {}),
             **s.headers,
         }
-        await conn.send(_head(200, headers))
+        head = _head(200, headers)
+        if s.header_delay > 0:
+            for index in range(len(head)):
+                await conn.send(head[index : index + 1])
+                await conn.pause(s.header_delay)
+        else:
+            await conn.send(head)
+        if s.gzip:
+            conn.compressor = zlib.compressobj(wbits=31)
+        if s.coalesce:
+            conn.held = bytearray()
         await conn.pause(s.first_delay)
         await self.event(
             self.chunk({"role": "assistant", "content": None if s.null_first_content else ""})
@@ -443,7 +496,8 @@ class _Stream:
         for piece in self.thinking:
             await self.event(self.chunk({"reasoning_content": piece}))
         gap = s.tokens_per_chunk / s.rate if s.rate > 0 else 0.0
-        for index, text in enumerate(self.chunks):
+        chunks = itertools.cycle(self.chunks) if s.endless else self.chunks
+        for index, text in enumerate(chunks):
             if s.fault is not None and index == s.fault_after and await self.fault():
                 return "dropped" if s.fault is Fault.DROP else "complete"
             if index:
@@ -451,6 +505,8 @@ class _Stream:
             await self.event(self.chunk({"content": text}))
         if s.fault is not None and s.fault_after >= len(self.chunks) and await self.fault():
             return "dropped" if s.fault is Fault.DROP else "complete"
+        for call in s.tool_calls:
+            await self.event(self.chunk({"content": None, "tool_calls": [call]}))
         final_usage = s.usage == "final" and self.include_usage
         if self.finish_reason is not None:
             usage = s.usage in ("finish", "every")
@@ -464,7 +520,7 @@ class _Stream:
             await self.event(last)
         if s.done:
             await self.line("data: [DONE]" + (self.eol * 2 if s.done_blank_line else self.eol))
-        await conn.send(b"0\r\n\r\n")
+        await conn.end_body()
         return "complete"
 
     def chunk(
@@ -489,10 +545,13 @@ class _Stream:
         }
         if usage or s.usage == "every":
             details = {"cached_tokens": s.cached_tokens}
+            completion = self.completion_tokens
+            if s.completion_tokens is not None:
+                completion = s.completion_tokens
             chunk["usage"] = {
                 "prompt_tokens": s.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": s.prompt_tokens + self.completion_tokens,
+                "completion_tokens": completion,
+                "total_tokens": s.prompt_tokens + completion,
                 "prompt_tokens_details": details,
             }
         elif s.usage != "none":
@@ -551,8 +610,24 @@ class _Stream:
                 await conn.send_chunk(b"data: ")
                 while True:
                     await conn.send_chunk(b"x" * 65536)
-        await conn.send(b"0\r\n\r\n")  # ERROR_EVENT, LLAMA_ERROR_LINE, END: a clean end
+            case Fault.COMMENT_BOMB:
+                await self.bomb()
+                return False
+        await conn.end_body()  # ERROR_EVENT, LLAMA_ERROR_LINE, END: a clean end
         return True
+
+    async def bomb(self) -> None:
+        """`:` lines, a MiB at a time, compressed together (the ratio makes the bomb)."""
+        piece = b":\n" * (512 * 1024)
+        left = self.script.bomb_bytes or None
+        while left is None or left > 0:
+            size = len(piece) if left is None else min(left, len(piece))
+            await self.conn.send_chunk(piece[:size], flush=False)
+            if left is not None:
+                left -= size
+            elif self.conn.held is None:
+                await self.conn.pause(0)
+        await self.conn.send_chunk(b"")  # flush what the compressor holds
 
 
 async def _send_json(conn: _Connection, status: int, payload: Any) -> None:

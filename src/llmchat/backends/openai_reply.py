@@ -10,6 +10,7 @@ errors as `data: {"error": …}` or old llama.cpp's `error:` line.
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from llmchat.backends.errors import excerpt, stream_error
@@ -50,6 +51,11 @@ class ReplyReader:
         self.timings: ServerTimings | None = None
         self.saw_data = False
         self.head = bytearray()
+        self.tools: list[str] = []
+        """Tools the model asked to call (llmchat offers none), by name."""
+        self.asked_tool = False
+        self.wrote = False
+        """Some reply text arrived."""
 
     @property
     def ended(self) -> bool:
@@ -114,17 +120,46 @@ class ReplyReader:
                 events.append(Reasoning(thinking))
             content = delta.get("content")  # null in llama.cpp's first chunk
             if isinstance(content, str) and content:
+                self.wrote = True
                 events.append(Delta(content))
+            calls = delta.get("tool_calls")
+            if isinstance(calls, list) and calls:
+                self._note_tools(calls)
+            legacy = delta.get("function_call")  # the pre-tools spelling
+            if isinstance(legacy, dict) and legacy:
+                self._note_tools([{"function": legacy}])
         reason = choice.get("finish_reason")
         if isinstance(reason, str) and reason:
             self.finish_reason = reason
         return events
+
+    def _note_tools(self, calls: list[Any]) -> None:
+        self.asked_tool = True
+        for call in calls:
+            function = call.get("function") if isinstance(call, dict) else None
+            name = function.get("name") if isinstance(function, dict) else None
+            if isinstance(name, str) and name and len(self.tools) < 5:
+                name = one_line(name, 40)
+                if name not in self.tools:
+                    self.tools.append(name)
+
+    def _tool_error(self) -> ChatError:
+        """A reply that stops to call a tool is not a complete answer: llmchat sends no
+        tools and runs none, so say so rather than keep an empty "complete" reply."""
+        named = f" ({', '.join(self.tools)})" if self.tools else ""
+        written = "; its text so far is kept" if self.wrote else " instead of answering"
+        return ChatError(
+            ErrorKind.INCOMPLETE,
+            f"the model asked for a tool{named} llmchat does not offer{written}",
+        )
 
     def outcome(self) -> list[StreamEvent]:
         """Usage and timings if any, then the one final event."""
         events: list[StreamEvent] = [e for e in (self.usage, self.timings) if e is not None]
         if self.error is not None:
             events.append(Failed(self.error))
+        elif self.asked_tool or self.finish_reason in ("tool_calls", "function_call"):
+            events.append(Failed(self._tool_error()))
         elif self.finish_reason is not None or self.done:
             events.append(Finished(self.finish_reason or "unknown"))
         elif not self.saw_data and self.head:
@@ -144,22 +179,40 @@ class ReplyReader:
         return events
 
 
+MAX_COUNT = 100_000_000
+"""More tokens than any context window holds: a larger count is nonsense, not usage."""
+
+
 def _int(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    """A count from the server, or None when it is not one: negative, NaN, fractional
+    or absurd numbers are outside input, and unknown is better than wrong."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        return None
+    count = int(value)
+    return count if 0 <= count <= MAX_COUNT else None
 
 
 def _float(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    """A duration or rate from the server, or None when it is negative, NaN or infinite."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) and 0 <= number < 1e12 else None
 
 
 def _usage(usage: dict[str, Any]) -> UsageReport | None:
+    """The counts, or None (estimated downstream) unless both are sane: a reply whose
+    completion count is wrong would be priced and shown wrong."""
     prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
-    if prompt is None and completion is None:
+    if completion is None or (prompt is None and usage.get("prompt_tokens") is not None):
         return None
     details = usage.get("prompt_tokens_details")
     cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
+    prompt = prompt or 0
     return UsageReport(
-        prompt_tokens=prompt or 0, completion_tokens=completion or 0, cached_tokens=cached or 0
+        prompt_tokens=prompt, completion_tokens=completion, cached_tokens=min(cached or 0, prompt)
     )
 
 

@@ -60,8 +60,10 @@ def _lookup(model: str | None, *, prompt: int = 0, completion: int = 0, cached: 
         from genai_prices import Usage, calc_price
     except ImportError:
         return None
-    usage = Usage(input_tokens=prompt, output_tokens=completion, cache_read_tokens=cached or None)
-    try:
+    try:  # Usage itself refuses negative or NaN counts with a ValueError
+        usage = Usage(
+            input_tokens=prompt, output_tokens=completion, cache_read_tokens=cached or None
+        )
         return calc_price(usage, model_ref=model)
     except (LookupError, ValueError):
         return None

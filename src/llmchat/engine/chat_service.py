@@ -9,6 +9,7 @@ before the price list has loaded.
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Callable
 from contextlib import aclosing
 from typing import TypeVar
@@ -220,7 +221,14 @@ class ChatService:
         time (~0.3 s of CPU), in a thread."""
         if self.free or self._pricer is None or message.usage is None:
             return None
-        cost = await asyncio.to_thread(self._pricer, message)
+        try:
+            cost = await asyncio.to_thread(self._pricer, message)
+        except Exception:
+            # A price list or override that chokes on odd counts must never cost the
+            # reply (already saved) or the run: its price just stays unknown.
+            return None
+        if cost is not None and not math.isfinite(cost):
+            return None
         if cost is not None:
             await self._save(lambda: self.conversation.set_cost(message, cost), report)
         return cost
