@@ -98,6 +98,7 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         max_tokens_field=resolved.max_tokens_field,
         connect_timeout=config.timeouts.connect,
         read_timeout=config.timeouts.read,
+        first_token_timeout=config.timeouts.first_token,
         stop=resolved.stop,
     )
 

@@ -9,6 +9,7 @@ gateway's business.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from contextlib import aclosing, suppress
@@ -19,17 +20,21 @@ import httpx
 
 from llmchat import __version__
 from llmchat.backends.base import BackendError
+from llmchat.backends.body import ACCEPT_ENCODING, BodyDecodeError, decoded_pieces
 from llmchat.backends.errors import error_object, excerpt, http_error
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.backends.sse import SSEDecoder, SSEError
 from llmchat.core.events import (
     ChatError,
+    Delta,
     ErrorKind,
     Failed,
+    Reasoning,
     RequestSent,
     Started,
     StreamEvent,
 )
+from llmchat.core.limits import ReplyLimits, wire_cut_reason
 from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest
 from llmchat.core.safe_text import one_line
 from llmchat.core.secrets import SecretMask, shown_url, url_secrets, url_without_secrets
@@ -40,6 +45,11 @@ MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 ERROR_BODY_LIMIT = 64 * 1024
 """Bytes of a non-stream body read for an error message; the rest is never downloaded."""
 MODELS_BODY_LIMIT = 4 * 1024 * 1024
+FIRST_TOKEN_TIMEOUT = 600.0
+"""Seconds from sending a request to its first token, response headers included, however
+the server trickles bytes meanwhile (the read timeout restarts with every byte, so a
+server sending one header byte a second would otherwise hold a turn forever). Long,
+because llama-server sends its headers only after a prefill that can take minutes."""
 
 
 class OpenAIBackend:
@@ -56,13 +66,17 @@ class OpenAIBackend:
         max_tokens_field: MaxTokensField = "max_tokens",
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
+        first_token_timeout: float = FIRST_TOKEN_TIMEOUT,
+        limits: ReplyLimits | None = None,
         extra_body: Mapping[str, Any] | None = None,
         stop: Sequence[str] = (),
         client: httpx.AsyncClient | None = None,
     ) -> None:
         """`api_key_hint` names where the key comes from (e.g. "OPENAI_API_KEY"), so an
         auth error can say what to check. `read_timeout` is the inactivity limit: the
-        longest wait for the next bytes. `extra_body` adds server-specific fields
+        longest wait for the next bytes; `first_token_timeout` the longest wait for the
+        headers and first token together. `limits` caps each reply's bytes on the wire
+        (see `core.limits`). `extra_body` adds server-specific fields
         (`top_k`, `cache_prompt`, …) but never overrides the sampling params. `stop`
         strings go out in every request's `stop` field (a model file's template may need
         them to end a reply). A `client` passed in is shared and left open by `aclose()`."""
@@ -80,6 +94,8 @@ class OpenAIBackend:
         self.api_key_hint = api_key_hint
         self.max_tokens_field: MaxTokensField = max_tokens_field
         self.read_timeout = read_timeout
+        self.first_token_timeout = first_token_timeout
+        self.limits = limits or ReplyLimits()
         self.timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
         )
@@ -138,6 +154,8 @@ class OpenAIBackend:
             max_tokens_field=self.max_tokens_field,
             connect_timeout=self.timeout.connect or 5.0,
             read_timeout=self.read_timeout,
+            first_token_timeout=self.first_token_timeout,
+            limits=self.limits,
             extra_body=self.extra_body,
             stop=self.stop,
             client=self.client,
@@ -226,7 +244,11 @@ class OpenAIBackend:
         return {"type": "json_schema", "json_schema": form}
 
     def _headers(self, accept: str) -> dict[str, str]:
-        headers = {"Accept": accept, "User-Agent": f"llmchat/{__version__}"}
+        headers = {
+            "Accept": accept,
+            "Accept-Encoding": ACCEPT_ENCODING,  # what `body.decoded_pieces` reads
+            "User-Agent": f"llmchat/{__version__}",
+        }
         if self._api_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
@@ -247,8 +269,10 @@ class OpenAIBackend:
         for include_usage in (True, False):
             content = encode_body(self.request_body(request, include_usage=include_usage))
             yield self._sent("POST", url, content)
+            # One deadline for the headers and the first token, from the moment of sending.
+            deadline = asyncio.get_running_loop().time() + self.first_token_timeout
             try:
-                async with self.client.stream(
+                outgoing = self.client.build_request(
                     "POST",
                     url,
                     content=content,
@@ -257,7 +281,14 @@ class OpenAIBackend:
                         "Content-Type": "application/json",
                     },
                     timeout=self.timeout,
-                ) as response:
+                )
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        response = await self.client.send(outgoing, stream=True)
+                except TimeoutError:
+                    yield self._failed(self._deadline_error("no response headers"))
+                    return
+                try:
                     if response.status_code != 200:
                         text = await _read_text(response, ERROR_BODY_LIMIT)
                         if include_usage and _rejects_stream_options(response.status_code, text):
@@ -269,43 +300,77 @@ class OpenAIBackend:
                         yield self._failed(self._not_a_stream(response, text, url))
                         return
                     yield Started(backend=self.name, model=model)
-                    async with aclosing(self._read_reply(response)) as events:
+                    reading = self._read_reply(response, request.params.max_tokens, deadline)
+                    async with aclosing(reading) as events:
                         async for event in events:
                             yield self._failed(event.error) if isinstance(event, Failed) else event
                     return
+                finally:
+                    # Closing the response (also on cancel, or at a cap) stops the server.
+                    await response.aclose()
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 yield self._failed(self._transport_error(exc, url))
                 return
 
-    async def _read_reply(self, response: httpx.Response) -> AsyncGenerator[StreamEvent, None]:
-        """The events of a 200 event stream, ending with exactly one Finished or Failed."""
+    async def _read_reply(
+        self, response: httpx.Response, max_tokens: int, deadline: float
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The events of a 200 event stream, ending with exactly one Finished or Failed.
+
+        The body is read in small decoded pieces, yielding to the event loop after each,
+        so a cancel (Esc) wins at once whatever the server sends; its decoded bytes,
+        comments and keep-alives included, are capped (`ReplyLimits.wire_bytes`); until
+        the first token, `deadline` holds however slowly bytes trickle in.
+        """
         reply = ReplyReader(self.name, self._mask)
         decoder = SSEDecoder()
+        cap = self.limits.wire_bytes(max_tokens)
+        received = 0
+        waiting = True  # for the first token
+        pieces = decoded_pieces(response)
         try:
-            async for chunk in response.aiter_bytes():
-                reply.note_bytes(chunk)
-                for sse in decoder.feed(chunk):
+            while True:
+                try:
+                    if waiting:
+                        async with asyncio.timeout_at(deadline):
+                            piece = await anext(pieces)
+                    else:
+                        piece = await anext(pieces)
+                except StopAsyncIteration:
+                    for sse in decoder.finish():
+                        for event in reply.take(sse):
+                            yield event
+                    break
+                received += len(piece)
+                if received > cap:
+                    reply.fail(ErrorKind.INCOMPLETE, wire_cut_reason(cap, max_tokens))
+                    break
+                reply.note_bytes(piece)
+                for sse in decoder.feed(piece):
                     for event in reply.take(sse):
+                        if isinstance(event, Delta | Reasoning):
+                            waiting = False
                         yield event
                     if reply.ended:
                         break
                 if reply.ended:
                     break
-            else:
-                for sse in decoder.finish():
-                    for event in reply.take(sse):
-                        yield event
+                await asyncio.sleep(0)  # let a cancel, a key, a frame in between pieces
+        except TimeoutError:
+            reply.fail(ErrorKind.DEADLINE, self._deadline_message("no first token"))
         except SSEError as exc:
             reply.fail(ErrorKind.PROTOCOL, f"{exc}; this is not a chat stream")
         except httpx.TimeoutException:
             reply.fail(ErrorKind.TIMEOUT, f"no data from the server for {self.read_timeout:g} s")
-        except httpx.DecodingError as exc:
+        except (httpx.DecodingError, BodyDecodeError) as exc:
             detail = one_line(self._mask(str(exc)), 120)
             reply.fail(ErrorKind.PROTOCOL, f"the stream could not be decoded ({detail})")
         except httpx.TransportError as exc:
             # The connection died mid-reply: what arrived is kept, marked incomplete.
             detail = one_line(self._mask(str(exc)), 120) or type(exc).__name__
             reply.fail(ErrorKind.INCOMPLETE, f"the connection was lost mid-reply ({detail})")
+        finally:
+            await pieces.aclose()
         for event in reply.outcome():
             yield event
 
@@ -376,6 +441,16 @@ class OpenAIBackend:
             f"expected an event stream, got {one_line(kind, 60)}: {excerpt(text, self._mask)}",
             status=response.status_code,
         )
+
+    def _deadline_message(self, what: str) -> str:
+        where = one_line(self._mask(shown_url(self.base_url)), 100)
+        return (
+            f"{what} from {where} within {self.first_token_timeout:g} s "
+            "(the deadline for the headers and first token)"
+        )
+
+    def _deadline_error(self, what: str) -> ChatError:
+        return ChatError(ErrorKind.DEADLINE, self._deadline_message(what))
 
     def _transport_error(self, exc: Exception, url: str) -> ChatError:
         # httpx may quote the URL, user:password and all: masked before it is cut.
@@ -448,11 +523,14 @@ def _rejects_stream_options(status: int, text: str) -> bool:
 async def _read_text(response: httpx.Response, limit: int) -> str:
     """At most `limit` bytes of the body, decoded leniently; the rest is not downloaded."""
     body = bytearray()
+    pieces = decoded_pieces(response)  # inflated a piece at a time: no bomb in errors
     try:
-        async for chunk in response.aiter_bytes():
+        async for chunk in pieces:
             body += chunk[: limit - len(body)]
             if len(body) >= limit:
                 break
-    except httpx.HTTPError:
+    except (httpx.HTTPError, BodyDecodeError):
         pass  # a body cut short still says enough about the error its status announced
+    finally:
+        await pieces.aclose()
     return body.decode(response.encoding or "utf-8", errors="replace")

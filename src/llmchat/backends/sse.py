@@ -21,9 +21,15 @@ Memory stays bounded: a line, or an event's accumulated data, longer than
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 DEFAULT_MAX_BYTES = 1 << 20  # 1 MiB: far above any real chunk, far below trouble
+
+_COMMENTS = re.compile(rb"(?::[^\r\n]*(?:\r\n|\n|\r(?!\Z)))+")
+"""A run of whole comment lines. Skipped in one step: a "comment bomb" of millions of
+`:` lines costs microseconds, not a Python loop turn per line. A CR as the buffer's last
+byte is left to the line loop, which knows a LF may follow in the next chunk."""
 
 
 class SSEError(ValueError):
@@ -68,6 +74,14 @@ class SSEDecoder:
         lf = buffer.find(b"\n", searched)
         start = 0
         while cr != -1 or lf != -1:
+            if buffer[start : start + 1] == b":":
+                comments = _COMMENTS.match(buffer, start)
+                if comments is not None:
+                    self._at_start = False
+                    start = comments.end()
+                    cr = buffer.find(b"\r", start) if cr != -1 and cr < start else cr
+                    lf = buffer.find(b"\n", start) if lf != -1 and lf < start else lf
+                    continue
             if cr == -1 or (lf != -1 and lf < cr):
                 end, start_next = lf, lf + 1
             elif cr + 1 < size:

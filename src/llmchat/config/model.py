@@ -39,6 +39,11 @@ class Timeouts:
     read: float = 600.0
     """Seconds to wait for the next bytes of a reply. Long, because a local model can
     spend minutes on prefill before its first token; a stall beyond this is an error."""
+    first_token: float = 600.0
+    """Seconds from sending a request to its first token, response headers included,
+    however the server trickles bytes meanwhile (a server sending one header byte at a
+    time never trips ``read``). Long for the same reason as ``read``. Applies to every
+    backend; per-backend values come with the backends' own timeouts."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -75,6 +75,8 @@ connect = $connect
 # To wait for the next bytes of a reply. Long on purpose: a local model can spend
 # minutes reading a big prompt before its first token.
 read = $read
+# For the reply's headers and first token together, however slowly bytes trickle in.
+first_token = $first_token
 
 # Backends. None is configured yet: until you uncomment one (or set OPENAI_API_KEY /
 # OPENAI_BASE_URL), llmchat uses the bundled local model if llmchat[local] is installed.
@@ -139,6 +141,7 @@ def starter_config_text() -> str:
         max_tokens=_toml(sampling.max_tokens),
         connect=_toml(timeouts.connect),
         read=_toml(timeouts.read),
+        first_token=_toml(timeouts.first_token),
         local_url=_toml(LLAMACPP_BASE_URL),
         openai_url=_toml(OPENAI_BASE_URL),
         openai_model=_toml(DEFAULT_OPENAI_MODEL),

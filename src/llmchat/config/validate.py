@@ -49,7 +49,7 @@ _PRESET_KEYS = ("temperature", "top_p", "max_tokens", "system")
 _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
-_TIMEOUT_KEYS = ("connect", "read")
+_TIMEOUT_KEYS = ("connect", "read", "first_token")
 _BACKEND_KEYS = (
     "kind",
     "base_url",
@@ -277,9 +277,11 @@ class ConfigReader:
         base = Timeouts()
         connect = self.number(table, "connect", at, 0.0, None, low_open=True)
         read = self.number(table, "read", at, 0.0, None, low_open=True)
+        first = self.number(table, "first_token", at, 0.0, None, low_open=True)
         return Timeouts(
             connect=base.connect if connect is None else connect,
             read=base.read if read is None else read,
+            first_token=base.first_token if first is None else first,
         )
 
     def backends(self, table: dict[str, Any]) -> dict[str, BackendConfig]:

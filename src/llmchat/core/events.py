@@ -21,6 +21,9 @@ class ErrorKind(StrEnum):
     """The server could not be reached."""
     TIMEOUT = "timeout"
     """No bytes for longer than the inactivity timeout."""
+    DEADLINE = "deadline"
+    """No headers and first token within the overall deadline, however the server
+    trickled bytes meanwhile. Not retried: a retry would wait as long again."""
     AUTH = "auth"
     """401/403: the key is missing, wrong or lacks permission."""
     RATE_LIMIT = "rate_limit"

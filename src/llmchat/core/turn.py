@@ -17,6 +17,7 @@ from llmchat.core.events import (
     StreamEvent,
     UsageReport,
 )
+from llmchat.core.limits import ReplyLimits, text_cut_reason
 from llmchat.core.messages import Message, Role, Status, Timing, Usage
 from llmchat.core.params import SamplingParams
 
@@ -35,8 +36,13 @@ class Turn:
         *,
         parent: str | None = None,
         clock: Callable[[], float] = time.perf_counter,
+        limits: ReplyLimits | None = None,
     ) -> None:
         self.params = params
+        self.max_chars = (limits or ReplyLimits()).text_chars(params.max_tokens)
+        """Text (reply and thinking) beyond which the turn is cut: a server that ignores
+        max_tokens must not grow the reply, or llmchat, without bound."""
+        self._chars = 0
         self.parent = parent
         self._clock = clock
         self.sent_at = clock()
@@ -74,10 +80,12 @@ class Turn:
                     self.first_token_at = now
                 self.last_token_at = now
                 self._parts.append(text)
+                self._count(text)
             case Reasoning(text=text) if text:
                 if self.first_token_at is None:
                     self.first_token_at = self._clock()
                 self.reasoning.append(text)
+                self._count(text)
             case UsageReport():
                 self.usage = event
             case ServerTimings():
@@ -91,6 +99,16 @@ class Turn:
                 self._end(Status.INCOMPLETE if incomplete else Status.ERROR)
             case _:
                 pass
+
+    def _count(self, text: str) -> None:
+        # The piece that crosses the cap is kept (the SSE decoder bounds its size); the
+        # front end then closes the stream, because the turn is done.
+        self._chars += len(text)
+        if self._chars > self.max_chars:
+            cut = ChatError(
+                ErrorKind.INCOMPLETE, text_cut_reason(self.max_chars), backend=self.backend
+            )
+            self.feed(Failed(cut))
 
     def cancel(self) -> None:
         if not self.done:
