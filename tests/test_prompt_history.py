@@ -79,9 +79,19 @@ def test_a_recall_shown_unchanged_keeps_walking() -> None:
     assert h.older("two") == "one"
 
 
-def test_repeats_in_a_row_are_shown_once() -> None:
+def test_a_message_asked_again_is_one_step_where_it_was_last_asked() -> None:
     h, _ = history(["a", "b", "b", "b", "a"])
-    assert walk_up(h, 4) == ["a", "b", "a", None]
+    assert walk_up(h, 3) == ["a", "b", None]
+
+
+def test_earlier_sessions_add_only_messages_not_recalled_yet() -> None:
+    # A fork copies its questions: the session it came from has them too.
+    h = PromptHistory(lambda: ["first", "second"], lambda: ["second", "first", "older"])
+    assert h.older("") == "second"
+    assert h.older("second") == "first"
+    assert h.older("first") is None and h.needs_earlier
+    h.add_earlier(h.fetch_earlier())
+    assert h.older("first") == "older"
 
 
 def test_blank_messages_are_not_recalled() -> None:

@@ -21,14 +21,15 @@ def _shown(text: str) -> str:
     return visible(text.replace("\r\n", "\n"))
 
 
-def _without_repeats(texts: Iterable[str], after: str | None = None) -> list[str]:
-    """`texts` with empty ones left out and each run of equal ones shown once."""
+def _without_repeats(texts: Iterable[str], seen: Iterable[str] = ()) -> list[str]:
+    """`texts` with empty ones left out and each text kept once, where it first comes
+    (newest first: a question asked again, or copied by a fork, is one step of ↑)."""
     kept: list[str] = []
-    previous = after
+    known = set(seen)
     for text in texts:
-        if text.strip() and text != previous:
+        if text.strip() and text not in known:
             kept.append(text)
-            previous = text
+            known.add(text)
     return kept
 
 
@@ -93,5 +94,4 @@ class PromptHistory:
             return
         self._earlier = list(texts)
         if self._at >= 0:
-            last = self._entries[-1] if self._entries else None
-            self._entries += _without_repeats((_shown(t) for t in texts), after=last)
+            self._entries += _without_repeats((_shown(t) for t in texts), seen=self._entries)
