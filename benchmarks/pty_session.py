@@ -150,6 +150,10 @@ class PtySession:
         sighting = self.sighting(text)
         return sighting is not None and sighting.frame_end_at is not None
 
+    def tail_bytes(self) -> bytes:
+        """The recent output exactly as it arrived, escape codes and all."""
+        return bytes(self._tail)
+
     def tail_text(self) -> str:
         """The recent output with escape codes removed, to explain a failure."""
         return _ANSI.sub(b"", bytes(self._tail)).decode(errors="replace")

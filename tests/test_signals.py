@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import select
 import signal
 import subprocess
@@ -45,10 +46,26 @@ def test_a_signal_mid_reply_saves_the_shown_text_marked_interrupted(
     with start(server, home) as app:
         os.kill(app.pid, signum)
         app.wait_exit(timeout=20)
+        assert_terminal_restored(app.tail_bytes())
     reply = only_session().messages[-1]
     assert reply.role is Role.ASSISTANT and reply.status is Status.INTERRUPTED
     assert reply.content.startswith("word0 word1") and "word5" in reply.content
     assert len(reply.content) < len(REPLY)
+
+
+SGR = re.compile(rb"\x1b\[([0-9;:]*)m")
+LEAVE_ALTERNATE_SCREEN = b"\x1b[?1049l"
+
+
+def assert_terminal_restored(output: bytes) -> None:
+    """The terminal is as the app found it: out of the alternate screen, with no colour
+    or attribute left on (the last SGR sequence resets them all), cursor shown."""
+    assert LEAVE_ALTERNATE_SCREEN in output, output[-300:]
+    leaving = output.rindex(LEAVE_ALTERNATE_SCREEN)
+    assert b"\x1b[?1049h" not in output[leaving:]
+    last_sgr = SGR.findall(output)[-1:]
+    assert last_sgr in ([b""], [b"0"]), last_sgr
+    assert b"\x1b[?25h" in output[leaving:] or output.rfind(b"\x1b[?25l") < leaving
 
 
 def test_kill_9_mid_reply_leaves_the_last_checkpoint_marked_interrupted(
