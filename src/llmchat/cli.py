@@ -228,7 +228,11 @@ def _session_choice(
     from llmchat.store import SessionError, find_session, latest_session
 
     if args.continue_:
-        latest = latest_session(sessions_dir)
+        try:
+            latest = latest_session(sessions_dir)
+        except SessionError as exc:  # the folder or the newest file cannot be read
+            _say(exc)
+            return 1
         if latest is None:
             _say("no saved session to continue; starting a new one")
         return latest

@@ -22,10 +22,12 @@ from llmchat.store.session_file import (
     session_filename,
 )
 from llmchat.store.session_list import (
+    SessionListing,
     SessionSummary,
     find_session,
     latest_session,
     list_sessions,
+    scan_sessions,
 )
 from llmchat.store.session_load import LoadedSession, load_session, parse_session
 from llmchat.store.session_open import (
@@ -44,6 +46,7 @@ __all__ = [
     "OpenSession",
     "SessionError",
     "SessionFile",
+    "SessionListing",
     "SessionLocked",
     "SessionNotFound",
     "SessionSummary",
@@ -57,6 +60,7 @@ __all__ = [
     "parse_session",
     "parse_session_filename",
     "resume_session",
+    "scan_sessions",
     "session_filename",
     "start_session",
 ]

@@ -90,20 +90,49 @@ class _SessionFile:
         return datetime.fromtimestamp(self.stat.st_mtime, UTC)
 
 
+@dataclass(frozen=True, slots=True)
+class SessionListing:
+    """The sessions of a directory for the picker, and what could not be read there."""
+
+    sessions: list[SessionSummary]
+    """Most recently updated first."""
+    unreadable: list[str] = field(default_factory=list)
+    """One line per file (or the directory) that could not be read, naming it and why."""
+
+
 def list_sessions(sessions_dir: str | os.PathLike[str]) -> list[SessionSummary]:
     """Every session in `sessions_dir`, most recently updated first.
 
     A directory that does not exist yet holds no sessions. Empty files (a session whose
-    first write never happened) and files that cannot be read are left out.
+    first write never happened) and files that cannot be read are left out; a directory
+    that cannot be listed raises `SessionUnreadable`.
     """
     directory = Path(sessions_dir)
-    files = _scan(directory)
+    return _listing(directory, _scan(directory)).sessions
+
+
+def scan_sessions(sessions_dir: str | os.PathLike[str]) -> SessionListing:
+    """`list_sessions`, saying which files (or the directory itself) could not be read,
+    for a picker to tell the user rather than leave them out without a word."""
+    directory = Path(sessions_dir)
+    try:
+        files = _scan(directory)
+    except SessionUnreadable as exc:
+        return SessionListing([], [str(exc)])
+    return _listing(directory, files)
+
+
+def _listing(directory: Path, files: list[_SessionFile]) -> SessionListing:
     index = SessionIndex.load(directory)
     summaries = []
+    unreadable = []
     for found in files:
         summary = _cached(index, found)
         if summary is None:
-            summary = _summarise(found)
+            try:
+                summary = _summarise(found)
+            except SessionUnreadable as exc:
+                unreadable.append(str(exc))
             if summary is not None:
                 _remember(index, found, summary)
         if summary is not None:
@@ -112,27 +141,42 @@ def list_sessions(sessions_dir: str | os.PathLike[str]) -> list[SessionSummary]:
         index.keep_only({found.name for found in files})
         index.save()
     summaries.sort(key=_order, reverse=True)
-    return summaries
+    return SessionListing(summaries, unreadable)
 
 
 def latest_session(sessions_dir: str | os.PathLike[str]) -> SessionSummary | None:
     """The most recently updated session, or None when there is none.
 
     Only the newest file is read (all files updated at that same moment, if several
-    were, to break the tie as the picker does; the next ones if it cannot be read).
+    were, to break the tie as the picker does; the next ones if it is gone meanwhile).
+    Raises `SessionUnreadable`, naming the file, when the newest session cannot be read
+    (continuing an older one instead would be a surprise), or the directory cannot be.
     """
     files = sorted(_scan(Path(sessions_dir)), key=lambda found: found.updated, reverse=True)
     for _, group in groupby(files, key=lambda found: found.updated):
-        summaries = [s for s in map(_summarise, group) if s is not None]
+        summaries: list[SessionSummary] = []
+        problems: list[SessionUnreadable] = []
+        for found in group:
+            try:
+                summary = _summarise(found)
+            except SessionUnreadable as exc:
+                problems.append(exc)
+                continue
+            if summary is not None:
+                summaries.append(summary)
         if summaries:
             return max(summaries, key=_order)
+        if problems:
+            raise problems[0]
     return None
 
 
 def find_session(sessions_dir: str | os.PathLike[str], id_or_prefix: str) -> SessionSummary:
     """The one session whose id is `id_or_prefix` or starts with it.
 
-    Raises `SessionNotFound` when none matches and `AmbiguousSession` when several do.
+    Raises `SessionNotFound` when none matches and `AmbiguousSession` when several do;
+    `SessionUnreadable`, naming the file, when the match (or, with no match, a file that
+    might have been it) cannot be read.
     """
     query = id_or_prefix.strip()
     if not query:
@@ -140,12 +184,22 @@ def find_session(sessions_dir: str | os.PathLike[str], id_or_prefix: str) -> Ses
     directory = Path(sessions_dir)
     index = SessionIndex.load(directory)
     ids: list[tuple[str, _SessionFile]] = []
+    unreadable: list[SessionUnreadable] = []
     for found in _scan(directory):
-        session_id = _session_id(index, found)
+        try:
+            session_id = _session_id(index, found)
+        except SessionUnreadable as exc:
+            unreadable.append(exc)
+            continue
         if session_id is not None:
             ids.append((session_id, found))
     exact = [pair for pair in ids if pair[0] == query]
     matches = exact or [pair for pair in ids if pair[0].startswith(query)]
+    if not matches and unreadable:
+        more = f" (and {len(unreadable) - 1} more)" if len(unreadable) > 1 else ""
+        raise SessionUnreadable(
+            f"no readable session id starts with {query!r}, and {unreadable[0]}{more}"
+        )
     if not matches:
         raise SessionNotFound(f"no session id starts with {query!r} in {sessions_dir}")
     if len(matches) > 1:
@@ -257,11 +311,17 @@ def _quiet(warning: str) -> None:
 
 
 def _summarise(found: _SessionFile) -> SessionSummary | None:
+    """The file's summary; None if it is gone since the scan. Raises `SessionUnreadable`
+    (naming the file and why) if it is there but cannot be read: no permission, …"""
     path = found.path
     try:
         loaded = load_session(path)
-    except (OSError, SessionUnreadable):
-        return None  # gone since the scan, or not ours to read
+    except SessionUnreadable as exc:
+        if isinstance(exc.__cause__, FileNotFoundError):
+            return None
+        raise
+    except FileNotFoundError:
+        return None
     updated = found.updated
     return SessionSummary(
         id=loaded.info.id,

@@ -16,10 +16,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
 from llmchat.core.safe_text import one_line
-from llmchat.store.session_list import SessionSummary, list_sessions
+from llmchat.store.session_list import SessionListing, scan_sessions
 
 if TYPE_CHECKING:
     from llmchat.tui.app import LlmChatApp
+
+
+_UNREADABLE_SHOWN = 3
+"""Unreadable files named in the picker's notice; the rest are counted."""
 
 
 def _when(moment: datetime) -> str:
@@ -58,10 +62,25 @@ class ResumeScreen(Screen[None]):
         self.run_worker(self._load, thread=True, exit_on_error=False, description="list sessions")
 
     def _load(self) -> None:
-        sessions = list_sessions(self.sessions_dir)
-        self.app.call_from_thread(self._show, sessions)
+        listing = scan_sessions(self.sessions_dir)
+        self.app.call_from_thread(self._show, listing)
 
-    def _show(self, sessions: list[SessionSummary]) -> None:
+    def _show(self, listing: SessionListing) -> None:
+        sessions = listing.sessions
+        if listing.unreadable:
+            # Left out of the list, but not without a word: which file, and why.
+            shown = listing.unreadable[:_UNREADABLE_SHOWN]
+            more = len(listing.unreadable) - len(shown)
+            lines = [one_line(line, 200) for line in shown]
+            if more:
+                lines.append(f"(and {more} more)")
+            self.notify(
+                "\n".join(lines),
+                title="Cannot read saved sessions",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
         table = self.query_one(DataTable)
         for summary in sessions:
             table.add_row(
@@ -74,8 +93,9 @@ class ResumeScreen(Screen[None]):
                 key=summary.id,
             )
         if not sessions:
+            none = "No readable sessions" if listing.unreadable else "No saved sessions yet"
             self.query_one("#resume-heading", Static).update(
-                Content("No saved sessions yet — press n to start one.")
+                Content(f"{none} — press n to start one.")
             )
 
     @on(DataTable.RowSelected)
