@@ -245,6 +245,29 @@ class SessionFile:
         return f"<SessionFile {str(self.path)!r} {state}>"
 
 
+def write_session_copy(path: str | os.PathLike[str], records: Iterable[Record]) -> Path:
+    """A new session file at `path` holding `records` (a conversation's `snapshot()`), for
+    saving elsewhere what its own file would not take. Never overwrites a file (O_EXCL);
+    on any failure nothing is left at `path`. Returns the path written."""
+    path = Path(path)
+    data = b"".join(encode_record(to_json(record)) for record in records)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        raise
+    os.close(fd)
+    _sync_directory(path.parent)
+    return path
+
+
 def _lock(fd: int, path: Path) -> None:
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -193,6 +193,24 @@ class LlmChatApp(KeysInOrderApp):
                     await screen.reply_worker.wait()
         self.exit()
 
+    async def action_quit(self) -> None:
+        """Quit, but never silently over changes the session file did not take: try them
+        once more, and if they still fail, ask (retry, save elsewhere, quit anyway)."""
+        from llmchat.core.conversation import PersistError
+        from llmchat.tui.screens.unsaved import UnsavedScreen, suggested_copy_path
+
+        conversation = self.context.conversation if self.context is not None else None
+        if conversation is not None and conversation.unsaved:
+            if isinstance(self.screen, UnsavedScreen):
+                return  # ctrl+q again while asking: the question stands
+            try:
+                conversation.flush()
+            except PersistError as exc:
+                where = suggested_copy_path(conversation, Path.home())
+                self.push_screen(UnsavedScreen(conversation, str(exc), where))
+                return
+        self.exit()
+
     def action_open_session(self, session_id: str) -> None:
         self.open_session(session_id)
 
