@@ -19,6 +19,7 @@ from llmchat.store import (
     SessionUnreadable,
     encode_record,
     load_session,
+    resume_session,
     session_filename,
 )
 from llmchat.store.session_format import CURRENT_VERSION, params_to_json, to_json
@@ -90,13 +91,21 @@ def session_path(directory: Path) -> Path:
 
 
 def saved_and_loaded(directory: Path, *messages: Message) -> list[Message]:
+    """The messages written and read back (each after a stand-in for its parent, as
+    llmchat writes a parent before its children)."""
+    written: set[str] = set()
     with SessionFile.create(directory, INFO) as file:
         file.append(SessionHeader(INFO, PARAMS))
         for message in messages:
+            if message.parent is not None and message.parent not in written:
+                file.append(Message(Role.USER, "the parent", id=message.parent))
+                written.add(message.parent)
             file.append(message)
+            written.add(message.id)
     loaded = load_session(file.path)
     assert loaded.warnings == []
-    return loaded.messages
+    ids = {message.id for message in messages}
+    return [message for message in loaded.messages if message.id in ids]
 
 
 def as_json_reads_it(text: str) -> str:
@@ -468,3 +477,28 @@ def test_a_session_with_a_bom_is_continued_without_a_second_header(tmp_path: Pat
     types = [json.loads(line)["type"] for line in path.read_bytes()[3:].splitlines()]
     assert types == ["session", "message"]
     assert load_session(path).info.title == INFO.title
+
+
+def test_a_hand_made_tree_with_unknown_parents_and_loops_loads_as_one_thread(
+    tmp_path: Path,
+) -> None:
+    lines = [
+        header(),
+        user("one", id="m1"),
+        to_json(Message(Role.ASSISTANT, "two", id="m2", parent="nowhere")),  # an orphan
+        user("three", id="m3", parent="m3"),  # its own parent
+        user("four", id="m4", parent="m5"),  # a loop: m4 → m5 → m4
+        to_json(Message(Role.ASSISTANT, "five", id="m5", parent="m4")),
+    ]
+    loaded = load_session(write(session_path(tmp_path), *lines))
+    assert [m.parent for m in loaded.messages] == [None, "m1", "m2", "m3", "m4"]
+    assert [w.split(":")[0] for w in loaded.warnings] == ["line 3", "line 4", "line 5"]
+    assert all("unknown parent" in w for w in loaded.warnings)
+    with resume_session(loaded.path) as opened:
+        assert [m.content for m in opened.conversation.thread()] == [
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+        ]

@@ -284,6 +284,19 @@ class _Reader:
             # Only a failed rollback after a failed write can repeat a record; keep the first.
             self._warn(number, f"message {detail(message.id)!r} appears again; skipped")
             return False
+        parent = message.parent
+        if parent is not None and parent not in self._ids and parent not in self._checkpoints:
+            # llmchat writes a parent before its children: a parent not seen yet (missing,
+            # the message itself, a loop) is a damaged or hand-made file (a reply cut by a
+            # crash is known by its checkpoints). Following on
+            # from the message before keeps one readable thread and makes loops impossible.
+            before = self._messages[-1].id if self._messages else None
+            self._warn(
+                number,
+                f"message {detail(message.id)!r} names an unknown parent "
+                f"{detail(parent)!r}; it follows the message before it",
+            )
+            message.parent = before
         # The final record of a checkpointed reply supersedes its checkpoints.
         self._checkpoints.pop(message.id, None)
         self._ids.add(message.id)
