@@ -10,8 +10,12 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Button, Input
 
-from llmchat.core.messages import Role
-from llmchat.store import SessionFile, load_session
+from llmchat import paths
+from llmchat.core.messages import Message, Role
+from llmchat.core.params import SamplingParams
+from llmchat.core.records import SessionHeader, SessionInfo
+from llmchat.store import SessionFile, encode_record, load_session, session_filename
+from llmchat.store.session_format import to_json
 from llmchat.tui.app import LlmChatApp
 from llmchat.tui.screens.chat import ChatScreen
 from llmchat.tui.screens.unsaved import UnsavedScreen
@@ -166,3 +170,36 @@ async def test_quitting_with_everything_saved_asks_nothing(
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert app._exit
+
+
+@pytest.mark.parametrize(
+    "stored",
+    [
+        b'{"temperature":NaN,"top_p":-7,"max_tokens":-100,"seed":null}',
+        b'{"temperature":1e308,"top_p":1e308,"max_tokens":1e308,"seed":1e308}',
+    ],
+    ids=["nan-negative", "1e308"],
+)
+async def test_a_session_with_bad_stored_params_opens_with_the_last_sound_ones(
+    server: OpenAIServer, home: Path, stored: bytes
+) -> None:
+    info = SessionInfo(id="badparams001", title="Bad params")
+    folder = paths.sessions_dir()
+    folder.mkdir(parents=True)
+    (folder / session_filename(info)).write_bytes(
+        encode_record(to_json(SessionHeader(info, SamplingParams(temperature=0.3, top_p=0.8))))
+        + encode_record(to_json(Message(Role.USER, "hi")))
+        + b'{"type":"params","ts":"t","params":'
+        + stored
+        + b"}\n"
+    )
+    server.push(Script(reply="fine"))
+    app = chat_app(server, session=info.id)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+        assert app.screen.conversation.params == SamplingParams(temperature=0.3, top_p=0.8)
+        await send(pilot, "again")
+        await wait_for_reply(app)
+    body = server.chat_requests[-1].body
+    assert (body["temperature"], body["top_p"], body["max_tokens"]) == (0.3, 0.8, 1024)
