@@ -75,7 +75,7 @@ async def ask(
     # On Ctrl-C the engine has saved the partial reply as cancelled, and reported it; on
     # SIGTERM or SIGHUP, as interrupted (then the exit status is 128 + the signal).
     stop = StopOnSignals(service)
-    service.conversation.on_restored = lambda line: print(f"llmchat: {line}", file=err)
+    service.conversation.on_restored = lambda line: say(err, line)
     with stop, contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
         await service.send(text, printer)
     if stop.signum is not None:
