@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Button, Input
+from textual.widgets import Button, Input, Label
 
 from llmchat import paths
 from llmchat.core.messages import Message, Role
@@ -158,6 +158,28 @@ async def test_quit_anyway_quits_and_keeps_what_was_saved(
         await pilot.pause()
         assert app._exit
     assert [m.content for m in only_session().messages] == ["one", TEST_REPLY]
+
+
+async def test_opening_another_session_with_unsaved_messages_asks_first(
+    server: OpenAIServer, home: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    disk = FullDisk(monkeypatch)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await unsaved_reply(app, pilot, disk)
+        first = app.context.conversation.info.id  # type: ignore[union-attr]
+        app.open_session(None)  # a new session (F3's picker, ctrl+n: the same road)
+        await pilot.pause()
+        assert isinstance(app.screen, UnsavedScreen)
+        assert "opening another session" in str(app.screen.query_one(Label).render())
+        offered = Path(app.screen.query_one("#unsaved-path", Input).value)
+        await pilot.click("#save-as")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen) and app.is_running
+        assert app.context is not None and app.context.conversation.info.id != first
+    copy = load_session(offered)
+    assert [m.content for m in copy.messages] == ["one", TEST_REPLY, "two", TEST_REPLY]
 
 
 async def test_quitting_with_everything_saved_asks_nothing(

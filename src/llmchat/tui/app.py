@@ -214,9 +214,11 @@ class LlmChatApp(KeysInOrderApp):
     def action_open_session(self, session_id: str) -> None:
         self.open_session(session_id)
 
-    def open_session(self, session_id: str | None) -> None:
+    def open_session(self, session_id: str | None, *, unsaved_given_up: bool = False) -> None:
         """Switch the main screen to another session (or a new one)."""
+        from llmchat.core.conversation import PersistError
         from llmchat.tui.screens.chat import ChatScreen
+        from llmchat.tui.screens.unsaved import UnsavedScreen, suggested_copy_path
 
         if any(isinstance(s, ChatScreen) and s.streaming for s in self.screen_stack):
             self.notify("A reply is still streaming: Esc stops it first.", severity="warning")
@@ -227,6 +229,29 @@ class LlmChatApp(KeysInOrderApp):
                 self.pop_screen()
             self.notify("That session is already open.", timeout=3)
             return
+        conversation = self.context.conversation if self.context is not None else None
+        if conversation is not None and conversation.unsaved and not unsaved_given_up:
+            # Leaving this session closes it: changes its file did not take would go.
+            try:
+                conversation.flush()
+            except PersistError as exc:
+
+                def go_on(message: str | None) -> None:
+                    if message:
+                        self.notify(one_line(message), timeout=10, markup=False)
+                    self.open_session(session_id, unsaved_given_up=True)
+
+                where = suggested_copy_path(conversation, Path.home())
+                self.push_screen(
+                    UnsavedScreen(
+                        conversation,
+                        str(exc),
+                        where,
+                        leaving="opening another session",
+                        then=go_on,
+                    )
+                )
+                return
         try:
             screen = self._chat_screen(session_id)
         except Exception as exc:  # a locked or unreadable session: say so, keep running

@@ -1,10 +1,12 @@
-"""Asked on quit when the session file did not take every change (a full disk, a folder
-made read-only): retry saving, save the whole conversation to another file, or quit
-anyway. Without it, quitting after "kept in memory" dropped those messages without a word.
+"""Asked on quit (or on opening another session) when the session file did not take
+every change (a full disk, a folder made read-only): retry saving, save the whole
+conversation to another file, or go on anyway. Without it, leaving after "kept in
+memory" dropped those messages without a word.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from textual import on
@@ -46,20 +48,40 @@ class UnsavedScreen(ModalScreen[None]):
         Binding("escape", "dismiss", "Stay", id="unsaved.stay", tooltip="Back to the session"),
     ]
 
-    def __init__(self, conversation: Conversation, problem: str, suggested: Path) -> None:
+    def __init__(
+        self,
+        conversation: Conversation,
+        problem: str,
+        suggested: Path,
+        *,
+        leaving: str = "quitting",
+        then: Callable[[str | None], None] | None = None,
+    ) -> None:
+        """`leaving`: what the user asked for, in words ("quitting", "opening another
+        session"); `then`: what happens once the changes are safe or given up (with a
+        line saying where they went); by default the app quits."""
         super().__init__()
         self.conversation = conversation
         self._problem = problem
         self._suggested = suggested
+        self._leaving = leaving
+        self._then = then
+
+    def _go_on(self, message: str | None = None) -> None:
+        if self._then is None:
+            self.app.exit(message=message)
+            return
+        self.dismiss()
+        self._then(message)
 
     def compose(self) -> ComposeResult:
         count = self.conversation.unsaved
         changes = "1 change" if count == 1 else f"{count} changes"
         with Vertical():
             yield Label(
-                f"{changes} to this session could not be saved; quitting now loses them. "
-                "Retry (if space was freed), save the whole conversation to another file, "
-                "or quit anyway.",
+                f"{changes} to this session could not be saved; {self._leaving} now loses "
+                "them. Retry (if space was freed), save the whole conversation to another "
+                "file, or go on anyway.",
                 markup=False,
             )
             yield Label(one_line(self._problem, 200), id="unsaved-problem", markup=False)
@@ -67,7 +89,8 @@ class UnsavedScreen(ModalScreen[None]):
             with Horizontal():
                 yield Button("Retry saving", id="retry", variant="primary")
                 yield Button("Save to this path", id="save-as")
-                yield Button("Quit anyway", id="quit", variant="error")
+                anyway = "Quit anyway" if self._then is None else "Go on anyway"
+                yield Button(anyway, id="quit", variant="error")
                 yield Button("Stay", id="stay")
 
     def on_mount(self) -> None:
@@ -83,7 +106,7 @@ class UnsavedScreen(ModalScreen[None]):
         except PersistError as exc:
             self._say(f"Still not saved: {exc}")
             return
-        self.app.exit()
+        self._go_on()
 
     @on(Button.Pressed, "#save-as")
     @on(Input.Submitted, "#unsaved-path")
@@ -103,11 +126,11 @@ class UnsavedScreen(ModalScreen[None]):
         except OSError as exc:
             self._say(f"Could not save to {path}: {exc.strerror or exc}")
             return
-        self.app.exit(message=f"llmchat: the whole session is saved in {path}")
+        self._go_on(f"llmchat: the whole session is saved in {path}")
 
     @on(Button.Pressed, "#quit")
     def quit_anyway(self) -> None:
-        self.app.exit()
+        self._go_on()
 
     @on(Button.Pressed, "#stay")
     def stay(self) -> None:
