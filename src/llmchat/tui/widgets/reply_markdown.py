@@ -89,10 +89,34 @@ def render_block(source: str, *, dark: bool) -> RenderedOnce:
 
 
 def block_spans(source: str) -> Iterator[tuple[int, int]]:
-    """(first line, end line) of each top-level block, in order."""
+    """(first line, end line) of each top-level block, in order (lines end at `\\n`)."""
+    for start, end, _ in blocks(source):
+        yield start, end
+
+
+def blocks(source: str) -> list[tuple[int, int, str | None]]:
+    """(first line, end line, fence) of each top-level block: `fence` is the opening line
+    of a code fence that is not closed yet (the reply stops inside it), else None."""
+    found: list[tuple[int, int, str | None]] = []
     for token in _PARSER.parse(source):
         if token.level == 0 and token.map is not None and token.nesting >= 0:
-            yield token.map[0], token.map[1]
+            found.append((token.map[0], token.map[1], None))
+            last = token
+    if found and last.type == "fence" and last.map is not None:
+        start, end = last.map
+        lines = source.split("\n")[start:end]
+        mark = last.markup
+        closed = (len(lines) > 1 and _closes(lines[-1], mark)) or (
+            len(lines) > 2 and not lines[-1].strip() and _closes(lines[-2], mark)
+        )
+        if not closed:
+            found[-1] = (start, end, lines[0])
+    return found
+
+
+def _closes(line: str, mark: str) -> bool:
+    text = line.strip()
+    return len(text) >= len(mark) and set(text) == {mark[0]}
 
 
 def warm_up() -> None:

@@ -28,11 +28,26 @@ from llmchat.core.messages import Message, Status
 from llmchat.core.safe_text import visible
 from llmchat.core.structured import Checked
 from llmchat.tui.widgets.message_meta import reply_meta
+from llmchat.tui.widgets.reply_lines import ReplyLines
+from llmchat.tui.widgets.reply_text import (
+    HEAD_CHARS,
+    TAIL_CHARS,
+    Fold,
+    display_text,
+    head_of,
+    is_huge,
+    lines_of,
+    tail_of,
+)
 
 FRAME_S = 1 / 20
 """At most this often after the first token: each render lays the screen out again, and
 on a 2-core machine a local model's server needs the CPU more than the text needs 60 fps
 (measured: 5.8 → 3.0 ms of app CPU per token, server decode 55 → 67 tok/s)."""
+RENDER_CHARS = 4_000
+"""At most this much new text is drawn as Markdown per render (the rest next frame)."""
+OPEN_CHARS = 3_000
+"""A block still growing is drawn again each frame only while it is shorter than this."""
 
 
 class ReplyBlock(Static):
@@ -83,23 +98,45 @@ def _highlight(
 
 
 class ReplyBody(Vertical):
-    """The Markdown of a reply, as one Static per top-level block."""
+    """The Markdown of a reply, as one Static per top-level block; a huge reply folded.
+
+    The work of a render is bounded whatever the reply's size: a render takes in at most
+    `RENDER_CHARS` new characters (the rest waits for the next frame), a block still
+    growing is drawn again only while it is under `OPEN_CHARS` (a longer one is cut at a
+    line and carried on in a new block, a code fence opened again), and a reply beyond
+    the fold (reply_text) is shown as its start, a notice and its end, whose updates
+    cost the same at 20 MB as at 200 KB. `show_all` draws every line (ReplyLines).
+    """
 
     DEFAULT_CSS = """
     ReplyBody { height: auto; padding: 0 1; }
     ReplyBody > .block { margin: 0 0 1 0; }
+    ReplyBody > .block.-cut { margin: 0; }
+    ReplyBody > .fold { color: $text-muted; text-style: italic; margin: 0 0 1 0; }
     """
 
     def __init__(self, markdown: str = "") -> None:
         super().__init__()
-        self._source = ""
-        self._open_line = 0
-        """Line of the source where the last (still growing) block starts."""
+        self._text: list[str] = []
+        """The model's text taken in so far, in pieces (joined only to show all). It is
+        made displayable where it is drawn: a folded reply never scans all of it."""
+        self._chars = 0
+        self._newlines = 0
+        self._head = ""
+        """The first HEAD_CHARS characters (what a folded reply shows of its start)."""
+        self._recent = ""
+        """The last TAIL_CHARS characters (what a folded reply shows of its end)."""
+        self._tail = ""
+        """The text of the block still growing (with its fence line if it was cut)."""
         # An empty first block, mounted with the reply, so the first token only has to
         # update it (mounting a widget then would cost the first token a few ms).
         self._open: Static = ReplyBlock("", classes="block")
-        self._pending: list[str] = [visible(markdown)] if markdown else []
+        self._pending: list[str] = [markdown] if markdown else []
+        self._folded: tuple[Static, Static] | None = None
+        """The fold's notice and the reply's end, once the reply is folded."""
+        self._all: ReplyLines | None = None
         self._last_flush = 0.0
+        self._interval = FRAME_S
         self._timer: Timer | None = None
         # One render at a time: a timer flush can still be mounting blocks when the next
         # delta (or the end of the stream) asks for another.
@@ -107,8 +144,13 @@ class ReplyBody(Vertical):
 
     @property
     def source(self) -> str:
-        """The text shown so far (control characters already made visible)."""
-        return self._source + "".join(self._pending)
+        """The text shown so far (controls and separators already made visible)."""
+        return display_text("".join(self._text) + "".join(self._pending))
+
+    @property
+    def folded(self) -> bool:
+        """Huge, and shown as its start and end (`show_all` shows every line)."""
+        return self._folded is not None
 
     def compose(self) -> ComposeResult:
         yield self._open
@@ -119,13 +161,13 @@ class ReplyBody(Vertical):
 
     async def feed(self, text: str) -> None:
         """Queue model text for display (neutralised here; the stored text is untouched)."""
-        self._pending.append(visible(text))
+        self._pending.append(text)
         if self._timer is not None:
             return
-        if time.perf_counter() - self._last_flush >= FRAME_S:
+        if time.perf_counter() - self._last_flush >= self._interval:
             await self._flush()
         else:
-            self._timer = self.set_timer(FRAME_S, self._flush)
+            self._timer = self.set_timer(self._interval, self._flush)
 
     async def _flush(self) -> None:
         self._timer = None
@@ -136,42 +178,146 @@ class ReplyBody(Vertical):
         async with self._rendering:
             if not self._pending:
                 return
-            self._source += "".join(self._pending)
-            self._pending.clear()
+            started = time.perf_counter()
+            await self._render_pending()
             self._last_flush = time.perf_counter()
-            await self._render_tail()
+            # Rendering takes at most a quarter of the time (a long block is slow to
+            # draw), so keys and paints always get their turn.
+            self._interval = max(FRAME_S, 3 * (self._last_flush - started))
+            if self._pending and self._timer is None:
+                self._timer = self.set_timer(self._interval, self._flush)
+
+    def _take(self, limit: int | None) -> str:
+        """Up to `limit` characters of the pending text, counted in."""
+        text = "".join(self._pending)
+        self._pending.clear()
+        if limit is not None and len(text) > limit:
+            self._pending.append(text[limit:])
+            text = text[:limit]
+        self._text.append(text)
+        self._chars += len(text)
+        self._newlines += text.count("\n")
+        if len(self._head) < HEAD_CHARS:
+            self._head += text[: HEAD_CHARS - len(self._head)]
+        self._recent = (self._recent + text[-TAIL_CHARS:])[-TAIL_CHARS:]
+        return text
+
+    async def _render_pending(self) -> None:
+        if self._all is not None:
+            self._all.append(display_text(self._take(None)))
+            return
+        pending = self._pending
+        if self._folded is None and is_huge(
+            self._chars + sum(map(len, pending)),
+            self._newlines + sum(piece.count("\n") for piece in pending),
+        ):
+            self._take(None)
+            await self._fold()
+            return
+        if self._folded is not None:
+            self._take(None)
+            self._show_fold()
+            return
+        self._tail += display_text(self._take(RENDER_CHARS))
+        await self._render_tail()
 
     async def _render_tail(self) -> None:
         # Imported here: markdown-it, Rich's Markdown and Pygments are not needed for the
         # first frame (the chat screen warms them up in a thread right after it).
-        from llmchat.tui.widgets.reply_markdown import block_spans, render_block
+        from llmchat.tui.widgets.reply_markdown import blocks, render_block
 
-        lines = self._source.splitlines(keepends=True)
-        tail = lines[self._open_line :]
-        spans = list(block_spans("".join(tail)))
+        lines = lines_of(self._tail)
+        spans = blocks(self._tail)
         if not spans:
             return
+        cut: str | None = None
+        last_start, _, fence = spans[-1]
+        if len(self._tail) - sum(map(len, lines[:last_start])) > OPEN_CHARS:
+            # A block that keeps growing is not drawn again at every frame: what it has
+            # is drawn for good, and it carries on in a new block from its last line.
+            cut = ""
+            if fence is not None:
+                cut = fence + "\n"
+            keep = max(last_start + 1, len(lines) - 1)
+            spans[-1] = (last_start, keep, fence)
+            spans.append((keep, len(lines), None))
         dark = self.app.current_theme.dark if self.is_attached else True
         new: list[Static] = []
-        for index, (start, end) in enumerate(spans):
-            block = render_block("".join(tail[start:end]), dark=dark)
+        for index, (start, end, _) in enumerate(spans):
+            source = "".join(lines[start:end])
+            if cut is not None and index == len(spans) - 1:
+                self._tail = cut + source
+                new.append(ReplyBlock(render_block(self._tail, dark=dark), classes="block"))
+                break
+            block = render_block(source, dark=dark)
             if index == 0:
                 self._open.update(block)
             else:
                 new.append(ReplyBlock(block, classes="block"))
+        if cut is not None:
+            (new[-2] if len(new) > 1 else self._open).add_class("-cut")
+        else:
+            self._tail = "".join(lines[spans[-1][0] :])
         if new:
             await self.mount_all(new)
             self._open = new[-1]
-        self._open_line += spans[-1][0]
+
+    async def _fold(self) -> None:
+        """Huge: its start as Markdown, a notice, its end as plain text."""
+        from llmchat.tui.widgets.reply_markdown import render_block
+
+        dark = self.app.current_theme.dark if self.is_attached else True
+        head = ReplyBlock(
+            render_block(display_text(head_of(self._head)), dark=dark), classes="block -cut"
+        )
+        notice = Static("", classes="fold")
+        end = Static("", classes="block")
+        self._folded = (notice, end)
+        self._tail = ""
+        await self.remove_children()
+        await self.mount_all([head, notice, end])
+        self._open = end
+        self._show_fold()
+
+    def _show_fold(self) -> None:
+        assert self._folded is not None
+        notice, end = self._folded
+        head = head_of(self._head)
+        starts_text = self._chars <= TAIL_CHARS
+        tail = tail_of(self._recent, starts_text=starts_text)
+        folded = Fold(
+            chars=max(0, self._chars - len(head) - len(tail)),
+            lines=max(0, self._newlines + 1 - head.count("\n") - tail.count("\n") - 1),
+        )
+        notice.update(Content(folded.notice()))
+        end.update(Content(display_text(tail)))
+
+    async def show_all(self) -> None:
+        """Every line of a folded reply, drawn as plain text as it is scrolled to."""
+        if self._folded is None or self._all is not None:
+            return
+        async with self._rendering:
+            self._all = ReplyLines(display_text("".join(self._text)))
+            self._folded = None
+            await self.remove_children()
+            await self.mount(self._all)
 
     async def close_stream(self) -> None:
-        """Flush what is pending so the whole reply is on screen."""
+        """Render all that is pending, a bounded piece per frame, so the whole reply is
+        on screen (or, if huge, its fold)."""
         if self._timer is not None:
             self._timer.stop()
             self._timer = None
-        async with self._rendering:
-            pass  # let a render in progress finish first
-        await self._flush()
+        while True:
+            async with self._rendering:
+                pass  # let a render in progress finish first
+            await self._flush()
+            if not self._pending:
+                return
+            if self._timer is not None:
+                self._timer.stop()
+                self._timer = None
+            await asyncio.sleep(FRAME_S)
 
 
 class ReplyView(Vertical):
@@ -199,6 +345,10 @@ class ReplyView(Vertical):
 
     async def feed(self, text: str) -> None:
         await self.body.feed(text)
+
+    async def show_all(self) -> None:
+        """A folded (huge) reply: every line of it."""
+        await self.body.show_all()
 
     def show_progress(self, line: str) -> None:
         self.meta.update(Content(line))
