@@ -111,6 +111,13 @@ COMMANDS: tuple[Command, ...] = (
         needs=Needs.CHAT,
     ),
     Command(
+        "message: show all",
+        "Every line of the focused (or last) reply if it is folded (huge)",
+        "screen.message_show_all",
+        "Enter on a message",
+        Needs.CHAT,
+    ),
+    Command(
         "message: focus",
         "Focus the newest message (then ↑/↓ move between messages, Esc comes back)",
         "screen.focus_messages",

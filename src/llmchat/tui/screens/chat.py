@@ -292,3 +292,6 @@ class ChatScreen(Screen[None]):
 
     async def action_message_copy(self) -> None:
         await self.messages_ui.copy()
+
+    async def action_message_show_all(self) -> None:
+        await self.query_one(ConversationView).show_all()

@@ -62,6 +62,7 @@ class ConversationView(VerticalScroll):
         Binding("ctrl+home", "to_first", "Top of chat", show=False),
         Binding("ctrl+end", "to_last", "End of chat", show=False),
         Binding("escape", "leave", "Back to the prompt", show=False),
+        Binding("enter", "show_all", "Show all of a folded reply", show=False),
     ]
 
     def __init__(self, *, id: str | None = "conversation") -> None:
@@ -297,6 +298,16 @@ class ConversationView(VerticalScroll):
         if view is not None:
             self._marker_view = self._marker_notice()
             self.mount(self._marker_view, before=view)
+
+    async def show_all(self) -> None:
+        """Every line of the focused reply, or else of the newest one, if it is folded."""
+        view = self._focused_view
+        if not isinstance(view, ReplyView):
+            view = next(
+                (v for v in reversed(list(self.message_views())) if isinstance(v, ReplyView)), None
+            )
+        if view is not None:
+            await view.show_all()
 
     def focus_newest(self) -> None:
         """Message focus on the newest message (ctrl+↑ from the prompt)."""
@@ -629,7 +640,7 @@ class ConversationView(VerticalScroll):
         self._refocus()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in ("leave", "first", "last"):
+        if action in ("leave", "first", "last", "show_all"):
             # Outside message focus Esc is the screen's (stop the reply) and Home/End
             # scroll, as they did.
             return self._focus is not None
@@ -652,6 +663,9 @@ class ConversationView(VerticalScroll):
 
     def action_last(self) -> None:
         self._focus_at(self._count() - 1)
+
+    async def action_show_all(self) -> None:
+        await self.show_all()
 
     async def action_to_first(self) -> None:
         await self.to_first()
