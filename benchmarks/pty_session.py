@@ -102,6 +102,8 @@ class PtySession:
         self._in_frame = False
         self._eof = False
         self._tail = bytearray()
+        self.everything: bytearray | None = None
+        """All output as it arrived, when asked for with `keep_everything()`."""
         self._watch: dict[bytes, Sighting | None] = {}
         self._scanner = _Scanner({SYNC_QUERY, SYNC_BEGIN, SYNC_END})
 
@@ -149,6 +151,11 @@ class PtySession:
         """The watched `text` has arrived, and so has the end of the frame holding it."""
         sighting = self.sighting(text)
         return sighting is not None and sighting.frame_end_at is not None
+
+    def keep_everything(self) -> None:
+        """Keep every byte from now on (a test checking all the app wrote), not only the
+        tail."""
+        self.everything = bytearray(self._tail)
 
     def tail_bytes(self) -> bytes:
         """The recent output exactly as it arrived, escape codes and all."""
@@ -243,6 +250,8 @@ class PtySession:
         self.received += len(data)
         self._tail += data
         del self._tail[:-TAIL_BYTES]
+        if self.everything is not None:
+            self.everything += data
         found = self._scanner.feed(data, offset)
         if found.get(SYNC_QUERY):
             os.write(self.fd, SYNC_REPLY)

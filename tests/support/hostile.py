@@ -39,8 +39,11 @@ RAW_MARKERS = (
 """Each sequence as it would reach the terminal if passed through raw."""
 
 # What llmchat's own renderer (Textual, or llmchat's styling) may write: SGR and cursor
-# CSI sequences and OSC 8 links it made itself. Anything else starting with ESC leaks.
-_OWN_SEQUENCE = re.compile(r"\x1b\[[0-9;:?<=>]*[ -/]*[@-~]|\x1b]8;[^\x07\x1b]*(?:\x07|\x1b\\)")
+# CSI sequences, OSC 8 links it made itself and OSC 22 pointer shapes (Textual names the
+# mouse pointer, e.g. "default"). Anything else starting with ESC leaks.
+_OWN_SEQUENCE = re.compile(
+    r"\x1b\[[0-9;:?<=>]*[ -/]*[@-~]|\x1b]8;[^\x07\x1b]*(?:\x07|\x1b\\)|\x1b]22;[a-z-]+\x07"
+)
 _FORBIDDEN_CHAR = re.compile(f"[\x00-\x08\x0b\x0c\x0e-\x1a\x1c-\x1f\x7f-\x9f\ud800-\udfff{BIDI}]")
 
 
