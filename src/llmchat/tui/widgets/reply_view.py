@@ -44,6 +44,9 @@ FRAME_S = 1 / 20
 """At most this often after the first token: each render lays the screen out again, and
 on a 2-core machine a local model's server needs the CPU more than the text needs 60 fps
 (measured: 5.8 → 3.0 ms of app CPU per token, server decode 55 → 67 tok/s)."""
+FOLDED_FRAME_S = 0.25
+"""A folded reply's notice and end are redrawn this often: each redraw repaints the
+conversation, time the keyboard needs more than a count that moves by megabytes."""
 RENDER_CHARS = 4_000
 """At most this much new text is drawn as Markdown per render (the rest next frame)."""
 OPEN_CHARS = 3_000
@@ -183,7 +186,8 @@ class ReplyBody(Vertical):
             self._last_flush = time.perf_counter()
             # Rendering takes at most a quarter of the time (a long block is slow to
             # draw), so keys and paints always get their turn.
-            self._interval = max(FRAME_S, 3 * (self._last_flush - started))
+            frame = FRAME_S if self._folded is None else FOLDED_FRAME_S
+            self._interval = max(frame, 3 * (self._last_flush - started))
             if self._pending and self._timer is None:
                 self._timer = self.set_timer(self._interval, self._flush)
 
