@@ -24,7 +24,11 @@ from llmchat.core.params import SamplingParams
 
 def estimate_tokens(text: str) -> int:
     """A rough count (about four characters a token) for when nobody reported one."""
-    return (len(text) + 3) // 4
+    return _estimate(len(text))
+
+
+def _estimate(chars: int) -> int:
+    return (chars + 3) // 4
 
 
 class Turn:
@@ -50,6 +54,8 @@ class Turn:
         self.last_token_at: float | None = None
         self.ended_at: float | None = None
         self._parts: list[str] = []
+        self._text_chars = 0
+        """Characters of reply text so far: the estimate needs no join of a huge reply."""
         self.reasoning: list[str] = []
         self.backend: str | None = None
         self.model: str | None = None
@@ -80,6 +86,7 @@ class Turn:
                     self.first_token_at = now
                 self.last_token_at = now
                 self._parts.append(text)
+                self._text_chars += len(text)
                 self._count(text)
             case Reasoning(text=text) if text:
                 if self.first_token_at is None:
@@ -128,7 +135,8 @@ class Turn:
     def completion_tokens(self) -> int:
         if self.usage is not None:
             return self.usage.completion_tokens
-        return estimate_tokens(self.text)
+        # Asked several times a second while streaming: counted, not joined and measured.
+        return _estimate(self._text_chars)
 
     @property
     def tok_s(self) -> float | None:
