@@ -151,6 +151,7 @@ def test_a_model_file_backend_names_its_chat_template_and_stop_strings(tmp_path:
     assert (resolved.chat_template_file, resolved.stop) == (template, ("\nUser:", "</s>"))
 
 
+@pytest.mark.family("config")
 def test_a_missing_chat_template_file_is_a_located_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(MODEL_WITH_TEMPLATE, tmp_path / "config.toml")
@@ -188,6 +189,7 @@ def test_stop_strings_work_without_a_template_and_default_to_none() -> None:
         ('stop = [""]\n', "stop", 2, "must not be empty"),
     ],
 )
+@pytest.mark.family("config")
 def test_wrong_chat_template_or_stop_types_are_located_errors(
     text: str, key: str, line: int, words: str
 ) -> None:
@@ -196,6 +198,7 @@ def test_wrong_chat_template_or_stop_types_are_located_errors(
     assert words in error.message
 
 
+@pytest.mark.family("config")
 def test_byte_order_mark_is_accepted() -> None:
     assert config_of('\ufefftheme = "nord"\n').theme == "nord"
 
@@ -230,6 +233,7 @@ def test_loaded_backends_cannot_be_mutated() -> None:
         "nul-byte",
     ],
 )
+@pytest.mark.family("config")
 def test_syntax_error_reports_line_and_column(
     text: str, line: int, column: int, words: str
 ) -> None:
@@ -248,6 +252,7 @@ def test_syntax_error_reports_line_and_column(
     ],
     ids=["open-multiline-string", "open-array", "dangling-equals"],
 )
+@pytest.mark.family("config")
 def test_error_at_end_of_file_points_at_the_last_line_with_content(
     text: str, line: int, column: int
 ) -> None:
@@ -256,6 +261,7 @@ def test_error_at_end_of_file_points_at_the_last_line_with_content(
     assert "at the end of the file" in error.message
 
 
+@pytest.mark.family("config")
 def test_invalid_utf8_is_located(tmp_path: Path) -> None:
     path = write_config(tmp_path, b'theme = "ok"\ntheme2 = "caf\xe9"\n')
     with pytest.raises(ConfigError) as caught:
@@ -264,12 +270,14 @@ def test_invalid_utf8_is_located(tmp_path: Path) -> None:
     assert "UTF-8" in caught.value.message
 
 
+@pytest.mark.family("config")
 def test_syntax_error_never_quotes_the_offending_line() -> None:
     error = error_for(f'[backends.o]\napi_key = "{KEY}\n')
     assert KEY not in str(error)
     assert KEY[:12] not in str(error)
 
 
+@pytest.mark.family("config")
 def test_unreadable_config_is_a_config_error(tmp_path: Path) -> None:
     directory = tmp_path / "config.toml"
     directory.mkdir()
@@ -305,6 +313,7 @@ def test_unreadable_config_is_a_config_error(tmp_path: Path) -> None:
         ('[backends.o]\nmodel = ""\n', "backends.o.model", 2, "must not be empty"),
     ],
 )
+@pytest.mark.family("config")
 def test_wrong_type_or_range_names_the_key_path_and_line(
     text: str, key: str, line: int, words: str
 ) -> None:
@@ -315,6 +324,7 @@ def test_wrong_type_or_range_names_the_key_path_and_line(
     assert str(error).startswith(f"/cfg/config.toml:{line}: {key}: ")
 
 
+@pytest.mark.family("config")
 def test_unknown_kind_is_an_error_with_a_suggestion() -> None:
     error = error_for('[backends.local]\nkind = "llama.cpp"\n')
     assert error.key == "backends.local.kind"
@@ -328,6 +338,7 @@ def test_unknown_max_tokens_field_is_an_error() -> None:
     assert error.key == "backends.o.max_tokens_field"
 
 
+@pytest.mark.family("config")
 @pytest.mark.parametrize("url", ["ftp://host/v1", "127.0.0.1:8080/v1", "http://", "http://h:99999"])
 def test_bad_base_url_is_an_error(url: str) -> None:
     error = error_for(f'[backends.o]\nbase_url = "{url}"\n')
@@ -356,12 +367,14 @@ def test_a_broken_backend_is_not_reported_again_as_unknown_default() -> None:
     assert [issue.key for issue in error.issues] == ["backends.l.kind"]
 
 
+@pytest.mark.family("config")
 def test_every_problem_is_reported_at_once() -> None:
     error = error_for('theme = 1\n[sampling]\ntop_p = 2\n[backends.x]\nkind = "?"\n')
     assert [issue.key for issue in error.issues] == ["backends.x.kind", "sampling.top_p", "theme"]
     assert len(str(error).splitlines()) == 3
 
 
+@pytest.mark.family("secrets")
 @pytest.mark.parametrize("value", [KEY, "sk-abc", "gsk_abcdefghij0123456789klmnop"])
 def test_api_key_env_holding_a_key_is_refused_without_echoing_it(value: str) -> None:
     error = error_for(f'[backends.o]\napi_key_env = "{value}"\n')
@@ -370,6 +383,7 @@ def test_api_key_env_holding_a_key_is_refused_without_echoing_it(value: str) -> 
     assert value not in str(error)
 
 
+@pytest.mark.family("secrets")
 def test_wrong_type_for_api_key_does_not_echo_the_value() -> None:
     error = error_for("[backends.o]\napi_key = 1234567890123456789\n")
     assert error.key == "backends.o.api_key"
@@ -379,6 +393,7 @@ def test_wrong_type_for_api_key_does_not_echo_the_value() -> None:
 # --- warnings ----------------------------------------------------------------------
 
 
+@pytest.mark.family("config")
 def test_unknown_keys_are_warnings_with_line_and_suggestion() -> None:
     text = 'thme = "x"\n[backends.local]\nkind = "llamacpp"\nmodle = "q"\n'
     config, warnings = parse_config(text, Path("c.toml"))
@@ -394,6 +409,7 @@ def test_unknown_keys_inside_multiline_strings_are_not_misplaced() -> None:
     assert [(w.key, w.line) for w in warnings] == [("sampling.foo", 5)]
 
 
+@pytest.mark.family("secrets")
 @posix_only
 def test_group_readable_file_holding_a_key_warns(tmp_path: Path) -> None:
     path = write_config(tmp_path, f'[backends.o]\napi_key = "{KEY}"\n', mode=0o640)
@@ -405,6 +421,7 @@ def test_group_readable_file_holding_a_key_warns(tmp_path: Path) -> None:
     assert KEY not in line
 
 
+@pytest.mark.family("secrets")
 @posix_only
 def test_world_readable_file_holding_a_key_warns(tmp_path: Path) -> None:
     path = write_config(tmp_path, f'[backends.o]\napi_key = "{KEY}"\n', mode=0o644)
@@ -431,6 +448,7 @@ def test_readable_file_without_a_key_does_not_warn(tmp_path: Path) -> None:
     ['theme = "unterminated\n', "[sampling]\ntemperature = 9\n", b"\xff\xfe garbage"],
     ids=["syntax", "invalid-value", "not-utf8"],
 )
+@pytest.mark.family("config")
 def test_corrupt_config_is_never_modified(tmp_path: Path, text: str | bytes) -> None:
     path = write_config(tmp_path, text)
     before = (path.read_bytes(), path.stat().st_mtime_ns, stat.S_IMODE(path.stat().st_mode))
@@ -444,6 +462,7 @@ def test_corrupt_config_is_never_modified(tmp_path: Path, text: str | bytes) -> 
 # --- secrets -----------------------------------------------------------------------
 
 
+@pytest.mark.family("secrets")
 def test_secret_repr_shows_a_masked_hint_only() -> None:
     secret = Secret(KEY)
     assert repr(secret) == "Secret('sk-…abcd')"
@@ -451,10 +470,12 @@ def test_secret_repr_shows_a_masked_hint_only() -> None:
     assert secret.reveal() == KEY
 
 
+@pytest.mark.family("secrets")
 def test_short_secret_is_fully_masked() -> None:
     assert str(Secret("abc123")) == "****"
 
 
+@pytest.mark.family("secrets")
 def test_secret_cannot_be_pickled_or_json_encoded() -> None:
     with pytest.raises(TypeError):
         pickle.dumps(Secret(KEY))
@@ -462,12 +483,14 @@ def test_secret_cannot_be_pickled_or_json_encoded() -> None:
         json.dumps({"k": Secret(KEY)})
 
 
+@pytest.mark.family("secrets")
 def test_config_repr_hides_a_literal_key() -> None:
     config = config_of(f'[backends.o]\napi_key = "{KEY}"\n')
     assert config.backends["o"].api_key == Secret(KEY)
     assert KEY not in repr(config)
 
 
+@pytest.mark.family("secrets")
 def test_resolved_backend_repr_and_asdict_hide_the_key() -> None:
     resolved = resolve_backend(Config(), {"OPENAI_API_KEY": KEY}).backend
     assert resolved is not None
@@ -475,6 +498,7 @@ def test_resolved_backend_repr_and_asdict_hide_the_key() -> None:
     assert KEY not in str(dataclasses.asdict(resolved))
 
 
+@pytest.mark.family("secrets")
 def test_display_url_drops_credentials_and_query() -> None:
     url = f"https://user:{KEY}@example.com:8443/v1?key={KEY}"
     assert display_url(url) == "https://example.com:8443/v1"
@@ -608,6 +632,7 @@ def test_unknown_llmchat_backend_is_an_error_naming_the_variable() -> None:
         resolve_backend(CONFIGURED, {"LLMCHAT_BACKEND": "typo"})
 
 
+@pytest.mark.family("config")
 def test_bad_base_url_override_is_an_error_naming_its_source() -> None:
     with pytest.raises(ResolutionError, match="LLMCHAT_BASE_URL must start with http"):
         resolve_backend(CONFIGURED, {"LLMCHAT_BASE_URL": "localhost:8080"})
@@ -626,6 +651,7 @@ def test_resolved_backend_fills_max_tokens_field_and_model_by_host() -> None:
 # --- the secret rule: a key only goes to the host it was configured for --------------
 
 
+@pytest.mark.family("secrets")
 def test_configured_key_goes_to_its_own_host() -> None:
     result = resolve_backend(CONFIGURED, OPENAI_ENV, CliOverrides(backend="openai"))
     assert result.backend is not None and result.backend.api_key == Secret(KEY)
@@ -642,6 +668,7 @@ def test_configured_key_goes_to_its_own_host() -> None:
     ],
     ids=["cli-new-host", "env-new-host", "https-to-http", "new-port"],
 )
+@pytest.mark.family("secrets")
 def test_key_is_dropped_when_an_override_moves_the_backend(
     env: dict[str, str], cli: str | None, source: str
 ) -> None:
