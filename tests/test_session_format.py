@@ -37,6 +37,7 @@ from llmchat.core.records import (
 from llmchat.store import SessionFile, encode_record, load_session, resume_session
 from llmchat.store.session_format import (
     CURRENT_VERSION,
+    MOST,
     UPGRADES,
     checked_message,
     from_json,
@@ -62,8 +63,8 @@ def reads_back_exactly(text: str) -> bool:
 TEXT = st.text(alphabet=st.characters(exclude_categories=())).filter(reads_back_exactly)
 SOME_TEXT = TEXT.filter(bool)
 OPTIONAL_TEXT = st.none() | TEXT
-COUNT = st.integers(min_value=0, max_value=2**63)
-AMOUNT = st.floats(min_value=0, allow_nan=False, allow_infinity=False)
+COUNT = st.integers(min_value=0, max_value=MOST)  # what llmchat can write
+AMOUNT = st.floats(min_value=0, max_value=MOST, allow_nan=False)
 
 PARAMS = st.builds(
     SamplingParams,

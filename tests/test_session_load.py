@@ -502,3 +502,20 @@ def test_a_hand_made_tree_with_unknown_parents_and_loops_loads_as_one_thread(
             "four",
             "five",
         ]
+
+
+def test_absurd_stored_measures_are_read_as_unknown(tmp_path: Path) -> None:
+    reply = to_json(assistant())
+    reply["timing"]["tok_s"] = 1e308
+    reply["usage"]["completion"] = 10**12
+    reply["cost_usd"] = 1e300
+    sound = to_json(assistant())
+    sound["id"] = "reply0000002"
+    loaded = load_session(
+        write(session_path(tmp_path), header(), user("q", id="question0001"), reply, sound)
+    )
+    absurd, kept = loaded.messages[1], loaded.messages[2]
+    assert absurd.timing is not None and absurd.timing.tok_s is None
+    assert absurd.usage is not None and absurd.usage.completion == 0
+    assert absurd.cost_usd is None
+    assert kept.timing == assistant().timing and kept.cost_usd == assistant().cost_usd

@@ -381,6 +381,12 @@ def _sound_params(data: Any) -> SamplingParams | None:
     return None
 
 
+MOST = 1_000_000_000
+"""The largest count or measure a session file may hold (tokens, milliseconds, tokens a
+second, dollars): a larger one is a damaged or hand-edited file, read as unknown rather
+than shown as a 300-digit number."""
+
+
 def _sound_usage(data: Any) -> Usage | None:
     """`usage_from_json` for counts that need no default."""
     if type(data) is not dict or len(data) != 4:
@@ -389,11 +395,11 @@ def _sound_usage(data: Any) -> Usage | None:
     cached, estimated = data.get("cached"), data.get("estimated")
     if (
         type(prompt) is int
-        and prompt >= 0
+        and 0 <= prompt <= MOST
         and type(completion) is int
-        and completion >= 0
+        and 0 <= completion <= MOST
         and type(cached) is int
-        and cached >= 0
+        and 0 <= cached <= MOST
         and type(estimated) is bool
     ):
         return Usage(prompt, completion, cached, estimated)
@@ -411,8 +417,8 @@ def _sound_timing(data: Any) -> Timing | None:
         kind = type(value)
         if key not in _TIMING_KEYS or not (
             value is None
-            or (kind is int and value >= 0)
-            or (kind is float and 0 <= value < math.inf)
+            or (kind is int and 0 <= value <= MOST)
+            or (kind is float and 0 <= value <= MOST)
         ):
             return None
     return Timing(**data)
@@ -548,8 +554,10 @@ def checkpoint_from_json(record: JSON, warn: Warn) -> ReplyCheckpoint:
 # checking path makes; whatever fails them (or is not a message or a price) is None,
 # and the line takes the usual path. Meta bounds are inclusive, like the checks.
 
-_Count = Annotated[int, msgspec.Meta(ge=0)]
-_Amount = Annotated[int, msgspec.Meta(ge=0)] | Annotated[float, msgspec.Meta(ge=0)]
+_Count = Annotated[int, msgspec.Meta(ge=0, le=MOST)]
+_Amount = (
+    Annotated[int, msgspec.Meta(ge=0, le=MOST)] | Annotated[float, msgspec.Meta(ge=0, le=MOST)]
+)
 _Id = Annotated[str, msgspec.Meta(min_length=1)]
 
 
@@ -591,14 +599,14 @@ class _MessageLine(msgspec.Struct, tag_field="type", tag="message"):
     params: _ParamsLine | None = None
     usage: _UsageLine | None = None
     timing: _TimingLine | None = None
-    cost_usd: Annotated[float, msgspec.Meta(ge=0)] | None = None
+    cost_usd: Annotated[float, msgspec.Meta(ge=0, le=MOST)] | None = None
     error: str | None = None
     finish_reason: str | None = None
 
 
 class _CostLine(msgspec.Struct, tag_field="type", tag="cost"):
     id: str
-    cost_usd: Annotated[float, msgspec.Meta(ge=0)]
+    cost_usd: Annotated[float, msgspec.Meta(ge=0, le=MOST)]
     ts: str = ""
 
 
@@ -707,12 +715,13 @@ def _is_number(value: Any) -> bool:
 
 
 def _count(value: Any) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) and value >= 0 else None
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    return value if whole and 0 <= value <= MOST else None
 
 
 def _amount(value: Any) -> int | float | None:
-    """A stored measure (a time, a price): a finite number, not below zero."""
-    return value if _is_number(value) and math.isfinite(value) and value >= 0 else None
+    """A stored measure (a time, a price): a finite number from zero to MOST."""
+    return value if _is_number(value) and math.isfinite(value) and 0 <= value <= MOST else None
 
 
 def _cost(value: Any) -> float | None:
