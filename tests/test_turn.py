@@ -20,6 +20,7 @@ from llmchat.core.events import (
     Started,
     UsageReport,
 )
+from llmchat.core.limits import ReplyLimits
 from llmchat.core.messages import Role, Status, Usage
 from llmchat.core.params import SamplingParams
 from llmchat.core.turn import Turn, estimate_tokens
@@ -359,3 +360,17 @@ def test_reply_text_is_the_deltas_joined_exactly(turn: Turn) -> None:
         turn.feed(Delta(piece))
     turn.feed(Finished("stop"))
     assert turn.to_message().content == "".join(pieces)
+
+
+@pytest.mark.family("limits")
+@pytest.mark.parametrize(
+    ("max_tokens", "reason"),
+    [(10, "more than max_tokens"), (10_000_000, "the most text llmchat keeps")],
+)
+def test_a_cut_reply_says_which_cap_cut_it(max_tokens: int, reason: str) -> None:
+    limits = ReplyLimits(token_slack=0, max_chars=1_000)
+    cut = Turn(SamplingParams(max_tokens=max_tokens), limits=limits, clock=FakeClock())
+    while not cut.done:
+        cut.feed(Delta("word "))
+    assert cut.status is Status.INCOMPLETE
+    assert cut.error is not None and reason in cut.error.message

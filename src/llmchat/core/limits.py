@@ -39,6 +39,10 @@ class ReplyLimits:
     wire_max: int = 512 * 1024 * 1024
     """Decoded bytes never exceeded, however large `max_tokens` is."""
 
+    def cut_by_size(self, max_tokens: int) -> bool:
+        """Whether the absolute size, not max_tokens, sets this reply's text cap."""
+        return self.text_chars(max_tokens) == self.max_chars
+
     def text_chars(self, max_tokens: int) -> int:
         """Characters of text a reply asked for `max_tokens` may reach."""
         tokens = self.token_factor * max(0, max_tokens) + self.token_slack
@@ -49,8 +53,13 @@ class ReplyLimits:
         return min(self.wire_max, self.wire_floor + self.wire_bytes_per_token * max(0, max_tokens))
 
 
-def text_cut_reason(limit_chars: int) -> str:
-    return f"{CUT_REASON} (over {limit_chars:,} characters)"
+SIZE_CUT_REASON = "cut by llmchat: the reply reached the most text llmchat keeps for one reply"
+
+
+def text_cut_reason(limit_chars: int, *, by_size: bool = False) -> str:
+    """Why a reply was cut at `limit_chars`: beyond what max_tokens allows, or (`by_size`)
+    at the absolute cap, whatever max_tokens said."""
+    return f"{SIZE_CUT_REASON if by_size else CUT_REASON} (over {limit_chars:,} characters)"
 
 
 def wire_cut_reason(limit_bytes: int, max_tokens: int) -> str:

@@ -43,9 +43,11 @@ class Turn:
         limits: ReplyLimits | None = None,
     ) -> None:
         self.params = params
-        self.max_chars = (limits or ReplyLimits()).text_chars(params.max_tokens)
+        limits = limits or ReplyLimits()
+        self.max_chars = limits.text_chars(params.max_tokens)
         """Text (reply and thinking) beyond which the turn is cut: a server that ignores
         max_tokens must not grow the reply, or llmchat, without bound."""
+        self._cut_by_size = limits.cut_by_size(params.max_tokens)
         self._chars = 0
         self.parent = parent
         self._clock = clock
@@ -113,7 +115,9 @@ class Turn:
         self._chars += len(text)
         if self._chars > self.max_chars:
             cut = ChatError(
-                ErrorKind.INCOMPLETE, text_cut_reason(self.max_chars), backend=self.backend
+                ErrorKind.INCOMPLETE,
+                text_cut_reason(self.max_chars, by_size=self._cut_by_size),
+                backend=self.backend,
             )
             self.feed(Failed(cut))
 
