@@ -45,7 +45,7 @@ def test_a_signal_mid_reply_saves_the_shown_text_marked_interrupted(
     server.push(Script(reply=REPLY, rate=40))
     with start(server, home) as app:
         os.kill(app.pid, signum)
-        app.wait_exit(timeout=20)
+        assert app.wait_exit(timeout=20) == 128 + signum  # as a shell reports it
         assert_terminal_restored(app.tail_bytes())
     reply = only_session().messages[-1]
     assert reply.role is Role.ASSISTANT and reply.status is Status.INTERRUPTED

@@ -168,7 +168,7 @@ class LlmChatApp(KeysInOrderApp):
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGHUP):
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(signum, self._stop_for_signal)
+                loop.add_signal_handler(signum, self._stop_for_signal, signum)
         for problem in self._theme_problems:
             self.notify(
                 visible(problem),
@@ -178,10 +178,10 @@ class LlmChatApp(KeysInOrderApp):
                 markup=False,
             )
 
-    def _stop_for_signal(self) -> None:
-        self.run_worker(self._save_and_exit(), group="signal", exit_on_error=False)
+    def _stop_for_signal(self, signum: int) -> None:
+        self.run_worker(self._save_and_exit(signum), group="signal", exit_on_error=False)
 
-    async def _save_and_exit(self) -> None:
+    async def _save_and_exit(self, signum: int) -> None:
         from llmchat.tui.screens.chat import ChatScreen
 
         for screen in self.screen_stack:
@@ -191,7 +191,7 @@ class LlmChatApp(KeysInOrderApp):
                     screen.reply_worker.cancel()
                 with contextlib.suppress(WorkerCancelled, WorkerFailed):
                     await screen.reply_worker.wait()
-        self.exit()
+        self.exit(return_code=128 + signum)  # as a shell reports a process a signal ended
 
     async def action_quit(self) -> None:
         """Quit, but never silently over changes the session file did not take: try them
