@@ -24,6 +24,7 @@ from llmchat.core.structured import check_reply
 from llmchat.core.turn import Turn
 from llmchat.engine.context_meter import ContextMeter
 from llmchat.engine.events import (
+    OutputLost,
     Refused,
     ReplyEnded,
     Reporter,
@@ -196,17 +197,29 @@ class ChatService:
             turn.cancel()
             await self._finish(turn, request, saving, report)
             raise
+        except OutputLost as lost:
+            # Nobody reads the rest (-p's stdout closed or full): leaving the `async
+            # with` closed the stream, so the server stops; what came is kept.
+            turn.cancel()
+            return await self._finish(turn, request, saving, report, lost=lost.reason)
         if not turn.done:
             # The gateway always ends with Finished or Failed; if it did not, say so.
             turn.feed(Failed(ChatError(ErrorKind.INCOMPLETE, "the stream ended without a finish")))
         return await self._finish(turn, request, saving, report)
 
     async def _finish(
-        self, turn: Turn, request: ChatRequest, saving: ReplyCheckpoints, report: Reporter
+        self,
+        turn: Turn,
+        request: ChatRequest,
+        saving: ReplyCheckpoints,
+        report: Reporter,
+        *,
+        lost: str | None = None,
     ) -> Message:
         message = turn.to_message()
-        if self._interrupted and message.status is Status.CANCELLED:
+        if (self._interrupted or lost) and message.status is Status.CANCELLED:
             message.status = Status.INTERRUPTED
+            message.error = lost
         message.cost_usd = 0.0 if self.free else None
         await self._save(lambda: saving.finish(message), report)
         self.checkpoints = None
@@ -238,5 +251,5 @@ class ChatService:
         try:
             return write()
         except PersistError as exc:
-            await report(SaveFailed(f"{exc} — kept in memory; it is saved on the next write."))
+            await report(SaveFailed(str(exc)))
             return None

@@ -42,7 +42,14 @@ class RequestPlanned:
 class SaveFailed:
     """A record could not be written; it is kept in memory and written with the next."""
 
-    reason: str
+    error: str
+    """What failed, as PersistError says it ("could not save the session: …")."""
+
+    @property
+    def reason(self) -> str:
+        """The notice for a front end that writes again later (the app). `-p` has no
+        later write: it says `error` once, at the end, with what became of the turn."""
+        return f"{self.error} — kept in memory; it is saved on the next write."
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,16 @@ class ReplyEnded:
     message: Message
     checked: Checked | None = None
     """Schema mode: whether the reply follows the schema."""
+
+
+class OutputLost(Exception):
+    """Raised by a reporter that can no longer show the reply (`-p` with its stdout
+    closed or full): nobody will read the rest, so the engine closes the stream and
+    saves what came as interrupted, with `reason` as its error."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 EngineEvent = Refused | UserAdded | RequestPlanned | SaveFailed | ReplyEnded | StreamEvent
