@@ -13,6 +13,9 @@ all use it the same way:
         assert server.requests[0].body["temperature"] == 0.2
 
 Each POST to /v1/chat/completions takes the next queued `Script`, or the default one.
+Other routes (`/v1/models`, llama-server's `/props`, `/tokenize`, …) can be given a
+script of their own with `server.answer(path, script)`: a slowloris `/props`, an echo.
+Routes are matched on the path without its query, which is recorded as sent.
 Every request is recorded (`RecordedRequest`), including whether the client hung up
 before the response was fully sent (`client_disconnected`): that is how tests see that
 a cancel really closed the connection. GET /v1/models and /health answer too.
@@ -136,6 +139,9 @@ class Script:
     """Ignore max_tokens and send the reply's tokens again and again, never finishing."""
     header_delay: float = 0.0
     """Slowloris: send the response head one byte every this many seconds."""
+    echo_header: str | None = None
+    """Answer `status` with a JSON error whose message quotes this request header
+    (`auth=<value>` for `authorization`), like a debugging proxy echoing credentials."""
     gzip: bool = False
     """`Content-Encoding: gzip`, each event flushed so it can be read at once."""
     coalesce: bool = False
@@ -184,6 +190,15 @@ class RecordedRequest:
         """Block until the response is over (the server runs in its own thread)."""
         self._ended.wait(timeout)
         return self.outcome
+
+    @property
+    def route(self) -> str:
+        """The path without its query."""
+        return self.path.partition("?")[0]
+
+    @property
+    def query(self) -> str:
+        return self.path.partition("?")[2]
 
     @property
     def client_disconnected(self) -> bool:
@@ -249,6 +264,14 @@ class _Connection:
         held, self.held = self.held, None
         await self.send(bytes(held or b"") + b"0\r\n\r\n")
 
+    async def send_head(self, head: bytes, delay: float) -> None:
+        if delay <= 0:
+            await self.send(head)
+            return
+        for index in range(len(head)):
+            await self.send(head[index : index + 1])
+            await self.pause(delay)
+
     async def pause(self, seconds: float) -> None:
         if seconds > 0:
             await asyncio.wait([self.gone], timeout=seconds)
@@ -260,14 +283,20 @@ class _Connection:
         raise _ClientGone
 
     async def respond(
-        self, status: int, body: bytes, content_type: str, headers: dict[str, str]
+        self,
+        status: int,
+        body: bytes,
+        content_type: str,
+        headers: dict[str, str],
+        *,
+        header_delay: float = 0.0,
     ) -> None:
-        """A whole (non-stream) response, written in pieces so a hang-up is noticed."""
-        await self.send(
-            _head(
-                status, {"Content-Type": content_type, "Content-Length": str(len(body)), **headers}
-            )
+        """A whole (non-stream) response, written in pieces so a hang-up is noticed;
+        with `header_delay`, its head one byte at a time (slowloris)."""
+        head = _head(
+            status, {"Content-Type": content_type, "Content-Length": str(len(body)), **headers}
         )
+        await self.send_head(head, header_delay)
         for start in range(0, len(body), 65536):
             await self.send(body[start : start + 65536])
 
@@ -297,6 +326,7 @@ class OpenAIServer:
         self.port = port
         self.models = models
         self._scripts: deque[Script] = deque()
+        self._answers: dict[str, Script] = {}
         self._requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._ready = threading.Event()
@@ -315,6 +345,12 @@ class OpenAIServer:
         with self._lock:
             self._scripts.extend(scripts)
 
+    def answer(self, path: str, script: Script) -> None:
+        """Answer every request to `path` (without query, e.g. "/props") with `script`'s
+        status, body, headers, `header_delay` and `echo_header`, instead of the usual."""
+        with self._lock:
+            self._answers[path] = script
+
     @property
     def requests(self) -> list[RecordedRequest]:
         with self._lock:
@@ -322,7 +358,7 @@ class OpenAIServer:
 
     @property
     def chat_requests(self) -> list[RecordedRequest]:
-        return [r for r in self.requests if r.path.endswith("/chat/completions")]
+        return [r for r in self.requests if r.route.endswith("/chat/completions")]
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -404,12 +440,17 @@ class OpenAIServer:
             self._tasks.discard(task)
 
     async def _route(self, record: RecordedRequest, conn: _Connection) -> str:
-        if record.method == "GET" and record.path.rstrip("/") in ("/v1/models", "/models"):
+        path = record.route
+        with self._lock:
+            answer = self._answers.get(path)
+        if answer is not None:
+            await _send_script(conn, answer, record)
+        elif record.method == "GET" and path.rstrip("/") in ("/v1/models", "/models"):
             data = [{"id": m, "object": "model", "owned_by": "llmchat-test"} for m in self.models]
             await _send_json(conn, 200, {"object": "list", "data": data})
-        elif record.method == "GET" and record.path == "/health":
+        elif record.method == "GET" and path == "/health":
             await _send_json(conn, 200, {"status": "ok"})
-        elif record.method == "POST" and record.path.endswith("/chat/completions"):
+        elif record.method == "POST" and path.endswith("/chat/completions"):
             return await self._chat(record, conn)
         else:
             error = {"message": f"no route {record.method} {record.path}", "type": "not_found"}
@@ -435,14 +476,8 @@ class OpenAIServer:
             }
             await _send_json(conn, 400, {"error": error})
             return "complete"
-        if script.status != 200 or script.body is not None:
-            body = script.body
-            if isinstance(body, dict):
-                data, kind = json.dumps(body).encode(), "application/json"
-            else:
-                data = body.encode() if isinstance(body, str) else body or b""
-                kind = "text/plain; charset=utf-8"
-            await conn.respond(script.status, data, script.content_type or kind, script.headers)
+        if script.status != 200 or script.body is not None or script.echo_header:
+            await _send_script(conn, script, record)
             return "complete"
         return await _Stream(script, request, conn).run()
 
@@ -478,13 +513,7 @@ class _Stream:
             **({"Content-Encoding": "gzip"} if s.gzip else {}),
             **s.headers,
         }
-        head = _head(200, headers)
-        if s.header_delay > 0:
-            for index in range(len(head)):
-                await conn.send(head[index : index + 1])
-                await conn.pause(s.header_delay)
-        else:
-            await conn.send(head)
+        await conn.send_head(_head(200, headers), s.header_delay)
         if s.gzip:
             conn.compressor = zlib.compressobj(wbits=31)
         if s.coalesce:
@@ -628,6 +657,28 @@ class _Stream:
             elif self.conn.held is None:
                 await self.conn.pause(0)
         await self.conn.send_chunk(b"")  # flush what the compressor holds
+
+
+async def _send_script(conn: _Connection, script: Script, record: RecordedRequest) -> None:
+    """A script's whole (non-stream) answer: its body, or the echo of a request header."""
+    body = script.body
+    if script.echo_header:
+        name = script.echo_header.lower()
+        label = "auth" if name == "authorization" else name
+        echoed = f"{script.error_message} ({label}={record.headers.get(name, '')})"
+        body = {"error": {"message": echoed, "type": "invalid_request_error"}}
+    if isinstance(body, dict):
+        data, kind = json.dumps(body).encode(), "application/json"
+    else:
+        data = body.encode() if isinstance(body, str) else body or b""
+        kind = "text/plain; charset=utf-8"
+    await conn.respond(
+        script.status,
+        data,
+        script.content_type or kind,
+        script.headers,
+        header_delay=script.header_delay,
+    )
 
 
 async def _send_json(conn: _Connection, status: int, payload: Any) -> None:
