@@ -158,3 +158,35 @@ def test_print_mode_in_a_terminal_shows_errors_names_and_paths_harmlessly(
         assert raw_leaks(written) == [], args
         assert "Traceback" not in written
     assert server.chat_requests[0].body["model"] == model  # sent exactly, shown safely
+
+
+# -- model names from the server ---------------------------------------------------------
+
+
+async def test_the_model_list_gives_the_server_s_names_exactly(server: OpenAIServer) -> None:
+    """Only the screen neutralises a name; sent back or stored, it must be the same."""
+    from llmchat.backends.openai import OpenAIBackend
+
+    name = hostile("MODELS-ROAD")
+    server.models = (name, "evil\x1b]0;pwned\x07")
+    backend = OpenAIBackend("local", server.base_url, "m")
+    try:
+        assert await backend.list_models() == sorted([name, "evil\x1b]0;pwned\x07"])
+    finally:
+        await backend.aclose()
+
+
+def test_print_mode_sends_and_stores_the_server_s_model_exactly_and_shows_nothing_raw(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    name = hostile("MODELS-ROAD")
+    server.models = (name,)
+    server.push(Script(reply="fine"))
+    env = environment(tmp_path, LLMCHAT_BASE_URL=server.base_url)
+    status, written = in_terminal("-p", "hi", env=env)
+    assert status == 0, written
+    assert raw_leaks(written) == []
+    assert server.chat_requests[0].body["model"] == name
+    [summary] = list_sessions(sessions_dir(tmp_path))
+    reply = load_session(summary.path).messages[-1]
+    assert (reply.status, reply.model) == (Status.COMPLETE, name)

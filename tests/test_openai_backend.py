@@ -724,12 +724,13 @@ def test_an_unknown_max_tokens_field_is_refused() -> None:
 # -- models ---------------------------------------------------------------------------------
 
 
-async def test_list_models_returns_sanitised_names() -> None:
+async def test_list_models_returns_the_names_sorted_and_exactly_as_listed() -> None:
+    """Sent back and stored as listed; only a view neutralises them (`one_line`)."""
     with OpenAIServer(models=("b-model", "a-model", "evil\x1b[2Jmodel")) as server:
         backend = make_backend(server)
         names = await backend.list_models()
         await backend.aclose()
-    assert names == ["a-model", "b-model", "evil␛[2Jmodel"]
+    assert names == ["a-model", "b-model", "evil\x1b[2Jmodel"]
 
 
 async def test_list_models_failure_raises_backend_error(

@@ -469,7 +469,8 @@ class OpenAIBackend:
     # -- models ------------------------------------------------------------------------
 
     async def list_models(self) -> list[str]:
-        """Model ids the server offers (`GET /models`), sanitised for display.
+        """Model ids the server offers (`GET /models`), exactly as listed: they are sent
+        back and stored as they are, so show them only through `safe_text.one_line`.
 
         Raises `BackendError` on any failure: this is a one-shot call, not a stream.
         """
@@ -493,7 +494,7 @@ class OpenAIBackend:
             )
             raise BackendError(self._scrubbed(error))
         names = {
-            one_line(item["id"], 100)
+            item["id"]
             for item in data
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]
         }
