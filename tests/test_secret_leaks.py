@@ -8,6 +8,7 @@ printed and what it saved.
 
 from __future__ import annotations
 
+import base64
 import os
 import socket
 import subprocess
@@ -140,8 +141,28 @@ def test_one_mask_serves_every_error_path() -> None:
     """The backend's secrets are its key and whatever its URL carries."""
     backend = OpenAIBackend("b", f"http://u:{PASSWORD}@h/v1?sig=abc123def456ghi789", "m", KEY)
     assert PASSWORD not in repr(backend) and "abc123def456ghi789" not in repr(backend)
-    mask = SecretMask.of([KEY, PASSWORD, "abc123def456ghi789"])
+    mask = SecretMask.of([KEY, "u", PASSWORD, basic(f"u:{PASSWORD}"), "abc123def456ghi789"])
     assert backend._mask == mask
+
+
+def basic(userpass: str) -> str:
+    """The credentials of an `Authorization: Basic …` header."""
+    return base64.b64encode(userpass.encode()).decode()
+
+
+SERVER_PASSWORD = "SECRETKEY9876543210XYZ"
+
+
+async def test_a_server_echoing_basic_auth_from_the_url_has_it_masked(
+    server: OpenAIServer,
+) -> None:
+    server.push(Script(status=404, echo_header="authorization", error_message="no such model"))
+    url = server.base_url.replace("http://", f"http://user:{SERVER_PASSWORD}@")
+    error = await failure(OpenAIBackend("local", url, "m"))
+    token = basic(f"user:{SERVER_PASSWORD}")
+    assert server.chat_requests[0].headers["authorization"] == f"Basic {token}"
+    assert error.kind is ErrorKind.NOT_FOUND and "no such model" in error.message
+    assert leaked(error.one_line() + repr(error), SERVER_PASSWORD, token) == [], error
 
 
 # -- end to end: what `llmchat -p` prints and saves ----------------------------------------
@@ -186,6 +207,20 @@ def test_print_mode_neither_prints_nor_saves_an_echoed_or_url_borne_key(
     saved = every_file(tmp_path)
     assert '"error"' in saved
     assert leaked(saved, KEY, PASSWORD) == [] and "llm:" not in saved
+
+
+def test_print_mode_neither_prints_nor_saves_basic_auth_a_server_echoes(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    server.push(Script(status=404, echo_header="authorization", error_message="no such model"))
+    url = server.base_url.replace("http://", f"http://user:{SERVER_PASSWORD}@")
+    result = llmchat("-p", "hi", "--model", "m", home=tmp_path, env={"LLMCHAT_BASE_URL": url})
+    assert result.returncode == 1 and "no such model" in result.stderr, result.stderr
+    token = basic(f"user:{SERVER_PASSWORD}")
+    assert leaked(result.stdout + result.stderr, SERVER_PASSWORD, token) == [], result.stderr
+    saved = every_file(tmp_path)
+    assert '"error"' in saved and "no such model" in saved
+    assert leaked(saved, SERVER_PASSWORD, token) == []
 
 
 # -- session files: the recorded base URL --------------------------------------------------

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -102,7 +105,7 @@ def test_no_secrets_mask_nothing() -> None:
     [
         (
             "http://user:s3cretPassw0rd@host:8080/v1",
-            ["user", "s3cretPassw0rd"],
+            ["user", "s3cretPassw0rd", "dXNlcjpzM2NyZXRQYXNzdzByZA=="],
             "http://host:8080/v1",
         ),
         ("https://h/v1?api-key=abc123def456ghi", ["abc123def456ghi"], "https://h/v1"),
@@ -118,3 +121,25 @@ def test_no_secrets_mask_nothing() -> None:
 def test_a_url_gives_up_its_secrets(url: str, secrets: list[str], clean: str) -> None:
     assert sorted(url_secrets(url)) == sorted(secrets)
     assert url_without_secrets(url) == clean
+
+
+# User names and passwords: any text (httpx sends them percent-decoded, as UTF-8).
+userinfo_text = st.text(st.characters(exclude_categories=("Cs",)), min_size=1, max_size=40)
+
+
+@given(user=userinfo_text, password=userinfo_text | st.just(""), around=texts)
+def test_the_basic_auth_header_made_of_a_url_is_masked(
+    user: str, password: str, around: str
+) -> None:
+    """A server echoing `Authorization: Basic …` (built by httpx from user:password in
+    the base URL) shows none of it: the mask of the URL's secrets covers it."""
+    userinfo = quote(user, safe="") + (f":{quote(password, safe='')}" if password else "")
+    url = f"http://{userinfo}@127.0.0.1:8080/v1"
+    request = httpx.Request("GET", url)
+    address = httpx.URL(url)
+    [sent] = httpx.BasicAuth(address.username, address.password).sync_auth_flow(request)
+    header = sent.headers["authorization"]
+    token = header.removeprefix("Basic ")
+    shown = SecretMask.of(url_secrets(url))(f"{around} auth={header} {around}")
+    assert token not in shown
+    assert not any(run in shown for run in secret_runs(token)), shown

@@ -15,11 +15,12 @@ short: a key cut in half by a 160-character limit is no longer found whole.
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, unquote_to_bytes, urlencode, urlsplit, urlunsplit
 
 MIN_RUN = 6
 """The shortest run of a secret that is masked: long enough not to hide common words
@@ -133,7 +134,9 @@ def public_prefix(secret: str) -> str:
 
 def url_secrets(url: str) -> list[str]:
     """The secrets a URL carries: its user and password, and token-like query values,
-    both as written and percent-decoded (a server may echo either)."""
+    both as written and percent-decoded (a server may echo either); and the credentials
+    of the `Authorization: Basic …` header an HTTP client makes of user:password (a
+    server echoing its request headers shows the password in base64)."""
     try:
         parts = urlsplit(url.strip())
     except ValueError:
@@ -142,6 +145,8 @@ def url_secrets(url: str) -> list[str]:
     userinfo = parts.netloc.rpartition("@")[0] if "@" in parts.netloc else ""
     for piece in userinfo.split(":", 1) if userinfo else ():
         found += [piece, unquote(piece)]
+    if userinfo:
+        found.append(basic_credentials(userinfo))
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if _looks_secret(name, value):
             found.append(value)  # parse_qsl has decoded it
@@ -150,6 +155,14 @@ def url_secrets(url: str) -> list[str]:
         if value and _looks_secret(unquote(name), unquote(value)):
             found.append(value)
     return list(dict.fromkeys(s for s in found if s))
+
+
+def basic_credentials(userinfo: str) -> str:
+    """What `Authorization: Basic` carries for a URL's `user:password` (percent-decoded,
+    UTF-8, base64, as httpx and browsers send it; a user alone is sent as `user:`)."""
+    user, _, password = userinfo.partition(":")
+    raw = unquote_to_bytes(user) + b":" + unquote_to_bytes(password)
+    return base64.b64encode(raw).decode("ascii")
 
 
 def url_without_secrets(url: str) -> str:
