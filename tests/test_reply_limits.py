@@ -14,13 +14,15 @@ from pathlib import Path
 
 import pytest
 
+from llmchat.backends.base import BackendError
+from llmchat.backends.llamacpp import LlamaCppBackend
 from llmchat.backends.openai import OpenAIBackend
 from llmchat.core.conversation import Conversation
-from llmchat.core.events import Delta, ErrorKind, Failed, StreamEvent
+from llmchat.core.events import ChatError, Delta, ErrorKind, Failed, StreamEvent
 from llmchat.core.limits import CUT_REASON, ReplyLimits
 from llmchat.core.messages import Status
 from llmchat.core.params import SamplingParams
-from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest, WireMessage
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.context_meter import ContextMeter
 from llmchat.engine.events import EngineEvent
@@ -247,6 +249,92 @@ async def test_a_slow_first_token_within_the_deadline_is_read_as_usual(
     assert "".join(e.text for e in events if isinstance(e, Delta)) == "patience"
 
 
+# -- the deadline for questions about the server ----------------------------------------
+
+SLOWLORIS = Script(body={"data": []}, header_delay=0.05)
+"""A whole answer, its head sent one byte every 50 ms (~5 s of headers)."""
+LLAMA_SLOWLORIS = Script(
+    body={"default_generation_settings": {"n_ctx": 4096}, "tokens": [], "prompt": ""},
+    header_delay=0.05,
+)
+
+
+async def raised(call: object) -> ChatError:
+    with pytest.raises(BackendError) as caught:
+        await call  # type: ignore[misc]
+    return caught.value.error
+
+
+async def test_a_slowloris_model_list_meets_the_discovery_deadline(server: OpenAIServer) -> None:
+    server.answer("/v1/models", SLOWLORIS)
+    backend = OpenAIBackend(
+        "hostile", server.base_url, SERVER_DEFAULT_MODEL, first_token_timeout=0.3
+    )
+    started = asyncio.get_running_loop().time()
+    try:
+        error = await raised(backend.discover())
+    finally:
+        await backend.aclose()
+    assert asyncio.get_running_loop().time() - started < 2
+    assert error.kind is ErrorKind.DEADLINE and error.backend == "hostile"
+    assert error.one_line().startswith("hostile: no answer to GET /models from http://127.0.0.1"), (
+        error.one_line()
+    )
+    assert "within 0.3 s" in error.message
+    assert server.requests[0].client_disconnected
+
+
+async def test_a_slowloris_llama_probe_meets_the_discovery_deadline(server: OpenAIServer) -> None:
+    server.answer("/props", SLOWLORIS)
+    backend = OpenAIBackend("hostile", server.base_url, "test-model", first_token_timeout=0.3)
+    try:
+        error = await raised(backend.discover())
+    finally:
+        await backend.aclose()
+    assert error.kind is ErrorKind.DEADLINE
+    assert error.one_line().startswith("hostile: no answer to GET /props from http://127.0.0.1")
+
+
+@pytest.mark.parametrize("path", ["/props", "/tokenize", "/apply-template"])
+async def test_every_llama_server_question_meets_the_discovery_deadline(
+    server: OpenAIServer, path: str
+) -> None:
+    server.answer(path, LLAMA_SLOWLORIS)
+    backend = LlamaCppBackend("hostile", server.base_url, "test-model", first_token_timeout=0.3)
+    ask = {
+        "/props": backend.props,
+        "/tokenize": lambda: backend.count_text("hello"),
+        "/apply-template": lambda: backend.count_prompt([WireMessage("user", "hi")]),
+    }[path]
+    try:
+        error = await raised(ask())
+    finally:
+        await backend.aclose()
+    assert error.kind is ErrorKind.DEADLINE
+    method = "GET" if path == "/props" else "POST"
+    assert error.message.startswith(f"no answer to {method} {path} from http://127.0.0.1")
+    assert error.backend == "hostile"
+
+
+async def test_a_discovery_deadline_fails_the_send_instead_of_holding_it(
+    server: OpenAIServer,
+) -> None:
+    server.answer("/v1/models", SLOWLORIS)
+    backend = OpenAIBackend(
+        "hostile", server.base_url, SERVER_DEFAULT_MODEL, first_token_timeout=0.3
+    )
+    gateway = Gateway(backend, RetryPolicy(rng=random.Random(1)), sleep=no_sleep)
+    try:
+        async with asyncio.timeout(5):
+            events = [event async for event in gateway.stream(request())]
+    finally:
+        await gateway.aclose()
+    error = failure(events).error
+    assert error.kind is ErrorKind.DEADLINE
+    assert error.one_line().startswith("hostile: no answer to GET /models")
+    assert server.chat_requests == []
+
+
 # -- the same in `llmchat -p` ----------------------------------------------------------
 
 
@@ -275,4 +363,19 @@ def test_print_mode_gives_up_on_a_slowloris_server_at_the_configured_deadline(
     result = llmchat("-p", "hi", home=tmp_path, env=env)
     assert result.returncode == 1
     assert "no response headers from http://127.0.0.1" in result.stderr
+    assert "within 0.5 s" in result.stderr
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/props"])
+def test_print_mode_gives_up_on_a_slowloris_discovery_at_the_configured_deadline(
+    server: OpenAIServer, tmp_path: Path, path: str
+) -> None:
+    server.answer(path, SLOWLORIS)
+    config = tmp_path / "config.toml"
+    config.write_text("[timeouts]\nfirst_token = 0.5\n", encoding="utf-8")
+    env = {"LLMCHAT_BASE_URL": server.base_url, "LLMCHAT_CONFIG": str(config)}
+    result = llmchat("-p", "hi", home=tmp_path, env=env)
+    assert result.returncode == 1
+    asked = path.removeprefix("/v1")
+    assert f"no answer to GET {asked} from http://127.0.0.1" in result.stderr, result.stderr
     assert "within 0.5 s" in result.stderr

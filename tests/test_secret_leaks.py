@@ -18,10 +18,11 @@ from pathlib import Path
 import pytest
 
 from llmchat.backends.errors import http_error
+from llmchat.backends.llamacpp import LlamaCppBackend
 from llmchat.backends.openai import OpenAIBackend
-from llmchat.core.events import ChatError, ErrorKind, Failed, StreamEvent
+from llmchat.core.events import ChatError, ErrorKind, Failed, RequestSent, StreamEvent
 from llmchat.core.params import SamplingParams
-from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest, WireMessage
 from llmchat.core.secrets import MIN_RUN, SecretMask, public_prefix
 from tests.support.openai_server import Fault, OpenAIServer, Script
 
@@ -163,6 +164,52 @@ async def test_a_server_echoing_basic_auth_from_the_url_has_it_masked(
     assert server.chat_requests[0].headers["authorization"] == f"Basic {token}"
     assert error.kind is ErrorKind.NOT_FOUND and "no such model" in error.message
     assert leaked(error.one_line() + repr(error), SERVER_PASSWORD, token) == [], error
+
+
+# -- a query in the base URL (Azure-style ?api-version=…&api-key=…) ---------------------------
+
+QUERY = f"api-version=2024-02-15-preview&api-key={PASSWORD}"
+
+
+async def test_a_query_in_the_base_url_goes_with_every_request(server: OpenAIServer) -> None:
+    backend = OpenAIBackend("azure", f"{server.base_url}?{QUERY}", SERVER_DEFAULT_MODEL)
+    try:
+        backend = await backend.discover()
+        events = [event async for event in backend.stream(REQUEST)]
+    finally:
+        await backend.aclose()
+    assert [(r.method, r.route, r.query) for r in server.requests] == [
+        ("GET", "/v1/models", QUERY),
+        ("GET", "/props", QUERY),
+        ("POST", "/v1/chat/completions", QUERY),
+    ]
+    assert server.chat_requests[0].body["model"] == "test-model"
+    [sent] = [event for event in events if isinstance(event, RequestSent)]
+    assert sent.url == f"{server.base_url}/chat/completions?api-version=2024-02-15-preview"
+
+
+async def test_a_query_in_the_base_url_goes_to_llama_server_routes(
+    server: OpenAIServer,
+) -> None:
+    server.answer("/tokenize", Script(body={"tokens": [1, 2, 3]}))
+    backend = LlamaCppBackend("llama", f"{server.base_url}/?{QUERY}", "m")
+    try:
+        assert await backend.count_text("hello") == 3
+    finally:
+        await backend.aclose()
+    [asked] = server.requests
+    assert (asked.route, asked.query) == ("/tokenize", QUERY)
+
+
+async def test_an_error_names_the_request_url_with_its_query_secret_hidden(
+    server: OpenAIServer,
+) -> None:
+    server.push(Script.http_error(404, "no such deployment"))
+    error = await failure(OpenAIBackend("azure", f"{server.base_url}?{QUERY}", "m"))
+    assert error.kind is ErrorKind.NOT_FOUND
+    where = f"{server.base_url}/chat/completions?api-version=2024-02-15-preview"
+    assert f"not found at {where} " in error.message, error.message
+    assert leaked(error.one_line(), PASSWORD) == []
 
 
 # -- end to end: what `llmchat -p` prints and saves ----------------------------------------

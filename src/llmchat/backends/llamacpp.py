@@ -14,15 +14,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from llmchat.backends.base import BackendError
+from llmchat.backends.endpoints import root_of
 from llmchat.backends.openai import OpenAIBackend
 from llmchat.core.context import ContextWindow, TokenCount
 from llmchat.core.events import ChatError, ErrorKind
 from llmchat.core.request import WireMessage
-
-PROBE_TIMEOUT_S = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,12 +28,6 @@ class ServerProps:
 
     n_ctx: int | None
     """Context size of one slot, in tokens."""
-
-
-def root_of(base_url: str) -> str:
-    """`http://host:port/v1` → `http://host:port` (llama-server's own routes live there)."""
-    base = base_url.rstrip("/")
-    return base[: -len("/v1")] if base.endswith("/v1") else base
 
 
 class LlamaCppBackend(OpenAIBackend):
@@ -55,21 +46,11 @@ class LlamaCppBackend(OpenAIBackend):
         return await self._call("POST", path, body)
 
     async def _call(self, method: str, path: str, body: Mapping[str, Any] | None) -> Any:
-        url = f"{self.root_url}{path}"
+        """The JSON answer of one of llama-server's own routes, within the discovery
+        deadline (`OpenAIBackend._fetch`); raises `BackendError` on any failure."""
+        text = await self._ask(method, self.root_url, path, body)
         try:
-            response = await self.client.request(
-                method,
-                url,
-                json=body,
-                headers=self._headers("application/json"),
-                timeout=httpx.Timeout(PROBE_TIMEOUT_S, read=30.0),
-            )
-        except httpx.HTTPError as exc:
-            raise BackendError(self._scrubbed(self._transport_error(exc, url))) from exc
-        if response.status_code != 200:
-            raise BackendError(self._scrubbed(self._http_error(response, response.text, url)))
-        try:
-            return response.json()
+            return json.loads(text)
         except ValueError as exc:
             error = ChatError(ErrorKind.PROTOCOL, f"{path} did not answer JSON", status=200)
             raise BackendError(self._scrubbed(error)) from exc
@@ -117,19 +98,3 @@ class LlamaCppBackend(OpenAIBackend):
     async def slots(self) -> list[dict[str, Any]]:
         data = await self._get_json("/slots")
         return [s for s in data if isinstance(s, dict)] if isinstance(data, list) else []
-
-
-async def is_llamacpp(base_url: str, client: httpx.AsyncClient) -> bool:
-    """Whether a server is llama-server (its `/props` has default_generation_settings).
-
-    Raises httpx.ConnectError / ConnectTimeout when nothing answers at all: that is not
-    "some other server", and the caller asks again once it is up.
-    """
-    try:
-        response = await client.get(f"{root_of(base_url)}/props", timeout=PROBE_TIMEOUT_S)
-        data = response.json() if response.status_code == 200 else None
-    except (httpx.ConnectError, httpx.ConnectTimeout):
-        raise
-    except (httpx.HTTPError, ValueError, json.JSONDecodeError):
-        return False
-    return isinstance(data, dict) and isinstance(data.get("default_generation_settings"), dict)

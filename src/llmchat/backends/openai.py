@@ -21,6 +21,7 @@ import httpx
 from llmchat import __version__
 from llmchat.backends.base import BackendError
 from llmchat.backends.body import ACCEPT_ENCODING, BodyDecodeError, decoded_pieces
+from llmchat.backends.endpoints import endpoint, root_of
 from llmchat.backends.errors import error_object, excerpt, http_error
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.backends.sse import SSEDecoder, SSEError
@@ -44,12 +45,19 @@ MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 
 ERROR_BODY_LIMIT = 64 * 1024
 """Bytes of a non-stream body read for an error message; the rest is never downloaded."""
-MODELS_BODY_LIMIT = 4 * 1024 * 1024
+ANSWER_BODY_LIMIT = 16 * 1024 * 1024
+"""Bytes read of an answer about the server (a model list, a token list, a templated
+prompt as long as the conversation); a longer one is cut, and then not valid JSON."""
 FIRST_TOKEN_TIMEOUT = 600.0
 """Seconds from sending a request to its first token, response headers included, however
 the server trickles bytes meanwhile (the read timeout restarts with every byte, so a
 server sending one header byte a second would otherwise hold a turn forever). Long,
 because llama-server sends its headers only after a prefill that can take minutes."""
+DISCOVERY_TIMEOUT = 10.0
+"""Seconds for a whole answer to a question about the server (`GET /models`, and
+llama-server's `/props`, `/tokenize`, `/apply-template`), however slowly it trickles
+in; the first-token deadline instead when that is shorter. Short, because answering
+needs no generation, and a send waits for the first of them (the model's name)."""
 
 
 class OpenAIBackend:
@@ -95,6 +103,7 @@ class OpenAIBackend:
         self.max_tokens_field: MaxTokensField = max_tokens_field
         self.read_timeout = read_timeout
         self.first_token_timeout = first_token_timeout
+        self.discovery_timeout = min(DISCOVERY_TIMEOUT, first_token_timeout)
         self.limits = limits or ReplyLimits()
         self.timeout = httpx.Timeout(
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
@@ -127,11 +136,12 @@ class OpenAIBackend:
         answers `/props`, and then its exact token counts and context size can be used.
         The probe carries no key. The HTTP client moves to the new backend.
 
-        Raises `BackendError` (kind CONNECT) when the server cannot be reached: nothing
-        has been learnt then, and the caller asks again later (the gateway does, before
-        each send, until the server has answered).
+        Raises `BackendError` (kind CONNECT) when the server cannot be reached, or (kind
+        DEADLINE) when it does not answer within `discovery_timeout`: nothing has been
+        learnt then, and the caller asks again later (the gateway does, before each
+        send, until the server has answered).
         """
-        from llmchat.backends.llamacpp import LlamaCppBackend, is_llamacpp
+        from llmchat.backends.llamacpp import LlamaCppBackend
 
         # Done now, after the first frame, so the first send does not pay a round trip.
         await self.resolve_default_model()
@@ -139,11 +149,7 @@ class OpenAIBackend:
         # extra request, and llama-server is nearly always run on http.
         if type(self) is not OpenAIBackend or not self.base_url.startswith("http://"):
             return self
-        try:
-            found = await is_llamacpp(self.base_url, self.client)
-        except httpx.TransportError as exc:
-            raise BackendError(self._scrubbed(self._transport_error(exc, self.base_url))) from exc
-        if not found:
+        if not await self._serves_llamacpp():
             return self
         upgraded = LlamaCppBackend(
             self.name,
@@ -164,6 +170,28 @@ class OpenAIBackend:
         upgraded._model_checked = self._model_checked
         return upgraded
 
+    async def _serves_llamacpp(self) -> bool:
+        """Whether the server is llama-server (its `/props` has default_generation_settings).
+        The probe carries no key.
+
+        Raises `BackendError` when nothing answers at all (CONNECT: that is not "some other
+        server", and the caller asks again once it is up) or not within the discovery
+        deadline (DEADLINE).
+        """
+        try:
+            response, text = await self._fetch(
+                "GET", root_of(self.base_url), "/props", headers=self._headers(with_key=False)
+            )
+        except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+            raise BackendError(self._scrubbed(self._transport_error(exc, self.base_url))) from exc
+        except (httpx.HTTPError, httpx.InvalidURL):
+            return False
+        try:
+            data = json.loads(text) if response.status_code == 200 else None
+        except ValueError:
+            return False
+        return isinstance(data, dict) and isinstance(data.get("default_generation_settings"), dict)
+
     def prepare(self) -> None:
         """Build the HTTP client now; safe to call from a thread after the first frame."""
         _ = self.client
@@ -183,15 +211,15 @@ class OpenAIBackend:
         vLLM and friends refuse an unknown model name, so "default" is replaced by what
         `GET /models` lists; servers that list nothing (or refuse to) keep "default",
         which llama-server and most single-model servers accept. Asked once the server
-        has answered; a server that cannot be reached is asked again next time (raises
-        `BackendError`, kind CONNECT).
+        has answered; a server that cannot be reached, or does not answer in time, is
+        asked again next time (raises `BackendError`, kind CONNECT or DEADLINE).
         """
         if self.model != SERVER_DEFAULT_MODEL or self._model_checked:
             return
         try:
             listed = await self.list_models()
         except BackendError as exc:
-            if exc.error.kind is ErrorKind.CONNECT:
+            if exc.error.kind in (ErrorKind.CONNECT, ErrorKind.DEADLINE):
                 raise
             listed = []
         self._model_checked = True
@@ -243,13 +271,15 @@ class OpenAIBackend:
             form["strict"] = True
         return {"type": "json_schema", "json_schema": form}
 
-    def _headers(self, accept: str) -> dict[str, str]:
+    def _headers(
+        self, accept: str = "application/json", *, with_key: bool = True
+    ) -> dict[str, str]:
         headers = {
             "Accept": accept,
             "Accept-Encoding": ACCEPT_ENCODING,  # what `body.decoded_pieces` reads
             "User-Agent": f"llmchat/{__version__}",
         }
-        if self._api_key:
+        if self._api_key and with_key:
             headers["Authorization"] = f"Bearer {self._api_key}"
         return headers
 
@@ -261,7 +291,7 @@ class OpenAIBackend:
         Never raises for server or network faults. Closing the iterator early closes the
         HTTP response, so the server stops generating.
         """
-        url = f"{self.base_url}/chat/completions"
+        url = endpoint(self.base_url, "/chat/completions")
         model = await self._model_for(request)
         request = replace(request, model=model)
         # A second attempt only if the host rejects stream_options (usage is then
@@ -452,6 +482,14 @@ class OpenAIBackend:
     def _deadline_error(self, what: str) -> ChatError:
         return ChatError(ErrorKind.DEADLINE, self._deadline_message(what))
 
+    def _discovery_deadline(self, method: str, base: str, route: str) -> ChatError:
+        where = one_line(self._mask(shown_url(base)), 100)
+        return ChatError(
+            ErrorKind.DEADLINE,
+            f"no answer to {method} {route} from {where} within {self.discovery_timeout:g} s "
+            "(the deadline for questions about the server)",
+        )
+
     def _transport_error(self, exc: Exception, url: str) -> ChatError:
         # httpx may quote the URL, user:password and all: masked before it is cut.
         detail = one_line(self._mask(str(exc)), 120) or type(exc).__name__
@@ -466,24 +504,63 @@ class OpenAIBackend:
             )
         return ChatError(ErrorKind.CONNECT, f"cannot connect to {where} ({detail})")
 
-    # -- models ------------------------------------------------------------------------
+    # -- questions about the server ----------------------------------------------------
+
+    async def _fetch(
+        self,
+        method: str,
+        base: str,
+        route: str,
+        *,
+        headers: Mapping[str, str],
+        body: Mapping[str, Any] | None = None,
+        limit: int = ANSWER_BODY_LIMIT,
+    ) -> tuple[httpx.Response, str]:
+        """`method` `route` under `base`: the (closed) response and at most `limit` bytes of
+        its body, all within `discovery_timeout` however slowly they come.
+
+        Raises `BackendError` (DEADLINE) past it; transport errors pass through as httpx's.
+        """
+        url = endpoint(base, route)
+        content = None if body is None else encode_body(body)
+        if content is not None:
+            headers = {**headers, "Content-Type": "application/json"}
+        try:
+            async with asyncio.timeout(self.discovery_timeout):
+                async with self.client.stream(
+                    method, url, content=content, headers=headers, timeout=self.timeout
+                ) as response:
+                    return response, await _read_text(response, limit)
+        except TimeoutError as exc:
+            raise BackendError(
+                self._scrubbed(self._discovery_deadline(method, base, route))
+            ) from exc
+
+    async def _ask(
+        self, method: str, base: str, route: str, body: Mapping[str, Any] | None = None
+    ) -> str:
+        """The body of a 200 answer to a question about the server (see `_fetch`).
+
+        Raises `BackendError` on any failure: a one-shot call, not a stream.
+        """
+        url = endpoint(base, route)
+        try:
+            response, text = await self._fetch(
+                method, base, route, headers=self._headers(), body=body
+            )
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            raise BackendError(self._scrubbed(self._transport_error(exc, url))) from exc
+        if response.status_code != 200:
+            raise BackendError(self._scrubbed(self._http_error(response, text, url)))
+        return text
 
     async def list_models(self) -> list[str]:
         """Model ids the server offers (`GET /models`), exactly as listed: they are sent
         back and stored as they are, so show them only through `safe_text.one_line`.
 
-        Raises `BackendError` on any failure: this is a one-shot call, not a stream.
+        Raises `BackendError` on any failure (DEADLINE past `discovery_timeout`).
         """
-        url = f"{self.base_url}/models"
-        try:
-            async with self.client.stream(
-                "GET", url, headers=self._headers("application/json"), timeout=self.timeout
-            ) as response:
-                text = await _read_text(response, MODELS_BODY_LIMIT)
-                if response.status_code != 200:
-                    raise BackendError(self._scrubbed(self._http_error(response, text, url)))
-        except (httpx.HTTPError, httpx.InvalidURL) as exc:
-            raise BackendError(self._scrubbed(self._transport_error(exc, url))) from exc
+        text = await self._ask("GET", self.base_url, "/models")
         try:
             data = json.loads(text).get("data")
         except (ValueError, AttributeError):

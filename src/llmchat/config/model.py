@@ -43,7 +43,9 @@ class Timeouts:
     """Seconds from sending a request to its first token, response headers included,
     however the server trickles bytes meanwhile (a server sending one header byte at a
     time never trips ``read``). Long for the same reason as ``read``. Applies to every
-    backend; per-backend values come with the backends' own timeouts."""
+    backend; per-backend values come with the backends' own timeouts. Questions about
+    the server (its model list, llama-server's ``/props`` and token counts) get 10 s,
+    or this if shorter: they need no generation."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -76,6 +76,7 @@ connect = $connect
 # minutes reading a big prompt before its first token.
 read = $read
 # For the reply's headers and first token together, however slowly bytes trickle in.
+# Questions about the server (its models, its context size) get 10 s, or this if shorter.
 first_token = $first_token
 
 # Backends. None is configured yet: until you uncomment one (or set OPENAI_API_KEY /
