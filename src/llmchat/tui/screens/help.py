@@ -21,6 +21,7 @@ HELP = """\
 | PageUp / PageDown | scroll the conversation (from the message box too) |
 | ctrl+Home / ctrl+End | the very first message / the end of the conversation |
 | ctrl+↑ | focus a message: ↑/↓ (k/j) move, Home/End first/last, Esc back to typing |
+| Enter on a focused reply | show all of a folded (very long) reply |
 | Tab / shift+Tab | message box ↔ conversation (typing there goes to the message box) |
 | alt+↑ / alt+↓ | temperature ± 0.05 |
 | alt+→ / alt+← | top-p ± 0.01 |
