@@ -3,7 +3,8 @@
 A stream yields `Started`, then any number of `Delta`/`Reasoning`/`UsageReport`/
 `ServerTimings`, and ends with exactly one `Finished` or `Failed`. Before each HTTP
 request it makes (one, or more when it adjusts the body and sends it again) a backend
-yields `RequestSent`. A gateway may put `Retrying` and `Loading` before `Started`.
+yields `RequestSent`. A gateway may put `Retrying`, `Loading` and `FellBack` before
+`Started`.
 """
 
 from __future__ import annotations
@@ -149,6 +150,17 @@ class Loading:
 
 
 @dataclass(frozen=True, slots=True)
+class FellBack:
+    """The backend asked first failed before its first token (or its breaker is open):
+    the gateway sends the request to the next backend of its fallback chain."""
+
+    from_backend: str
+    to_backend: str
+    reason: str
+    """The failure that made it move on, in one line."""
+
+
+@dataclass(frozen=True, slots=True)
 class Finished:
     reason: str
     """The server's finish_reason (stop, length, …)."""
@@ -168,6 +180,7 @@ StreamEvent = (
     | ServerTimings
     | Retrying
     | Loading
+    | FellBack
     | Finished
     | Failed
 )

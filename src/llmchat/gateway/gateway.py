@@ -1,16 +1,17 @@
-"""The gateway every front end streams through: retries before the first token.
+"""The gateway every front end streams through: retries before the first token, a
+circuit breaker per backend, and a fallback chain to other backends.
 
-Once a token has been shown, a failure is never retried automatically: the partial
-text stays and the user decides. Every attempt's `RequestSent` is passed on, so a turn
-that was retried reports each body that went out.
+Once a token has been shown, a failure is never retried automatically (nor sent to a
+fallback): the partial text stays and the user decides. Every attempt's `RequestSent`
+is passed on, so a turn that was retried reports each body that went out.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from llmchat.backends.base import Backend, BackendError
 from llmchat.core.events import (
@@ -18,6 +19,7 @@ from llmchat.core.events import (
     Delta,
     ErrorKind,
     Failed,
+    FellBack,
     Loading,
     Reasoning,
     Retrying,
@@ -25,13 +27,15 @@ from llmchat.core.events import (
     StreamEvent,
 )
 from llmchat.core.request import ChatRequest
+from llmchat.gateway.breaker import CircuitBreaker, counts_as_failure
 from llmchat.gateway.retry import RetryPolicy
 
 Sleep = Callable[[float], Awaitable[None]]
 
 
 class Gateway:
-    """Streams a request through a backend with the retry policy applied."""
+    """Streams a request through a backend with the retry policy and its breaker
+    applied, and through its fallbacks when it fails before the first token."""
 
     def __init__(
         self,
@@ -39,6 +43,8 @@ class Gateway:
         policy: RetryPolicy | None = None,
         *,
         sleep: Sleep = asyncio.sleep,
+        breaker: CircuitBreaker | None = None,
+        fallbacks: Sequence[Gateway] = (),
     ) -> None:
         # A factory defers importing httpx and building its client off the start-up path.
         self._backend = backend if not callable(backend) else None
@@ -51,6 +57,11 @@ class Gateway:
         """Why the server could not be reached the last time it was asked, until it
         answers again; None while it answers (or has not been asked)."""
         self._discovering = asyncio.Lock()
+        self.breaker = breaker or CircuitBreaker()
+        """Shared by every session using this backend, as primary or as a fallback."""
+        self.fallbacks: tuple[Gateway, ...] = tuple(fallbacks)
+        """The backends to try next, in order, when this one fails before its first
+        token (their own fallbacks are not followed)."""
 
     @property
     def backend(self) -> Backend:
@@ -88,31 +99,69 @@ class Gateway:
             return True
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        """The request through this backend, then, while it fails before its first token
+        with a fault another server could mend (or its breaker is open), through each
+        backend of the fallback chain in turn; ends with one `Finished` or `Failed`."""
+        chain = (self, *self.fallbacks)
+        for index, gateway in enumerate(chain):
+            # Another backend gets the request planned for its own model (and its own
+            # max-tokens field, a property of the backend).
+            asked = request if index == 0 else replace(request, model=None)
+            outcome = _Outcome()
+            async with aclosing(gateway._attempts(asked, outcome)) as events:
+                async for event in events:
+                    yield event
+            failure = outcome.failure
+            if failure is None:
+                return
+            if index + 1 == len(chain) or not counts_as_failure(failure):
+                yield Failed(failure)
+                return
+            reason = failure.one_line()
+            yield FellBack(gateway.backend.name, chain[index + 1].backend.name, reason)
+
+    async def _attempts(
+        self, request: ChatRequest, outcome: _Outcome
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """This backend's attempts: every event but the final failure, which goes to
+        `outcome` so that `stream` can move on to a fallback instead."""
         attempt = 0
         loading_waits = 0
         waited_for_loading = 0.0
+        breaker = self.breaker
         while True:
+            if not breaker.allow():
+                outcome.failure = breaker.refusal(self.backend.name)
+                return
             shown = False
             failure: Failed | None = None
-            if not await self.discover() and self.unreachable is not None:
-                # The probe just failed to connect: so would the request. The probe's
-                # failure is this attempt's, so a dead host costs one connect, not two.
-                failure = Failed(self.unreachable)
-            else:
-                async with aclosing(self.backend.stream(request)) as events:
-                    async for event in events:
-                        if isinstance(event, Failed) and not shown:
-                            failure = event
-                            break
-                        if isinstance(event, Started):
-                            self.unreachable = None
-                        if isinstance(event, Delta | Reasoning):
-                            shown = True
-                        yield event
+            try:
+                if not await self.discover() and self.unreachable is not None:
+                    # The probe just failed to connect: so would the request. The probe's
+                    # failure is this attempt's, so a dead host costs one connect, not two.
+                    failure = Failed(self.unreachable)
+                else:
+                    async with aclosing(self.backend.stream(request)) as events:
+                        async for event in events:
+                            if isinstance(event, Failed) and not shown:
+                                failure = event
+                                break
+                            if isinstance(event, Started):
+                                self.unreachable = None
+                                breaker.record(None)
+                            if isinstance(event, Delta | Reasoning):
+                                shown = True
+                            yield event
+            finally:
+                breaker.release()  # cancelled before an outcome: the next one probes
             if failure is None:
                 return
+            breaker.record(failure.error)
             if failure.error.kind is ErrorKind.CONNECT:
                 self.unreachable = failure.error
+            if breaker.is_open:
+                outcome.failure = breaker.refusal(self.backend.name)
+                return
             if failure.error.kind is ErrorKind.LOADING:
                 # A local server loading its model is not failing: wait for it on its own
                 # budget, polling gently, and say so.
@@ -126,7 +175,7 @@ class Gateway:
             attempt += 1
             delay = self.policy.delay(attempt, failure.error)
             if delay is None:
-                yield Failed(self._with_advice(failure.error))
+                outcome.failure = self._with_advice(failure.error)
                 return
             yield Retrying(attempt=attempt, delay_s=delay, reason=failure.error.one_line())
             await self._sleep(delay)
@@ -141,3 +190,9 @@ class Gateway:
     async def aclose(self) -> None:
         if self._backend is not None:
             await self._backend.aclose()
+
+
+@dataclass(slots=True)
+class _Outcome:
+    failure: ChatError | None = None
+    """Why this backend gave up (None: it answered, or the stream was closed)."""
