@@ -89,6 +89,10 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         from llmchat.backends.llamacpp import LlamaCppBackend
 
         kind = LlamaCppBackend
+    elif resolved.kind == "anthropic":
+        from llmchat.backends.anthropic import AnthropicBackend
+
+        kind = AnthropicBackend
     return kind(
         resolved.name,
         resolved.base_url,

@@ -63,6 +63,9 @@ needs no generation, and a send waits for the first of them (the model's name)."
 class OpenAIBackend:
     """A Chat Completions endpoint and model. One `httpx.AsyncClient`, created once."""
 
+    chat_route = "/chat/completions"
+    """Where a turn is posted, under the base URL."""
+
     def __init__(
         self,
         name: str,
@@ -291,7 +294,7 @@ class OpenAIBackend:
         Never raises for server or network faults. Closing the iterator early closes the
         HTTP response, so the server stops generating.
         """
-        url = endpoint(self.base_url, "/chat/completions")
+        url = endpoint(self.base_url, self.chat_route)
         model = await self._model_for(request)
         request = replace(request, model=model)
         # A second attempt only if the host rejects stream_options (usage is then
@@ -342,6 +345,10 @@ class OpenAIBackend:
                 yield self._failed(self._transport_error(exc, url))
                 return
 
+    def _reply_reader(self) -> ReplyReader:
+        """The reader that folds this protocol's stream events into core events."""
+        return ReplyReader(self.name, self._mask)
+
     async def _read_reply(
         self, response: httpx.Response, max_tokens: int, deadline: float
     ) -> AsyncGenerator[StreamEvent, None]:
@@ -352,7 +359,7 @@ class OpenAIBackend:
         comments and keep-alives included, are capped (`ReplyLimits.wire_bytes`); until
         the first token, `deadline` holds however slowly bytes trickle in.
         """
-        reply = ReplyReader(self.name, self._mask)
+        reply = self._reply_reader()
         decoder = SSEDecoder()
         cap = self.limits.wire_bytes(max_tokens)
         received = 0

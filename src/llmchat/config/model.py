@@ -16,7 +16,7 @@ from llmchat.core.model_info import PriceOverride
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import Preset
 
-BackendKind = Literal["openai", "llamacpp"]
+BackendKind = Literal["openai", "llamacpp", "anthropic"]
 BACKEND_KINDS: tuple[str, ...] = get_args(BackendKind)
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
@@ -28,6 +28,10 @@ DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 """Used for api.openai.com when no model is named: cheap, fast, widely available."""
 LLAMACPP_BASE_URL = "http://127.0.0.1:8080/v1"
 """llama-server's default address."""
+ANTHROPIC_BASE_URL = "https://api.anthropic.com/v1"
+ANTHROPIC_HOST = "api.anthropic.com"
+DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
+"""Used for ``kind = "anthropic"`` when no model is named."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,8 +59,9 @@ class BackendConfig:
     name: str
     """The table name (``[backends.local]`` → ``local``), shown in the UI and sessions."""
     kind: BackendKind
-    """Wire protocol: ``openai`` (any OpenAI-compatible host) or ``llamacpp``
-    (llama-server, which adds exact token counts, timings and context size)."""
+    """Wire protocol: ``openai`` (any OpenAI-compatible host), ``llamacpp``
+    (llama-server, which adds exact token counts, timings and context size) or
+    ``anthropic`` (Anthropic's Messages API; the key from ``ANTHROPIC_API_KEY``)."""
     base_url: str
     """API root including ``/v1``, e.g. ``http://127.0.0.1:8080/v1``. The API key is only
     ever sent to this scheme, host and port."""

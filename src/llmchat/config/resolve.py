@@ -20,6 +20,9 @@ from urllib.parse import urlsplit
 
 from llmchat.config.errors import ResolutionError, key_path
 from llmchat.config.model import (
+    ANTHROPIC_BASE_URL,
+    ANTHROPIC_HOST,
+    DEFAULT_ANTHROPIC_MODEL,
     DEFAULT_OPENAI_MODEL,
     OPENAI_BASE_URL,
     OPENAI_HOST,
@@ -35,6 +38,7 @@ from llmchat.core.safe_text import visible
 
 ENV_OPENAI_API_KEY = "OPENAI_API_KEY"
 ENV_OPENAI_BASE_URL = "OPENAI_BASE_URL"
+ENV_ANTHROPIC_API_KEY = "ANTHROPIC_API_KEY"
 ENV_BACKEND = "LLMCHAT_BACKEND"
 ENV_MODEL = "LLMCHAT_MODEL"
 ENV_BASE_URL = "LLMCHAT_BASE_URL"
@@ -166,7 +170,12 @@ def resolve_backend(
         name=chosen.name,
         kind=chosen.kind,
         base_url=base_url,
-        model=cli.model or _get(env, ENV_MODEL) or chosen.model or default_model(base_url),
+        model=(
+            cli.model
+            or _get(env, ENV_MODEL)
+            or chosen.model
+            or default_model(base_url, chosen.kind)
+        ),
         api_key=key,
         key_source=key_source,
         max_tokens_field=chosen.max_tokens_field or default_max_tokens_field(base_url),
@@ -227,6 +236,17 @@ def _from_config(
             f"backend '{backend.name}': using {ENV_OPENAI_API_KEY}; set "
             f'api_key_env = "{ENV_OPENAI_API_KEY}" in its table to make this explicit'
         )
+    # Anthropic's own variable, as its SDK reads it; only ever for Anthropic's host.
+    anthropic_key = _get(env, ENV_ANTHROPIC_API_KEY)
+    if (
+        key is None
+        and anthropic_key
+        and backend.kind == "anthropic"
+        and backend.api_key_env is None
+        and _origin(backend.base_url) == _origin(ANTHROPIC_BASE_URL)
+    ):
+        key = Secret(anthropic_key.strip())
+        key_source = f"environment variable {ENV_ANTHROPIC_API_KEY}"
     return _Chosen(
         name=backend.name,
         kind=backend.kind,
@@ -321,10 +341,10 @@ def _transport_notices(name: str, base_url: str, key: Secret | None) -> list[str
             f"backend '{name}': the API key travels unencrypted (http://) to {host}; "
             "use https:// if the server offers it"
         )
-    if key is None and host == OPENAI_HOST:
+    if key is None and host in (OPENAI_HOST, ANTHROPIC_HOST):
+        variable = ENV_OPENAI_API_KEY if host == OPENAI_HOST else ENV_ANTHROPIC_API_KEY
         notices.append(
-            f"backend '{name}': no API key for {OPENAI_HOST}, which will refuse requests; "
-            f"set {ENV_OPENAI_API_KEY}"
+            f"backend '{name}': no API key for {host}, which will refuse requests; set {variable}"
         )
     return notices
 
@@ -353,8 +373,11 @@ def display_url(url: str) -> str:
     return visible(f"{parts.scheme}://{netloc}{parts.path}")
 
 
-def default_model(base_url: str) -> str:
-    """``gpt-4o-mini`` for api.openai.com; elsewhere let the server choose."""
+def default_model(base_url: str, kind: BackendKind = "openai") -> str:
+    """``gpt-4o-mini`` for api.openai.com, a current Claude for Anthropic (whose API has
+    no default model); elsewhere let the server choose."""
+    if kind == "anthropic":
+        return DEFAULT_ANTHROPIC_MODEL
     return DEFAULT_OPENAI_MODEL if _origin(base_url)[1] == OPENAI_HOST else SERVER_DEFAULT_MODEL
 
 

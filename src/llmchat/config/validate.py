@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from llmchat.config.errors import ConfigIssue, key_path
 from llmchat.config.locate import KeyLocator
 from llmchat.config.model import (
+    ANTHROPIC_BASE_URL,
     BACKEND_KINDS,
     LLAMACPP_BASE_URL,
     MAX_TOKENS_FIELDS,
@@ -311,7 +312,9 @@ class ConfigReader:
         if base_url is not None and (problem := url_problem(base_url)) is not None:
             self.error((*at, "base_url"), problem)
         if base_url is None:
-            base_url = LLAMACPP_BASE_URL if kind == "llamacpp" else OPENAI_BASE_URL
+            base_url = {"llamacpp": LLAMACPP_BASE_URL, "anthropic": ANTHROPIC_BASE_URL}.get(
+                kind, OPENAI_BASE_URL
+            )
         api_key_env = self.string(table, "api_key_env", at)
         if api_key_env is not None and (problem := env_name_problem(api_key_env)) is not None:
             self.error((*at, "api_key_env"), problem)

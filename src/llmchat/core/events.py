@@ -120,8 +120,12 @@ class Reasoning:
 @dataclass(frozen=True, slots=True)
 class UsageReport:
     prompt_tokens: int
+    """Every prompt token, those read from or written to a prompt cache included."""
     completion_tokens: int
     cached_tokens: int = 0
+    """Prompt tokens read from the server's prompt cache (cheaper)."""
+    cache_write_tokens: int = 0
+    """Prompt tokens written to the prompt cache (Anthropic: dearer than plain input)."""
 
 
 @dataclass(frozen=True, slots=True)
