@@ -28,7 +28,7 @@ import sys
 from typing import TextIO
 
 from llmchat.core.conversation import PersistError
-from llmchat.core.events import Delta, Loading, Retrying
+from llmchat.core.events import Delta, DialsFitted, Loading, Retrying
 from llmchat.core.messages import Message, Status
 from llmchat.core.safe_text import for_pipe, one_line, visible
 from llmchat.engine.chat_service import ChatService
@@ -65,6 +65,9 @@ class _Printer:
                 say(self.err, f"retrying in {delay:.1f} s: {reason}")
             case Loading(message=text):
                 say(self.err, f"model loading: {one_line(text)}")
+            case DialsFitted(notes=notes):
+                for note in notes:
+                    say(self.err, one_line(note))
             case Refused(reason=reason):
                 self.refused = True
                 say(self.err, reason)

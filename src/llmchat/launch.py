@@ -83,6 +83,7 @@ def with_local_server(
 def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
     """The backend object for the resolved settings (imported here: httpx is not light)."""
     from llmchat.backends.openai import OpenAIBackend
+    from llmchat.store.model_rules_file import model_rules
 
     kind: type[OpenAIBackend] = OpenAIBackend
     if resolved.kind == "llamacpp":
@@ -104,6 +105,7 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         read_timeout=config.timeouts.read,
         first_token_timeout=config.timeouts.first_token,
         stop=resolved.stop,
+        rules=model_rules(),
     )
 
 

@@ -320,7 +320,10 @@ class OpenAIServer:
         host: str = "127.0.0.1",
         port: int = 0,
         models: tuple[str, ...] = ("test-model",),
+        picky: dict[str, Picky] | None = None,
     ) -> None:
+        """`picky` names models that refuse sampling dials, as today's hosted ones do."""
+        self.picky = dict(picky or {})
         self.default = default or Script()
         self.host = host
         self.port = port
@@ -462,8 +465,12 @@ class OpenAIServer:
             return self._scripts.popleft() if self._scripts else self.default
 
     async def _chat(self, record: RecordedRequest, conn: _Connection) -> str:
-        script = self._next_script()
         request = record.body if isinstance(record.body, dict) else {}
+        refusal = _refusal(self.picky.get(str(request.get("model"))), request)
+        if refusal is not None:  # answered before any script is used up
+            await _send_json(conn, 400, {"error": refusal})
+            return "complete"
+        script = self._next_script()
         conn.byte_writes = script.byte_writes
         if script.reject_stream_options and "stream_options" in request:
             with self._lock:
@@ -480,6 +487,34 @@ class OpenAIServer:
             await _send_script(conn, script, record)
             return "complete"
         return await _Stream(script, request, conn).run()
+
+
+Picky = Literal["no_dials", "one_dial"]
+"""no_dials: a GPT-5-style model, refusing temperature and top_p other than 1 (naming
+the `param`); one_dial: a recent Claude, refusing temperature and top_p together."""
+
+
+def _refusal(picky: Picky | None, request: dict[str, Any]) -> dict[str, Any] | None:
+    if picky == "no_dials":
+        for dial in ("temperature", "top_p"):
+            if dial in request and request[dial] != 1:
+                message = (
+                    f"Unsupported value: '{dial}' does not support {request[dial]} with this "
+                    "model. Only the default (1) value is supported."
+                )
+                return {
+                    "message": message,
+                    "type": "invalid_request_error",
+                    "param": dial,
+                    "code": "unsupported_value",
+                }
+    if picky == "one_dial" and "temperature" in request and "top_p" in request:
+        return {
+            "type": "invalid_request_error",
+            "message": "`temperature` and `top_p` cannot both be specified for this model. "
+            "Please use only one.",
+        }
+    return None
 
 
 class _Stream:

@@ -28,6 +28,7 @@ from llmchat.backends.sse import SSEDecoder, SSEError
 from llmchat.core.events import (
     ChatError,
     Delta,
+    DialsFitted,
     ErrorKind,
     Failed,
     Reasoning,
@@ -36,6 +37,7 @@ from llmchat.core.events import (
     StreamEvent,
 )
 from llmchat.core.limits import ReplyLimits, wire_cut_reason
+from llmchat.core.model_rules import Fitted, ModelRules, Protocol, changes_body, fit, refusal_in
 from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest
 from llmchat.core.safe_text import one_line
 from llmchat.core.secrets import SecretMask, shown_url, url_secrets, url_without_secrets
@@ -65,6 +67,8 @@ class OpenAIBackend:
 
     chat_route = "/chat/completions"
     """Where a turn is posted, under the base URL."""
+    protocol: Protocol = "openai"
+    """The wire protocol, for the model rules (Anthropic's temperature runs 0–1)."""
 
     def __init__(
         self,
@@ -82,6 +86,7 @@ class OpenAIBackend:
         extra_body: Mapping[str, Any] | None = None,
         stop: Sequence[str] = (),
         client: httpx.AsyncClient | None = None,
+        rules: ModelRules | None = None,
     ) -> None:
         """`api_key_hint` names where the key comes from (e.g. "OPENAI_API_KEY"), so an
         auth error can say what to check. `read_timeout` is the inactivity limit: the
@@ -116,6 +121,8 @@ class OpenAIBackend:
         self._client = client
         self._owns_client = client is None
         self._model_checked = False
+        self.rules = rules or ModelRules()
+        """Which dials each model accepts (the table, and what servers taught)."""
 
     def __repr__(self) -> str:  # the key stays out of reprs, logs and tracebacks
         return (
@@ -168,6 +175,7 @@ class OpenAIBackend:
             extra_body=self.extra_body,
             stop=self.stop,
             client=self.client,
+            rules=self.rules,
         )
         upgraded._owns_client, self._owns_client = self._owns_client, False
         upgraded._model_checked = self._model_checked
@@ -297,10 +305,21 @@ class OpenAIBackend:
         url = endpoint(self.base_url, self.chat_route)
         model = await self._model_for(request)
         request = replace(request, model=model)
-        # A second attempt only if the host rejects stream_options (usage is then
-        # estimated downstream); every other answer ends the stream.
-        for include_usage in (True, False):
-            content = encode_body(self.request_body(request, include_usage=include_usage))
+        fitted = fit(
+            request.params, self.rules.rule_for(model, self.protocol), model, request.last_dial
+        )
+        warnings = self.rules.take_warnings()
+        if fitted.params != request.params or fitted.notes or warnings:
+            yield DialsFitted(model, fitted.params, (*warnings, *fitted.notes))
+        # Sent again only with a body the server's 400 asked for: without stream_options
+        # (usage is then estimated downstream), or without a dial the model refuses
+        # (learnt for next time); every other answer ends the stream.
+        include_usage = True
+        while True:
+            body = self.request_body(
+                replace(request, params=fitted.params), include_usage=include_usage
+            )
+            content = encode_body(fitted.shape(body))
             yield self._sent("POST", url, content)
             # One deadline for the headers and the first token, from the moment of sending.
             deadline = asyncio.get_running_loop().time() + self.first_token_timeout
@@ -325,6 +344,14 @@ class OpenAIBackend:
                     if response.status_code != 200:
                         text = await _read_text(response, ERROR_BODY_LIMIT)
                         if include_usage and _rejects_stream_options(response.status_code, text):
+                            include_usage = False
+                            continue
+                        refitted = self._refit(
+                            model, request, fitted, body, response.status_code, text
+                        )
+                        if refitted is not None:
+                            fitted = refitted
+                            yield DialsFitted(model, fitted.params, fitted.notes, learnt=True)
                             continue
                         yield self._failed(self._http_error(response, text, url))
                         return
@@ -344,6 +371,30 @@ class OpenAIBackend:
             except (httpx.HTTPError, httpx.InvalidURL) as exc:
                 yield self._failed(self._transport_error(exc, url))
                 return
+
+    def _refit(
+        self,
+        model: str,
+        request: ChatRequest,
+        fitted: Fitted,
+        body: dict[str, Any],
+        status: int,
+        text: str,
+    ) -> Fitted | None:
+        """The dials fitted again after a 400 refusing one (learnt for `model`), or None
+        when the error refuses nothing this body sent (it is then the turn's failure)."""
+        refusal = refusal_in(error_object(text)) if status in (400, 422) else None
+        if refusal is None:
+            return None
+        rule = self.rules.rule_for(model, self.protocol).merged(refusal.rule)
+        if self.protocol == "anthropic":
+            rule = replace(rule, max_tokens_field=None)
+        again = fit(request.params, rule, model, request.last_dial)
+        if not changes_body(fitted, again, body):
+            return None
+        kept = self.rules.learn(model, refusal)
+        notes = tuple(f"{note} ({kept})" for note in again.notes if note not in fitted.notes)
+        return replace(again, notes=notes or (refusal.note(model, kept),))
 
     def _reply_reader(self) -> ReplyReader:
         """The reader that folds this protocol's stream events into core events."""

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from llmchat.core import branches
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.messages import Message, Role, Status
+from llmchat.core.model_rules import Dial, dial_moved_last, first_dial
 from llmchat.core.params import SamplingParams
 from llmchat.core.records import (
     BackendChanged,
@@ -87,6 +88,8 @@ class Conversation:
         """The next message starts a new first message (an edit of the first one)."""
         self.schema: OutputSchema | None = None
         """Structured output for the next requests (schema mode), or None."""
+        self.last_dial: Dial = first_dial(self.params)
+        """The sampling dial moved last (what a model taking only one of them gets)."""
 
     # -- persistence -----------------------------------------------------------------
 
@@ -230,6 +233,7 @@ class Conversation:
     def set_params(self, params: SamplingParams) -> None:
         if params == self.params:
             return
+        self.last_dial = dial_moved_last(self.params, params, self.last_dial)
         self.params = params
         self._persist(ParamsChanged(params))
 
@@ -331,6 +335,7 @@ class Conversation:
             params=params,
             model=model or self.info.model,
             schema=self.schema,
+            last_dial=self.last_dial,
         )
 
     def count(self, role: Role | None = None, status: Status | None = None) -> int:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from llmchat.core.params import SamplingParams
+
 
 class ErrorKind(StrEnum):
     """What went wrong, in terms that decide whether a retry can help."""
@@ -100,6 +102,19 @@ class RequestSent:
 
 
 @dataclass(frozen=True, slots=True)
+class DialsFitted:
+    """The sampling dials were fitted to what the model accepts (a rule of the table, or
+    one the server just taught with its 400, after which the body goes out again)."""
+
+    model: str
+    params: SamplingParams
+    """What the server uses: clamped, unsent dials at neutral 1.0."""
+    notes: tuple[str, ...]
+    """One line each for the user; empty when nothing the user set was changed."""
+    learnt: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Started:
     backend: str
     model: str
@@ -177,6 +192,7 @@ class Failed:
 
 StreamEvent = (
     RequestSent
+    | DialsFitted
     | Started
     | Delta
     | Reasoning

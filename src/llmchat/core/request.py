@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from llmchat.core.model_rules import Dial
 from llmchat.core.params import SamplingParams
 from llmchat.core.structured import OutputSchema
 
@@ -27,3 +28,6 @@ class ChatRequest:
     """None lets the backend use its configured model."""
     schema: OutputSchema | None = None
     """Structured output: the JSON Schema the reply must follow."""
+    last_dial: Dial = "temperature"
+    """The sampling dial the user moved last: the one sent to a model that takes only
+    one of temperature and top_p."""

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from llmchat.core.events import (
     ChatError,
     Delta,
+    DialsFitted,
     ErrorKind,
     Failed,
     Finished,
@@ -95,6 +96,8 @@ class Turn:
                     self.first_token_at = self._clock()
                 self.reasoning.append(text)
                 self._count(text)
+            case DialsFitted(params=params):
+                self.params = params  # the reply records what was really sent
             case UsageReport():
                 self.usage = event
             case ServerTimings():
@@ -174,6 +177,7 @@ class Turn:
                 prompt=self.usage.prompt_tokens,
                 completion=self.usage.completion_tokens,
                 cached=self.usage.cached_tokens,
+                cache_write=self.usage.cache_write_tokens,
             )
         else:
             usage = Usage(completion=estimate_tokens(self.text), estimated=True)

@@ -12,12 +12,13 @@ import asyncio
 import math
 from collections.abc import Callable
 from contextlib import aclosing
+from dataclasses import replace
 from typing import TypeVar
 
 from llmchat.core.budget import DoesNotFit, RequestPlan, plan_request
 from llmchat.core.checkpoints import ReplyCheckpoints
 from llmchat.core.conversation import Conversation, PersistError
-from llmchat.core.events import ChatError, Delta, ErrorKind, Failed, RequestSent
+from llmchat.core.events import ChatError, Delta, DialsFitted, ErrorKind, Failed, RequestSent
 from llmchat.core.messages import Message, Role, Status
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.structured import check_reply
@@ -36,6 +37,14 @@ from llmchat.engine.turn_request import TurnRequest
 from llmchat.gateway.gateway import Gateway
 
 Pricer = Callable[[Message], float | None]
+
+
+def _gist(note: str) -> str:
+    """A note without its "(remembered)": the next turn's note on the same dial says
+    the same thing without it."""
+    return note.rsplit(" (", 1)[0] if note.endswith(")") else note
+
+
 T = TypeVar("T")
 
 
@@ -66,6 +75,8 @@ class ChatService:
         self.checkpoints: ReplyCheckpoints | None = None
         """The streaming reply's checkpoints: flush them before a signal ends the app."""
         self._interrupted = False
+        self._told: set[str] = set()
+        """Notes on fitted dials already told: a clamp is said once, not every turn."""
 
     def interrupt(self) -> None:
         """llmchat is being stopped (a signal): the reply being cancelled next is saved
@@ -185,6 +196,10 @@ class ChatService:
                 async for event in events:
                     if isinstance(event, RequestSent):
                         self.last_request = self.last_request.with_sent(event)
+                    if isinstance(event, DialsFitted):
+                        untold = tuple(n for n in event.notes if _gist(n) not in self._told)
+                        self._told.update(_gist(n) for n in untold)
+                        event = replace(event, notes=untold)
                     turn.feed(event)
                     if isinstance(event, Delta):
                         saving.add(event.text)
