@@ -389,15 +389,12 @@ than shown as a 300-digit number."""
 
 def _sound_usage(data: Any) -> Usage | None:
     """`usage_from_json` for counts that need no default."""
-    if type(data) is not dict or len(data) != 4 + ("cache_write" in data):
+    if type(data) is not dict or len(data) != 4:
         return None
     prompt, completion = data.get("prompt"), data.get("completion")
     cached, estimated = data.get("cached"), data.get("estimated")
-    written = data.get("cache_write", 0)
     if (
-        type(written) is int
-        and 0 <= written <= MOST
-        and type(prompt) is int
+        type(prompt) is int
         and 0 <= prompt <= MOST
         and type(completion) is int
         and 0 <= completion <= MOST
@@ -405,7 +402,7 @@ def _sound_usage(data: Any) -> Usage | None:
         and 0 <= cached <= MOST
         and type(estimated) is bool
     ):
-        return Usage(prompt, completion, cached, estimated, written)
+        return Usage(prompt, completion, cached, estimated)
     return None
 
 
@@ -433,8 +430,6 @@ def usage_to_json(usage: Usage) -> JSON:
         "completion": usage.completion,
         "cached": usage.cached,
         "estimated": usage.estimated,
-        # Only when there were some: a reply without cache writes is written as before.
-        **({"cache_write": usage.cache_write} if usage.cache_write else {}),
     }
 
 
@@ -446,7 +441,6 @@ def usage_from_json(data: Any) -> Usage | None:
         completion=_count(data.get("completion")) or 0,
         cached=_count(data.get("cached")) or 0,
         estimated=bool(data.get("estimated", False)),
-        cache_write=_count(data.get("cache_write")) or 0,
     )
 
 
@@ -579,7 +573,6 @@ class _UsageLine(msgspec.Struct):
     completion: _Count
     cached: _Count
     estimated: bool
-    cache_write: _Count = 0
 
 
 class _TimingLine(msgspec.Struct):
@@ -645,9 +638,7 @@ def sound_line(raw: bytes) -> Message | CostKnown | None:
         else SamplingParams(params.temperature, params.top_p, params.max_tokens, params.seed),
         usage=None
         if usage is None
-        else Usage(
-            usage.prompt, usage.completion, usage.cached, usage.estimated, usage.cache_write
-        ),
+        else Usage(usage.prompt, usage.completion, usage.cached, usage.estimated),
         timing=None if timing is None else Timing(*msgspec.structs.astuple(timing)),
         cost_usd=line.cost_usd,
         error=line.error,
