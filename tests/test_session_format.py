@@ -73,7 +73,7 @@ PARAMS = st.builds(
     max_tokens=st.integers(*MAX_TOKENS_RANGE),
     seed=st.none() | st.integers(*SEED_RANGE),
 )
-USAGE = st.builds(Usage, COUNT, COUNT, COUNT, st.booleans())
+USAGE = st.builds(Usage, COUNT, COUNT, COUNT, st.booleans(), st.just(0) | COUNT)
 TIMING = st.builds(
     Timing,
     ttft_ms=st.none() | AMOUNT,

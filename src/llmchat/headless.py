@@ -28,7 +28,7 @@ import sys
 from typing import TextIO
 
 from llmchat.core.conversation import PersistError
-from llmchat.core.events import Delta, DialsFitted, Loading, Retrying
+from llmchat.core.events import Delta, DialsFitted, FellBack, Loading, Retrying
 from llmchat.core.messages import Message, Status
 from llmchat.core.safe_text import for_pipe, one_line, visible
 from llmchat.engine.chat_service import ChatService
@@ -65,6 +65,8 @@ class _Printer:
                 say(self.err, f"retrying in {delay:.1f} s: {reason}")
             case Loading(message=text):
                 say(self.err, f"model loading: {one_line(text)}")
+            case FellBack(from_backend=failed, to_backend=next_one, reason=reason):
+                say(self.err, f"{failed} failed, asking {next_one}: {one_line(reason)}")
             case DialsFitted(notes=notes):
                 for note in notes:
                     say(self.err, one_line(note))

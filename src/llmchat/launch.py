@@ -7,6 +7,7 @@ pick backends and name files the same way.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -148,7 +149,22 @@ class SessionOpener:
         return OpenedSession(conversation, [*opened.warnings, *moved], opened.close)
 
     def gateway(self) -> Gateway:
-        return Gateway(lambda: make_backend(self.resolved, self.config))
+        gateway = Gateway(lambda: make_backend(self.resolved, self.config))
+        gateway.fallbacks = fallbacks_of(self.resolved, self.config, self._plain_gateway)
+        return gateway
+
+    def _plain_gateway(self, resolved: ResolvedBackend) -> Gateway:
+        return Gateway(lambda: make_backend(resolved, self.config))
+
+
+def fallbacks_of(
+    resolved: ResolvedBackend, config: Config, gateway_for: Callable[[ResolvedBackend], Gateway]
+) -> tuple[Gateway, ...]:
+    """The gateways of `resolved`'s fallback chain (`fallback = [...]` in its table)."""
+    from llmchat.config.fallback import resolve_fallbacks
+
+    chain, _ = resolve_fallbacks(config, os.environ, resolved)
+    return tuple(gateway_for(other) for other in chain)
 
 
 class NotConfigured(Exception):
@@ -205,6 +221,13 @@ def build_launch(
             gateways[key] = Gateway(lambda: make_backend(resolved, config))
         return gateways[key]
 
+    def primary_gateway(resolved: ResolvedBackend) -> Gateway:
+        # A fallback's gateway is the one its own sessions use: one breaker per backend.
+        gateway = gateway_for(resolved)
+        if not gateway.fallbacks:
+            gateway.fallbacks = fallbacks_of(resolved, config, gateway_for)
+        return gateway
+
     def backend_for(summary: SessionSummary) -> tuple[ResolvedBackend, list[str]]:
         """The backend a session picked in the app goes back to."""
         again = reconnect_to(summary.record) if reconnect_to is not None else None
@@ -236,7 +259,7 @@ def build_launch(
         opened.conversation.schema = schema
         return ChatContext(
             conversation=opened.conversation,
-            gateway=gateway_for(resolved),
+            gateway=primary_gateway(resolved),
             backend_name=resolved.name,
             model_name=resolved.model,
             notices=[*notices, *extra, *opened.warnings],

@@ -91,6 +91,10 @@ class BackendConfig:
     stop: tuple[str, ...] = ()
     """Stop strings sent with every request (the ``stop`` field), e.g. ``["\\nUser:"]``
     for a template that frames the chat as a "User: / Assistant:" dialogue."""
+    fallback: tuple[str, ...] = ()
+    """Other backends to try, in order, when this one fails before its first token
+    (unreachable, timed out, overloaded, retries used up) or its circuit breaker is open,
+    e.g. ``["local", "anthropic"]``. Never on auth, quota or content errors."""
 
 
 @dataclass(frozen=True, slots=True)

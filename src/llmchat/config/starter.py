@@ -118,6 +118,10 @@ first_token = $first_token
 # OpenAI's newer models refuse "max_tokens" and need "max_completion_tokens"
 # (the default for api.openai.com).
 # max_tokens_field = "max_completion_tokens"
+# Backends to ask instead, in order, when this one cannot answer (unreachable, overloaded,
+# timed out, failing again and again) before its first token; never when it refuses the
+# key or the request. The reply records which backend and model answered.
+# fallback = ["local"]
 """
 )
 

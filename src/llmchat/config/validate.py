@@ -62,6 +62,7 @@ _BACKEND_KEYS = (
     "model_file",
     "chat_template_file",
     "stop",
+    "fallback",
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -202,6 +203,7 @@ class ConfigReader:
             else:
                 message = f"'{default}' is not configured: add a {table_name} table"
             self.error(("default_backend",), message)
+        self.fallbacks(backends, backend_tables)
         if default is None and backends:
             default = next(iter(backends))  # the model documents "first in file order"
         server = self.string(raw, "llama_server", ())
@@ -335,6 +337,7 @@ class ConfigReader:
             model_file=self.path(model_file) if model_file is not None else None,
             chat_template_file=self.chat_template_file(table, at, has_model=model_file is not None),
             stop=self.stop_strings(table, at),
+            fallback=self.names(table, "fallback", at),
         )
         return backend if len(self.errors) == errors_before else None
 
@@ -375,6 +378,45 @@ class ConfigReader:
             self.error(parts, "a stop string must not be empty")
             return ()
         return tuple(value)
+
+    def names(self, table: Mapping[str, Any], key: str, at: tuple[str, ...]) -> tuple[str, ...]:
+        """An array of names (checked against each other later)."""
+        if key not in table:
+            return ()
+        value = table[key]
+        parts = (*at, key)
+        if not isinstance(value, list) or any(not isinstance(item, str) for item in value):
+            got = _describe(value) if not isinstance(value, list) else "one holding another type"
+            self.error(parts, f"expected an array of backend names, got {got}")
+            return ()
+        return tuple(value)
+
+    def fallbacks(self, backends: Mapping[str, BackendConfig], tables: Mapping[str, Any]) -> None:
+        """Each fallback names another configured backend, once."""
+        for name, backend in backends.items():
+            parts = ("backends", name, "fallback")
+            seen: set[str] = set()
+            for other in backend.fallback:
+                if other == name:
+                    self.error(parts, f"'{other}' is this backend itself; name others to try")
+                elif other in seen:
+                    self.error(parts, f"'{other}' is named twice")
+                elif other not in tables:
+                    configured = ", ".join(n for n in tables if n != name) or "none"
+                    hint = difflib.get_close_matches(other, list(tables), n=1)
+                    suffix = f"; did you mean '{hint[0]}'?" if hint else ""
+                    self.error(
+                        parts,
+                        f"'{visible(other)}' is not a configured backend "
+                        f"(others configured: {configured}){suffix}",
+                    )
+                elif isinstance(table := tables[other], dict) and "model_file" in table:
+                    self.error(
+                        parts,
+                        f"'{visible(other)}' runs a llama-server llmchat starts (model_file); "
+                        "a fallback must be a server that is already running (base_url)",
+                    )
+                seen.add(other)
 
     def path(self, value: str) -> Path:
         # Relative to the config file, not the cwd: the same file must mean the same

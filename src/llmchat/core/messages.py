@@ -41,9 +41,13 @@ class Usage:
     """Token counts for one turn. `estimated` is True when the server did not report them."""
 
     prompt: int = 0
+    """Every prompt token, those read from or written to a prompt cache included."""
     completion: int = 0
     cached: int = 0
+    """Prompt tokens read from the server's prompt cache."""
     estimated: bool = False
+    cache_write: int = 0
+    """Prompt tokens written to the prompt cache (Anthropic charges 1.25× for them)."""
 
 
 @dataclass(frozen=True, slots=True)

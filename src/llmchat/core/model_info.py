@@ -41,9 +41,14 @@ def context_window(model: str | None) -> int | None:
     return window if isinstance(window, int) and window > 0 else None
 
 
-def price(model: str | None, *, prompt: int, completion: int, cached: int = 0) -> Price | None:
-    """What a turn cost, or None for a model genai-prices does not know."""
-    found = _lookup(model, prompt=prompt, completion=completion, cached=cached)
+def price(
+    model: str | None, *, prompt: int, completion: int, cached: int = 0, cache_write: int = 0
+) -> Price | None:
+    """What a turn cost, or None for a model genai-prices does not know. `prompt` is
+    every input token, `cached` (read) and `cache_write` (written) among them."""
+    found = _lookup(
+        model, prompt=prompt, completion=completion, cached=cached, cache_write=cache_write
+    )
     if found is None:
         return None
     return Price(
@@ -53,7 +58,14 @@ def price(model: str | None, *, prompt: int, completion: int, cached: int = 0) -
     )
 
 
-def _lookup(model: str | None, *, prompt: int = 0, completion: int = 0, cached: int = 0) -> Any:
+def _lookup(
+    model: str | None,
+    *,
+    prompt: int = 0,
+    completion: int = 0,
+    cached: int = 0,
+    cache_write: int = 0,
+) -> Any:
     if not model:
         return None
     try:
@@ -62,7 +74,10 @@ def _lookup(model: str | None, *, prompt: int = 0, completion: int = 0, cached: 
         return None
     try:  # Usage itself refuses negative or NaN counts with a ValueError
         usage = Usage(
-            input_tokens=prompt, output_tokens=completion, cache_read_tokens=cached or None
+            input_tokens=prompt,
+            output_tokens=completion,
+            cache_read_tokens=cached or None,
+            cache_write_tokens=cache_write or None,
         )
         return calc_price(usage, model_ref=model)
     except (LookupError, ValueError):
@@ -79,12 +94,13 @@ def turn_cost(
     prompt: int,
     completion: int,
     cached: int = 0,
+    cache_write: int = 0,
     free: bool = False,
     overrides: Mapping[str, PriceOverride] | None = None,
 ) -> float | None:
     """US dollars for one turn: 0 on a free backend (a llama.cpp server), the config's
     price for the model if set, else genai-prices'; None ("n/a") for a model nobody
-    prices."""
+    prices. A price set in the config charges cache writes as plain input."""
     if free:
         return 0.0
     override = (overrides or {}).get(model or "")
@@ -98,7 +114,9 @@ def turn_cost(
             + cached * cached_rate
             + completion * override.output_per_mtok
         ) / 1_000_000
-    found = price(model, prompt=prompt, completion=completion, cached=cached)
+    found = price(
+        model, prompt=prompt, completion=completion, cached=cached, cache_write=cache_write
+    )
     return None if found is None else found.total_usd
 
 
@@ -118,6 +136,7 @@ def reply_cost(
         prompt=usage.prompt,
         completion=usage.completion,
         cached=usage.cached,
+        cache_write=usage.cache_write,
         free=free,
         overrides=overrides,
     )

@@ -190,6 +190,8 @@ class Gateway:
     async def aclose(self) -> None:
         if self._backend is not None:
             await self._backend.aclose()
+        for fallback in self.fallbacks:
+            await fallback.aclose()
 
 
 @dataclass(slots=True)

@@ -389,12 +389,15 @@ than shown as a 300-digit number."""
 
 def _sound_usage(data: Any) -> Usage | None:
     """`usage_from_json` for counts that need no default."""
-    if type(data) is not dict or len(data) != 4:
+    if type(data) is not dict or len(data) != 4 + ("cache_write" in data):
         return None
     prompt, completion = data.get("prompt"), data.get("completion")
     cached, estimated = data.get("cached"), data.get("estimated")
+    written = data.get("cache_write", 0)
     if (
-        type(prompt) is int
+        type(written) is int
+        and 0 <= written <= MOST
+        and type(prompt) is int
         and 0 <= prompt <= MOST
         and type(completion) is int
         and 0 <= completion <= MOST
@@ -402,7 +405,7 @@ def _sound_usage(data: Any) -> Usage | None:
         and 0 <= cached <= MOST
         and type(estimated) is bool
     ):
-        return Usage(prompt, completion, cached, estimated)
+        return Usage(prompt, completion, cached, estimated, written)
     return None
 
 
@@ -430,6 +433,8 @@ def usage_to_json(usage: Usage) -> JSON:
         "completion": usage.completion,
         "cached": usage.cached,
         "estimated": usage.estimated,
+        # Only when there were some: a reply without cache writes is written as before.
+        **({"cache_write": usage.cache_write} if usage.cache_write else {}),
     }
 
 
@@ -441,6 +446,7 @@ def usage_from_json(data: Any) -> Usage | None:
         completion=_count(data.get("completion")) or 0,
         cached=_count(data.get("cached")) or 0,
         estimated=bool(data.get("estimated", False)),
+        cache_write=_count(data.get("cache_write")) or 0,
     )
 
 
@@ -573,6 +579,7 @@ class _UsageLine(msgspec.Struct):
     completion: _Count
     cached: _Count
     estimated: bool
+    cache_write: _Count = 0
 
 
 class _TimingLine(msgspec.Struct):
@@ -638,7 +645,9 @@ def sound_line(raw: bytes) -> Message | CostKnown | None:
         else SamplingParams(params.temperature, params.top_p, params.max_tokens, params.seed),
         usage=None
         if usage is None
-        else Usage(usage.prompt, usage.completion, usage.cached, usage.estimated),
+        else Usage(
+            usage.prompt, usage.completion, usage.cached, usage.estimated, usage.cache_write
+        ),
         timing=None if timing is None else Timing(*msgspec.structs.astuple(timing)),
         cost_usd=line.cost_usd,
         error=line.error,

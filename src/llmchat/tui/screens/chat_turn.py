@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 from textual.widgets import Static
 from textual.worker import Worker
 
-from llmchat.core.events import Delta, DialsFitted, Loading, Reasoning, Retrying, Started
+from llmchat.core.events import (
+    Delta,
+    DialsFitted,
+    FellBack,
+    Loading,
+    Reasoning,
+    Retrying,
+    Started,
+)
 from llmchat.core.messages import Message
 from llmchat.core.safe_text import one_line
 from llmchat.engine.events import (
@@ -109,6 +117,8 @@ class TurnDisplay:
                 view.show_progress(f"retry {n} in {delay:.1f} s — {one_line(reason)}")
             case Loading(message=text):
                 view.show_progress(f"model loading — {one_line(text)}")
+            case FellBack(from_backend=failed, to_backend=next_one, reason=reason):
+                view.show_progress(f"{failed} failed, asking {next_one} — {one_line(reason)}")
             case DialsFitted(notes=notes):
                 for note in notes:
                     self.chat.notify(one_line(note), title="Sampling", timeout=8, markup=False)

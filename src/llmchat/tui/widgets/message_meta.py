@@ -55,6 +55,10 @@ def reply_meta(message: Message) -> str:
         approx = "≈" if u.estimated else ""
         prompt = f"{format_tokens(u.prompt)}→" if u.prompt else ""
         parts.append(f"{approx}{prompt}{format_tokens(u.completion)} tok")
+        if u.cached or u.cache_write:
+            read = f"{format_tokens(u.cached)} from cache" if u.cached else ""
+            written = f"{format_tokens(u.cache_write)} cached" if u.cache_write else ""
+            parts.append(", ".join(p for p in (read, written) if p))
     timing = message.timing
     if timing:
         if timing.ttft_ms is not None:
