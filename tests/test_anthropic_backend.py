@@ -16,6 +16,7 @@ from llmchat.backends.base import BackendError
 from llmchat.config import Config, parse_config, resolve_backend
 from llmchat.config.resolve import ResolvedBackend
 from llmchat.core.context import PromptCounter
+from llmchat.core.conversation import Conversation
 from llmchat.core.events import (
     Delta,
     ErrorKind,
@@ -30,6 +31,7 @@ from llmchat.core.events import (
 )
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.engine.context_meter import ContextMeter
 from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
 from llmchat.launch import make_backend as make_launch_backend
@@ -475,3 +477,37 @@ def test_launch_builds_the_anthropic_backend_for_the_kind() -> None:
     assert isinstance(backend, AnthropicBackend)
     assert backend.api_key_hint == HINT
     assert KEY not in repr(backend)
+
+
+# -- the context gauge ---------------------------------------------------------------
+
+
+async def meter_for(server: AnthropicServer) -> ContextMeter:
+    conversation = Conversation()
+    conversation.set_system("Be brief.")
+    conversation.add_user("Hello there?")
+    meter = ContextMeter(conversation, Gateway(make_backend(server)), "claude-test")
+    await meter.prepare()
+    return meter
+
+
+async def test_the_gauge_counts_the_history_exactly_with_count_tokens(
+    server: AnthropicServer,
+) -> None:
+    meter = await meter_for(server)
+    budget = await meter.measure("")
+    await meter.gateway.aclose()
+    assert budget.exact
+    assert budget.history == 2 + (3 + 2)  # the test server's rule (count_tokens)
+    assert len(server.count_requests) == 1
+
+
+async def test_the_gauge_estimates_and_says_so_when_the_server_cannot_count(
+    server: AnthropicServer,
+) -> None:
+    meter = await meter_for(server)
+    server.stop()
+    budget = await meter.measure("a draft")
+    await meter.gateway.aclose()
+    assert not budget.exact
+    assert budget.history > 0

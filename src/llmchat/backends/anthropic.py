@@ -50,6 +50,9 @@ class AnthropicBackend(OpenAIBackend):
     """An Anthropic Messages endpoint (`base_url` like `https://api.anthropic.com/v1`)."""
 
     chat_route = "/messages"
+    protocol = "anthropic"
+    """For the model rules: Anthropic's temperature runs 0–1, and recent models take
+    only one of temperature and top_p."""
 
     def __init__(self, *args: Any, prompt_caching: bool = True, **kwargs: Any) -> None:
         """`prompt_caching` marks the system prompt and the last user turn for the
