@@ -31,6 +31,7 @@ from llmchat.core.events import (
 )
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.structured import OutputSchema
 from llmchat.engine.context_meter import ContextMeter
 from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
@@ -170,6 +171,27 @@ async def test_the_request_sent_is_reported_byte_for_byte(
     assert sent[0].url.endswith("/v1/messages")
     assert sent[0].body.encode() == server.message_requests[0].raw
     assert KEY not in sent[0].body
+
+
+async def test_an_empty_turn_is_left_out_of_the_request(
+    server: AnthropicServer, backend: AnthropicBackend
+) -> None:
+    messages = (WireMessage("user", "Hi"), WireMessage("assistant", ""), WireMessage("user", "?"))
+    await run(backend, ChatRequest(messages, SamplingParams()))
+    sent = server.message_requests[0].body["messages"]
+    assert [m["content"][0]["text"] for m in sent] == ["Hi", "?"]
+
+
+async def test_schema_mode_is_refused_plainly_before_anything_is_sent(
+    server: AnthropicServer, backend: AnthropicBackend
+) -> None:
+    schema = OutputSchema("answer", {"type": "object"})
+    events = await run(backend, ChatRequest(REQUEST.messages, REQUEST.params, schema=schema))
+    failed = ending(events)
+    assert isinstance(failed, Failed)
+    assert failed.error.kind is ErrorKind.BAD_REQUEST
+    assert "schema mode" in failed.error.message
+    assert server.message_requests == []
 
 
 # -- the stream ----------------------------------------------------------------------

@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import re
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
+from contextlib import aclosing
 from dataclasses import replace
 from typing import Any
 
@@ -31,7 +32,7 @@ from llmchat.backends.errors import error_object
 from llmchat.backends.openai import OpenAIBackend
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.core.context import ContextWindow, TokenCount
-from llmchat.core.events import ChatError, ErrorKind
+from llmchat.core.events import ChatError, ErrorKind, StreamEvent
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
 
@@ -105,8 +106,9 @@ class AnthropicBackend(OpenAIBackend):
             system = [{"type": "text", "text": system_text}]
             if caching:
                 system[0]["cache_control"] = dict(CACHE_CONTROL)
+        # Anthropic refuses an empty turn (a reply cancelled before its first token).
         messages: list[dict[str, Any]] = [
-            {"role": m.role, "content": m.content} for m in wire if m.role != "system"
+            {"role": m.role, "content": m.content} for m in wire if m.role != "system" and m.content
         ]
         last_user = next(
             (i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), None
@@ -114,9 +116,9 @@ class AnthropicBackend(OpenAIBackend):
         for index, message in enumerate(messages):
             text = message["content"]
             block: dict[str, Any] = {"type": "text", "text": text}
-            if caching and index == last_user and text:  # an empty block may not be marked
+            if caching and index == last_user:
                 block["cache_control"] = dict(CACHE_CONTROL)
-            message["content"] = [block] if text else text
+            message["content"] = [block]
         return system, messages
 
     def _headers(
@@ -131,6 +133,21 @@ class AnthropicBackend(OpenAIBackend):
         if self._api_key and with_key:
             headers["x-api-key"] = self._api_key
         return headers
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        """As for Chat Completions; a request with an output schema is refused before
+        anything is sent, rather than answered with text that ignores the schema."""
+        if request.schema is not None:
+            error = ChatError(
+                ErrorKind.BAD_REQUEST,
+                "schema mode (--schema) is not available on an Anthropic backend yet; "
+                "use an OpenAI-compatible backend or llama-server for it",
+            )
+            yield self._failed(error)
+            return
+        async with aclosing(super().stream(request)) as events:
+            async for event in events:
+                yield event
 
     def _reply_reader(self) -> ReplyReader:
         return AnthropicReplyReader(self.name, self._mask)

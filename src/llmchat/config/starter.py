@@ -122,6 +122,14 @@ first_token = $first_token
 # timed out, failing again and again) before its first token; never when it refuses the
 # key or the request. The reply records which backend and model answered.
 # fallback = ["local"]
+
+# Anthropic (Claude), over its own Messages API. The key is read from ANTHROPIC_API_KEY
+# unless api_key_env names another variable. Prompt caching is on: a long chat re-reads
+# its earlier turns from the cache at a tenth of the input price.
+# [backends.anthropic]
+# kind = "anthropic"
+# base_url = "https://api.anthropic.com/v1"
+# model = "claude-sonnet-4-5"
 """
 )
 
