@@ -6,7 +6,11 @@ streams over a real socket, and checks the events and what the server received.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
@@ -36,6 +40,8 @@ from llmchat.engine.context_meter import ContextMeter
 from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
 from llmchat.launch import make_backend as make_launch_backend
+from llmchat.paths import AppPaths
+from llmchat.store import list_sessions, load_session
 from tests.support.anthropic_server import (
     DEFAULT_REPLY,
     AnthropicServer,
@@ -533,3 +539,43 @@ async def test_the_gauge_estimates_and_says_so_when_the_server_cannot_count(
     await meter.gateway.aclose()
     assert not budget.exact
     assert budget.history > 0
+
+
+# -- the command, end to end ---------------------------------------------------------
+
+
+def test_print_mode_answers_through_an_anthropic_backend_and_keeps_the_cache_usage(
+    server: AnthropicServer, tmp_path: Path
+) -> None:
+    server.push(Turn(reply="Forty-two.", input_tokens=5, cache_read_input_tokens=900, pings=True))
+    config = tmp_path / "config.toml"
+    config.write_text(
+        "[backends.claude]\n"
+        'kind = "anthropic"\n'
+        f'base_url = "{server.base_url}"\n'
+        'model = "claude-test"\n'
+        'api_key_env = "TEST_ANTHROPIC_KEY"\n'
+    )
+    config.chmod(0o600)
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLMCHAT_", "ANTHR"))
+    }
+    environment.update(
+        LLMCHAT_HOME=str(tmp_path), LLMCHAT_CONFIG=str(config), TEST_ANTHROPIC_KEY=KEY
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "llmchat", "-p", "the answer?"],
+        input="",
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "Forty-two.\n"
+    assert server.message_requests[0].headers["x-api-key"] == KEY
+    [summary] = list_sessions(AppPaths.from_env({"LLMCHAT_HOME": str(tmp_path)}).sessions_dir)
+    reply = load_session(summary.path).messages[-1]
+    assert reply.usage is not None
+    assert (reply.usage.prompt, reply.usage.cached) == (905, 900)
+    assert KEY not in summary.path.read_text()
