@@ -135,6 +135,7 @@ class ChatScreen(Screen[None]):
             await conversation.add(*notices)
         self.messages_ui.label_branches()
         self.show_system()
+        self.sampling.show_locks()
         self.query_one(PromptInput).focus()
         self.call_after_refresh(self.server.prepare)
         self.conversation.on_restored = self._file_restored

@@ -36,6 +36,15 @@ class SamplingControls:
         self._temperature_before_schema: float | None = None
         self._chosen_preset: Preset | None = None
 
+    def show_locks(self) -> None:
+        """Lock the sliders of dials the model ignores (the table, and what servers
+        taught, from the cache folder), with the reason."""
+        from llmchat.store.model_rules_file import model_rules
+
+        model = self.chat.context.model_name
+        rule = model_rules().rule_for(model)
+        self.chat.query_one(ParamsPanel).show_rule(model, rule)
+
     def toggle_panel(self) -> None:
         panel = self.chat.query_one(ParamsPanel)
         panel.toggle_class("-open")

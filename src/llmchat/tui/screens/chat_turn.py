@@ -119,9 +119,11 @@ class TurnDisplay:
                 view.show_progress(f"model loading — {one_line(text)}")
             case FellBack(from_backend=failed, to_backend=next_one, reason=reason):
                 view.show_progress(f"{failed} failed, asking {next_one} — {one_line(reason)}")
-            case DialsFitted(notes=notes):
+            case DialsFitted(notes=notes, learnt=learnt):
                 for note in notes:
                     self.chat.notify(one_line(note), title="Sampling", timeout=8, markup=False)
+                if learnt:
+                    self.chat.sampling.show_locks()
                 return
             # The engine's events about the turn.
             case Refused(reason=reason):

@@ -15,6 +15,7 @@ from textual.message import Message
 from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
+from llmchat.core.model_rules import DialRule
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import NEUTRAL_TEMPERATURE, NEUTRAL_TOP_P, Preset, both_dials_moved
 from llmchat.core.safe_text import one_line
@@ -37,6 +38,7 @@ class ParamsPanel(VerticalScroll):
     ParamsPanel Label { margin-top: 1; color: $text-muted; }
     ParamsPanel Input { width: 1fr; }
     ParamsPanel #params-hint { color: $warning; height: auto; margin-top: 1; }
+    ParamsPanel #params-rule { color: $text-warning; height: auto; }
     ParamsPanel OptionList { height: auto; max-height: 10; }
     """
 
@@ -76,6 +78,7 @@ class ParamsPanel(VerticalScroll):
         yield Label("temperature 0–2 · top-p 0–1   (←/→, shift ×10, n neutral, type + Enter)")
         yield self.temperature
         yield self.top_p
+        yield Static("", id="params-rule")
         yield Label("max_tokens (reply reserve; Enter sets)")
         yield self.max_tokens
         yield Label("seed")
@@ -96,6 +99,23 @@ class ParamsPanel(VerticalScroll):
         self.seed.show(params.seed)
         hint = HINT if both_dials_moved(params.temperature, params.top_p) else ""
         self.query_one("#params-hint", Static).update(hint)
+
+    def show_rule(self, model: str, rule: DialRule) -> None:
+        """Lock the dials `model` ignores, and say in one line why."""
+        self.temperature.set_locked(rule.locked("temperature"))
+        self.top_p.set_locked(rule.locked("top_p"))
+        said = []
+        if rule.refused:
+            said.append(f"{one_line(model, 30)} ignores {' and '.join(sorted(rule.refused))}")
+        elif rule.one_of:
+            said.append(f"{one_line(model, 30)}: only the dial moved last is sent")
+        low, high = rule.temperature_range
+        if (low, high) != (0.0, 2.0) and "temperature" not in rule.refused:
+            said.append(f"temperature {low:g}–{high:g}")
+        text = " · ".join(said)
+        self.query_one("#params-rule", Static).update(
+            Content(f"{text} ({rule.why})" if text else "")
+        )
 
     @on(NumberField.Committed, "#max-tokens")
     def _max_tokens_committed(self, event: NumberField.Committed) -> None:

@@ -25,6 +25,7 @@ class Slider(Widget, can_focus=True):
     DEFAULT_CSS = """
     Slider { height: 1; width: 1fr; color: $text-muted; }
     Slider:focus { color: $accent; text-style: bold; }
+    Slider.-locked { color: $text-disabled; text-style: italic; }
     """
     BINDINGS = [
         Binding("right,up", "step(1)", "More", show=False),
@@ -63,6 +64,8 @@ class Slider(Widget, can_focus=True):
         self.minimum, self.maximum, self.step_size = minimum, maximum, step
         self.neutral = neutral
         self._typed = ""
+        self.locked: str | None = None
+        """Why moving this dial does nothing for the model in use (it is not sent)."""
         self.set_reactive(Slider.value, self._clamp(value))
         self.tooltip = f"{label}: ←/→ step, shift for ×10, type a number + Enter, n = neutral"
 
@@ -73,14 +76,28 @@ class Slider(Widget, can_focus=True):
 
     @property
     def value_text(self) -> str:
-        return f"{self.label} {self.value:.2f}"
+        locked = f" (locked: {self.locked})" if self.locked else ""
+        return f"{self.label} {self.value:.2f}{locked}"
 
     def set_value(self, value: float) -> None:
         """Show a value set elsewhere. Posts nothing: only the user's own moves do, so a
         slider that mirrors state cannot echo a change back into it."""
         self.value = self._clamp(value)
 
+    def set_locked(self, reason: str | None) -> None:
+        """Show the dial as one the model ignores (None: as a live one again)."""
+        self.locked = reason
+        self.set_class(reason is not None, "-locked")
+
     def _move_to(self, value: float) -> None:
+        if self.locked is not None:
+            self.notify(
+                f"{self.label.strip()} is locked: {self.locked}.",
+                title="Sampling",
+                severity="warning",
+                markup=False,
+            )
+            return
         before = self.value
         self.set_value(value)
         if self.value != before:
@@ -147,4 +164,7 @@ class Slider(Widget, can_focus=True):
         knob = min(track - 1, round(share * (track - 1)))
         bar = "━" * knob + "●" + "─" * (track - knob - 1)
         shown = f"{self._typed}▏" if self._typed else f"{self.value:.2f}"
+        if self.locked is not None:
+            bar = "╌" * track
+            shown = "🔒"
         return Content(f"{self.label} ▕{bar}▏ {shown}")
