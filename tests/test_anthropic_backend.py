@@ -23,6 +23,7 @@ from llmchat.core.context import PromptCounter
 from llmchat.core.conversation import Conversation
 from llmchat.core.events import (
     Delta,
+    DialsFitted,
     ErrorKind,
     Failed,
     Finished,
@@ -579,3 +580,19 @@ def test_print_mode_answers_through_an_anthropic_backend_and_keeps_the_cache_usa
     assert reply.usage is not None
     assert (reply.usage.prompt, reply.usage.cached) == (905, 900)
     assert KEY not in summary.path.read_text()
+
+
+async def test_a_model_refusing_both_dials_is_answered_after_one_visible_adjustment(
+    server: AnthropicServer, backend: AnthropicBackend
+) -> None:
+    refusal = (
+        "`temperature` and `top_p` cannot both be specified for this model. Please use only one."
+    )
+    server.push(Turn.http_error(400, "invalid_request_error", refusal), Turn(reply="Fine."))
+    request = ChatRequest(REQUEST.messages, SamplingParams(temperature=0.2, top_p=0.8))
+    events = await run(backend, request)
+    assert ending(events) == Finished("stop")
+    assert [e.learnt for e in only(DialsFitted, events)] == [True]
+    first, second = (r.body for r in server.message_requests)
+    assert "temperature" in first and "top_p" in first
+    assert ("temperature" in second) != ("top_p" in second)
