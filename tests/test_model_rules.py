@@ -301,3 +301,29 @@ def test_print_mode_remembers_a_refused_dial_across_processes(tmp_path: Path) ->
     assert ["temperature" in body for body in bodies] == [True, False, False]
     saved = json.loads((home / "cache" / "model-rules.json").read_text())
     assert saved["models"]["picky-reasoner"]["refuses"] == ["temperature"]
+
+
+@pytest.mark.family("retries")
+async def test_a_model_refusing_max_tokens_gets_max_completion_tokens_once_asked(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    message = (
+        "Unsupported parameter: 'max_tokens' is not supported with this model. "
+        "Use 'max_completion_tokens' instead."
+    )
+    server.push(
+        Script.http_error(400, message, param="max_tokens", code="unsupported_parameter"),
+        Script(reply="one"),
+        Script(reply="two"),
+    )
+    rules = model_rules(tmp_path / "model-rules.json")
+    service = await service_for(server, tmp_path, "new-reasoner", SamplingParams(), rules)
+    err = io.StringIO()
+    assert await ask(service, "hello", out=io.StringIO(), err=err) == EXIT_OK
+    assert "new-reasoner does not accept max_tokens: sent max_completion_tokens" in err.getvalue()
+    assert await ask(service, "again", out=io.StringIO(), err=io.StringIO()) == EXIT_OK
+    limits = [
+        ("max_tokens" in r.body, r.body.get("max_completion_tokens")) for r in server.chat_requests
+    ]
+    assert limits == [(True, None), (False, 1024), (False, 1024)]
+    await service.gateway.aclose()
