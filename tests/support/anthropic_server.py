@@ -42,6 +42,8 @@ class Fault(StrEnum):
     """The body ends cleanly, without `message_delta` or `message_stop`."""
     DROP = "drop"
     """The connection is closed mid-body."""
+    STALL = "stall"
+    """Nothing more is sent; the connection stays open until the client leaves."""
 
 
 @dataclass
@@ -226,6 +228,9 @@ class _MessageStream:
         if t.fault is Fault.DROP:
             self.conn.writer.transport.abort()
             return "dropped"
+        if t.fault is Fault.STALL:
+            await self.conn.stall()
+            return "stalled"
         if t.fault is Fault.ERROR_EVENT:
             error = {"type": t.error_type, "message": t.error_message}
             await self.event("error", {"error": error})

@@ -82,6 +82,7 @@ class OpenAIBackend:
         connect_timeout: float = 5.0,
         read_timeout: float = 60.0,
         first_token_timeout: float = FIRST_TOKEN_TIMEOUT,
+        idle_timeout: float | None = None,
         limits: ReplyLimits | None = None,
         extra_body: Mapping[str, Any] | None = None,
         stop: Sequence[str] = (),
@@ -89,9 +90,11 @@ class OpenAIBackend:
         rules: ModelRules | None = None,
     ) -> None:
         """`api_key_hint` names where the key comes from (e.g. "OPENAI_API_KEY"), so an
-        auth error can say what to check. `read_timeout` is the inactivity limit: the
-        longest wait for the next bytes; `first_token_timeout` the longest wait for the
-        headers and first token together. `limits` caps each reply's bytes on the wire
+        auth error can say what to check. `read_timeout` is the socket's inactivity
+        limit, the longest wait for the next bytes; `first_token_timeout` the longest wait
+        for the headers and first token together; `idle_timeout` the longest silence
+        between chunks after the first token (None: `read_timeout`), which ends the
+        reply as stalled, its text kept. `limits` caps each reply's bytes on the wire
         (see `core.limits`). `extra_body` adds server-specific fields
         (`top_k`, `cache_prompt`, …) but never overrides the sampling params. `stop`
         strings go out in every request's `stop` field (a model file's template may need
@@ -111,6 +114,7 @@ class OpenAIBackend:
         self.max_tokens_field: MaxTokensField = max_tokens_field
         self.read_timeout = read_timeout
         self.first_token_timeout = first_token_timeout
+        self.idle_timeout = read_timeout if idle_timeout is None else idle_timeout
         self.discovery_timeout = min(DISCOVERY_TIMEOUT, first_token_timeout)
         self.limits = limits or ReplyLimits()
         self.timeout = httpx.Timeout(
@@ -171,6 +175,7 @@ class OpenAIBackend:
             connect_timeout=self.timeout.connect or 5.0,
             read_timeout=self.read_timeout,
             first_token_timeout=self.first_token_timeout,
+            idle_timeout=self.idle_timeout,
             limits=self.limits,
             extra_body=self.extra_body,
             stop=self.stop,
@@ -408,7 +413,8 @@ class OpenAIBackend:
         The body is read in small decoded pieces, yielding to the event loop after each,
         so a cancel (Esc) wins at once whatever the server sends; its decoded bytes,
         comments and keep-alives included, are capped (`ReplyLimits.wire_bytes`); until
-        the first token, `deadline` holds however slowly bytes trickle in.
+        the first token, `deadline` holds however slowly bytes trickle in; after it, a
+        silence of `idle_timeout` ends the reply as stalled, its text kept.
         """
         reply = self._reply_reader()
         decoder = SSEDecoder()
@@ -423,7 +429,12 @@ class OpenAIBackend:
                         async with asyncio.timeout_at(deadline):
                             piece = await anext(pieces)
                     else:
-                        piece = await anext(pieces)
+                        try:
+                            async with asyncio.timeout(self.idle_timeout):
+                                piece = await anext(pieces)
+                        except TimeoutError:
+                            reply.fail(ErrorKind.TIMEOUT, self._stalled_message())
+                            break
                 except StopAsyncIteration:
                     for sse in decoder.finish():
                         for event in reply.take(sse):
@@ -536,6 +547,10 @@ class OpenAIBackend:
             f"{what} from {where} within {self.first_token_timeout:g} s "
             "(the deadline for the headers and first token)"
         )
+
+    def _stalled_message(self) -> str:
+        name = one_line(self.name, 60)
+        return f"no data from {name} for {self.idle_timeout:g} s: the stream stalled"
 
     def _deadline_error(self, what: str) -> ChatError:
         return ChatError(ErrorKind.DEADLINE, self._deadline_message(what))
