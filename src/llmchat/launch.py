@@ -15,7 +15,14 @@ from typing import TYPE_CHECKING
 
 from llmchat import paths
 from llmchat.backends.base import Backend
-from llmchat.config import Config, Resolution, ResolvedBackend
+from llmchat.config import (
+    CliOverrides,
+    Config,
+    Resolution,
+    ResolutionError,
+    ResolvedBackend,
+    resolve_backend,
+)
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.conversation import Conversation, SessionInfo
 from llmchat.core.messages import Role
@@ -84,6 +91,7 @@ def with_local_server(
 def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
     """The backend object for the resolved settings (imported here: httpx is not light)."""
     from llmchat.backends.openai import OpenAIBackend
+    from llmchat.config.resolve import on_this_machine
     from llmchat.store.model_rules_file import model_rules
 
     kind: type[OpenAIBackend] = OpenAIBackend
@@ -95,6 +103,8 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         from llmchat.backends.anthropic import AnthropicBackend
 
         kind = AnthropicBackend
+    local = resolved.model_file is not None or on_this_machine(resolved.base_url)
+    timeouts = resolved.timeouts.over(config.timeouts).settled(local=local)
     return kind(
         resolved.name,
         resolved.base_url,
@@ -102,9 +112,11 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         resolved.api_key.reveal() if resolved.api_key else None,
         api_key_hint=resolved.key_source,
         max_tokens_field=resolved.max_tokens_field,
-        connect_timeout=config.timeouts.connect,
-        read_timeout=config.timeouts.read,
-        first_token_timeout=config.timeouts.first_token,
+        connect_timeout=timeouts.connect,
+        # The socket's own limit never trips before the two deadlines that say more.
+        read_timeout=max(timeouts.first_token, timeouts.idle),
+        first_token_timeout=timeouts.first_token,
+        idle_timeout=timeouts.idle,
         stop=resolved.stop,
         rules=model_rules(),
     )
@@ -189,7 +201,7 @@ def build_launch(
     later (the F3 picker) go back to their own recorded backends through `reconnect_to`
     (without it, they continue with `resolution`'s backend).
     """
-    from llmchat.tui.app import ChatContext, Launch
+    from llmchat.tui.app import BackendTarget, ChatContext, Launch
     from llmchat.ui_state import UiState, load_ui_state, save_ui_state
 
     ui = load_ui_state()
@@ -270,6 +282,35 @@ def build_launch(
             context_threshold=config.context_threshold,
             presets=config.presets,
             default_temperature=config.sampling.temperature,
+            backends=tuple(dict.fromkeys((resolved.name, *config.backends))),
+            gateway_of=lambda name: _gateway_of(name, resolved),
+            switch_to=lambda name, model: _target(_switched(name, model, resolved)),
+        )
+
+    def _switched(name: str, model: str, current: ResolvedBackend) -> ResolvedBackend:
+        # The session's own backend keeps its host and key; another is resolved as
+        # `--backend NAME --model MODEL` would be, so each key goes only to its own host.
+        if name == current.name:
+            return replace(current, model=model)
+        chosen = resolve_backend(config, os.environ, CliOverrides(backend=name, model=model))
+        if chosen.backend is None or chosen.backend.model_file is not None:
+            raise ResolutionError(f"{name} cannot be switched to inside the app")
+        return chosen.backend
+
+    def _gateway_of(name: str, current: ResolvedBackend) -> Gateway | None:
+        try:
+            return gateway_for(current if name == current.name else _switched(name, "", current))
+        except ResolutionError:
+            return None
+
+    def _target(resolved: ResolvedBackend) -> BackendTarget:
+        return BackendTarget(
+            gateway=primary_gateway(resolved),
+            backend_name=resolved.name,
+            model_name=resolved.model,
+            record=backend_record(resolved),
+            context_window=resolved.context_window,
+            free=resolved.kind == "llamacpp",
         )
 
     launch.open_session = open_session

@@ -187,6 +187,12 @@ class Gateway:
             return replace(error, message=f"{error.message} (retry in {wait:.0f} s)")
         return error
 
+    async def list_models(self) -> list[str]:
+        """The model ids the server offers, as listed (raw: show them neutralised); []
+        for a backend that cannot list them. Raises BackendError as the backend does."""
+        list_models = getattr(self.backend, "list_models", None)
+        return list(await list_models()) if list_models is not None else []
+
     async def aclose(self) -> None:
         if self._backend is not None:
             await self._backend.aclose()

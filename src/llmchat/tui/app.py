@@ -19,6 +19,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import WorkerCancelled, WorkerFailed
 
+from llmchat.core.backend_record import BackendRecord
 from llmchat.core.conversation import Conversation
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.presets import Preset
@@ -32,6 +33,19 @@ if TYPE_CHECKING:
     from llmchat.local.plan import LocalServerPlan
 
 _SCREENS = Path(__file__).parent / "screens"
+
+
+@dataclass(frozen=True, slots=True)
+class BackendTarget:
+    """A backend and model a chat can switch to (palette `model: switch…`)."""
+
+    gateway: Gateway
+    backend_name: str
+    model_name: str
+    record: BackendRecord
+    """What the session file records about it (never a key)."""
+    context_window: int | None = None
+    free: bool = False
 
 
 @dataclass(slots=True)
@@ -57,6 +71,22 @@ class ChatContext:
     """The user's own presets from the config (the built-in ones are always there)."""
     default_temperature: float = 1.0
     """The configured temperature: schema mode lowers it to 0 only if it was not moved."""
+    backends: tuple[str, ...] = ()
+    """The backends this chat may switch to, its own first."""
+    gateway_of: Callable[[str], Gateway | None] = lambda name: None
+    """The gateway of a backend by name, to list its models (None: not usable here)."""
+    switch_to: Callable[[str, str], BackendTarget] | None = None
+    """The target for a backend by name and a model it lists (raw, as it is sent)."""
+
+    def use(self, target: BackendTarget) -> Gateway:
+        """Talk to `target` from the next turn on (recorded in the session); returns the
+        gateway left behind, for the caller to close."""
+        old = self.gateway
+        self.gateway, self.backend_name = target.gateway, target.backend_name
+        self.model_name, self.context_window = target.model_name, target.context_window
+        self.free = target.free
+        self.conversation.move_to(target.record)
+        return old
 
 
 @dataclass(slots=True)

@@ -144,6 +144,12 @@ COMMANDS: tuple[Command, ...] = (
         Needs.CHAT,
     ),
     Command(
+        "model: switch…",
+        "Pick a backend and one of its server's models for the next turn",
+        "screen.switch_model",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "sampling: open panel",
         "Sliders for temperature and top-p, max_tokens, seed, presets",
         "screen.toggle_params",

@@ -19,6 +19,7 @@ from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.safe_text import one_line
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.context_meter import ContextMeter
+from llmchat.tui.screens.chat_backend import BackendSwitch
 from llmchat.tui.screens.chat_costs import ReplyCosts
 from llmchat.tui.screens.chat_gauge import DraftGauge
 from llmchat.tui.screens.chat_keys import CHAT_KEYS
@@ -56,6 +57,7 @@ class ChatScreen(Screen[None]):
         self.turns = TurnDisplay(self)
         self.sampling = SamplingControls(self)
         self.server = ServerWatch(self)
+        self.backend_switch = BackendSwitch(self)
         self.costs = ReplyCosts(self)
         self.gauge = DraftGauge(self)
         self.messages_ui = MessageActions(self)
@@ -234,6 +236,9 @@ class ChatScreen(Screen[None]):
 
     def action_minify_json(self) -> None:
         self.gauge.minify_draft()
+
+    def action_switch_model(self) -> None:
+        self.backend_switch.pick()
 
     def action_toggle_params(self) -> None:
         self.sampling.toggle_panel()

@@ -32,6 +32,11 @@ class ServerWatch:
             description="build the HTTP client and ask the server what it is",
         )
 
+    def prepare_again(self) -> None:
+        """The chat switched backends: ask the new server and measure with it."""
+        self._measured_with_server = False
+        self.prepare()
+
     async def _prepare(self) -> None:
         # Importing httpx and building its client (an SSL context) costs 50–100 ms: done
         # after the first frame, in a thread, so neither start-up nor the first send waits.
