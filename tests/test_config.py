@@ -92,13 +92,13 @@ def test_full_config_loads_into_the_typed_model() -> None:
     config = config_of(
         LOCAL_AND_OPENAI
         + "\n[sampling]\ntemperature = 0.2\ntop_p = 0.9\nmax_tokens = 256\nseed = 7\n"
-        + "\n[timeouts]\nconnect = 2\nread = 30.5\n"
+        + "\n[timeouts]\nconnect = 2\nidle = 30.5\n"
     )
     assert config.default_backend == "local"
     assert config.system_prompt == "Be brief."
     assert config.sampling == SamplingParams(temperature=0.2, top_p=0.9, max_tokens=256, seed=7)
     assert config.timeouts.connect == 2.0
-    assert config.timeouts.read == 30.5
+    assert config.timeouts.idle == 30.5
     assert config.backends["openai"] == BackendConfig(
         name="openai",
         kind="openai",

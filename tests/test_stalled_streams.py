@@ -13,10 +13,12 @@ import pytest
 
 from llmchat.backends.anthropic import AnthropicBackend
 from llmchat.backends.openai import OpenAIBackend
+from llmchat.config import CliOverrides, parse_config, resolve_backend
 from llmchat.core.events import ChatError, Delta, ErrorKind, Failed, FellBack, Finished, StreamEvent
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.gateway.gateway import Gateway
+from llmchat.launch import make_backend
 from tests.support import anthropic_server
 from tests.support.anthropic_server import AnthropicServer, Turn
 from tests.support.openai_server import Fault, OpenAIServer, Script
@@ -109,6 +111,22 @@ async def test_a_stall_is_not_retried_nor_sent_to_a_fallback(server: OpenAIServe
     assert "stalled" in failure(events).message
     assert not any(isinstance(event, FellBack) for event in events)
     assert len(server.chat_requests) == 1
+
+
+async def test_a_backends_configured_idle_timeout_applies_to_its_stream(
+    server: OpenAIServer,
+) -> None:
+    config, _ = parse_config(
+        f'[timeouts]\nidle = 60\n[backends.lab]\nbase_url = "{server.base_url}"\nmodel = "m"\n'
+        "timeouts = { idle = 0.25 }\n"
+    )
+    resolved = resolve_backend(config, {}, CliOverrides(backend="lab")).backend
+    assert resolved is not None
+    backend = make_backend(resolved, config)
+    assert isinstance(backend, OpenAIBackend)
+    server.push(stalling())
+    error = failure(await run(backend))
+    assert error.message == "no data from lab for 0.25 s: the stream stalled"
 
 
 async def test_an_anthropic_stream_that_stalls_ends_the_same_way() -> None:

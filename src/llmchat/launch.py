@@ -91,6 +91,7 @@ def with_local_server(
 def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
     """The backend object for the resolved settings (imported here: httpx is not light)."""
     from llmchat.backends.openai import OpenAIBackend
+    from llmchat.config.resolve import on_this_machine
     from llmchat.store.model_rules_file import model_rules
 
     kind: type[OpenAIBackend] = OpenAIBackend
@@ -102,6 +103,8 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         from llmchat.backends.anthropic import AnthropicBackend
 
         kind = AnthropicBackend
+    local = resolved.model_file is not None or on_this_machine(resolved.base_url)
+    timeouts = resolved.timeouts.over(config.timeouts).settled(local=local)
     return kind(
         resolved.name,
         resolved.base_url,
@@ -109,9 +112,11 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         resolved.api_key.reveal() if resolved.api_key else None,
         api_key_hint=resolved.key_source,
         max_tokens_field=resolved.max_tokens_field,
-        connect_timeout=config.timeouts.connect,
-        read_timeout=config.timeouts.read,
-        first_token_timeout=config.timeouts.first_token,
+        connect_timeout=timeouts.connect,
+        # The socket's own limit never trips before the two deadlines that say more.
+        read_timeout=max(timeouts.first_token, timeouts.idle),
+        first_token_timeout=timeouts.first_token,
+        idle_timeout=timeouts.idle,
         stop=resolved.stop,
         rules=model_rules(),
     )

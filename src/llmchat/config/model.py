@@ -34,22 +34,64 @@ DEFAULT_ANTHROPIC_MODEL = "claude-sonnet-4-5"
 """Used for ``kind = "anthropic"`` when no model is named."""
 
 
+CONNECT_TIMEOUT = 5.0
+"""Seconds to establish a connection. Short: a host that does not answer is down."""
+FIRST_TOKEN_TIMEOUT = 600.0
+"""Seconds to the first token, for every backend unless configured: llama-server sends
+its headers only after a prefill that can take minutes on a slow machine."""
+IDLE_TIMEOUT_REMOTE = 120.0
+"""Seconds without a byte, after the first token, before a remote stream is stalled."""
+IDLE_TIMEOUT_LOCAL = 600.0
+"""The same for a server on this machine, which may be swapping or sharing a GPU."""
+
+
 @dataclass(frozen=True, slots=True)
 class Timeouts:
-    """How long to wait on the network before giving up with a clear error."""
+    """How long to wait on the network before giving up with a clear error.
 
-    connect: float = 5.0
-    """Seconds to establish a connection. Short: a host that does not answer is down."""
-    read: float = 600.0
-    """Seconds to wait for the next bytes of a reply. Long, because a local model can
-    spend minutes on prefill before its first token; a stall beyond this is an error."""
-    first_token: float = 600.0
+    The global ``[timeouts]`` table, or a backend's own ``timeouts = {…}``; a value a
+    backend's table leaves out comes from the global table, then the default."""
+
+    connect: float | None = None
+    """Seconds to establish a connection. None: 5 s."""
+    first_token: float | None = None
     """Seconds from sending a request to its first token, response headers included,
     however the server trickles bytes meanwhile (a server sending one header byte at a
-    time never trips ``read``). Long for the same reason as ``read``. Applies to every
-    backend; per-backend values come with the backends' own timeouts. Questions about
-    the server (its model list, llama-server's ``/props`` and token counts) get 10 s,
-    or this if shorter: they need no generation."""
+    time never trips ``idle``). None: 600 s, long because a local model can spend
+    minutes on prefill. Questions about the server (its model list, llama-server's
+    ``/props`` and token counts) get 10 s, or this if shorter: they need no generation."""
+    idle: float | None = None
+    """Seconds without a byte between chunks, once the first token has arrived: the
+    stream has stalled, and ends as an error keeping the text so far. None: 120 s for a
+    remote server, 600 s for one on this machine (loopback, or a ``model_file``).
+    ``read``, its former name, is still read."""
+
+    def over(self, base: Timeouts) -> Timeouts:
+        """These values, with the ones left unset taken from `base`."""
+        return Timeouts(
+            connect=base.connect if self.connect is None else self.connect,
+            first_token=base.first_token if self.first_token is None else self.first_token,
+            idle=base.idle if self.idle is None else self.idle,
+        )
+
+    def settled(self, *, local: bool) -> SettledTimeouts:
+        """Every value, defaults filled in for a server on this machine or elsewhere."""
+        return SettledTimeouts(
+            connect=CONNECT_TIMEOUT if self.connect is None else self.connect,
+            first_token=FIRST_TOKEN_TIMEOUT if self.first_token is None else self.first_token,
+            idle=(IDLE_TIMEOUT_LOCAL if local else IDLE_TIMEOUT_REMOTE)
+            if self.idle is None
+            else self.idle,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SettledTimeouts:
+    """The timeouts one backend uses, every value known (see `Timeouts`)."""
+
+    connect: float
+    first_token: float
+    idle: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +133,9 @@ class BackendConfig:
     stop: tuple[str, ...] = ()
     """Stop strings sent with every request (the ``stop`` field), e.g. ``["\\nUser:"]``
     for a template that frames the chat as a "User: / Assistant:" dialogue."""
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    """This backend's own timeouts (``timeouts = { first_token = 120, idle = 60 }``);
+    what it leaves out comes from the global ``[timeouts]`` table."""
     fallback: tuple[str, ...] = ()
     """Other backends to try, in order, when this one fails before its first token
     (unreachable, timed out, overloaded, retries used up) or its circuit breaker is open,
@@ -125,7 +170,7 @@ class Config:
     """The llama-server binary to run for local models (the LLAMA_SERVER environment
     variable wins; otherwise PATH, then the `local` extra's build)."""
     timeouts: Timeouts = field(default_factory=Timeouts)
-    """Network timeouts for every backend (``[timeouts]``)."""
+    """Network timeouts for every backend without its own (``[timeouts]``)."""
 
     @property
     def has_api_key(self) -> bool:

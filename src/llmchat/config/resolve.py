@@ -30,6 +30,7 @@ from llmchat.config.model import (
     BackendKind,
     Config,
     MaxTokensField,
+    Timeouts,
 )
 from llmchat.config.secret import Secret
 from llmchat.config.validate import env_name_problem, url_problem
@@ -98,6 +99,8 @@ class ResolvedBackend:
     """Jinja chat template that server is started with; None: the GGUF's own."""
     stop: tuple[str, ...] = ()
     """Stop strings sent in every request's ``stop`` field."""
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    """Its own table's timeouts; the rest come from the global ``[timeouts]``."""
     implicit: bool = False
     """True when built from ``OPENAI_*`` variables, not from a config table."""
 
@@ -183,6 +186,7 @@ def resolve_backend(
         model_file=chosen.model_file,
         chat_template_file=chosen.chat_template_file,
         stop=chosen.stop,
+        timeouts=chosen.timeouts,
         implicit=chosen.implicit,
     )
     return Resolution("ready", resolved, system, tuple(notices))
@@ -222,6 +226,7 @@ class _Chosen:
     model_file: Path | None = None
     chat_template_file: Path | None = None
     stop: tuple[str, ...] = ()
+    timeouts: Timeouts = field(default_factory=Timeouts)
     implicit: bool = False
 
 
@@ -259,6 +264,7 @@ def _from_config(
         model_file=backend.model_file,
         chat_template_file=backend.chat_template_file,
         stop=backend.stop,
+        timeouts=backend.timeouts,
     )
 
 
@@ -347,6 +353,11 @@ def _transport_notices(name: str, base_url: str, key: Secret | None) -> list[str
             f"backend '{name}': no API key for {host}, which will refuse requests; set {variable}"
         )
     return notices
+
+
+def on_this_machine(base_url: str) -> bool:
+    """Whether `base_url` is a server on this machine (a loopback address)."""
+    return _is_loopback(urlsplit(base_url).hostname or "")
 
 
 def _is_loopback(host: str) -> bool:

@@ -68,16 +68,20 @@ max_tokens = $max_tokens
 # A fixed seed makes replies reproducible, where the server supports it.
 # seed = 42
 
-# Network timeouts, in seconds.
+# Network timeouts, in seconds, for every backend; a backend's table can set its own
+# (timeouts = { first_token = 120, idle = 60 }), and what it leaves out comes from here.
 [timeouts]
 # To establish a connection.
 connect = $connect
-# To wait for the next bytes of a reply. Long on purpose: a local model can spend
-# minutes reading a big prompt before its first token.
-read = $read
 # For the reply's headers and first token together, however slowly bytes trickle in.
-# Questions about the server (its models, its context size) get 10 s, or this if shorter.
+# Long on purpose: llama-server answers only after reading the whole prompt, which can
+# take minutes for a big one on a slow machine. Questions about the server (its models,
+# its context size) get 10 s, or this if shorter.
 first_token = $first_token
+# Once the reply has begun: how long a stream may send nothing before it counts as
+# stalled and ends with an error (the text so far is kept). Unset: $idle_remote_s s for a
+# remote server, $idle_local_s s for one on this machine.
+# idle = $idle_remote
 
 # Backends. None is configured yet: until you uncomment one (or set OPENAI_API_KEY /
 # OPENAI_BASE_URL), llmchat uses the bundled local model if llmchat[local] is installed.
@@ -122,6 +126,9 @@ first_token = $first_token
 # timed out, failing again and again) before its first token; never when it refuses the
 # key or the request. The reply records which backend and model answered.
 # fallback = ["local"]
+# This backend's own timeouts (see [timeouts] above): a hosted API answers fast, so a
+# silence is a fault sooner than on a local model.
+# timeouts = { first_token = 120, idle = 60 }
 
 # Anthropic (Claude), over its own Messages API. The key is read from ANTHROPIC_API_KEY
 # unless api_key_env names another variable. Prompt caching is on: a long chat re-reads
@@ -146,15 +153,17 @@ class StarterWritten:
 
 def starter_config_text() -> str:
     """The commented starter config, with values from the model's own defaults."""
-    sampling, timeouts = SamplingParams(), Timeouts()
+    sampling, timeouts = SamplingParams(), Timeouts().settled(local=False)
     text = _TEMPLATE.substitute(
         default_backend=_toml("local"),
         temperature=_toml(sampling.temperature),
         top_p=_toml(sampling.top_p),
         max_tokens=_toml(sampling.max_tokens),
         connect=_toml(timeouts.connect),
-        read=_toml(timeouts.read),
         first_token=_toml(timeouts.first_token),
+        idle_remote=_toml(timeouts.idle),
+        idle_remote_s=f"{timeouts.idle:g}",
+        idle_local_s=f"{Timeouts().settled(local=True).idle:g}",
         local_url=_toml(LLAMACPP_BASE_URL),
         openai_url=_toml(OPENAI_BASE_URL),
         openai_model=_toml(DEFAULT_OPENAI_MODEL),

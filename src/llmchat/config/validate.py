@@ -50,7 +50,7 @@ _PRESET_KEYS = ("temperature", "top_p", "max_tokens", "system")
 _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
-_TIMEOUT_KEYS = ("connect", "read", "first_token")
+_TIMEOUT_KEYS = ("connect", "first_token", "idle", "read")
 _BACKEND_KEYS = (
     "kind",
     "base_url",
@@ -62,6 +62,7 @@ _BACKEND_KEYS = (
     "model_file",
     "chat_template_file",
     "stop",
+    "timeouts",
     "fallback",
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
@@ -276,16 +277,19 @@ class ConfigReader:
         )
 
     def timeouts(self, table: dict[str, Any], at: tuple[str, ...]) -> Timeouts:
+        """A ``[timeouts]`` table, the global one or a backend's: positive seconds."""
         self.unknown_keys(table, _TIMEOUT_KEYS, at)
-        base = Timeouts()
         connect = self.number(table, "connect", at, 0.0, None, low_open=True)
-        read = self.number(table, "read", at, 0.0, None, low_open=True)
         first = self.number(table, "first_token", at, 0.0, None, low_open=True)
-        return Timeouts(
-            connect=base.connect if connect is None else connect,
-            read=base.read if read is None else read,
-            first_token=base.first_token if first is None else first,
-        )
+        idle = self.number(table, "idle", at, 0.0, None, low_open=True)
+        read = self.number(table, "read", at, 0.0, None, low_open=True)
+        if "read" in table:
+            # The former name of idle: files written before it keep working.
+            used = "ignored: idle is set" if "idle" in table else "read as idle"
+            parts = (*at, "read")
+            message = f"'read' is now called 'idle'; {used}"
+            self.warnings.append(ConfigIssue(message, key_path(parts), self.locator.line_of(parts)))
+        return Timeouts(connect=connect, first_token=first, idle=read if idle is None else idle)
 
     def backends(self, table: dict[str, Any]) -> dict[str, BackendConfig]:
         backends: dict[str, BackendConfig] = {}
@@ -337,6 +341,7 @@ class ConfigReader:
             model_file=self.path(model_file) if model_file is not None else None,
             chat_template_file=self.chat_template_file(table, at, has_model=model_file is not None),
             stop=self.stop_strings(table, at),
+            timeouts=self.timeouts(self.table(table, "timeouts", at), (*at, "timeouts")),
             fallback=self.names(table, "fallback", at),
         )
         return backend if len(self.errors) == errors_before else None
