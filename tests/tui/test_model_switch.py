@@ -27,12 +27,14 @@ from tests.tui.helpers import latest, only_session, wait_for_reply
 HOSTILE = "b-\x1b[31mred\x1b[0m"
 
 
-def two_backends(alpha: OpenAIServer, beta: OpenAIServer) -> Config:
+def two_backends(alpha: OpenAIServer, beta: OpenAIServer | str) -> Config:
+    """alpha (the default) and beta, at these servers (or at a URL nobody answers)."""
+    beta_url = beta if isinstance(beta, str) else beta.base_url
     return Config(
         default_backend="alpha",
         backends={
             "alpha": BackendConfig("alpha", "openai", alpha.base_url, "a-one"),
-            "beta": BackendConfig("beta", "openai", beta.base_url, "b-one"),
+            "beta": BackendConfig("beta", "openai", beta_url, "b-one"),
         },
     )
 
@@ -206,3 +208,17 @@ async def test_an_anthropic_backend_lists_its_models_and_answers_after_the_switc
     assert alpha.chat_requests == []
     sent = [r for r in claude.requests if r.route.rstrip("/").endswith("/v1/messages")]
     assert [r.body["model"] for r in sent] == ["claude-other"]
+
+
+async def test_a_backend_whose_server_does_not_answer_is_listed_with_why(home: Path) -> None:
+    with OpenAIServer() as gone:
+        dead = gone.base_url
+    with OpenAIServer(models=("a-one",)) as alpha:
+        app = app_for(two_backends(alpha, dead))
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            picker = await open_picker(app, pilot)
+            listing = picker.query_one(OptionList)
+            last = listing.get_option_at_index(listing.option_count - 1)
+    assert picker._choices == [ModelChoice("alpha", "a-one"), None]
+    assert last.disabled and str(last.prompt).startswith("beta: no models listed (")
