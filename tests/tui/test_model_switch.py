@@ -18,6 +18,7 @@ from llmchat.store import SessionSummary
 from llmchat.tui.app import LlmChatApp
 from llmchat.tui.screens.chat import ChatScreen
 from llmchat.tui.screens.model_picker import ModelChoice, ModelPicker
+from llmchat.tui.widgets.params_panel import ParamsPanel
 from llmchat.tui.widgets.reply_view import ReplyView
 from llmchat.tui.widgets.status_bar import StatusBar
 from tests.support.anthropic_server import AnthropicServer
@@ -222,3 +223,15 @@ async def test_a_backend_whose_server_does_not_answer_is_listed_with_why(home: P
             last = listing.get_option_at_index(listing.option_count - 1)
     assert picker._choices == [ModelChoice("alpha", "a-one"), None]
     assert last.disabled and str(last.prompt).startswith("beta: no models listed (")
+
+
+async def test_switching_to_a_model_that_ignores_the_dials_locks_them(home: Path) -> None:
+    with OpenAIServer(models=("a-one",)) as alpha, OpenAIServer(models=("gpt-5",)) as beta:
+        app = app_for(two_backends(alpha, beta))
+        async with app.run_test() as pilot:
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ChatScreen)
+            assert screen.query_one(ParamsPanel).temperature.locked is None
+            await choose(pilot, await open_picker(app, pilot), ModelChoice("beta", "gpt-5"))
+            assert screen.query_one(ParamsPanel).temperature.locked is not None

@@ -67,6 +67,7 @@ class BackendSwitch:
         if old is not target.gateway:
             self._close(old)
         chat.query_one(StatusBar).show(backend=target.backend_name, model=target.model_name)
+        chat.sampling.show_locks()  # the dials the new model ignores
         chat.notify(
             f"Next turn: {one_line(target.backend_name, 24)} · {one_line(target.model_name, 60)}",
             timeout=3,
