@@ -320,13 +320,13 @@ def sound_message(record: JSON) -> Message | None:
     finish_reason, cost = get("finish_reason"), get("cost_usd")
     if not (
         (parent is None or type(parent) is str)
-        and (tokens is None or (type(tokens) is int and tokens >= 0))
+        and (tokens is None or (type(tokens) is int and 0 <= tokens <= MOST))
         and (status is None or type(status) is str)
         and (backend is None or type(backend) is str)
         and (model is None or type(model) is str)
         and (error is None or type(error) is str)
         and (finish_reason is None or type(finish_reason) is str)
-        and (cost is None or (type(cost) is float and 0 <= cost < math.inf))
+        and (cost is None or (type(cost) is float and 0 <= cost <= MOST))
     ):
         return None
     known_role = _ROLES.get(role)
