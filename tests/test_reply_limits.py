@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from llmchat.backends.base import BackendError
+from llmchat.backends.discovery import discover
 from llmchat.backends.llamacpp import LlamaCppBackend
 from llmchat.backends.openai import OpenAIBackend
 from llmchat.core.conversation import Conversation
@@ -272,7 +273,7 @@ async def test_a_slowloris_model_list_meets_the_discovery_deadline(server: OpenA
     )
     started = asyncio.get_running_loop().time()
     try:
-        error = await raised(backend.discover())
+        error = await raised(discover(backend))
     finally:
         await backend.aclose()
     assert asyncio.get_running_loop().time() - started < 2
@@ -288,7 +289,7 @@ async def test_a_slowloris_llama_probe_meets_the_discovery_deadline(server: Open
     server.answer("/props", SLOWLORIS)
     backend = OpenAIBackend("hostile", server.base_url, "test-model", first_token_timeout=0.3)
     try:
-        error = await raised(backend.discover())
+        error = await raised(discover(backend))
     finally:
         await backend.aclose()
     assert error.kind is ErrorKind.DEADLINE

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from llmchat.backends.discovery import discover
 from llmchat.backends.errors import http_error
 from llmchat.backends.llamacpp import LlamaCppBackend
 from llmchat.backends.openai import OpenAIBackend
@@ -174,8 +175,8 @@ QUERY = f"api-version=2024-02-15-preview&api-key={PASSWORD}"
 async def test_a_query_in_the_base_url_goes_with_every_request(server: OpenAIServer) -> None:
     backend = OpenAIBackend("azure", f"{server.base_url}?{QUERY}", SERVER_DEFAULT_MODEL)
     try:
-        backend = await backend.discover()
-        events = [event async for event in backend.stream(REQUEST)]
+        found = await discover(backend)
+        events = [event async for event in found.stream(REQUEST)]
     finally:
         await backend.aclose()
     assert [(r.method, r.route, r.query) for r in server.requests] == [

@@ -6,6 +6,7 @@ import asyncio
 from contextlib import aclosing
 from pathlib import Path
 
+from llmchat.backends.discovery import discover
 from llmchat.backends.llamacpp import LlamaCppBackend
 from llmchat.backends.openai import OpenAIBackend
 from llmchat.core.events import (
@@ -118,7 +119,7 @@ async def test_cancelling_a_reply_frees_the_servers_slot(llama_server: ManagedSe
 
 async def test_a_plain_base_url_to_llama_server_is_recognised(llama_server: ManagedServer) -> None:
     plain = OpenAIBackend("local", llama_server.base_url, "default")
-    upgraded = await plain.discover()
+    upgraded = await discover(plain)
     try:
         assert isinstance(upgraded, LlamaCppBackend)
         window = await upgraded.context_window()

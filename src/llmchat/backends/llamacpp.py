@@ -39,6 +39,31 @@ class LlamaCppBackend(OpenAIBackend):
         self.root_url = root_of(self.base_url)
         self._props: ServerProps | None = None
 
+    @classmethod
+    def taking_over(cls, plain: OpenAIBackend) -> LlamaCppBackend:
+        """The llama.cpp backend for a server first reached as a plain OpenAI-compatible
+        one (see `discovery`): same settings, and the HTTP client moves over."""
+        upgraded = cls(
+            plain.name,
+            plain.base_url,
+            plain.model,
+            plain._api_key,
+            api_key_hint=plain.api_key_hint,
+            max_tokens_field=plain.max_tokens_field,
+            connect_timeout=plain.timeout.connect or 5.0,
+            read_timeout=plain.read_timeout,
+            first_token_timeout=plain.first_token_timeout,
+            idle_timeout=plain.idle_timeout,
+            limits=plain.limits,
+            extra_body=plain.extra_body,
+            stop=plain.stop,
+            client=plain.client,
+            rules=plain.rules,
+        )
+        upgraded._owns_client, plain._owns_client = plain._owns_client, False
+        upgraded._model_checked = plain._model_checked
+        return upgraded
+
     async def _get_json(self, path: str) -> Any:
         return await self._call("GET", path, None)
 

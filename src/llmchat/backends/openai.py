@@ -143,50 +143,7 @@ class OpenAIBackend:
             self._owns_client = True
         return self._client
 
-    async def discover(self) -> OpenAIBackend:
-        """This backend, or a llama.cpp one if the server turns out to be llama-server.
-
-        `--base-url http://127.0.0.1:8080/v1` does not say what is behind it; llama-server
-        answers `/props`, and then its exact token counts and context size can be used.
-        The probe carries no key. The HTTP client moves to the new backend.
-
-        Raises `BackendError` (kind CONNECT) when the server cannot be reached, or (kind
-        DEADLINE) when it does not answer within `discovery_timeout`: nothing has been
-        learnt then, and the caller asks again later (the gateway does, before each
-        send, until the server has answered).
-        """
-        from llmchat.backends.llamacpp import LlamaCppBackend
-
-        # Done now, after the first frame, so the first send does not pay a round trip.
-        await self.resolve_default_model()
-        # Only plain-http servers are probed: hosted APIs (https) gain nothing from an
-        # extra request, and llama-server is nearly always run on http.
-        if type(self) is not OpenAIBackend or not self.base_url.startswith("http://"):
-            return self
-        if not await self._serves_llamacpp():
-            return self
-        upgraded = LlamaCppBackend(
-            self.name,
-            self.base_url,
-            self.model,
-            self._api_key,
-            api_key_hint=self.api_key_hint,
-            max_tokens_field=self.max_tokens_field,
-            connect_timeout=self.timeout.connect or 5.0,
-            read_timeout=self.read_timeout,
-            first_token_timeout=self.first_token_timeout,
-            idle_timeout=self.idle_timeout,
-            limits=self.limits,
-            extra_body=self.extra_body,
-            stop=self.stop,
-            client=self.client,
-            rules=self.rules,
-        )
-        upgraded._owns_client, self._owns_client = self._owns_client, False
-        upgraded._model_checked = self._model_checked
-        return upgraded
-
-    async def _serves_llamacpp(self) -> bool:
+    async def serves_llamacpp(self) -> bool:
         """Whether the server is llama-server (its `/props` has default_generation_settings).
         The probe carries no key.
 

@@ -87,10 +87,10 @@ class Gateway:
         async with self._discovering:  # the start-up probe and a first send may overlap
             if self.discovered:
                 return True
-            discover = getattr(self.backend, "discover", None)
+            from llmchat.backends.discovery import discover
+
             try:
-                if discover is not None:
-                    self._backend = await discover()
+                self._backend = await discover(self.backend)
             except BackendError as exc:
                 self.unreachable = exc.error
                 return False
