@@ -204,3 +204,21 @@ async def test_k_and_j_move_message_focus_and_other_letters_go_to_the_prompt(
         await pilot.press("x")
         prompt = app.screen.query_one(PromptInput)
         assert prompt.text == "x" and prompt.has_focus
+
+
+async def test_a_message_key_while_a_reply_streams_says_why_it_waits(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="A1"), Script(reply=" ".join(["slow"] * 200), rate=50))
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await ask(app, pilot, "first")
+        app.screen.query_one(PromptInput).text = "second"
+        await pilot.press("enter")
+        await pilot.pause(0.3)
+        await pilot.press("f7")
+        await pilot.pause()
+        assert any("still streaming" in str(n.message) for n in app._notifications)
+        await pilot.press("escape")
+        await wait_for_reply(app)

@@ -23,7 +23,7 @@ from llmchat.tui.screens.chat_backend import BackendSwitch
 from llmchat.tui.screens.chat_costs import ReplyCosts
 from llmchat.tui.screens.chat_gauge import DraftGauge
 from llmchat.tui.screens.chat_keys import CHAT_KEYS
-from llmchat.tui.screens.chat_messages import MessageActions
+from llmchat.tui.screens.chat_messages import STILL_STREAMING, MessageActions
 from llmchat.tui.screens.chat_sampling import SamplingChange, SamplingControls
 from llmchat.tui.screens.chat_server import ServerWatch
 from llmchat.tui.screens.chat_turn import TurnDisplay
@@ -165,7 +165,7 @@ class ChatScreen(Screen[None]):
     @on(PromptInput.Submitted)
     async def send(self, event: PromptInput.Submitted) -> None:
         if self.streaming:
-            self.notify("A reply is still streaming: Esc stops it.", severity="warning")
+            self.notify(STILL_STREAMING, severity="warning")
             return
         text = event.text
         if self.messages_ui.editing_system:

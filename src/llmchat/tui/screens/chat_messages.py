@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 MessageView = UserView | ReplyView
 
 
+STILL_STREAMING = "A reply is still streaming: Esc stops it."
+
+
 class MessageActions:
     """The chat screen's actions on one message (the screen's `action_message_*` call
     these)."""
@@ -36,6 +39,12 @@ class MessageActions:
         self.editing_system = False
         """The system prompt is in the prompt box (Enter saves it)."""
         self._places: dict[str, tuple[int, int]] = {}
+
+    def _busy(self) -> bool:
+        """A reply is streaming: a key on a message would be lost without a word."""
+        if self.chat.streaming:
+            self.chat.notify(STILL_STREAMING, severity="warning")
+        return self.chat.streaming
 
     @property
     def is_editing(self) -> bool:
@@ -108,7 +117,7 @@ class MessageActions:
     async def branch(self, step: int) -> None:
         """Show the previous or next alternative of the focused (or newest) message that
         has any, and the thread below it."""
-        if self.chat.streaming:
+        if self._busy():
             return
         places = branches.sibling_places(self.chat.conversation.messages)
         focused = self._target()
@@ -129,7 +138,7 @@ class MessageActions:
 
     def edit(self) -> None:
         """Put a question in the prompt; Enter sends it as a new branch, Esc gives up."""
-        if self.chat.streaming:
+        if self._busy():
             return
         message = self._target(Role.USER)
         if message is None:
@@ -192,7 +201,7 @@ class MessageActions:
 
     async def regenerate(self) -> None:
         """Ask again the question the focused (or newest) reply answers: a sibling reply."""
-        if self.chat.streaming:
+        if self._busy():
             return
         reply = self._target(Role.ASSISTANT)
         if reply is None or reply.parent is None:
@@ -204,7 +213,7 @@ class MessageActions:
 
     async def fork(self) -> None:
         """A new session holding the thread up to the focused (or newest) message."""
-        if self.chat.streaming:
+        if self._busy():
             return
         message = self._target()
         if message is None:
