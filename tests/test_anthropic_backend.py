@@ -19,7 +19,6 @@ from llmchat.backends.anthropic import AnthropicBackend
 from llmchat.backends.base import BackendError
 from llmchat.config import Config, parse_config, resolve_backend
 from llmchat.config.resolve import ResolvedBackend
-from llmchat.core.context import PromptCounter
 from llmchat.core.conversation import Conversation
 from llmchat.core.events import (
     Delta,
@@ -439,7 +438,7 @@ async def test_a_key_echoed_by_the_server_is_masked(server: AnthropicServer) -> 
 async def test_prompts_are_counted_exactly_by_count_tokens(
     server: AnthropicServer, backend: AnthropicBackend
 ) -> None:
-    assert isinstance(backend, PromptCounter)
+    assert backend.capabilities.counts_exactly
     counted = await backend.count_prompt(REQUEST.messages)
     (sent,) = server.count_requests
     assert sent.headers["x-api-key"] == KEY

@@ -68,3 +68,31 @@ def test_the_chat_screen_runs_no_turn_itself(module: str) -> None:
     source = (SRC / "tui" / "screens" / module).read_text(encoding="utf-8")
     for call in (".stream(", "add_reply(", "add_user(", "plan_request(", "build_retry("):
         assert call not in source, call
+
+
+BACKEND_DOORS = {"gateway", "backends", "launch.py"}
+"""Where a backend may be named: its own package, the gateway, and the launch code that
+picks the kind."""
+
+
+def test_the_app_reaches_a_backend_only_through_the_gateway() -> None:
+    """Counting, the window and the model list go through the gateway, which asks a
+    backend only for what its capabilities declare: nothing else imports a backend kind
+    or reaches past the gateway for one (`gateway.backend`)."""
+    offenders = []
+    for path in SRC.rglob("*.py"):
+        where = path.relative_to(SRC)
+        if where.parts[0] in BACKEND_DOORS:
+            continue
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            if not isinstance(node, ast.ImportFrom) or node.module is None:
+                continue
+            # Only the error type the one-shot calls raise may be caught elsewhere.
+            names = {alias.name for alias in node.names}
+            allowed = node.module == "llmchat.backends.base" and names == {"BackendError"}
+            if node.module.startswith("llmchat.backends.") and not allowed:
+                offenders.append(f"{where}: from {node.module} import …")
+        if "gateway.backend" in source:
+            offenders.append(f"{where}: gateway.backend")
+    assert offenders == []

@@ -317,12 +317,9 @@ def _print_mode(
                 gateway,
                 meter,
                 model=lambda: backend.model,
-                free=backend.kind == "llamacpp",
+                # Asked only of replies the gateway says are not free.
                 pricer=lambda message: reply_cost(
-                    message,
-                    model=backend.model,
-                    free=backend.kind == "llamacpp",
-                    overrides=config.pricing,
+                    message, model=backend.model, free=False, overrides=config.pricing
                 ),
             )
             return await ask(service, text)

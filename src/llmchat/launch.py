@@ -161,12 +161,24 @@ class SessionOpener:
         return OpenedSession(conversation, [*opened.warnings, *moved], opened.close)
 
     def gateway(self) -> Gateway:
-        gateway = Gateway(lambda: make_backend(self.resolved, self.config))
+        gateway = new_gateway(self.resolved, self.config)
         gateway.fallbacks = fallbacks_of(self.resolved, self.config, self._plain_gateway)
         return gateway
 
     def _plain_gateway(self, resolved: ResolvedBackend) -> Gateway:
-        return Gateway(lambda: make_backend(resolved, self.config))
+        return new_gateway(resolved, self.config)
+
+
+def new_gateway(resolved: ResolvedBackend, config: Config) -> Gateway:
+    """The gateway of a configured backend; the backend itself is built on first use."""
+    return Gateway(
+        lambda: make_backend(resolved, config),
+        name=resolved.name,
+        # Known from the config before the backend exists; a llama-server found behind
+        # an OpenAI-compatible URL is free too, once discovered (its capabilities say).
+        free=True if resolved.kind == "llamacpp" else None,
+        configured_window=resolved.context_window,
+    )
 
 
 def fallbacks_of(
@@ -230,7 +242,7 @@ def build_launch(
     def gateway_for(resolved: ResolvedBackend) -> Gateway:
         key = (resolved.name, resolved.kind, resolved.base_url, resolved.model, resolved.key_source)
         if key not in gateways:
-            gateways[key] = Gateway(lambda: make_backend(resolved, config))
+            gateways[key] = new_gateway(resolved, config)
         return gateways[key]
 
     def primary_gateway(resolved: ResolvedBackend) -> Gateway:
@@ -277,7 +289,6 @@ def build_launch(
             notices=[*notices, *extra, *opened.warnings],
             close=opened.close,
             context_window=resolved.context_window,
-            free=resolved.kind == "llamacpp",
             pricing=config.pricing,
             context_threshold=config.context_threshold,
             presets=config.presets,
@@ -310,7 +321,6 @@ def build_launch(
             model_name=resolved.model,
             record=backend_record(resolved),
             context_window=resolved.context_window,
-            free=resolved.kind == "llamacpp",
         )
 
     launch.open_session = open_session

@@ -26,7 +26,7 @@ import httpx
 
 from llmchat import __version__
 from llmchat.backends.anthropic_reply import AnthropicReplyReader
-from llmchat.backends.base import BackendError
+from llmchat.backends.base import BackendError, Capabilities
 from llmchat.backends.body import ACCEPT_ENCODING
 from llmchat.backends.errors import error_object
 from llmchat.backends.openai import OpenAIBackend
@@ -54,6 +54,10 @@ class AnthropicBackend(OpenAIBackend):
     protocol = "anthropic"
     """For the model rules: Anthropic's temperature runs 0–1, and recent models take
     only one of temperature and top_p."""
+    capabilities = Capabilities(
+        counts_exactly=True, lists_models=True, tokenizer="anthropic count_tokens"
+    )
+    """Counts exactly (free, online); no window from the API, no token alternatives."""
 
     def __init__(self, *args: Any, prompt_caching: bool = True, **kwargs: Any) -> None:
         """`prompt_caching` marks the system prompt and the last user turn for the

@@ -1,12 +1,43 @@
-"""What every backend offers the gateway."""
+"""What every backend offers the gateway, and what it declares it can do beyond that.
+
+A backend kind is chosen by the launch code (from the config, or by a probe of the
+server, see `discovery`); what it can do is declared in its `capabilities`, not implied
+by its class. The gateway reads those and is the only way the app reaches a backend:
+streaming a turn, counting a prompt, asking the context window, listing models.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
+from llmchat.core.context import ContextWindow, TokenCount
 from llmchat.core.events import ChatError, StreamEvent
-from llmchat.core.request import ChatRequest
+from llmchat.core.model_rules import Protocol as WireProtocol
+from llmchat.core.request import ChatRequest, WireMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a backend can do besides streaming a turn. The gateway asks a backend only
+    for what it declares here; the rest answers "cannot" without a round trip."""
+
+    counts_exactly: bool = False
+    """Counts a prompt and a draft with the model's own tokenizer (`count_prompt`,
+    `count_text`): llama-server's `/tokenize`, Anthropic's `count_tokens`."""
+    tells_window: bool = False
+    """Says the context window it serves (`context_window`): llama-server's `/props`."""
+    reports_timings: bool = False
+    """Each reply carries the server's own prefill and decode timings."""
+    lists_models: bool = False
+    """`list_models` answers (`GET /models`)."""
+    logprobs: bool = False
+    """Can return each token's log-probability and its top alternatives."""
+    free: bool = False
+    """Replies cost nothing: a model on this machine (nothing is priced)."""
+    tokenizer: str | None = None
+    """The name stored with counts it made (`counts_exactly`), e.g. "llama-server"."""
 
 
 class Backend(Protocol):
@@ -14,15 +45,31 @@ class Backend(Protocol):
 
     `stream()` never raises for server or network faults: it ends with a `Failed` event
     instead. Closing the iterator early (cancel) closes the HTTP response, which makes
-    the server stop generating.
+    the server stop generating. The one-shot calls raise `BackendError`; those a backend
+    has not declared in `capabilities` are never called.
     """
 
     name: str
     """The user's name for this backend (`[backends.NAME]`), shown in the UI."""
     model: str
     """The model requests go to unless a request names another."""
+    protocol: WireProtocol
+    """The wire protocol, for the per-model rules (which dials, which ranges)."""
+    capabilities: Capabilities
 
     def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]: ...
+
+    def prepare(self) -> None:
+        """Build what the first request needs (the HTTP client); may run in a thread."""
+        ...
+
+    async def list_models(self) -> list[str]: ...
+
+    async def count_prompt(self, messages: Sequence[WireMessage]) -> TokenCount: ...
+
+    async def count_text(self, text: str) -> int: ...
+
+    async def context_window(self) -> ContextWindow | None: ...
 
     async def aclose(self) -> None: ...
 

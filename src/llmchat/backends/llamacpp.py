@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmchat.backends.base import BackendError
+from llmchat.backends.base import BackendError, Capabilities
 from llmchat.backends.endpoints import root_of
 from llmchat.backends.openai import OpenAIBackend
 from llmchat.core.context import ContextWindow, TokenCount
@@ -32,6 +32,16 @@ class ServerProps:
 
 class LlamaCppBackend(OpenAIBackend):
     """A llama-server: the chat stream, exact prompt counts and the real context size."""
+
+    capabilities = Capabilities(
+        counts_exactly=True,
+        tells_window=True,
+        reports_timings=True,
+        lists_models=True,
+        logprobs=True,
+        free=True,
+        tokenizer="llama-server",
+    )
 
     def __init__(self, name: str, base_url: str, model: str, api_key: str | None = None, **kw: Any):
         extra = {"cache_prompt": True, **dict(kw.pop("extra_body", None) or {})}

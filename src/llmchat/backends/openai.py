@@ -19,12 +19,13 @@ from typing import Any, Literal
 import httpx
 
 from llmchat import __version__
-from llmchat.backends.base import BackendError
+from llmchat.backends.base import BackendError, Capabilities
 from llmchat.backends.body import ACCEPT_ENCODING, BodyDecodeError, decoded_pieces
 from llmchat.backends.endpoints import endpoint, root_of
 from llmchat.backends.errors import error_object, excerpt, http_error
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.backends.sse import SSEDecoder, SSEError
+from llmchat.core.context import ContextWindow, TokenCount
 from llmchat.core.events import (
     ChatError,
     Delta,
@@ -38,7 +39,7 @@ from llmchat.core.events import (
 )
 from llmchat.core.limits import ReplyLimits, wire_cut_reason
 from llmchat.core.model_rules import Fitted, ModelRules, Protocol, changes_body, fit, refusal_in
-from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest
+from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest, WireMessage
 from llmchat.core.safe_text import one_line
 from llmchat.core.secrets import SecretMask, shown_url, url_secrets, url_without_secrets
 from llmchat.core.structured import OutputSchema
@@ -69,6 +70,9 @@ class OpenAIBackend:
     """Where a turn is posted, under the base URL."""
     protocol: Protocol = "openai"
     """The wire protocol, for the model rules (Anthropic's temperature runs 0–1)."""
+    capabilities = Capabilities(lists_models=True, logprobs=True)
+    """A server known only as OpenAI-compatible: its counts are estimated here, its
+    window comes from the config or the model table."""
 
     def __init__(
         self,
@@ -606,6 +610,20 @@ class OpenAIBackend:
             if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]
         }
         return sorted(names)
+
+    # -- what this kind cannot do (see `capabilities`; the gateway does not ask) ---------
+
+    async def count_prompt(self, messages: Sequence[WireMessage]) -> TokenCount:
+        raise BackendError(self._cannot("count tokens"))
+
+    async def count_text(self, text: str) -> int:
+        raise BackendError(self._cannot("count tokens"))
+
+    async def context_window(self) -> ContextWindow | None:
+        return None
+
+    def _cannot(self, what: str) -> ChatError:
+        return ChatError(ErrorKind.BAD_REQUEST, f"{self.name} cannot {what}")
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:

@@ -1,16 +1,13 @@
 """What a backend can tell about the context window and prompt size, in core terms.
 
-The context gauge (and truncation) are built on these; a backend that knows more (llama.cpp
-knows its exact tokenizer and `n_ctx`) provides exact figures, others estimates.
+The context gauge (and truncation) are built on these; a backend that declares it can
+(llama.cpp knows its exact tokenizer and `n_ctx`) provides exact figures, others
+estimates (see `backends.base.Capabilities`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
-
-from llmchat.core.request import WireMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,14 +22,3 @@ class ContextWindow:
     tokens: int
     source: str
     """Where the size came from: "server", "config" or "model info"."""
-
-
-@runtime_checkable
-class PromptCounter(Protocol):
-    """A backend that can count a prompt with the model's own tokenizer and template."""
-
-    async def count_prompt(self, messages: Sequence[WireMessage]) -> TokenCount: ...
-
-    async def count_text(self, text: str) -> int: ...
-
-    async def context_window(self) -> ContextWindow | None: ...

@@ -22,6 +22,7 @@ from llmchat.core.events import ChatError, Delta, DialsFitted, ErrorKind, Failed
 from llmchat.core.messages import Message, Role, Status
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.structured import check_reply
+from llmchat.core.tokens import TokenCounter, encoding_name_for, load_encoder
 from llmchat.core.turn import Turn
 from llmchat.engine.context_meter import ContextMeter
 from llmchat.engine.events import (
@@ -34,7 +35,7 @@ from llmchat.engine.events import (
     UserAdded,
 )
 from llmchat.engine.turn_request import TurnRequest
-from llmchat.gateway.gateway import Gateway
+from llmchat.gateway.gateway import Gateway, Replan
 
 Pricer = Callable[[Message], float | None]
 
@@ -56,7 +57,6 @@ class ChatService:
         meter: ContextMeter,
         *,
         model: Callable[[], str],
-        free: bool = False,
         pricer: Pricer | None = None,
     ) -> None:
         self.conversation = conversation
@@ -64,8 +64,6 @@ class ChatService:
         self.meter = meter
         """The window and the token counter the plan is made with (the gauge's own)."""
         self._model = model
-        self.free = free
-        """Replies cost nothing (a model on this machine)."""
         self._pricer = pricer
         self.turn: Turn | None = None
         """The reply in progress (its speed and counts, for a status line)."""
@@ -192,7 +190,8 @@ class ChatService:
         # kill -9 loses at most a second of it.
         saving = self.checkpoints = ReplyCheckpoints(self.conversation, parent)
         try:
-            async with aclosing(self.gateway.stream(request)) as events:
+            replan = self._replanner(request, parent)
+            async with aclosing(self.gateway.stream(request, replan=replan)) as events:
                 async for event in events:
                     if isinstance(event, RequestSent):
                         self.last_request = self.last_request.with_sent(event)
@@ -235,7 +234,7 @@ class ChatService:
         if (self._interrupted or lost) and message.status is Status.CANCELLED:
             message.status = Status.INTERRUPTED
             message.error = lost
-        message.cost_usd = 0.0 if self.free else None
+        message.cost_usd = 0.0 if self._free(message) else None
         await self._save(lambda: saving.finish(message), report)
         self.checkpoints = None
         checked = None
@@ -244,10 +243,51 @@ class ChatService:
         await report(ReplyEnded(message, checked))
         return message
 
+    def _free(self, message: Message) -> bool:
+        """Whether the backend that wrote `message` charges nothing for it: a reply from
+        a fallback is priced by the fallback (a paid one behind a free local primary
+        costs money)."""
+        for gateway in self.gateway.chain()[1:]:
+            if message.backend is not None and message.backend == gateway.name:
+                return gateway.free
+        return self.gateway.free
+
+    def _replanner(self, first: ChatRequest, upto: str) -> Replan:
+        """Plans the turn again for a fallback: its window (config, server or model
+        table) and its model, with the history up to `upto` as the first plan had it."""
+
+        async def replan(gateway: Gateway) -> ChatRequest | ChatError:
+            told = await gateway.context_window()
+            window = told.tokens if told else await asyncio.to_thread(_listed_window, gateway)
+            counter = await _counter_for(gateway.model)
+            pending = self.conversation.build_request(gateway.model, upto=upto).messages
+            try:
+                plan = plan_request(
+                    pending,
+                    counter,
+                    max_tokens=self.conversation.params.max_tokens,
+                    window=window,
+                    threshold=self.meter.threshold,
+                )
+            except DoesNotFit as exc:
+                return ChatError(ErrorKind.CONTEXT_OVERFLOW, f"too long for {gateway.name}: {exc}")
+            request = self.conversation.build_request(
+                upto=upto, skip=plan.skip, max_tokens=plan.max_tokens
+            )
+            request = replace(request, model=None, schema=first.schema)
+            clipped = plan.max_tokens < self.conversation.params.max_tokens
+            if self.last_request is not None:
+                self.last_request = self.last_request.replanned(
+                    RequestPlanned(request, plan.skip, clipped)
+                )
+            return request
+
+        return replan
+
     async def price(self, message: Message, report: Reporter) -> float | None:
         """The reply's cost, saved as a `cost` record. Loads the price list the first
         time (~0.3 s of CPU), in a thread."""
-        if self.free or self._pricer is None or message.usage is None:
+        if self._free(message) or self._pricer is None or message.usage is None:
             return None
         try:
             cost = await asyncio.to_thread(self._pricer, message)
@@ -268,3 +308,17 @@ class ChatService:
         except PersistError as exc:
             await report(SaveFailed(str(exc)))
             return None
+
+
+def _listed_window(gateway: Gateway) -> int | None:
+    """The model table's window for a fallback's model (loads the price list)."""
+    from llmchat.core.model_info import context_window
+
+    return context_window(gateway.model)
+
+
+async def _counter_for(model: str) -> TokenCounter:
+    """tiktoken for an OpenAI model (loaded in a thread), an estimate otherwise."""
+    encoding = encoding_name_for(model)
+    encoder = await asyncio.to_thread(load_encoder, encoding) if encoding else None
+    return TokenCounter(encoder)

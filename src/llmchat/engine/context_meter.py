@@ -1,8 +1,9 @@
 """Measures the next request against the context window, for the gauge.
 
-Counts come from the best source at hand: the server's own tokenizer for llama.cpp
-(exact), tiktoken for OpenAI models once its encoding has loaded in the background
-(exact), an estimate otherwise (marked). The history's count is cached until the
+Counts come from the best source at hand, asked through the gateway: the server's own
+tokenizer where the backend declares one (llama-server's `/tokenize`, Anthropic's
+`count_tokens`: exact), tiktoken for OpenAI models once its encoding has loaded in the
+background (exact), an estimate otherwise (marked). The history's count is cached until the
 history changes, so a keystroke only counts the draft.
 """
 
@@ -18,7 +19,6 @@ from llmchat.core.budget import (
     RequestPlan,
     plan_request,
 )
-from llmchat.core.context import PromptCounter
 from llmchat.core.conversation import Conversation
 from llmchat.core.json_draft import minify_json
 from llmchat.core.request import WireMessage
@@ -48,10 +48,9 @@ class ContextMeter:
     async def prepare(self) -> None:
         """Load what counting needs (encoder, window), off the UI thread where slow."""
         self.window = self.configured_window
-        backend = self.gateway.backend
-        if isinstance(backend, PromptCounter) and self.window is None:
-            server = await backend.context_window()
-            self.window = server.tokens if server else None
+        if self.window is None:
+            told = await self.gateway.context_window()
+            self.window = told.tokens if told else None
         encoding = encoding_name_for(self.model)
         if encoding is not None:
             encoder = await asyncio.to_thread(load_encoder, encoding)
@@ -65,11 +64,12 @@ class ContextMeter:
         history, exact = await self._history_tokens()
         draft_tokens = 0
         if draft:
-            backend = self.gateway.backend
-            if exact and isinstance(backend, PromptCounter):
-                draft_tokens = PER_MESSAGE + await backend.count_text(draft)
+            counted = await self.gateway.count_text(draft) if exact else None
+            if counted is not None:
+                draft_tokens = PER_MESSAGE + counted
             else:
                 draft_tokens = self.counter.count_message(WireMessage("user", draft))
+                exact = exact and self.counter.exact
         reserved = self.conversation.params.max_tokens
         skipped = 0
         if self.window and history + draft_tokens + reserved > self.window * self.threshold:
@@ -122,15 +122,10 @@ class ContextMeter:
         if key == self._history_key:
             return self._history
         request = conversation.build_request(self.model)
-        backend = self.gateway.backend
-        result: tuple[int, bool] | None = None
-        if isinstance(backend, PromptCounter):
-            try:
-                counted = await backend.count_prompt(request.messages)
-                result = (counted.tokens, counted.exact)
-            except Exception:  # the server could not say: fall back to counting here
-                result = None
-        if result is None:
+        counted = await self.gateway.count_prompt(request.messages)
+        if counted is not None:
+            result = (counted.tokens, counted.exact)
+        else:  # the server cannot say (or not now): count here
             prompt = self.counter.count_prompt(request.messages)
             result = (prompt.tokens, prompt.exact)
         self._history_key, self._history = key, result

@@ -27,3 +27,8 @@ class TurnRequest:
 
     def with_sent(self, sent: RequestSent) -> TurnRequest:
         return replace(self, sent=(*self.sent, sent))
+
+    def replanned(self, planned: RequestPlanned) -> TurnRequest:
+        """The turn went to a fallback, planned for its own window: the bodies sent to
+        the backends before it stay listed."""
+        return replace(self, planned=planned)

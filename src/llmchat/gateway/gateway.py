@@ -1,5 +1,7 @@
 """The gateway every front end streams through: retries before the first token, a
-circuit breaker per backend, and a fallback chain to other backends.
+circuit breaker per backend, and a fallback chain to other backends. It is the only way
+the app reaches a backend, for counting and listing models too, and it asks a backend
+only for what its `capabilities` declare.
 
 Once a token has been shown, a failure is never retried automatically (nor sent to a
 fallback): the partial text stays and the user decides. Every attempt's `RequestSent`
@@ -13,7 +15,8 @@ from collections.abc import AsyncGenerator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, replace
 
-from llmchat.backends.base import Backend, BackendError
+from llmchat.backends.base import Backend, BackendError, Capabilities
+from llmchat.core.context import ContextWindow, TokenCount
 from llmchat.core.events import (
     ChatError,
     Delta,
@@ -26,11 +29,14 @@ from llmchat.core.events import (
     Started,
     StreamEvent,
 )
-from llmchat.core.request import ChatRequest
+from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.gateway.breaker import CircuitBreaker, counts_as_failure
 from llmchat.gateway.retry import RetryPolicy
 
 Sleep = Callable[[float], Awaitable[None]]
+Replan = Callable[["Gateway"], Awaitable[ChatRequest | ChatError]]
+"""The turn's request planned again for a fallback (its window, its model), or why it
+cannot be sent there (it does not fit)."""
 
 
 class Gateway:
@@ -45,7 +51,12 @@ class Gateway:
         sleep: Sleep = asyncio.sleep,
         breaker: CircuitBreaker | None = None,
         fallbacks: Sequence[Gateway] = (),
+        name: str | None = None,
+        free: bool | None = None,
+        configured_window: int | None = None,
     ) -> None:
+        """`name`, `free` and `configured_window` are what the config says of the
+        backend, known before it is built (a fallback may never be)."""
         # A factory defers importing httpx and building its client off the start-up path.
         self._backend = backend if not callable(backend) else None
         self._factory = backend if callable(backend) else None
@@ -62,6 +73,10 @@ class Gateway:
         self.fallbacks: tuple[Gateway, ...] = tuple(fallbacks)
         """The backends to try next, in order, when this one fails before its first
         token (their own fallbacks are not followed)."""
+        self._name = name
+        self._free = free
+        self.configured_window = configured_window
+        """`context_window` from the config: wins over what the server or model info say."""
 
     @property
     def backend(self) -> Backend:
@@ -70,11 +85,68 @@ class Gateway:
             self._backend = self._factory()
         return self._backend
 
+    @property
+    def name(self) -> str:
+        return self._name if self._name is not None else self.backend.name
+
+    @property
+    def model(self) -> str:
+        """The model requests go to (the server's own name for it, once discovered)."""
+        return self.backend.model
+
+    @property
+    def capabilities(self) -> Capabilities:
+        """What the backend can do (a llama-server found behind an OpenAI-compatible URL
+        can do more once `discover` has run)."""
+        return self.backend.capabilities
+
+    @property
+    def free(self) -> bool:
+        """Replies cost nothing (a model on this machine): nothing is priced. Asking
+        does not build the backend: until it is built, only the config can say."""
+        if self._free is not None:
+            return self._free
+        return self._backend is not None and self._backend.capabilities.free
+
+    def chain(self) -> tuple[Gateway, ...]:
+        """This gateway, then its fallbacks in order."""
+        return (self, *self.fallbacks)
+
     def prepare(self) -> None:
         """Build the backend and its HTTP client now (safe to run in a thread)."""
-        prepare = getattr(self.backend, "prepare", None)
-        if prepare is not None:
-            prepare()
+        self.backend.prepare()
+
+    # -- what the backend can tell (each only if it declares it can) --------------------
+
+    async def count_prompt(self, messages: Sequence[WireMessage]) -> TokenCount | None:
+        """The prompt's tokens by the model's own tokenizer; None if the backend cannot
+        count (or cannot now: offline). Never raises for the server's faults."""
+        if not self.capabilities.counts_exactly:
+            return None
+        try:
+            return await self.backend.count_prompt(messages)
+        except BackendError:
+            return None
+
+    async def count_text(self, text: str) -> int | None:
+        """A bare text's tokens (the draft) by the model's own tokenizer, or None."""
+        if not self.capabilities.counts_exactly:
+            return None
+        try:
+            return await self.backend.count_text(text)
+        except BackendError:
+            return None
+
+    async def context_window(self) -> ContextWindow | None:
+        """The window: the config's, else the server's if it tells; None if neither."""
+        if self.configured_window:
+            return ContextWindow(self.configured_window, "config")
+        if not self.capabilities.tells_window:
+            return None
+        try:
+            return await self.backend.context_window()
+        except BackendError:
+            return None
 
     async def discover(self) -> bool:
         """Let the backend learn about its server: the model to ask for when none was
@@ -98,27 +170,43 @@ class Gateway:
             self.unreachable = None
             return True
 
-    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def stream(
+        self, request: ChatRequest, *, replan: Replan | None = None
+    ) -> AsyncGenerator[StreamEvent, None]:
         """The request through this backend, then, while it fails before its first token
         with a fault another server could mend (or its breaker is open), through each
-        backend of the fallback chain in turn; ends with one `Finished` or `Failed`."""
-        chain = (self, *self.fallbacks)
+        backend of the fallback chain in turn; ends with one `Finished` or `Failed`.
+
+        A fallback gets the request `replan` makes for it (its own window and model);
+        without `replan`, the same request for its own model. Its dials, their ranges and
+        its max-tokens field are fitted by the backend itself, as for any request.
+        """
+        chain = self.chain()
         for index, gateway in enumerate(chain):
-            # Another backend gets the request planned for its own model (and its own
-            # max-tokens field, a property of the backend).
-            asked = request if index == 0 else replace(request, model=None)
-            outcome = _Outcome()
-            async with aclosing(gateway._attempts(asked, outcome)) as events:
-                async for event in events:
-                    yield event
-            failure = outcome.failure
+            failure: ChatError | None
+            asked: ChatRequest | ChatError = request
+            if index > 0:
+                if replan is None:
+                    asked = replace(request, model=None)
+                else:
+                    await gateway.discover()  # its real model name and window, if it answers
+                    asked = await replan(gateway)
+            unfit = isinstance(asked, ChatError)
+            if isinstance(asked, ChatError):
+                failure = asked  # the next fallback may have the room this one lacks
+            else:
+                outcome = _Outcome()
+                async with aclosing(gateway._attempts(asked, outcome)) as events:
+                    async for event in events:
+                        yield event
+                failure = outcome.failure
             if failure is None:
                 return
-            if index + 1 == len(chain) or not counts_as_failure(failure):
+            if index + 1 == len(chain) or not (unfit or counts_as_failure(failure)):
                 yield Failed(failure)
                 return
             reason = failure.one_line()
-            yield FellBack(gateway.backend.name, chain[index + 1].backend.name, reason)
+            yield FellBack(gateway.name, chain[index + 1].name, reason)
 
     async def _attempts(
         self, request: ChatRequest, outcome: _Outcome
@@ -190,13 +278,16 @@ class Gateway:
     async def list_models(self) -> list[str]:
         """The model ids the server offers, as listed (raw: show them neutralised); []
         for a backend that cannot list them. Raises BackendError as the backend does."""
-        list_models = getattr(self.backend, "list_models", None)
-        return list(await list_models()) if list_models is not None else []
+        if not self.capabilities.lists_models:
+            return []
+        return list(await self.backend.list_models())
 
-    async def aclose(self) -> None:
+    async def aclose(self, *, fallbacks: bool = True) -> None:
+        """Close the backend's HTTP client (a later request makes a new one), and its
+        fallbacks' unless they may still be in use elsewhere (`fallbacks=False`)."""
         if self._backend is not None:
             await self._backend.aclose()
-        for fallback in self.fallbacks:
+        for fallback in self.fallbacks if fallbacks else ():
             await fallback.aclose()
 
 

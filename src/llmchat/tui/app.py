@@ -45,7 +45,6 @@ class BackendTarget:
     record: BackendRecord
     """What the session file records about it (never a key)."""
     context_window: int | None = None
-    free: bool = False
 
 
 @dataclass(slots=True)
@@ -61,8 +60,6 @@ class ChatContext:
     """Releases the session file (its lock)."""
     context_window: int | None = None
     """The window from the config, if set there (it wins over server and model info)."""
-    free: bool = False
-    """The backend is a llama.cpp server: replies cost nothing (no pricing, no price list)."""
     pricing: Mapping[str, PriceOverride] = field(default_factory=dict)
     """The config's per-model prices."""
     context_threshold: float = 0.9
@@ -84,7 +81,6 @@ class ChatContext:
         old = self.gateway
         self.gateway, self.backend_name = target.gateway, target.backend_name
         self.model_name, self.context_window = target.model_name, target.context_window
-        self.free = target.free
         self.conversation.move_to(target.record)
         return old
 

@@ -73,7 +73,6 @@ class ChatScreen(Screen[None]):
             context.gateway,
             self.meter,
             model=lambda: self.context.model_name,
-            free=context.free,
             pricer=self.costs.reply_cost,
         )
 

@@ -61,7 +61,6 @@ class BackendSwitch:
             return
         old = context.use(target)
         chat.service.gateway = chat.meter.gateway = target.gateway
-        chat.service.free = target.free
         chat.meter.model = target.model_name
         chat.meter.configured_window = target.context_window
         if old is not target.gateway:
@@ -89,4 +88,4 @@ class BackendSwitch:
         # Only its own client: its fallbacks may be the backend now in use. A closed
         # backend builds a new client if it is used again.
         with contextlib.suppress(Exception):
-            await gateway.backend.aclose()
+            await gateway.aclose(fallbacks=False)

@@ -30,11 +30,10 @@ class ReplyCosts:
         self._prices_loaded = False
 
     def reply_cost(self, message: Message) -> float | None:
-        """A reply's dollars (the engine's pricer), by the model that wrote it."""
+        """A reply's dollars (the engine's pricer, asked only of replies that are not
+        free), by the model that wrote it."""
         context = self.chat.context
-        return reply_cost(
-            message, model=context.model_name, free=context.free, overrides=context.pricing
-        )
+        return reply_cost(message, model=context.model_name, free=False, overrides=context.pricing)
 
     def session_cost(self) -> tuple[float | None, bool]:
         """Dollars spent so far (None if a reply had no price), and whether any reply has
@@ -45,11 +44,16 @@ class ReplyCosts:
         total = sum(known) if known or not costs else None
         return total, bool(costs)
 
+    def _may_cost(self) -> bool:
+        """Whether any backend of the chain may charge (a paid fallback behind a free
+        local primary does)."""
+        return not all(gateway.free for gateway in self.chat.context.gateway.chain())
+
     def schedule_price_list(self) -> None:
         # The price list (genai-prices, which brings pydantic) costs ~0.3 s of CPU to load;
         # loading it while the user sends would hold up the first token, so it waits
         # until the app has been idle for a moment.
-        if self.chat.context.free or self._prices_loaded:
+        if self._prices_loaded or not self._may_cost():
             return
         if self._price_timer is not None:
             self._price_timer.stop()

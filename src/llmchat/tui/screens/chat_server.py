@@ -71,16 +71,16 @@ class ServerWatch:
         gateway = chat.context.gateway
         if gateway.discovered and chat.context.model_name == SERVER_DEFAULT_MODEL:
             # The server named its model: requests, prices and counts use the real name.
-            chat.context.model_name = chat.meter.model = gateway.backend.model
+            chat.context.model_name = chat.meter.model = gateway.model
         if chat.streaming:
             return
         status = chat.query_one(StatusBar)
         if gateway.unreachable is not None:
-            status.show(model=gateway.backend.model, state="server unreachable")
+            status.show(model=gateway.model, state="server unreachable")
         elif status.facts.state == "server unreachable":
-            status.show(model=gateway.backend.model, state="ready")
+            status.show(model=gateway.model, state="ready")
         else:
-            status.show(model=gateway.backend.model)
+            status.show(model=gateway.model)
 
     def check_again(self) -> None:
         """After a turn: a server that went away (or was never reached) is asked again."""

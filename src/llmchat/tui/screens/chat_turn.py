@@ -202,8 +202,8 @@ class TurnDisplay:
         message = ended.message
         await turn.mounted.wait()
         await turn.view.finish(message)
-        if not chat.context.free and message.usage is not None:
-            chat.costs.price(message, turn.view)
+        if message.cost_usd is None and message.usage is not None:
+            chat.costs.price(message, turn.view)  # not free (the engine set 0 if it was)
         if ended.checked is not None:
             await turn.view.show_checked(ended.checked)
         usage, timing = message.usage, message.timing
