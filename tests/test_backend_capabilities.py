@@ -157,6 +157,8 @@ async def test_a_fallback_with_a_smaller_window_gets_the_turn_planned_for_it(
         await service.gateway.aclose()
     assert reply is not None and reply.backend == "backup"
     assert any(isinstance(e, FellBack) for e in events)
+    asked_now = conversation.messages[-2]
+    assert asked_now.tokens and asked_now.tokenizer == "estimate"  # "main-model": no tiktoken
     [asked] = backup_server.chat_requests
     sent = asked.body["messages"]
     assert sent[-1]["content"] == "And now?"

@@ -93,6 +93,7 @@ ASKED = st.builds(
     parent=OPTIONAL_TEXT,
     ts=SOME_TEXT,
     tokens=st.none() | COUNT,
+    tokenizer=OPTIONAL_TEXT,
 )
 ANSWERED = st.builds(
     Message,
@@ -102,6 +103,7 @@ ANSWERED = st.builds(
     parent=OPTIONAL_TEXT,
     ts=SOME_TEXT,
     tokens=st.none() | COUNT,
+    tokenizer=OPTIONAL_TEXT,
     status=st.sampled_from(Status),
     backend=OPTIONAL_TEXT,
     model=OPTIONAL_TEXT,
@@ -441,3 +443,16 @@ def test_no_module_but_the_format_spells_a_record() -> None:
                 ):
                     offenders.append(f"{path.relative_to(SRC)}:{node.lineno}")
     assert offenders == []
+
+
+def test_a_stored_count_says_which_tokenizer_made_it() -> None:
+    counted = Message(Role.USER, "hello", tokens=4, tokenizer="tiktoken o200k_base")
+    guessed = Message(Role.USER, "hello", tokens=5, tokenizer="estimate")
+    for message in (counted, guessed):
+        record = message_to_json(message)
+        assert record["tokenizer"] == message.tokenizer
+        line = json.dumps(record).encode()
+        # Every loading path keeps it: msgspec's, the sound dict's and the checking one.
+        assert sound_line(line) == message
+        assert sound_message(json.loads(line)) == message
+        assert checked_message(json.loads(line), lambda _: None) == message

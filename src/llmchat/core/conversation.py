@@ -201,12 +201,16 @@ class Conversation:
         self._persist(BranchChosen(leaf.id))
         return chosen
 
-    def add_user(self, text: str, *, tokens: int | None = None) -> Message:
+    def add_user(
+        self, text: str, *, tokens: int | None = None, tokenizer: str | None = None
+    ) -> Message:
         """Append the user's message; it is in memory before any attempt to save it.
 
         `tokens` (its count, framing included) is stored in its record, so a resumed
         session need not count it again."""
-        message = Message(role=Role.USER, content=text, parent=self.last_id, tokens=tokens)
+        message = Message(
+            role=Role.USER, content=text, parent=self.last_id, tokens=tokens, tokenizer=tokenizer
+        )
         self.messages.append(message)
         self._follow(message)
         if not self.info.title:

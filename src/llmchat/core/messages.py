@@ -80,6 +80,9 @@ class Message:
     parent: str | None = None
     ts: str = field(default_factory=now_iso)
     tokens: int | None = None
+    tokenizer: str | None = None
+    """What counted `tokens`: "tiktoken o200k_base", "estimate", … (None: not told,
+    as in files written before it was recorded)."""
     status: Status = Status.COMPLETE
     backend: str | None = None
     model: str | None = None

@@ -25,6 +25,8 @@ PER_MESSAGE = 3
 REPLY_PRIMING = 3
 CHARS_PER_TOKEN = 4
 CACHE_SIZE = 4096
+ESTIMATE = "estimate"
+"""The tokenizer named for counts made without one (about four characters a token)."""
 
 _O200K = ("gpt-4o", "chatgpt-4o", "gpt-4.1", "gpt-4.5", "gpt-5", "o1", "o3", "o4")
 _CL100K = ("gpt-4", "gpt-3.5", "text-embedding-3", "text-embedding-ada")
@@ -77,17 +79,28 @@ class PromptCount:
 class TokenCounter:
     """Counts texts and chat prompts, each distinct text once (a bounded cache)."""
 
-    def __init__(self, encoder: Encoder | None = None) -> None:
+    def __init__(self, encoder: Encoder | None = None, name: str | None = None) -> None:
+        """`name` is the encoding's (e.g. "o200k_base"), stored with the counts made."""
         self._encoder = encoder
+        self._name = name
         self._cache: OrderedDict[str, int] = OrderedDict()
 
     @property
     def exact(self) -> bool:
         return self._encoder is not None
 
-    def use(self, encoder: Encoder | None) -> None:
+    @property
+    def tokenizer(self) -> str:
+        """What makes the counts, as stored beside them: "tiktoken o200k_base", or
+        "estimate" (about four characters a token)."""
+        if self._encoder is None:
+            return ESTIMATE
+        return f"tiktoken {self._name}" if self._name else "tiktoken"
+
+    def use(self, encoder: Encoder | None, name: str | None = None) -> None:
         """Switch encoder (when a background load finishes); cached counts are dropped."""
         self._encoder = encoder
+        self._name = name
         self._cache.clear()
 
     def count_text(self, text: str) -> TokenCount:

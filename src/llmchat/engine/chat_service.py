@@ -95,8 +95,12 @@ class ChatService:
             # Refused before anything is saved; the front end keeps the text.
             await report(Refused(await self._refusal(exc, text)))
             return None
-        tokens = self.meter.counter.count_message(pending[-1])
-        user = await self._save(lambda: self.conversation.add_user(text, tokens=tokens), report)
+        counter = self.meter.counter
+        tokens = counter.count_message(pending[-1])
+        user = await self._save(
+            lambda: self.conversation.add_user(text, tokens=tokens, tokenizer=counter.tokenizer),
+            report,
+        )
         if user is None:
             user = self.conversation.messages[-1]
         await report(UserAdded(user))
@@ -321,4 +325,4 @@ async def _counter_for(model: str) -> TokenCounter:
     """tiktoken for an OpenAI model (loaded in a thread), an estimate otherwise."""
     encoding = encoding_name_for(model)
     encoder = await asyncio.to_thread(load_encoder, encoding) if encoding else None
-    return TokenCounter(encoder)
+    return TokenCounter(encoder, encoding)

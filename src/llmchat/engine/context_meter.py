@@ -55,7 +55,7 @@ class ContextMeter:
         if encoding is not None:
             encoder = await asyncio.to_thread(load_encoder, encoding)
             if encoder is not None:
-                self.counter.use(encoder)
+                self.counter.use(encoder, encoding)
                 self._history_key = None
         # The price list's windows come later, when the app is idle (see ChatScreen).
 

@@ -236,6 +236,8 @@ def message_to_json(message: Message) -> JSON:
     }
     if message.tokens is not None:
         record["tokens"] = message.tokens
+    if message.tokenizer is not None:
+        record["tokenizer"] = message.tokenizer
     if message.role is Role.ASSISTANT:
         record.update(
             status=str(message.status),
@@ -281,6 +283,7 @@ def checked_message(record: JSON, warn: Warn) -> Message:
         parent=_text(record.get("parent")),
         ts=_text(record.get("ts")) or now_iso(),
         tokens=_count(record.get("tokens")),
+        tokenizer=_text(record.get("tokenizer")),
         status=status,
         backend=_text(record.get("backend")),
         model=_text(record.get("model")),
@@ -316,11 +319,13 @@ def sound_message(record: JSON) -> Message | None:
     ):
         return None
     parent, tokens, status = get("parent"), get("tokens"), get("status")
+    tokenizer = get("tokenizer")
     backend, model, error = get("backend"), get("model"), get("error")
     finish_reason, cost = get("finish_reason"), get("cost_usd")
     if not (
         (parent is None or type(parent) is str)
         and (tokens is None or (type(tokens) is int and 0 <= tokens <= MOST))
+        and (tokenizer is None or type(tokenizer) is str)
         and (status is None or type(status) is str)
         and (backend is None or type(backend) is str)
         and (model is None or type(model) is str)
@@ -350,6 +355,7 @@ def sound_message(record: JSON) -> Message | None:
         parent=parent,
         ts=ts,
         tokens=tokens,
+        tokenizer=tokenizer,
         status=known_status,
         backend=backend,
         model=model,
@@ -600,6 +606,7 @@ class _MessageLine(msgspec.Struct, tag_field="type", tag="message"):
     ts: _Id
     parent: str | None = None
     tokens: _Count | None = None
+    tokenizer: str | None = None
     status: Status = Status.COMPLETE
     backend: str | None = None
     model: str | None = None
@@ -637,6 +644,7 @@ def sound_line(raw: bytes) -> Message | CostKnown | None:
         parent=line.parent,
         ts=line.ts,
         tokens=line.tokens,
+        tokenizer=line.tokenizer,
         status=line.status,
         backend=line.backend,
         model=line.model,
