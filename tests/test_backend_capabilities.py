@@ -26,6 +26,7 @@ from llmchat.engine.context_meter import ContextMeter
 from llmchat.engine.events import EngineEvent
 from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
+from tests.support.anthropic_server import AnthropicServer
 from tests.support.openai_server import OpenAIServer, Script
 
 pytestmark = pytest.mark.family("retries")
@@ -215,3 +216,24 @@ async def test_a_free_fallback_behind_a_paid_primary_costs_nothing(
     finally:
         await service.gateway.aclose()
     assert reply.cost_usd == 0.0
+
+
+async def test_a_fallback_gets_its_own_dials_and_ranges() -> None:
+    """A creative preset (T 1.5, top-p 0.9) meant for the primary reaches a recent Claude
+    fallback as Claude takes it: one dial, temperature within 0–1."""
+    conversation = Conversation(params=SamplingParams(temperature=1.5, top_p=0.9, max_tokens=64))
+    with AnthropicServer(api_key="sk-ant-test") as claude:
+        fallback = Gateway(
+            AnthropicBackend("claude", claude.base_url, "claude-sonnet-4-5", "sk-ant-test")
+        )
+        service = service_over(conversation, fallback)
+        try:
+            reply = await service.send("Write me a haiku.", ignore)
+        finally:
+            await service.gateway.aclose()
+        [asked] = claude.message_requests
+    assert reply is not None and reply.backend == "claude" and reply.content
+    assert asked.body["model"] == "claude-sonnet-4-5"
+    assert asked.body["temperature"] == 1.0
+    assert "top_p" not in asked.body
+    assert reply.params is not None and reply.params.temperature == 1.0  # as really sent
