@@ -26,6 +26,7 @@ from llmchat.engine.context_meter import ContextMeter
 from llmchat.engine.events import EngineEvent
 from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
+from llmchat.tui.widgets.message_meta import reply_meta
 from tests.support.anthropic_server import AnthropicServer
 from tests.support.openai_server import OpenAIServer, Script
 
@@ -158,6 +159,8 @@ async def test_a_fallback_with_a_smaller_window_gets_the_turn_planned_for_it(
         await service.gateway.aclose()
     assert reply is not None and reply.backend == "backup"
     assert any(isinstance(e, FellBack) for e in events)
+    assert reply.fell_back_from == "main"
+    assert "via backup (main failed)" in reply_meta(reply)
     asked_now = conversation.messages[-2]
     assert asked_now.tokens and asked_now.tokenizer == "estimate"  # "main-model": no tiktoken
     [asked] = backup_server.chat_requests

@@ -113,6 +113,7 @@ ANSWERED = st.builds(
     cost_usd=st.none() | AMOUNT,
     error=OPTIONAL_TEXT,
     finish_reason=OPTIONAL_TEXT,
+    fell_back_from=OPTIONAL_TEXT,
 )
 INFO = st.builds(
     SessionInfo,

@@ -93,6 +93,8 @@ class Message:
     error: str | None = None
     finish_reason: str | None = None
     """The server's reason for ending ("stop", "length" when max_tokens cut it, …)."""
+    fell_back_from: str | None = None
+    """The backend asked first, when it failed and `backend` (a fallback) answered."""
 
     @property
     def cut_off(self) -> bool:

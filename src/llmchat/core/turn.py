@@ -11,6 +11,7 @@ from llmchat.core.events import (
     DialsFitted,
     ErrorKind,
     Failed,
+    FellBack,
     Finished,
     Reasoning,
     ServerTimings,
@@ -44,6 +45,9 @@ class Turn:
         limits: ReplyLimits | None = None,
     ) -> None:
         self.params = params
+        self._asked = params
+        self.fell_back_from: str | None = None
+        """The backend asked first, when a fallback answered instead."""
         limits = limits or ReplyLimits()
         self.max_chars = limits.text_chars(params.max_tokens)
         """Text (reply and thinking) beyond which the turn is cut: a server that ignores
@@ -96,6 +100,10 @@ class Turn:
                     self.first_token_at = self._clock()
                 self.reasoning.append(text)
                 self._count(text)
+            case FellBack(from_backend=asked_first):
+                # Another backend takes the turn: what the first one fitted is not sent.
+                self.fell_back_from = self.fell_back_from or asked_first
+                self.params = self._asked
             case DialsFitted(params=params):
                 self.params = params  # the reply records what was really sent
             case UsageReport():
@@ -194,6 +202,7 @@ class Turn:
             timing=self.timing(),
             error=self.error.one_line() if self.error else None,
             finish_reason=self.finish_reason,
+            fell_back_from=self.fell_back_from,
         )
 
 

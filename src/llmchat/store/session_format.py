@@ -250,6 +250,8 @@ def message_to_json(message: Message) -> JSON:
             error=message.error,
             finish_reason=message.finish_reason,
         )
+        if message.fell_back_from is not None:
+            record["fell_back_from"] = message.fell_back_from
     return record
 
 
@@ -293,6 +295,7 @@ def checked_message(record: JSON, warn: Warn) -> Message:
         cost_usd=_cost(record.get("cost_usd")),
         error=_text(record.get("error")),
         finish_reason=_text(record.get("finish_reason")),
+        fell_back_from=_text(record.get("fell_back_from")),
     )
 
 
@@ -322,6 +325,7 @@ def sound_message(record: JSON) -> Message | None:
     tokenizer = get("tokenizer")
     backend, model, error = get("backend"), get("model"), get("error")
     finish_reason, cost = get("finish_reason"), get("cost_usd")
+    fell_back_from = get("fell_back_from")
     if not (
         (parent is None or type(parent) is str)
         and (tokens is None or (type(tokens) is int and 0 <= tokens <= MOST))
@@ -331,6 +335,7 @@ def sound_message(record: JSON) -> Message | None:
         and (model is None or type(model) is str)
         and (error is None or type(error) is str)
         and (finish_reason is None or type(finish_reason) is str)
+        and (fell_back_from is None or type(fell_back_from) is str)
         and (cost is None or (type(cost) is float and 0 <= cost <= MOST))
     ):
         return None
@@ -365,6 +370,7 @@ def sound_message(record: JSON) -> Message | None:
         cost_usd=cost,
         error=error,
         finish_reason=finish_reason,
+        fell_back_from=fell_back_from,
     )
 
 
@@ -616,6 +622,7 @@ class _MessageLine(msgspec.Struct, tag_field="type", tag="message"):
     cost_usd: Annotated[float, msgspec.Meta(ge=0, le=MOST)] | None = None
     error: str | None = None
     finish_reason: str | None = None
+    fell_back_from: str | None = None
 
 
 class _CostLine(msgspec.Struct, tag_field="type", tag="cost"):
@@ -660,6 +667,7 @@ def sound_line(raw: bytes) -> Message | CostKnown | None:
         cost_usd=line.cost_usd,
         error=line.error,
         finish_reason=line.finish_reason,
+        fell_back_from=line.fell_back_from,
     )
 
 

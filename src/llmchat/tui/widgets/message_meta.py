@@ -45,6 +45,9 @@ def reply_meta(message: Message) -> str:
         limit = message.params.max_tokens if message.params else None
         mark = f"⚠ cut off at max_tokens{f' ({limit})' if limit else ''}"
     parts = [mark]
+    if message.fell_back_from and message.backend:
+        failed = one_line(message.fell_back_from, 24)
+        parts.append(f"via {one_line(message.backend, 24)} ({failed} failed)")
     if message.model:
         parts.append(one_line(message.model, 40))
     if message.params:
