@@ -185,6 +185,7 @@ async def test_a_conversation_too_long_for_every_fallback_fails_and_says_why(
         await service.gateway.aclose()
     assert reply is not None and reply.error is not None
     assert "too long for backup" in reply.error
+    assert "main: cannot connect" in reply.error  # why it was not the primary's to answer
     assert backup_server.chat_requests == []
 
 

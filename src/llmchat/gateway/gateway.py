@@ -182,6 +182,7 @@ class Gateway:
         its max-tokens field are fitted by the backend itself, as for any request.
         """
         chain = self.chain()
+        reason = ""
         for index, gateway in enumerate(chain):
             failure: ChatError | None
             asked: ChatRequest | ChatError = request
@@ -193,7 +194,9 @@ class Gateway:
                     asked = await replan(gateway)
             unfit = isinstance(asked, ChatError)
             if isinstance(asked, ChatError):
-                failure = asked  # the next fallback may have the room this one lacks
+                # Not sent there; the next fallback may have the room this one lacks. Said
+                # with why the backend before it failed, which is the news.
+                failure = replace(asked, message=f"{reason}; {asked.message}")
             else:
                 outcome = _Outcome()
                 async with aclosing(gateway._attempts(asked, outcome)) as events:
