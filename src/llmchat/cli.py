@@ -19,6 +19,7 @@ from llmchat import __version__
 
 if TYPE_CHECKING:
     from llmchat.config import Config, Resolution
+    from llmchat.core.attachments import TextFile
     from llmchat.core.structured import OutputSchema
     from llmchat.local.plan import LocalServerPlan
     from llmchat.reconnect import BackendFlags
@@ -72,6 +73,15 @@ def build_parser() -> argparse.ArgumentParser:
         const="",
         metavar="TEXT",
         help="no TUI: send TEXT (and/or stdin) and stream the answer to stdout",
+    )
+    parser.add_argument(
+        "-a",
+        "--attach",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="attach a text file to the message sent with -p (repeatable): it goes in as "
+        "a fenced block headed by its name",
     )
     parser.add_argument("--backend", help="a backend named in the config file")
     parser.add_argument("--model", help="the model to ask")
@@ -207,6 +217,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.prompt is not None:
         return _print_mode(args, resolution, config, notices, session, local, schema)
+    if args.attach:
+        _say("-a works with -p for now (inside the app, attaching comes next)")
+        return EXIT_USAGE
     return _run_tui(resolution, config, notices, session, local, schema, flags)
 
 
@@ -246,6 +259,24 @@ def _session_choice(
         return 1
 
 
+def _attached(paths: Sequence[str]) -> list[TextFile] | int:
+    """The text files of `-a`, or an exit code after saying what cannot be attached."""
+    from llmchat.core.attachments import AttachmentError, ImageFile, read_attachment
+
+    files: list[TextFile] = []
+    for name in paths:
+        try:
+            attached = read_attachment(Path(name).expanduser())
+        except AttachmentError as exc:
+            _say(f"-a: {exc}")
+            return EXIT_USAGE
+        if isinstance(attached, ImageFile):
+            _say(f"-a: {name}: images cannot be sent yet (only text files)")
+            return EXIT_USAGE
+        files.append(attached)
+    return files
+
+
 def _print_mode(
     args: argparse.Namespace,
     resolution: Resolution,
@@ -274,6 +305,13 @@ def _print_mode(
     if not sys.stdin.isatty():
         piped = sys.stdin.read()
         text = f"{text}\n\n{piped}" if text and piped else text or piped
+    files = _attached(args.attach)
+    if isinstance(files, int):
+        return files
+    if files:
+        from llmchat.core.attachments import with_files
+
+        text = with_files(text, files)
     if not text.strip():
         _say("nothing to send (give -p TEXT or pipe text on stdin)")
         return EXIT_USAGE

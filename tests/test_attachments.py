@@ -1,0 +1,144 @@
+"""Attaching files to a message: text goes in as a fenced block headed by the file's
+name; images are recognised by their bytes; other binaries are refused, plainly."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from llmchat.core.attachments import (
+    TEXT_LIMIT_BYTES,
+    AttachmentError,
+    ImageFile,
+    TextFile,
+    read_attachment,
+    with_files,
+)
+from tests.support.openai_server import OpenAIServer
+from tests.test_cli import llmchat, sessions
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(32)
+
+
+def test_a_text_file_goes_in_as_a_block_headed_by_its_name(tmp_path: Path) -> None:
+    notes = tmp_path / "notes.md"
+    notes.write_text("# Plan\n\n- ship it\n", encoding="utf-8")
+    attached = read_attachment(notes)
+    assert attached == TextFile("notes.md", "# Plan\n\n- ship it\n")
+    assert with_files("Summarise this.", [attached]) == (
+        "notes.md\n```\n# Plan\n\n- ship it\n```\n\nSummarise this."
+    )
+
+
+def test_a_file_holding_code_fences_cannot_close_its_block_early() -> None:
+    readme = TextFile("README.md", "Run:\n```sh\nmake\n```\nand ````four```` too")
+    sent = with_files("", [readme])
+    assert sent.startswith("README.md\n`````\n")
+    assert sent.endswith("\n`````")
+
+
+def test_several_files_come_in_the_order_given_before_the_text() -> None:
+    sent = with_files("Compare them.", [TextFile("a.py", "x = 1\n"), TextFile("b.py", "x = 2")])
+    assert sent.index("a.py") < sent.index("b.py") < sent.index("Compare them.")
+
+
+@pytest.mark.parametrize(
+    ("head", "media_type"),
+    [
+        (PNG, "image/png"),
+        (b"\xff\xd8\xff\xe0" + bytes(40), "image/jpeg"),
+        (b"GIF89a" + bytes(40), "image/gif"),
+        (b"RIFF\x24\x00\x00\x00WEBPVP8 " + bytes(40), "image/webp"),
+    ],
+)
+def test_images_are_told_by_their_bytes_not_their_name(
+    tmp_path: Path, head: bytes, media_type: str
+) -> None:
+    path = tmp_path / "picture.txt"  # a misleading name
+    path.write_bytes(head)
+    attached = read_attachment(path)
+    assert isinstance(attached, ImageFile)
+    assert attached.media_type == media_type
+    assert attached.data == head
+
+
+@pytest.mark.family("limits")
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"\x7fELF\x02\x01\x01\x00" + bytes(100), "a binary file, not text or an image"),
+        (b"caf\xe9 latin-1", r"not UTF-8 text \(byte 3 cannot be read\)"),
+    ],
+    ids=["binary", "latin-1"],
+)
+def test_a_binary_that_is_not_an_image_is_refused_saying_what_it_is(
+    tmp_path: Path, content: bytes, says: str
+) -> None:
+    path = tmp_path / "thing"
+    path.write_bytes(content)
+    with pytest.raises(AttachmentError, match=says):
+        read_attachment(path)
+
+
+@pytest.mark.family("limits")
+def test_a_text_file_too_large_for_any_window_is_refused_with_the_sizes(tmp_path: Path) -> None:
+    path = tmp_path / "huge.log"
+    path.write_bytes(b"line\n" * (TEXT_LIMIT_BYTES // 5 + 1))
+    with pytest.raises(AttachmentError, match=r"too large to attach \(4\.0 MB; .* 4\.0 MB"):
+        read_attachment(path)
+
+
+@pytest.mark.family("limits")
+def test_a_folder_or_a_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(AttachmentError, match="No such file"):
+        read_attachment(tmp_path / "missing.txt")
+    with pytest.raises(AttachmentError, match=r"Is a directory|not a regular file"):
+        read_attachment(tmp_path)
+
+
+@pytest.mark.family("limits")
+def test_a_named_pipe_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
+    pipe = tmp_path / "fifo"
+    os.mkfifo(pipe)
+    with pytest.raises(AttachmentError, match="not a regular file"):
+        read_attachment(pipe)
+
+
+# -- from the command line ---------------------------------------------------------------
+
+
+def test_print_mode_sends_attached_files_and_saves_them_in_the_message(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The deadline is Friday.\n", encoding="utf-8")
+    result = llmchat(
+        "-p",
+        "When is the deadline?",
+        "-a",
+        str(notes),
+        home=tmp_path / "home",
+        env={"OPENAI_BASE_URL": server.base_url},
+    )
+    assert result.returncode == 0, result.stderr
+    [asked] = server.chat_requests
+    sent = asked.body["messages"][-1]["content"]
+    assert sent == "notes.txt\n```\nThe deadline is Friday.\n```\n\nWhen is the deadline?"
+    [summary] = sessions(tmp_path / "home")
+    assert summary.message_count == 2
+
+
+@pytest.mark.family("limits")
+def test_print_mode_refuses_a_binary_before_anything_is_sent(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    blob = tmp_path / "a.out"
+    blob.write_bytes(b"\x7fELF" + bytes(64))
+    result = llmchat(
+        "-p", "hi", "-a", str(blob), home=tmp_path, env={"OPENAI_BASE_URL": server.base_url}
+    )
+    assert result.returncode == 2
+    assert "a binary file, not text or an image" in result.stderr
+    assert server.chat_requests == []
