@@ -4,10 +4,14 @@ name; images are recognised by their bytes; other binaries are refused, plainly.
 from __future__ import annotations
 
 import os
+import stat
+from base64 import b64encode
+from hashlib import sha256
 from pathlib import Path
 
 import pytest
 
+from llmchat.backends.anthropic import AnthropicBackend
 from llmchat.core.attachments import (
     TEXT_LIMIT_BYTES,
     AttachmentError,
@@ -16,6 +20,11 @@ from llmchat.core.attachments import (
     read_attachment,
     with_files,
 )
+from llmchat.core.messages import ImageRef
+from llmchat.core.params import SamplingParams
+from llmchat.core.request import ChatRequest, WireImage, WireMessage
+from llmchat.store import load_session
+from llmchat.store.image_store import ImageStore
 from tests.support.openai_server import OpenAIServer
 from tests.test_cli import llmchat, sessions
 
@@ -142,3 +151,90 @@ def test_print_mode_refuses_a_binary_before_anything_is_sent(
     assert result.returncode == 2
     assert "a binary file, not text or an image" in result.stderr
     assert server.chat_requests == []
+
+
+# -- images ------------------------------------------------------------------------------
+
+
+def image_home(tmp_path: Path) -> tuple[Path, Path]:
+    picture = tmp_path / "chart.png"
+    picture.write_bytes(PNG)
+    return tmp_path / "home", picture
+
+
+def test_print_mode_sends_an_image_as_a_data_url_part_and_keeps_it_once(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    home, picture = image_home(tmp_path)
+    env = {"OPENAI_BASE_URL": server.base_url}
+    result = llmchat("-p", "What does it show?", "-a", str(picture), home=home, env=env)
+    assert result.returncode == 0, result.stderr
+    [asked] = server.chat_requests
+    text, image = asked.body["messages"][-1]["content"]
+    assert text == {"type": "text", "text": "What does it show?"}
+    assert image["type"] == "image_url"
+    assert image["image_url"]["url"] == "data:image/png;base64," + b64encode(PNG).decode()
+
+    [summary] = sessions(home)
+    loaded = load_session(summary.path)
+    [ref] = loaded.messages[0].images
+    assert (ref.sha256, ref.media_type, ref.name) == (
+        sha256(PNG).hexdigest(),
+        "image/png",
+        "chart.png",
+    )
+    assert b64encode(PNG).decode() not in summary.path.read_text()  # named, not held
+    folder = summary.path.parent / ".images"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert (folder / ref.sha256).read_bytes() == PNG
+    assert stat.S_IMODE((folder / ref.sha256).stat().st_mode) == 0o600
+
+
+def test_a_continued_session_sends_the_image_again(server: OpenAIServer, tmp_path: Path) -> None:
+    home, picture = image_home(tmp_path)
+    env = {"OPENAI_BASE_URL": server.base_url}
+    llmchat("-p", "What does it show?", "-a", str(picture), home=home, env=env)
+    result = llmchat("--continue", "-p", "And the colours?", home=home, env=env)
+    assert result.returncode == 0, result.stderr
+    first = server.chat_requests[-1].body["messages"][0]["content"]
+    assert [part["type"] for part in first] == ["text", "image_url"]
+
+
+@pytest.mark.family("sessions")
+def test_an_image_gone_from_its_folder_is_named_as_missing_not_silently_dropped(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    home, picture = image_home(tmp_path)
+    env = {"OPENAI_BASE_URL": server.base_url}
+    llmchat("-p", "What does it show?", "-a", str(picture), home=home, env=env)
+    [summary] = sessions(home)
+    for kept in (summary.path.parent / ".images").iterdir():
+        kept.write_bytes(b"edited by hand")  # no longer the image the session names
+    llmchat("--continue", "-p", "Again?", home=home, env=env)
+    first = server.chat_requests[-1].body["messages"][0]
+    assert first["content"] == "What does it show?\n\n[image chart.png is missing]"
+
+
+@pytest.mark.family("sessions")
+def test_an_image_record_naming_a_path_is_never_read(tmp_path: Path) -> None:
+    store = ImageStore(tmp_path)
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"private")
+    assert store.get(ImageRef("../secret", "image/png", "x")) is None
+    ref = store.put(PNG, "image/png", "a.png")
+    assert store.put(PNG, "image/png", "again.png").sha256 == ref.sha256  # kept once
+    assert store.get(ref) == PNG
+    assert len(list(store.root.iterdir())) == 1
+
+
+def test_anthropic_gets_the_image_block_before_the_text() -> None:
+    backend = AnthropicBackend("claude", "http://127.0.0.1:1/v1", "claude-test")
+    message = WireMessage("user", "What is it?", (WireImage("image/png", PNG),))
+    body = backend.request_body(ChatRequest(messages=(message,), params=SamplingParams()))
+    image, text = body["messages"][0]["content"]
+    assert image == {
+        "type": "image",
+        "source": {"type": "base64", "media_type": "image/png", "data": b64encode(PNG).decode()},
+    }
+    assert text["text"] == "What is it?"
+    assert "cache_control" in text  # the last user turn is still the cached prefix's end

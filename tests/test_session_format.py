@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from llmchat.core.backend_record import BackendRecord
-from llmchat.core.messages import Message, Role, Status, Timing, Usage
+from llmchat.core.messages import ImageRef, Message, Role, Status, Timing, Usage
 from llmchat.core.params import (
     MAX_TOKENS_RANGE,
     SEED_RANGE,
@@ -85,6 +85,12 @@ TIMING = st.builds(
     decode_tokens=st.none() | COUNT,
     cache_tokens=st.none() | COUNT,
 )
+IMAGE = st.builds(
+    ImageRef,
+    sha256=st.text("0123456789abcdef", min_size=64, max_size=64),
+    media_type=st.sampled_from(["image/png", "image/jpeg", "image/webp", "image/gif"]),
+    name=TEXT,
+)
 ASKED = st.builds(
     Message,
     role=st.sampled_from([Role.USER, Role.SYSTEM]),
@@ -93,6 +99,7 @@ ASKED = st.builds(
     parent=OPTIONAL_TEXT,
     ts=SOME_TEXT,
     tokens=st.none() | COUNT,
+    images=st.lists(IMAGE, max_size=2).map(tuple),
     tokenizer=OPTIONAL_TEXT,
 )
 ANSWERED = st.builds(

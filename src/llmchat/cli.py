@@ -19,7 +19,7 @@ from llmchat import __version__
 
 if TYPE_CHECKING:
     from llmchat.config import Config, Resolution
-    from llmchat.core.attachments import TextFile
+    from llmchat.core.attachments import Attachment
     from llmchat.core.structured import OutputSchema
     from llmchat.local.plan import LocalServerPlan
     from llmchat.reconnect import BackendFlags
@@ -80,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="attach a text file to the message sent with -p (repeatable): it goes in as "
-        "a fenced block headed by its name",
+        help="attach a file to the message sent with -p (repeatable): a text file goes in "
+        "as a fenced block headed by its name, an image (PNG, JPEG, WebP, GIF) as an image",
     )
     parser.add_argument("--backend", help="a backend named in the config file")
     parser.add_argument("--model", help="the model to ask")
@@ -259,21 +259,17 @@ def _session_choice(
         return 1
 
 
-def _attached(paths: Sequence[str]) -> list[TextFile] | int:
-    """The text files of `-a`, or an exit code after saying what cannot be attached."""
-    from llmchat.core.attachments import AttachmentError, ImageFile, read_attachment
+def _attached(paths: Sequence[str]) -> list[Attachment] | int:
+    """The files of `-a`, or an exit code after saying what cannot be attached."""
+    from llmchat.core.attachments import AttachmentError, read_attachment
 
-    files: list[TextFile] = []
+    files: list[Attachment] = []
     for name in paths:
         try:
-            attached = read_attachment(Path(name).expanduser())
+            files.append(read_attachment(Path(name).expanduser()))
         except AttachmentError as exc:
             _say(f"-a: {exc}")
             return EXIT_USAGE
-        if isinstance(attached, ImageFile):
-            _say(f"-a: {name}: images cannot be sent yet (only text files)")
-            return EXIT_USAGE
-        files.append(attached)
     return files
 
 
@@ -289,6 +285,7 @@ def _print_mode(
     import asyncio
 
     from llmchat import paths
+    from llmchat.core.attachments import ImageFile, TextFile, with_files
     from llmchat.core.model_info import reply_cost
     from llmchat.engine.chat_service import ChatService
     from llmchat.engine.context_meter import ContextMeter
@@ -309,10 +306,8 @@ def _print_mode(
     if isinstance(files, int):
         return files
     if files:
-        from llmchat.core.attachments import with_files
-
-        text = with_files(text, files)
-    if not text.strip():
+        text = with_files(text, [f for f in files if isinstance(f, TextFile)])
+    if not text.strip() and not files:
         _say("nothing to send (give -p TEXT or pipe text on stdin)")
         return EXIT_USAGE
     if session == "":
@@ -328,6 +323,16 @@ def _print_mode(
     for line in opened.warnings:
         _say(line)
     opened.conversation.schema = schema
+    try:
+        images = tuple(
+            opener.images.put(f.data, f.media_type, f.name)
+            for f in files
+            if isinstance(f, ImageFile)
+        )
+    except OSError as exc:
+        _say(f"-a: cannot keep the image beside the sessions: {exc}")
+        opened.close()
+        return 1
 
     async def run() -> int:
         if local is not None:
@@ -360,7 +365,7 @@ def _print_mode(
                     message, model=backend.model, free=False, overrides=config.pricing
                 ),
             )
-            return await ask(service, text)
+            return await ask(service, text, images=images)
         finally:
             await gateway.aclose()
 

@@ -29,7 +29,7 @@ from typing import TextIO
 
 from llmchat.core.conversation import PersistError
 from llmchat.core.events import Delta, DialsFitted, FellBack, Loading, Retrying
-from llmchat.core.messages import Message, Status
+from llmchat.core.messages import ImageRef, Message, Status
 from llmchat.core.safe_text import for_pipe, one_line, visible
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.events import EngineEvent, OutputLost, Refused, ReplyEnded, SaveFailed
@@ -116,7 +116,12 @@ def say(err: TextIO, line: str) -> None:
 
 
 async def ask(
-    service: ChatService, text: str, *, out: TextIO = sys.stdout, err: TextIO = sys.stderr
+    service: ChatService,
+    text: str,
+    *,
+    images: tuple[ImageRef, ...] = (),
+    out: TextIO = sys.stdout,
+    err: TextIO = sys.stderr,
 ) -> int:
     """Send one message and stream the answer; returns the process exit status."""
     printer = _Printer(out, err)
@@ -125,7 +130,7 @@ async def ask(
     stop = StopOnSignals(service)
     service.conversation.on_restored = lambda line: say(err, line)
     with stop, contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        await service.send(text, printer)
+        await service.send(text, printer, images=images)
     if stop.signum is not None:
         return _stopped(stop, printer, service, err)
     if printer.refused:

@@ -31,6 +31,7 @@ from llmchat.core.structured import OutputSchema
 from llmchat.gateway.gateway import Gateway
 from llmchat.reconnect import BUNDLED, Reconnection, backend_record
 from llmchat.store import SessionSummary, find_session, new_session, resume_session
+from llmchat.store.image_store import ImageStore
 
 if TYPE_CHECKING:
     from llmchat.local.plan import LocalServerPlan
@@ -150,15 +151,22 @@ class SessionOpener:
             info = SessionInfo(system=self.system or "")
             info.use_backend(here)
             conversation = Conversation(info, params=self.config.sampling)
+            conversation.image_data = self.images.get
             sink = new_session(self.sessions_dir, conversation)
             return OpenedSession(conversation, [], sink.close)
         if not isinstance(session, SessionSummary):
             session = find_session(self.sessions_dir, session)
         opened = resume_session(session.path, read=session.read)
         conversation = opened.conversation
+        conversation.image_data = self.images.get  # a resumed session sends them again
         moved = _moved_notice(conversation, here)
         conversation.move_to(here)
         return OpenedSession(conversation, [*opened.warnings, *moved], opened.close)
+
+    @property
+    def images(self) -> ImageStore:
+        """Where attached images are kept, beside the sessions."""
+        return ImageStore(self.sessions_dir)
 
     def gateway(self) -> Gateway:
         gateway = new_gateway(self.resolved, self.config)

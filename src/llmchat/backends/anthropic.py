@@ -47,6 +47,20 @@ TEXT_COUNT_CACHE = 64
 _PROMPT_TOO_LONG = re.compile(r"prompt is too long:\s*(\d+)\s*tokens\s*>\s*(\d+)")
 
 
+def _blocks(message: WireMessage) -> list[dict[str, Any]]:
+    """A message's content blocks: its images first (as Anthropic advises), then its text."""
+    blocks: list[dict[str, Any]] = [
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": i.media_type, "data": i.base64()},
+        }
+        for i in message.images
+    ]
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    return blocks
+
+
 class AnthropicBackend(OpenAIBackend):
     """An Anthropic Messages endpoint (`base_url` like `https://api.anthropic.com/v1`)."""
 
@@ -112,17 +126,15 @@ class AnthropicBackend(OpenAIBackend):
                 system[0]["cache_control"] = dict(CACHE_CONTROL)
         # Anthropic refuses an empty turn (a reply cancelled before its first token).
         messages: list[dict[str, Any]] = [
-            {"role": m.role, "content": m.content} for m in wire if m.role != "system" and m.content
+            {"role": m.role, "content": _blocks(m)}
+            for m in wire
+            if m.role != "system" and (m.content or m.images)
         ]
         last_user = next(
             (i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), None
         )
-        for index, message in enumerate(messages):
-            text = message["content"]
-            block: dict[str, Any] = {"type": "text", "text": text}
-            if caching and index == last_user:
-                block["cache_control"] = dict(CACHE_CONTROL)
-            message["content"] = [block]
+        if caching and last_user is not None:
+            messages[last_user]["content"][-1]["cache_control"] = dict(CACHE_CONTROL)
         return system, messages
 
     def _headers(

@@ -218,7 +218,7 @@ class OpenAIBackend:
         body: dict[str, Any] = dict(self.extra_body)
         body.update(
             model=request.model or self.model,
-            messages=[{"role": m.role, "content": m.content} for m in request.messages],
+            messages=[chat_message(m) for m in request.messages],
             stream=True,
             temperature=params.temperature,
             top_p=params.top_p,
@@ -624,6 +624,19 @@ class OpenAIBackend:
 
     def _cannot(self, what: str) -> ChatError:
         return ChatError(ErrorKind.BAD_REQUEST, f"{self.name} cannot {what}")
+
+
+def chat_message(message: WireMessage) -> dict[str, Any]:
+    """A message as Chat Completions takes it: its text, or, with images, content parts
+    (the text, then each image as a data URL)."""
+    if not message.images:
+        return {"role": message.role, "content": message.content}
+    parts: list[dict[str, Any]] = [{"type": "text", "text": message.content}]
+    parts += [
+        {"type": "image_url", "image_url": {"url": f"data:{i.media_type};base64,{i.base64()}"}}
+        for i in message.images
+    ]
+    return {"role": message.role, "content": parts}
 
 
 def encode_body(body: Mapping[str, Any]) -> bytes:

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 
 from llmchat.core import branches
 from llmchat.core.backend_record import BackendRecord
-from llmchat.core.messages import Message, Role, Status
+from llmchat.core.messages import ImageRef, Message, Role, Status
 from llmchat.core.model_rules import Dial, dial_moved_last, first_dial
 from llmchat.core.params import SamplingParams
 from llmchat.core.records import (
@@ -24,7 +24,7 @@ from llmchat.core.records import (
     SystemChanged,
     TitleChanged,
 )
-from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.request import ChatRequest, WireImage, WireMessage
 from llmchat.core.structured import OutputSchema
 
 TITLE_LENGTH = 60
@@ -78,6 +78,8 @@ class Conversation:
         self._moved = False
         self._leaf = leaf
         """The message the next turn follows on from; None: the newest message."""
+        self.image_data: Callable[[ImageRef], bytes | None] = lambda ref: None
+        """The bytes of an attached image (the image folder's `get`); None: gone."""
         self._streaming: dict[str, tuple[str | None, list[str]]] = {}
         """Checkpointed text of replies still streaming (id -> parent, parts), so a file
         written again from the conversation keeps them too."""
@@ -202,14 +204,24 @@ class Conversation:
         return chosen
 
     def add_user(
-        self, text: str, *, tokens: int | None = None, tokenizer: str | None = None
+        self,
+        text: str,
+        *,
+        tokens: int | None = None,
+        tokenizer: str | None = None,
+        images: tuple[ImageRef, ...] = (),
     ) -> Message:
         """Append the user's message; it is in memory before any attempt to save it.
 
         `tokens` (its count, framing included) is stored in its record, so a resumed
-        session need not count it again."""
+        session need not count it again. `images` are already in the image folder."""
         message = Message(
-            role=Role.USER, content=text, parent=self.last_id, tokens=tokens, tokenizer=tokenizer
+            role=Role.USER,
+            content=text,
+            parent=self.last_id,
+            tokens=tokens,
+            tokenizer=tokenizer,
+            images=images,
         )
         self.messages.append(message)
         self._follow(message)
@@ -295,11 +307,29 @@ class Conversation:
         """
         wire = []
         for message in self.thread():
-            if not (message.role is Role.ASSISTANT and not message.content):
+            if message.images:
+                wire.append(self._with_images(message))
+            elif not (message.role is Role.ASSISTANT and not message.content):
                 wire.append(WireMessage(str(message.role), message.content))
             if message.id == upto:
                 break
         return wire
+
+    def _with_images(self, message: Message) -> WireMessage:
+        """A message with its images' bytes; one no longer in the image folder is
+        named in the text instead, so the model (and the user) know it is missing."""
+        images: list[WireImage] = []
+        missing: list[str] = []
+        for ref in message.images:
+            data = self.image_data(ref)
+            if data is None:
+                missing.append(ref.name)
+            else:
+                images.append(WireImage(ref.media_type, data))
+        text = message.content
+        if missing:
+            text += "".join(f"\n\n[image {name} is missing]" for name in missing)
+        return WireMessage(str(message.role), text, tuple(images))
 
     def retry_point(self) -> Message | None:
         """The user message to ask again, if the last reply did not complete."""

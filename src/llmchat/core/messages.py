@@ -37,6 +37,17 @@ def now_iso() -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ImageRef:
+    """An image attached to a message, as the session file names it: by the SHA-256 of
+    its bytes, kept once in the image folder beside the sessions."""
+
+    sha256: str
+    media_type: str
+    name: str
+    """The file's name when it was attached (shown, never used as a path)."""
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     """Token counts for one turn. `estimated` is True when the server did not report them."""
 
@@ -80,6 +91,8 @@ class Message:
     parent: str | None = None
     ts: str = field(default_factory=now_iso)
     tokens: int | None = None
+    images: tuple[ImageRef, ...] = ()
+    """Images attached to a user message."""
     tokenizer: str | None = None
     """What counted `tokens`: "tiktoken o200k_base", "estimate", … (None: not told,
     as in files written before it was recorded)."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from base64 import b64encode
+from dataclasses import dataclass, field
 
 from llmchat.core.model_rules import Dial
 from llmchat.core.params import SamplingParams
@@ -13,9 +14,22 @@ SERVER_DEFAULT_MODEL = "default"
 
 
 @dataclass(frozen=True, slots=True)
+class WireImage:
+    """An image sent with a message: its bytes, and what they are."""
+
+    media_type: str
+    data: bytes = field(repr=False)
+
+    def base64(self) -> str:
+        return b64encode(self.data).decode("ascii")
+
+
+@dataclass(frozen=True, slots=True)
 class WireMessage:
     role: str
     content: str
+    images: tuple[WireImage, ...] = ()
+    """Images sent with the text (each backend encodes them its own way)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,10 @@ PER_MESSAGE = 3
 REPLY_PRIMING = 3
 CHARS_PER_TOKEN = 4
 CACHE_SIZE = 4096
+IMAGE_TOKENS = 1_600
+"""An image's tokens when its size is not known to a formula: about the most Anthropic
+counts for one image (it scales images down to ~1.15 megapixels, ~1,600 tokens), and
+more than OpenAI's 1,105 for a 2048×2048 high-detail image, so the gauge errs high."""
 ESTIMATE = "estimate"
 """The tokenizer named for counts made without one (about four characters a token)."""
 
@@ -115,8 +119,11 @@ class TokenCounter:
         return TokenCount(cached, self.exact)
 
     def count_message(self, message: WireMessage) -> int:
-        return PER_MESSAGE + self.count_text(message.content).tokens
+        images = IMAGE_TOKENS * len(message.images)
+        return PER_MESSAGE + self.count_text(message.content).tokens + images
 
     def count_prompt(self, messages: Iterable[WireMessage]) -> PromptCount:
+        messages = tuple(messages)
         per_message = tuple(self.count_message(m) for m in messages)
-        return PromptCount(sum(per_message) + REPLY_PRIMING, self.exact, per_message)
+        exact = self.exact and not any(m.images for m in messages)  # images: ≈
+        return PromptCount(sum(per_message) + REPLY_PRIMING, exact, per_message)

@@ -19,8 +19,8 @@ from llmchat.core.budget import DoesNotFit, RequestPlan, plan_request
 from llmchat.core.checkpoints import ReplyCheckpoints
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import ChatError, Delta, DialsFitted, ErrorKind, Failed, RequestSent
-from llmchat.core.messages import Message, Role, Status
-from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.messages import ImageRef, Message, Role, Status
+from llmchat.core.request import ChatRequest, WireImage, WireMessage
 from llmchat.core.structured import check_reply
 from llmchat.core.tokens import TokenCounter, encoding_name_for, load_encoder
 from llmchat.core.turn import Turn
@@ -85,10 +85,18 @@ class ChatService:
 
     # -- turns -----------------------------------------------------------------------
 
-    async def send(self, text: str, report: Reporter) -> Message | None:
-        """Send `text` as the next user message; returns the reply (None if refused)."""
+    async def send(
+        self, text: str, report: Reporter, *, images: tuple[ImageRef, ...] = ()
+    ) -> Message | None:
+        """Send `text` (with `images`, already in the image folder) as the next user
+        message; returns the reply (None if refused)."""
         model = self._model()
-        pending = (*self.conversation.build_request(model).messages, WireMessage("user", text))
+        # The plan counts images by number, not by their bytes: none are read for it.
+        unread = tuple(WireImage(ref.media_type, b"") for ref in images)
+        pending = (
+            *self.conversation.build_request(model).messages,
+            WireMessage("user", text, unread),
+        )
         try:
             plan = self._plan(pending)
         except DoesNotFit as exc:
@@ -98,7 +106,9 @@ class ChatService:
         counter = self.meter.counter
         tokens = counter.count_message(pending[-1])
         user = await self._save(
-            lambda: self.conversation.add_user(text, tokens=tokens, tokenizer=counter.tokenizer),
+            lambda: self.conversation.add_user(
+                text, tokens=tokens, tokenizer=counter.tokenizer, images=images
+            ),
             report,
         )
         if user is None:

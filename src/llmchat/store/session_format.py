@@ -19,14 +19,24 @@ maps each older version to a function that brings one record of it to the next v
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from dataclasses import fields
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from llmchat.core.backend_record import BackendRecord
-from llmchat.core.messages import Message, Role, Status, Timing, Usage, new_id, now_iso
+from llmchat.core.messages import (
+    ImageRef,
+    Message,
+    Role,
+    Status,
+    Timing,
+    Usage,
+    new_id,
+    now_iso,
+)
 from llmchat.core.params import (
     MAX_TOKENS_RANGE,
     SEED_RANGE,
@@ -238,6 +248,10 @@ def message_to_json(message: Message) -> JSON:
         record["tokens"] = message.tokens
     if message.tokenizer is not None:
         record["tokenizer"] = message.tokenizer
+    if message.images:
+        record["images"] = [
+            {"sha256": i.sha256, "media_type": i.media_type, "name": i.name} for i in message.images
+        ]
     if message.role is Role.ASSISTANT:
         record.update(
             status=str(message.status),
@@ -286,6 +300,7 @@ def checked_message(record: JSON, warn: Warn) -> Message:
         ts=_text(record.get("ts")) or now_iso(),
         tokens=_count(record.get("tokens")),
         tokenizer=_text(record.get("tokenizer")),
+        images=images_from_json(record.get("images"), warn),
         status=status,
         backend=_text(record.get("backend")),
         model=_text(record.get("model")),
@@ -322,7 +337,10 @@ def sound_message(record: JSON) -> Message | None:
     ):
         return None
     parent, tokens, status = get("parent"), get("tokens"), get("status")
-    tokenizer = get("tokenizer")
+    tokenizer, images = get("tokenizer"), get("images")
+    sound_images = () if images is None else _sound_images(images)
+    if sound_images is None:
+        return None
     backend, model, error = get("backend"), get("model"), get("error")
     finish_reason, cost = get("finish_reason"), get("cost_usd")
     fell_back_from = get("fell_back_from")
@@ -361,6 +379,7 @@ def sound_message(record: JSON) -> Message | None:
         ts=ts,
         tokens=tokens,
         tokenizer=tokenizer,
+        images=sound_images,
         status=known_status,
         backend=backend,
         model=model,
@@ -391,6 +410,12 @@ def _sound_params(data: Any) -> SamplingParams | None:
     ):
         return SamplingParams(temperature, top_p, max_tokens, seed)
     return None
+
+
+IMAGE_TYPES = frozenset({"image/png", "image/jpeg", "image/webp", "image/gif"})
+MAX_IMAGES = 100
+"""Images read from one message record; a longer list is cut (a hostile file)."""
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 MOST = 1_000_000_000
@@ -605,6 +630,12 @@ class _TimingLine(msgspec.Struct):
     cache_tokens: _Amount | None = None
 
 
+class _ImageLine(msgspec.Struct, forbid_unknown_fields=True):
+    sha256: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    media_type: Literal["image/png", "image/jpeg", "image/webp", "image/gif"]
+    name: str
+
+
 class _MessageLine(msgspec.Struct, tag_field="type", tag="message"):
     role: Role
     content: str
@@ -613,6 +644,7 @@ class _MessageLine(msgspec.Struct, tag_field="type", tag="message"):
     parent: str | None = None
     tokens: _Count | None = None
     tokenizer: str | None = None
+    images: Annotated[list[_ImageLine], msgspec.Meta(max_length=MAX_IMAGES)] | None = None
     status: Status = Status.COMPLETE
     backend: str | None = None
     model: str | None = None
@@ -652,6 +684,9 @@ def sound_line(raw: bytes) -> Message | CostKnown | None:
         ts=line.ts,
         tokens=line.tokens,
         tokenizer=line.tokenizer,
+        images=()
+        if line.images is None
+        else tuple(ImageRef(i.sha256, i.media_type, i.name) for i in line.images),
         status=line.status,
         backend=line.backend,
         model=line.model,
@@ -752,6 +787,46 @@ def _amount(value: Any) -> int | float | None:
 def _cost(value: Any) -> float | None:
     amount = _amount(value)
     return None if amount is None else float(amount)
+
+
+def _sound_images(data: Any) -> tuple[ImageRef, ...] | None:
+    """The images of a record as llmchat writes them, else None (the checking path)."""
+    if type(data) is not list or len(data) > MAX_IMAGES:
+        return None
+    images = []
+    for item in data:
+        if type(item) is not dict or len(item) != 3:
+            return None
+        sha, media_type, name = item.get("sha256"), item.get("media_type"), item.get("name")
+        if not (
+            type(sha) is str
+            and _SHA256.fullmatch(sha)
+            and media_type in IMAGE_TYPES
+            and type(name) is str
+        ):
+            return None
+        images.append(ImageRef(sha, media_type, name))
+    return tuple(images)
+
+
+def images_from_json(data: Any, warn: Warn) -> tuple[ImageRef, ...]:
+    """A message's images; an entry that does not name a stored image by its hash (a
+    hand-edited path, an unknown type) is dropped with a warning."""
+    if data is None:
+        return ()
+    if not isinstance(data, list):
+        warn(f"images is not a list: {detail(repr(data))}; ignored")
+        return ()
+    images: list[ImageRef] = []
+    for item in data[:MAX_IMAGES]:
+        sha = item.get("sha256") if isinstance(item, dict) else None
+        media_type = item.get("media_type") if isinstance(item, dict) else None
+        name = item.get("name") if isinstance(item, dict) else None
+        if isinstance(sha, str) and _SHA256.fullmatch(sha) and media_type in IMAGE_TYPES:
+            images.append(ImageRef(sha, str(media_type), name if isinstance(name, str) else ""))
+        else:
+            warn(f"an image entry is not a stored image: {detail(repr(item))}; ignored")
+    return tuple(images)
 
 
 def _text(value: Any) -> str | None:

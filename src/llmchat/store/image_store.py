@@ -1,0 +1,62 @@
+"""Images attached to messages, each kept once by the SHA-256 of its bytes in a private
+folder beside the sessions (`<sessions>/.images/`, 0700), so a resumed session can send
+them again and a session file names them instead of holding them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from llmchat.core.messages import ImageRef
+
+FOLDER = ".images"
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+class ImageStore:
+    def __init__(self, sessions_dir: Path) -> None:
+        self.root = sessions_dir / FOLDER
+
+    def put(self, data: bytes, media_type: str, name: str) -> ImageRef:
+        """Keep `data` (once: the same bytes attached again are not written again) and
+        return what names it. Raises OSError when it cannot be written."""
+        digest = hashlib.sha256(data).hexdigest()
+        path = self.root / digest
+        if not path.exists():
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.chmod(self.root, 0o700)
+            handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
+            try:
+                with os.fdopen(handle, "wb") as file:
+                    file.write(data)
+                    file.flush()
+                    os.fsync(file.fileno())
+                os.chmod(temporary, 0o600)
+                os.replace(temporary, path)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+        return ImageRef(digest, media_type, name)
+
+    def get(self, ref: ImageRef) -> bytes | None:
+        """The image's bytes, or None if it is gone or no longer what the session names
+        (a file edited or damaged by hand is not sent as if it were the image)."""
+        if not _SHA256.fullmatch(ref.sha256):
+            return None  # a hand-edited record must not name a path
+        try:
+            data = (self.root / ref.sha256).read_bytes()
+        except OSError:
+            return None
+        return data if hashlib.sha256(data).hexdigest() == ref.sha256 else None
+
+    def unused(self, referenced: set[str]) -> list[Path]:
+        """The stored images no session refers to (for purging the trash)."""
+        try:
+            entries = list(self.root.iterdir())
+        except OSError:
+            return []
+        return [p for p in entries if _SHA256.fullmatch(p.name) and p.name not in referenced]
