@@ -113,6 +113,8 @@ async def test_the_view_shows_a_breaker_opened_by_failures_and_counts_down(
             "failures": "2",
             "last error": "main: HTTP 502 server error (upstream is down)",
         }
+        detail = str(view.query_one("#detail").render())
+        assert detail == "main, last error: main: HTTP 502 server error (upstream is down)"
         clock.now += 25
         for _ in range(60):  # the view reads the breakers again every second
             await pilot.pause(0.1)
@@ -189,7 +191,7 @@ async def test_the_view_never_shows_the_key_a_server_echoes_in_its_error(
         [row] = rows_of(view)
         assert row["failures"] == "1" and row["last error"].startswith("main: HTTP 502")
         assert row["last error"].endswith("(auth=Bearer sk-•••))")  # echoed, then masked
-        shown = " ".join(row.values())
+        shown = " ".join([*row.values(), str(view.query_one("#detail").render())])
     assert server.chat_requests[0].headers["authorization"] == f"Bearer {KEY}"
     assert KEY[10:] not in shown and KEY[-6:] not in shown
 

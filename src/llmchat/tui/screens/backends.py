@@ -11,6 +11,7 @@ where the backend made them.
 from __future__ import annotations
 
 from rich.text import Text
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -51,6 +52,7 @@ class BackendsScreen(ModalScreen[None]):
     }
     BackendsScreen #chain { height: auto; margin-bottom: 1; }
     BackendsScreen DataTable { height: auto; max-height: 20; }
+    BackendsScreen #detail { height: auto; margin-top: 1; color: $text-muted; }
     """
     BINDINGS = [Binding("escape,q", "dismiss", "Close", id="backends.close")]
 
@@ -59,11 +61,13 @@ class BackendsScreen(ModalScreen[None]):
         self._known = known
         self._gateway = gateway
         """The session's gateway: its chain is listed first, in order."""
+        self._listed: list[tuple[str, KnownBackend]] = []
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static(self._chain_line(), id="chain")
             yield DataTable(cursor_type="row", zebra_stripes=True)
+            yield Static(id="detail")
 
     def on_mount(self) -> None:
         table = self.query_one(DataTable)
@@ -72,29 +76,42 @@ class BackendsScreen(ModalScreen[None]):
         self.set_interval(REFRESH_EVERY_S, self.show_rows, name="refresh backends")
         table.focus()
 
-    def rows(self) -> list[tuple[str, ...]]:
-        """The session's backend, its fallbacks in order, then the others the app knows."""
+    def listed(self) -> list[tuple[str, KnownBackend]]:
+        """The session's backend, its fallbacks in order, then the others the app knows,
+        each with its place in the order."""
         chain = self._known.chain_of(self._gateway)
-        rows = [
-            backend_row(known, "primary" if at == 0 else f"fallback {at}")
-            for at, known in enumerate(chain)
-        ]
-        in_chain = {id(known.gateway) for known in chain}
-        rows += [
-            backend_row(known, "other")
-            for known in self._known.all()
-            if id(known.gateway) not in in_chain
-        ]
-        return rows
+        listed = [("primary" if at == 0 else f"fallback {at}", k) for at, k in enumerate(chain)]
+        in_chain = {known.gateway for known in chain}
+        listed += [("other", k) for k in self._known.all() if k.gateway not in in_chain]
+        return listed
 
     def show_rows(self) -> None:
+        self._listed = self.listed()
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         table.clear()
         # Text cells: a DataTable reads a plain string cell as markup.
-        table.add_rows([tuple(Text(cell) for cell in row) for row in self.rows()])
+        rows = [backend_row(known, order) for order, known in self._listed]
+        table.add_rows([tuple(Text(cell) for cell in row) for row in rows])
         if table.row_count:
             table.move_cursor(row=min(cursor, table.row_count - 1))
+        self._show_detail(table.cursor_row)
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._show_detail(event.cursor_row)
+
+    def _show_detail(self, row: int) -> None:
+        """The highlighted backend's last error in full: the table's column cuts it."""
+        detail = ""
+        if 0 <= row < len(self._listed):
+            known = self._listed[row][1]
+            error = known.gateway.breaker.last_error
+            if error is not None:
+                detail = (
+                    f"{one_line(known.name, 24)}, last error: {one_line(error.one_line(), 400)}"
+                )
+        self.query_one("#detail", Static).update(Content(detail))
 
     def _chain_line(self) -> Content:
         names = [one_line(known.name, 24) for known in self._known.chain_of(self._gateway)]

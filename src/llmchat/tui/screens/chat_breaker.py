@@ -35,8 +35,8 @@ class BreakerWatch:
     def started(self, backend: str) -> None:
         """A backend began to answer (`Started`): the session's own, or a fallback."""
         gateway = self.chat.context.gateway
-        answering = self.chat.context.known.about(gateway)
-        own = answering.name if answering is not None else self.chat.context.backend_name
+        primary = self.chat.context.known.about(gateway)
+        own = primary.name if primary is not None else self.chat.context.backend_name
         self._answered_by = None if backend == own else (gateway, backend)
         self.show()
 
