@@ -28,12 +28,15 @@ from llmchat.core.conversation import Conversation, SessionInfo
 from llmchat.core.messages import Role
 from llmchat.core.safe_text import one_line
 from llmchat.core.structured import OutputSchema
+from llmchat.gateway.breaker import CircuitBreaker
 from llmchat.gateway.gateway import Gateway
+from llmchat.gateway.known import KnownBackend, KnownBackends
 from llmchat.reconnect import BUNDLED, Reconnection, backend_record
 from llmchat.store import SessionSummary, find_session, new_session, resume_session
 from llmchat.store.image_store import ImageStore
 
 if TYPE_CHECKING:
+    from llmchat.config.model import SettledTimeouts
     from llmchat.local.plan import LocalServerPlan
     from llmchat.tui.app import Launch
 
@@ -92,7 +95,6 @@ def with_local_server(
 def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
     """The backend object for the resolved settings (imported here: httpx is not light)."""
     from llmchat.backends.openai import OpenAIBackend
-    from llmchat.config.resolve import on_this_machine
     from llmchat.store.model_rules_file import model_rules
 
     kind: type[OpenAIBackend] = OpenAIBackend
@@ -104,8 +106,7 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         from llmchat.backends.anthropic import AnthropicBackend
 
         kind = AnthropicBackend
-    local = resolved.model_file is not None or on_this_machine(resolved.base_url)
-    timeouts = resolved.timeouts.over(config.timeouts).settled(local=local)
+    timeouts = settled_timeouts(resolved, config)
     return kind(
         resolved.name,
         resolved.base_url,
@@ -121,6 +122,36 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         stop=resolved.stop,
         rules=model_rules(),
     )
+
+
+def settled_timeouts(resolved: ResolvedBackend, config: Config) -> SettledTimeouts:
+    """The timeouts `resolved` uses: its own table's, then `[timeouts]`, then defaults."""
+    from llmchat.config.resolve import on_this_machine
+
+    local = resolved.model_file is not None or on_this_machine(resolved.base_url)
+    return resolved.timeouts.over(config.timeouts).settled(local=local)
+
+
+def make_gateway(
+    resolved: ResolvedBackend, config: Config, known: KnownBackends | None = None
+) -> Gateway:
+    """The gateway for `resolved`, its breaker set as its table says; listed in `known`
+    (for the views that show backends) when given."""
+    settings = resolved.breaker
+    breaker = CircuitBreaker(threshold=settings.failures, cooldown_s=settings.cooldown)
+    gateway = Gateway(
+        lambda: make_backend(resolved, config),
+        breaker=breaker,
+        name=resolved.name,
+        # Known from the config before the backend exists; a llama-server found behind
+        # an OpenAI-compatible URL is free too, once discovered (its capabilities say).
+        free=True if resolved.kind == "llamacpp" else None,
+        configured_window=resolved.context_window,
+    )
+    if known is not None:
+        idle = settled_timeouts(resolved, config).idle
+        known.add(KnownBackend(gateway, resolved.name, resolved.kind, resolved.model, idle))
+    return gateway
 
 
 @dataclass(slots=True)
@@ -169,24 +200,12 @@ class SessionOpener:
         return ImageStore(self.sessions_dir)
 
     def gateway(self) -> Gateway:
-        gateway = new_gateway(self.resolved, self.config)
+        gateway = make_gateway(self.resolved, self.config)
         gateway.fallbacks = fallbacks_of(self.resolved, self.config, self._plain_gateway)
         return gateway
 
     def _plain_gateway(self, resolved: ResolvedBackend) -> Gateway:
-        return new_gateway(resolved, self.config)
-
-
-def new_gateway(resolved: ResolvedBackend, config: Config) -> Gateway:
-    """The gateway of a configured backend; the backend itself is built on first use."""
-    return Gateway(
-        lambda: make_backend(resolved, config),
-        name=resolved.name,
-        # Known from the config before the backend exists; a llama-server found behind
-        # an OpenAI-compatible URL is free too, once discovered (its capabilities say).
-        free=True if resolved.kind == "llamacpp" else None,
-        configured_window=resolved.context_window,
-    )
+        return make_gateway(resolved, self.config)
 
 
 def fallbacks_of(
@@ -246,11 +265,12 @@ def build_launch(
     )
     # One gateway (one HTTP client) per backend, shared by the sessions that use it.
     gateways: dict[tuple[object, ...], Gateway] = {}
+    known = KnownBackends()
 
     def gateway_for(resolved: ResolvedBackend) -> Gateway:
         key = (resolved.name, resolved.kind, resolved.base_url, resolved.model, resolved.key_source)
         if key not in gateways:
-            gateways[key] = new_gateway(resolved, config)
+            gateways[key] = make_gateway(resolved, config, known)
         return gateways[key]
 
     def primary_gateway(resolved: ResolvedBackend) -> Gateway:
@@ -304,6 +324,7 @@ def build_launch(
             backends=tuple(dict.fromkeys((resolved.name, *config.backends))),
             gateway_of=lambda name: _gateway_of(name, resolved),
             switch_to=lambda name, model: _target(_switched(name, model, resolved)),
+            known=known,
         )
 
     def _switched(name: str, model: str, current: ResolvedBackend) -> ResolvedBackend:

@@ -1,6 +1,7 @@
 """llmchat's settings: the typed model, loading it from TOML, and picking a backend.
 
-- ``model``: the frozen dataclasses (``Config``, ``BackendConfig``, ``Timeouts``).
+- ``model``: the frozen dataclasses (``Config``, ``BackendConfig``, ``Timeouts``,
+  ``BreakerSettings``).
 - ``loader``: ``load_config()`` with located errors (``ConfigError``) and warnings.
 - ``resolve``: ``resolve_backend()``, config + environment + command line → backend.
 - ``starter``: ``write_starter_config()`` for ``llmchat config init``.
@@ -14,6 +15,7 @@ from llmchat.config.model import (
     MAX_TOKENS_FIELDS,
     BackendConfig,
     BackendKind,
+    BreakerSettings,
     Config,
     MaxTokensField,
     Timeouts,
@@ -45,6 +47,7 @@ __all__ = [
     "MAX_TOKENS_FIELDS",
     "BackendConfig",
     "BackendKind",
+    "BreakerSettings",
     "CliOverrides",
     "Config",
     "ConfigError",

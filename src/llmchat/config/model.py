@@ -94,6 +94,26 @@ class SettledTimeouts:
     idle: float
 
 
+BREAKER_FAILURES = 5
+"""Consecutive failures before a backend's circuit breaker opens, unless configured."""
+BREAKER_COOLDOWN = 30.0
+"""Seconds an open breaker waits before one request may try the backend again."""
+
+
+@dataclass(frozen=True, slots=True)
+class BreakerSettings:
+    """When a backend that keeps failing stops being asked, and for how long: a
+    backend's ``breaker = { failures = 5, cooldown = 30 }``. Only failures that say the
+    server is failing count (unreachable, timed out, overloaded, 5xx), never a refused
+    key or request."""
+
+    failures: int = BREAKER_FAILURES
+    """Consecutive failures before its first token that open the breaker (at least 1)."""
+    cooldown: float = BREAKER_COOLDOWN
+    """Seconds it then stays open (requests fail at once or go to the fallback) before
+    one request probes the backend again."""
+
+
 @dataclass(frozen=True, slots=True)
 class BackendConfig:
     """One ``[backends.NAME]`` table: a server and model llmchat can talk to."""
@@ -140,6 +160,8 @@ class BackendConfig:
     """Other backends to try, in order, when this one fails before its first token
     (unreachable, timed out, overloaded, retries used up) or its circuit breaker is open,
     e.g. ``["local", "anthropic"]``. Never on auth, quota or content errors."""
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    """Its circuit breaker (``breaker = { failures = 5, cooldown = 30 }``)."""
 
 
 @dataclass(frozen=True, slots=True)

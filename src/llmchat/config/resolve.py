@@ -28,6 +28,7 @@ from llmchat.config.model import (
     OPENAI_HOST,
     BackendConfig,
     BackendKind,
+    BreakerSettings,
     Config,
     MaxTokensField,
     Timeouts,
@@ -101,6 +102,8 @@ class ResolvedBackend:
     """Stop strings sent in every request's ``stop`` field."""
     timeouts: Timeouts = field(default_factory=Timeouts)
     """Its own table's timeouts; the rest come from the global ``[timeouts]``."""
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
+    """When its circuit breaker opens and for how long (its table's ``breaker``)."""
     implicit: bool = False
     """True when built from ``OPENAI_*`` variables, not from a config table."""
 
@@ -187,6 +190,7 @@ def resolve_backend(
         chat_template_file=chosen.chat_template_file,
         stop=chosen.stop,
         timeouts=chosen.timeouts,
+        breaker=chosen.breaker,
         implicit=chosen.implicit,
     )
     return Resolution("ready", resolved, system, tuple(notices))
@@ -227,6 +231,7 @@ class _Chosen:
     chat_template_file: Path | None = None
     stop: tuple[str, ...] = ()
     timeouts: Timeouts = field(default_factory=Timeouts)
+    breaker: BreakerSettings = field(default_factory=BreakerSettings)
     implicit: bool = False
 
 
@@ -265,6 +270,7 @@ def _from_config(
         chat_template_file=backend.chat_template_file,
         stop=backend.stop,
         timeouts=backend.timeouts,
+        breaker=backend.breaker,
     )
 
 

@@ -20,6 +20,7 @@ from llmchat.config.model import (
     DEFAULT_OPENAI_MODEL,
     LLAMACPP_BASE_URL,
     OPENAI_BASE_URL,
+    BreakerSettings,
     Timeouts,
 )
 from llmchat.core.params import SamplingParams
@@ -129,6 +130,11 @@ first_token = $first_token
 # This backend's own timeouts (see [timeouts] above): a hosted API answers fast, so a
 # silence is a fault sooner than on a local model.
 # timeouts = { first_token = 120, idle = 60 }
+# Its circuit breaker: after this many failures in a row before the first token
+# (unreachable, timed out, overloaded), it is not asked for cooldown seconds (requests
+# fail at once or go to the fallback), then one request tries it again. The palette's
+# "backends: show" lists each backend's breaker, failures and last error.
+# breaker = { failures = $breaker_failures, cooldown = $breaker_cooldown }
 
 # Anthropic (Claude), over its own Messages API. The key is read from ANTHROPIC_API_KEY
 # unless api_key_env names another variable. Prompt caching is on: a long chat re-reads
@@ -167,6 +173,8 @@ def starter_config_text() -> str:
         local_url=_toml(LLAMACPP_BASE_URL),
         openai_url=_toml(OPENAI_BASE_URL),
         openai_model=_toml(DEFAULT_OPENAI_MODEL),
+        breaker_failures=_toml(BreakerSettings().failures),
+        breaker_cooldown=f"{BreakerSettings().cooldown:g}",
     )
     parse_config(text)  # a starter that fails our own loader would be a bug: fail here
     return text

@@ -24,6 +24,7 @@ from llmchat.config.model import (
     OPENAI_BASE_URL,
     BackendConfig,
     BackendKind,
+    BreakerSettings,
     Config,
     MaxTokensField,
     Timeouts,
@@ -51,6 +52,7 @@ _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _PRICING_KEYS = ("input_per_mtok", "output_per_mtok", "cached_input_per_mtok")
 _SAMPLING_KEYS = ("temperature", "top_p", "max_tokens", "seed")
 _TIMEOUT_KEYS = ("connect", "first_token", "idle", "read")
+_BREAKER_KEYS = ("failures", "cooldown")
 _BACKEND_KEYS = (
     "kind",
     "base_url",
@@ -64,6 +66,7 @@ _BACKEND_KEYS = (
     "stop",
     "timeouts",
     "fallback",
+    "breaker",
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -291,6 +294,17 @@ class ConfigReader:
             self.warnings.append(ConfigIssue(message, key_path(parts), self.locator.line_of(parts)))
         return Timeouts(connect=connect, first_token=first, idle=read if idle is None else idle)
 
+    def breaker(self, table: dict[str, Any], at: tuple[str, ...]) -> BreakerSettings:
+        """A backend's ``breaker = { failures, cooldown }``: a whole count, positive seconds."""
+        self.unknown_keys(table, _BREAKER_KEYS, at)
+        failures = self.integer(table, "failures", at, minimum=1)
+        cooldown = self.number(table, "cooldown", at, 0.0, None, low_open=True)
+        base = BreakerSettings()
+        return BreakerSettings(
+            failures=base.failures if failures is None else failures,
+            cooldown=base.cooldown if cooldown is None else cooldown,
+        )
+
     def backends(self, table: dict[str, Any]) -> dict[str, BackendConfig]:
         backends: dict[str, BackendConfig] = {}
         for name, value in table.items():
@@ -343,6 +357,7 @@ class ConfigReader:
             stop=self.stop_strings(table, at),
             timeouts=self.timeouts(self.table(table, "timeouts", at), (*at, "timeouts")),
             fallback=self.names(table, "fallback", at),
+            breaker=self.breaker(self.table(table, "breaker", at), (*at, "breaker")),
         )
         return backend if len(self.errors) == errors_before else None
 

@@ -26,6 +26,7 @@ from llmchat.core.presets import Preset
 from llmchat.core.safe_text import markup_literal, one_line, visible
 from llmchat.core.structured import OutputSchema
 from llmchat.gateway.gateway import Gateway
+from llmchat.gateway.known import KnownBackends
 from llmchat.tui.key_order import KeysInOrderApp
 from llmchat.tui.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes, shipped_themes_dir
 
@@ -74,6 +75,9 @@ class ChatContext:
     """The gateway of a backend by name, to list its models (None: not usable here)."""
     switch_to: Callable[[str, str], BackendTarget] | None = None
     """The target for a backend by name and a model it lists (raw, as it is sent)."""
+    known: KnownBackends = field(default_factory=KnownBackends)
+    """Every backend the app has a gateway for, with its settings (the `backends` view,
+    the breaker alarm and the stall count read them)."""
 
     def use(self, target: BackendTarget) -> Gateway:
         """Talk to `target` from the next turn on (recorded in the session); returns the

@@ -150,6 +150,12 @@ COMMANDS: tuple[Command, ...] = (
         needs=Needs.CHAT,
     ),
     Command(
+        "backends: show",
+        "Each backend's circuit breaker, failures and last error, and the fallback order",
+        "screen.show_backends",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "sampling: open panel",
         "Sliders for temperature and top-p, max_tokens, seed, presets",
         "screen.toggle_params",

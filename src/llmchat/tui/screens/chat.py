@@ -1,7 +1,8 @@
 """The chat screen: the conversation, the prompt and the status bar. A thin view: it
 composes, routes keys and messages, and hands each job to one helper: showing a turn
-(chat_turn), sampling (chat_sampling), the server (chat_server), costs (chat_costs), the
-context gauge (chat_gauge), one message's actions (chat_messages)."""
+(chat_turn), sampling (chat_sampling), the server (chat_server), its breaker and
+fallbacks (chat_breaker), costs (chat_costs), the context gauge (chat_gauge), one
+message's actions (chat_messages)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from llmchat.core.safe_text import one_line
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.context_meter import ContextMeter
 from llmchat.tui.screens.chat_backend import BackendSwitch
+from llmchat.tui.screens.chat_breaker import BreakerWatch
 from llmchat.tui.screens.chat_costs import ReplyCosts
 from llmchat.tui.screens.chat_gauge import DraftGauge
 from llmchat.tui.screens.chat_keys import CHAT_KEYS
@@ -58,6 +60,7 @@ class ChatScreen(Screen[None]):
         self.sampling = SamplingControls(self)
         self.server = ServerWatch(self)
         self.backend_switch = BackendSwitch(self)
+        self.breaker_watch = BreakerWatch(self)
         self.costs = ReplyCosts(self)
         self.gauge = DraftGauge(self)
         self.messages_ui = MessageActions(self)
@@ -139,6 +142,7 @@ class ChatScreen(Screen[None]):
         self.sampling.show_locks()
         self.query_one(PromptInput).focus()
         self.call_after_refresh(self.server.prepare)
+        self.breaker_watch.start()
         self.conversation.on_restored = self._file_restored
 
     def _file_restored(self, text: str) -> None:
@@ -238,6 +242,12 @@ class ChatScreen(Screen[None]):
 
     def action_switch_model(self) -> None:
         self.backend_switch.pick()
+
+    def action_show_backends(self) -> None:
+        from llmchat.tui.screens.backends import BackendsScreen
+
+        context = self.context
+        self.app.push_screen(BackendsScreen(context.known, context.gateway))
 
     def action_toggle_params(self) -> None:
         self.sampling.toggle_panel()

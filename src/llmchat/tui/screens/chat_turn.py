@@ -42,7 +42,8 @@ if TYPE_CHECKING:
 
 STATUS_INTERVAL_S = 0.1
 YIELD_INTERVAL_S = 0.004
-# A stream with no chunk for this long after its first token is shown as stalled.
+# A stream with no chunk for this long after its first token is shown as stalled (with
+# the idle limit that will end it: the backend's configured `timeouts.idle`).
 STALL_AFTER_S = 2.0
 STALL_CHECK_S = 0.5
 
@@ -111,8 +112,9 @@ class TurnDisplay:
                 await view.feed(text)
             case Reasoning():
                 view.show_progress("thinking…")
-            case Started(model=model):
+            case Started(backend=backend, model=model):
                 status.show(state="streaming", model=model)
+                self.chat.breaker_watch.started(backend)
             case Retrying(attempt=n, delay_s=delay, reason=reason):
                 view.show_progress(f"retry {n} in {delay:.1f} s — {one_line(reason)}")
             case Loading(message=text):
@@ -182,7 +184,12 @@ class TurnDisplay:
         quiet = time.perf_counter() - self._last_event_at
         if turn is None or turn.done or turn.ttft_ms is None or quiet < STALL_AFTER_S:
             return
-        status.show(state=f"stalled {quiet:.0f} s", tok_s=None)
+        status.show(state=stalled_state(quiet, self._idle_limit()), tok_s=None)
+
+    def _idle_limit(self) -> float | None:
+        """The silence the answering backend allows before it ends the reply."""
+        answering = self.chat.breaker_watch.answering()
+        return answering.idle_timeout_s if answering is not None else None
 
     def _show_progress(self, status: StatusBar) -> None:
         turn = self.chat.service.turn
@@ -224,8 +231,18 @@ class TurnDisplay:
                 one_line(message.error), title="Reply failed", severity="error", markup=False
             )
         chat.server.check_again()
+        chat.breaker_watch.show()
         chat.messages_ui.label_branches()
         chat.gauge.measure_soon()
+
+
+def stalled_state(quiet_s: float, limit_s: float | None) -> str:
+    """The stall, as "stalled 12 s of 120": how long the stream has been silent, and the idle limit
+    at which it will end as an error, so the user sees how long is left."""
+    if limit_s is None:
+        return f"stalled {quiet_s:.0f} s"
+    limit = f"{limit_s:.0f}" if limit_s == int(limit_s) else f"{limit_s:.1f}"
+    return f"stalled {quiet_s:.0f} s of {limit}"
 
 
 class _ShownTurn:

@@ -41,6 +41,9 @@ class StatusFacts:
     """Schema mode: the name of the JSON Schema replies must follow."""
     priced: bool = False
     """Whether there is a reply to price yet (no cost is shown before)."""
+    backend_alarm: str | None = None
+    """The backend is not answering as configured: its breaker is open, or a fallback
+    answered ("openai: breaker open 24 s"). Already neutralised and bounded."""
 
     def facts(self) -> list[tuple[int, str]]:
         """(rank, text) in display order; a narrow bar drops the lowest rank first."""
@@ -53,6 +56,8 @@ class StatusFacts:
             (RANK_MODEL, f"{one_line(self.backend, 24)} · {one_line(model, 40)}"),
             (RANK_ALARM if alarm else RANK_STATE, self.state),
         ]
+        if self.backend_alarm:
+            facts.append((RANK_ALARM, self.backend_alarm))
         if self.params is not None:
             p = self.params
             facts.append((RANK_DIALS, f"T {p.temperature:.2f} p {p.top_p:.2f} max {p.max_tokens}"))
@@ -110,6 +115,7 @@ class FactChanges(TypedDict, total=False):
     preset: str | None
     schema: str | None
     priced: bool
+    backend_alarm: str | None
 
 
 class StatusBar(Widget):
