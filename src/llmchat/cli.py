@@ -80,8 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=[],
         metavar="FILE",
-        help="attach a file to the message sent with -p (repeatable): a text file goes in "
-        "as a fenced block headed by its name, an image (PNG, JPEG, WebP, GIF) as an image",
+        help="attach a file to the first message (repeatable; with -p too): a text file goes "
+        "in as a fenced block headed by its name, an image (PNG, JPEG, WebP, GIF) as an image",
     )
     parser.add_argument("--backend", help="a backend named in the config file")
     parser.add_argument("--model", help="the model to ask")
@@ -217,10 +217,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if args.prompt is not None:
         return _print_mode(args, resolution, config, notices, session, local, schema)
-    if args.attach:
-        _say("-a works with -p for now (inside the app, attaching comes next)")
-        return EXIT_USAGE
-    return _run_tui(resolution, config, notices, session, local, schema, flags)
+    files = _attached(args.attach)
+    if isinstance(files, int):
+        return files
+    return _run_tui(resolution, config, notices, session, local, schema, flags, files)
 
 
 def _sampling_problem(args: argparse.Namespace) -> str | None:
@@ -305,6 +305,8 @@ def _print_mode(
     files = _attached(args.attach)
     if isinstance(files, int):
         return files
+    # A new session is titled from the words typed, not the files put before them.
+    title = text.strip() or ", ".join(f.name for f in files)
     if files:
         text = with_files(text, [f for f in files if isinstance(f, TextFile)])
     if not text.strip() and not files:
@@ -365,7 +367,7 @@ def _print_mode(
                     message, model=backend.model, free=False, overrides=config.pricing
                 ),
             )
-            return await ask(service, text, images=images)
+            return await ask(service, text, images=images, title=title)
         finally:
             await gateway.aclose()
 
@@ -387,6 +389,7 @@ def _run_tui(
     local: LocalServerPlan | None,
     schema: OutputSchema | None,
     flags: BackendFlags,
+    attachments: Sequence[Attachment] = (),
 ) -> int:
     from llmchat.launch import build_launch
     from llmchat.reconnect import reconnect
@@ -403,6 +406,7 @@ def _run_tui(
             local,
             schema,
             reconnect_to=lambda record: reconnect(config, env, flags, record),
+            attachments=attachments,
         )
     except SessionError as exc:
         _say(exc)

@@ -120,6 +120,7 @@ async def ask(
     text: str,
     *,
     images: tuple[ImageRef, ...] = (),
+    title: str | None = None,
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
@@ -130,7 +131,7 @@ async def ask(
     stop = StopOnSignals(service)
     service.conversation.on_restored = lambda line: say(err, line)
     with stop, contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
-        await service.send(text, printer, images=images)
+        await service.send(text, printer, images=images, title=title)
     if stop.signum is not None:
         return _stopped(stop, printer, service, err)
     if printer.refused:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -23,6 +23,7 @@ from llmchat.config import (
     ResolvedBackend,
     resolve_backend,
 )
+from llmchat.core.attachments import Attachment
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.conversation import Conversation, SessionInfo
 from llmchat.core.messages import Role
@@ -231,6 +232,7 @@ def build_launch(
     schema: OutputSchema | None = None,
     *,
     reconnect_to: Callable[[BackendRecord], Reconnection] | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> Launch:
     """Everything the TUI needs: `session_id` None opens a new session, "" the picker.
 
@@ -252,6 +254,7 @@ def build_launch(
             save_ui_state(UiState(theme=name))
 
     default = resolution.backend
+    attachments = list(attachments)
     launch = Launch(
         sessions_dir=paths.sessions_dir(),
         config_path=paths.config_file(),
@@ -309,8 +312,13 @@ def build_launch(
         opener = SessionOpener(paths.sessions_dir(), resolved, config, resolution.system_prompt)
         opened = opener.open(session)
         opened.conversation.schema = schema
+        images = opener.images
+        # `-a` files go with the first session opened, once.
+        attached, attachments[:] = list(attachments), []
         return ChatContext(
             conversation=opened.conversation,
+            attachments=attached,
+            keep_image=lambda image: images.put(image.data, image.media_type, image.name),
             gateway=primary_gateway(resolved),
             backend_name=resolved.name,
             model_name=resolved.model,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from textual.worker import WorkerCancelled
 
 from llmchat import paths
 from llmchat.config import CliOverrides, Config, resolve_backend
+from llmchat.core.attachments import Attachment
 from llmchat.launch import build_launch
 from llmchat.reconnect import BackendFlags, reconnect
 from llmchat.store import SessionSummary, latest_session, list_sessions, load_session
@@ -24,8 +25,10 @@ def chat_app(
     session: str | None = None,
     config: Config | None = None,
     env: Mapping[str, str] | None = None,
+    attachments: Sequence[Attachment] = (),
 ) -> LlmChatApp:
-    """The app as `llmchat` (session None), `--resume ID` or `--resume` ("") builds it."""
+    """The app as `llmchat` (session None), `--resume ID` or `--resume` ("") builds it
+    (with `-a FILE …`: `attachments`)."""
     environment = dict(env or {})
     if server is not None:
         environment.setdefault("OPENAI_BASE_URL", server.base_url)
@@ -38,6 +41,7 @@ def chat_app(
             [],
             session,
             reconnect_to=lambda record: reconnect(config, environment, BackendFlags(), record),
+            attachments=attachments,
         )
     )
 

@@ -210,11 +210,14 @@ class Conversation:
         tokens: int | None = None,
         tokenizer: str | None = None,
         images: tuple[ImageRef, ...] = (),
+        title: str | None = None,
     ) -> Message:
         """Append the user's message; it is in memory before any attempt to save it.
 
         `tokens` (its count, framing included) is stored in its record, so a resumed
-        session need not count it again. `images` are already in the image folder."""
+        session need not count it again. `images` are already in the image folder.
+        `title`: what to title a new session from instead of `text` (the words typed,
+        not the attached files put before them)."""
         message = Message(
             role=Role.USER,
             content=text,
@@ -226,7 +229,7 @@ class Conversation:
         self.messages.append(message)
         self._follow(message)
         if not self.info.title:
-            self.info.title = title_from(text)
+            self.info.title = title_from(title or text)
         self._persist(replace(message))
         return message
 

@@ -86,10 +86,16 @@ class ChatService:
     # -- turns -----------------------------------------------------------------------
 
     async def send(
-        self, text: str, report: Reporter, *, images: tuple[ImageRef, ...] = ()
+        self,
+        text: str,
+        report: Reporter,
+        *,
+        images: tuple[ImageRef, ...] = (),
+        title: str | None = None,
     ) -> Message | None:
         """Send `text` (with `images`, already in the image folder) as the next user
-        message; returns the reply (None if refused)."""
+        message; returns the reply (None if refused). `title` titles a new session
+        instead of `text` (the words typed, without the attached files)."""
         model = self._model()
         # The plan counts images by number, not by their bytes: none are read for it.
         unread = tuple(WireImage(ref.media_type, b"") for ref in images)
@@ -107,7 +113,7 @@ class ChatService:
         tokens = counter.count_message(pending[-1])
         user = await self._save(
             lambda: self.conversation.add_user(
-                text, tokens=tokens, tokenizer=counter.tokenizer, images=images
+                text, tokens=tokens, tokenizer=counter.tokenizer, images=images, title=title
             ),
             report,
         )

@@ -23,6 +23,7 @@ from llmchat.core.conversation import Conversation
 from llmchat.core.json_draft import minify_json
 from llmchat.core.request import WireMessage
 from llmchat.core.tokens import (
+    IMAGE_TOKENS,
     PER_MESSAGE,
     TokenCounter,
     encoding_name_for,
@@ -59,8 +60,8 @@ class ContextMeter:
                 self._history_key = None
         # The price list's windows come later, when the app is idle (see ChatScreen).
 
-    async def measure(self, draft: str) -> ContextBudget:
-        """The budget of sending `draft` now."""
+    async def measure(self, draft: str, *, images: int = 0) -> ContextBudget:
+        """The budget of sending `draft` (with `images` attached) now."""
         history, exact = await self._history_tokens()
         draft_tokens = 0
         if draft:
@@ -70,6 +71,9 @@ class ContextMeter:
             else:
                 draft_tokens = self.counter.count_message(WireMessage("user", draft))
                 exact = exact and self.counter.exact
+        if images:
+            draft_tokens += IMAGE_TOKENS * images
+            exact = False  # an image's tokens are estimated
         reserved = self.conversation.params.max_tokens
         skipped = 0
         if self.window and history + draft_tokens + reserved > self.window * self.threshold:

@@ -19,8 +19,10 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.worker import WorkerCancelled, WorkerFailed
 
+from llmchat.core.attachments import Attachment, ImageFile
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.conversation import Conversation
+from llmchat.core.messages import ImageRef
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.presets import Preset
 from llmchat.core.safe_text import markup_literal, one_line, visible
@@ -48,6 +50,10 @@ class BackendTarget:
     context_window: int | None = None
 
 
+def _nowhere_for_images(image: ImageFile) -> ImageRef:
+    raise OSError("no folder to keep images in")
+
+
 @dataclass(slots=True)
 class ChatContext:
     """One open session and the gateway it talks through."""
@@ -57,6 +63,10 @@ class ChatContext:
     backend_name: str
     model_name: str
     notices: list[str] = field(default_factory=list)
+    attachments: list[Attachment] = field(default_factory=list)
+    """Files to attach to the first message (`llmchat -a FILE`), shown as chips."""
+    keep_image: Callable[[ImageFile], ImageRef] = _nowhere_for_images
+    """Keeps an attached image beside the sessions; raises OSError."""
     close: Callable[[], None] = lambda: None
     """Releases the session file (its lock)."""
     context_window: int | None = None

@@ -56,6 +56,24 @@ COMMANDS: tuple[Command, ...] = (
         Needs.CHAT,
     ),
     Command(
+        "attach: file…",
+        "Attach a text file or an image to the next message (shown above the prompt)",
+        "screen.attach_file",
+        needs=Needs.CHAT,
+    ),
+    Command(
+        "attach: remove last",
+        "Take the last attached file off the next message",
+        "screen.attach_remove_last",
+        needs=Needs.CHAT,
+    ),
+    Command(
+        "attach: remove all",
+        "Take every attached file off the next message",
+        "screen.attach_clear",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "copy: last reply",
         "Copy the last reply's Markdown to the clipboard",
         "screen.copy_reply",

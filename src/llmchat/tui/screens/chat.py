@@ -20,6 +20,7 @@ from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.safe_text import one_line
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.context_meter import ContextMeter
+from llmchat.tui.screens.chat_attach import Attachments
 from llmchat.tui.screens.chat_backend import BackendSwitch
 from llmchat.tui.screens.chat_breaker import BreakerWatch
 from llmchat.tui.screens.chat_costs import ReplyCosts
@@ -29,6 +30,7 @@ from llmchat.tui.screens.chat_messages import STILL_STREAMING, MessageActions
 from llmchat.tui.screens.chat_sampling import SamplingChange, SamplingControls
 from llmchat.tui.screens.chat_server import ServerWatch
 from llmchat.tui.screens.chat_turn import TurnDisplay
+from llmchat.tui.widgets.attachment_chips import AttachmentChips
 from llmchat.tui.widgets.context_gauge import ContextGauge
 from llmchat.tui.widgets.conversation_view import ConversationView
 from llmchat.tui.widgets.params_panel import ParamsPanel
@@ -63,6 +65,7 @@ class ChatScreen(Screen[None]):
         self.breaker_watch = BreakerWatch(self)
         self.costs = ReplyCosts(self)
         self.gauge = DraftGauge(self)
+        self.attach = Attachments(self)
         self.messages_ui = MessageActions(self)
         self.meter = ContextMeter(
             context.conversation,
@@ -96,6 +99,7 @@ class ChatScreen(Screen[None]):
         yield Static(self._system_content(), id="system-prompt")
         yield ConversationView(id="conversation")
         yield ParamsPanel(self.conversation.params, self.sampling.presets)
+        yield AttachmentChips(id="attachments")
         yield PromptInput(id="prompt", history=conversation_history(self.conversation))
         yield ContextGauge(id="gauge")
         yield StatusBar(self._idle_facts(), id="status")
@@ -143,6 +147,9 @@ class ChatScreen(Screen[None]):
         self.query_one(PromptInput).focus()
         self.call_after_refresh(self.server.prepare)
         self.breaker_watch.start()
+        for file in self.context.attachments:  # `llmchat -a FILE`
+            await self.attach.add_file(file)
+        self.context.attachments.clear()
         self.conversation.on_restored = self._file_restored
 
     def _file_restored(self, text: str) -> None:
@@ -176,7 +183,20 @@ class ChatScreen(Screen[None]):
         elif self.messages_ui.editing is not None:
             await self.messages_ui.send_edit(text)
         else:
-            self.turns.start(lambda report: self.service.send(text, report), mount_now=False)
+            self._send_new(text)
+
+    def _send_new(self, text: str) -> None:
+        """A new message, with the attached files (they go once it is accepted)."""
+        try:
+            images = self.attach.keep_images()
+        except OSError as exc:
+            self.notify(f"Cannot keep the image: {exc}", severity="error", markup=False)
+            return
+        sent, title = self.attach.draft(text), self.attach.title(text)
+        self.turns.start(
+            lambda report: self.service.send(sent, report, images=images, title=title),
+            mount_now=False,
+        )
 
     @on(PromptInput.Changed)
     def _draft_changed(self) -> None:
@@ -274,6 +294,15 @@ class ChatScreen(Screen[None]):
         from llmchat.tui.clipboard import copy_code_block
 
         await copy_code_block(self.app, self.conversation.thread())
+
+    def action_attach_file(self) -> None:
+        self.attach.pick()
+
+    def action_attach_remove_last(self) -> None:
+        self.attach.remove_last()
+
+    def action_attach_clear(self) -> None:
+        self.attach.clear()
 
     def action_rename(self) -> None:
         from llmchat.tui.screens.text_line import TextLineScreen

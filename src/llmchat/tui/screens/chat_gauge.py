@@ -58,7 +58,8 @@ class DraftGauge:
         """Update the gauge for sending what is in the prompt now."""
         chat = self.chat
         try:
-            budget = await chat.meter.measure(chat.query_one(PromptInput).text)
+            draft = chat.attach.draft(chat.query_one(PromptInput).text)
+            budget = await chat.meter.measure(draft, images=chat.attach.images)
         except Exception:  # a server that cannot count now: keep the last figures
             return
         chat.query_one(ContextGauge).show(budget)

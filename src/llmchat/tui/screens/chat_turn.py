@@ -136,6 +136,7 @@ class TurnDisplay:
             case UserAdded(message=message):
                 self._show_refusal(None)
                 self.chat.query_one(PromptInput).clear()
+                self.chat.attach.sent()
                 self.chat.show_title()
                 self._mount(turn, UserView(message))
                 return

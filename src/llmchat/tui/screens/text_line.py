@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.suggester import Suggester
 from textual.widgets import Input, Label
 
 
@@ -21,16 +22,21 @@ class TextLineScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="text_line.cancel")]
 
     def __init__(
-        self, title: str, *, prompt: str = "Session title (Enter saves, Esc cancels)"
+        self,
+        title: str,
+        *,
+        prompt: str = "Session title (Enter saves, Esc cancels)",
+        suggester: Suggester | None = None,
     ) -> None:
         super().__init__()
         self._title = title
         self._prompt = prompt
+        self._suggester = suggester
 
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(self._prompt)
-            yield Input(self._title, id="title")
+            yield Input(self._title, id="title", suggester=self._suggester)
 
     @on(Input.Submitted)
     def save(self, event: Input.Submitted) -> None:

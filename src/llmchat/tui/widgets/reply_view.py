@@ -25,7 +25,7 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from llmchat.core.messages import Message, Status
-from llmchat.core.safe_text import visible
+from llmchat.core.safe_text import one_line, visible
 from llmchat.core.structured import Checked
 from llmchat.tui.widgets.message_meta import reply_meta
 from llmchat.tui.widgets.reply_lines import ReplyLines
@@ -399,7 +399,7 @@ class UserView(Static):
     """One user message, shown literally (no markup, controls made visible)."""
 
     def __init__(self, message: Message) -> None:
-        super().__init__(Content(visible(message.content)), classes="user")
+        super().__init__(Content(_user_text(message)), classes="user")
         self.message = message
         self._branch = ""
 
@@ -407,8 +407,17 @@ class UserView(Static):
         """`‹2/3›`: this question is one of several versions (it was edited)."""
         if label != self._branch:
             self._branch = label
-            text = visible(self.message.content)
+            text = _user_text(self.message)
             self.update(Content(f"{text}\n{label}" if label else text))
+
+
+def _user_text(message: Message) -> str:
+    """The message as typed, then the images sent with it, by name."""
+    text = visible(message.content)
+    if message.images:
+        names = ", ".join(one_line(image.name, 60) or "image" for image in message.images)
+        text = f"{text}\n📎 {names}" if text else f"📎 {names}"
+    return text
 
 
 class NoticeView(Static):
