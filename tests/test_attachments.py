@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from llmchat.backends.anthropic import AnthropicBackend
+from llmchat.config import ConfigError, parse_config
 from llmchat.core.attachments import (
     TEXT_LIMIT_BYTES,
     AttachmentError,
@@ -238,3 +239,29 @@ def test_anthropic_gets_the_image_block_before_the_text() -> None:
     }
     assert text["text"] == "What is it?"
     assert "cache_control" in text  # the last user turn is still the cached prefix's end
+
+
+def test_a_backend_set_not_to_take_images_refuses_them_before_sending(
+    server: OpenAIServer, tmp_path: Path
+) -> None:
+    home, picture = image_home(tmp_path)
+    home.mkdir()
+    config = home / "config.toml"
+    config.write_text(
+        f'[backends.text]\nbase_url = "{server.base_url}"\nmodel = "m"\nvision = false\n',
+        encoding="utf-8",
+    )
+    result = llmchat(
+        "-p", "What is it?", "-a", str(picture), home=home, env={"LLMCHAT_CONFIG": str(config)}
+    )
+    assert result.returncode != 0
+    assert "text is set not to take images (vision = false" in result.stderr
+    assert server.chat_requests == []
+
+
+@pytest.mark.family("config")
+def test_vision_must_be_true_or_false(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[backends.x]\nbase_url = "http://h/v1"\nvision = "yes"\n', tmp_path / "c")
+    assert caught.value.key == "backends.x.vision"
+    assert "expected true or false, got a string" in caught.value.message

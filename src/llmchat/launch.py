@@ -122,6 +122,7 @@ def make_backend(resolved: ResolvedBackend, config: Config) -> Backend:
         idle_timeout=timeouts.idle,
         stop=resolved.stop,
         rules=model_rules(),
+        vision=resolved.vision,
     )
 
 

@@ -71,6 +71,11 @@ class Backend(Protocol):
 
     async def context_window(self) -> ContextWindow | None: ...
 
+    async def image_refusal(self) -> str | None:
+        """Why the model cannot be sent images, if it is known it cannot; None when it
+        can or nobody knows (then it is tried, and a refusal is the server's words)."""
+        ...
+
     async def aclose(self) -> None: ...
 
 

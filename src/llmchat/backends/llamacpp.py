@@ -28,6 +28,8 @@ class ServerProps:
 
     n_ctx: int | None
     """Context size of one slot, in tokens."""
+    vision: bool | None = None
+    """`modalities.vision`: started with a multimodal projector (`--mmproj`)."""
 
 
 class LlamaCppBackend(OpenAIBackend):
@@ -69,6 +71,7 @@ class LlamaCppBackend(OpenAIBackend):
             stop=plain.stop,
             client=plain.client,
             rules=plain.rules,
+            vision=plain.vision,
         )
         upgraded._owns_client, plain._owns_client = plain._owns_client, False
         upgraded._model_checked = plain._model_checked
@@ -96,7 +99,12 @@ class LlamaCppBackend(OpenAIBackend):
             data = await self._get_json("/props")
             settings = data.get("default_generation_settings") if isinstance(data, dict) else None
             n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
-            self._props = ServerProps(n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None)
+            modalities = data.get("modalities") if isinstance(data, dict) else None
+            vision = modalities.get("vision") if isinstance(modalities, dict) else None
+            self._props = ServerProps(
+                n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None,
+                vision if isinstance(vision, bool) else None,
+            )
         return self._props
 
     async def context_window(self) -> ContextWindow | None:
@@ -105,6 +113,20 @@ class LlamaCppBackend(OpenAIBackend):
         except BackendError:
             return None
         return ContextWindow(props.n_ctx, "server") if props.n_ctx else None
+
+    async def image_refusal(self) -> str | None:
+        if self.vision is not None:
+            return await super().image_refusal()
+        try:
+            props = await self.props()
+        except BackendError:
+            return None
+        if props.vision is False:
+            return (
+                f"{self.name}'s llama-server was started without a multimodal projector "
+                "(--mmproj), so its model cannot see images"
+            )
+        return None
 
     async def tokenize(self, text: str, *, add_special: bool = True) -> list[int]:
         data = await self._post_json("/tokenize", {"content": text, "add_special": add_special})

@@ -92,6 +92,7 @@ class OpenAIBackend:
         stop: Sequence[str] = (),
         client: httpx.AsyncClient | None = None,
         rules: ModelRules | None = None,
+        vision: bool | None = None,
     ) -> None:
         """`api_key_hint` names where the key comes from (e.g. "OPENAI_API_KEY"), so an
         auth error can say what to check. `read_timeout` is the socket's inactivity
@@ -131,6 +132,8 @@ class OpenAIBackend:
         self._model_checked = False
         self.rules = rules or ModelRules()
         """Which dials each model accepts (the table, and what servers taught)."""
+        self.vision = vision
+        """`vision` from the config: the model takes images (or not); None: unknown."""
 
     def __repr__(self) -> str:  # the key stays out of reprs, logs and tracebacks
         return (
@@ -620,6 +623,11 @@ class OpenAIBackend:
         raise BackendError(self._cannot("count tokens"))
 
     async def context_window(self) -> ContextWindow | None:
+        return None
+
+    async def image_refusal(self) -> str | None:
+        if self.vision is False:
+            return f"{self.name} is set not to take images (vision = false in its table)"
         return None
 
     def _cannot(self, what: str) -> ChatError:

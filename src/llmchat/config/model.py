@@ -143,6 +143,9 @@ class BackendConfig:
     context_window: int | None = None
     """Context size in tokens, when the server cannot report it. None: ask the server
     (llama-server ``/props``) or a model table."""
+    vision: bool | None = None
+    """Whether the model takes images. None: llama-server says in ``/props``; other
+    servers are sent them, and a refusal is shown as the server words it."""
     model_file: Path | None = None
     """A GGUF file: llmchat starts llama-server with it on a free loopback port (instead
     of talking to ``base_url``) and stops it on exit. Relative to the config file."""

@@ -94,6 +94,8 @@ class ResolvedBackend:
     """Request field carrying the reply budget."""
     context_window: int | None = None
     """Configured context size; None: ask the server or a model table."""
+    vision: bool | None = None
+    """Configured: the model takes images (or not); None: ask the server, or try."""
     model_file: Path | None = None
     """GGUF file for a llama-server llmchat starts itself."""
     chat_template_file: Path | None = None
@@ -186,6 +188,7 @@ def resolve_backend(
         key_source=key_source,
         max_tokens_field=chosen.max_tokens_field or default_max_tokens_field(base_url),
         context_window=chosen.context_window,
+        vision=chosen.vision,
         model_file=chosen.model_file,
         chat_template_file=chosen.chat_template_file,
         stop=chosen.stop,
@@ -227,6 +230,7 @@ class _Chosen:
     model: str | None = None
     max_tokens_field: MaxTokensField | None = None
     context_window: int | None = None
+    vision: bool | None = None
     model_file: Path | None = None
     chat_template_file: Path | None = None
     stop: tuple[str, ...] = ()
@@ -266,6 +270,7 @@ def _from_config(
         model=backend.model,
         max_tokens_field=backend.max_tokens_field,
         context_window=backend.context_window,
+        vision=backend.vision,
         model_file=backend.model_file,
         chat_template_file=backend.chat_template_file,
         stop=backend.stop,

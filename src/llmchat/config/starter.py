@@ -108,6 +108,9 @@ first_token = $first_token
 # Context size in tokens: for model_file, the size llama-server is started with
 # (default 4096); otherwise only used if the server cannot report it.
 # context_window = 8192
+# Whether the model takes images (attached with -a or `attach: file…`). Unset: a
+# llama-server says so itself; other servers are tried, and a refusal is shown.
+# vision = false
 # Most servers take "max_tokens" (the default for hosts other than OpenAI's).
 # max_tokens_field = "max_tokens"
 

@@ -67,6 +67,7 @@ _BACKEND_KEYS = (
     "timeouts",
     "fallback",
     "breaker",
+    "vision",
 )
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -160,6 +161,15 @@ class ConfigReader:
             self.error((*at, key), f"must be {bounds}, got {value:g}")
             return None
         return float(value)
+
+    def boolean(self, table: Mapping[str, Any], key: str, at: tuple[str, ...]) -> bool | None:
+        if key not in table:
+            return None
+        value = table[key]
+        if not isinstance(value, bool):
+            self.error((*at, key), f"expected true or false, got {_describe(value)}")
+            return None
+        return value
 
     def integer(
         self, table: Mapping[str, Any], key: str, at: tuple[str, ...], *, minimum: int | None
@@ -358,6 +368,7 @@ class ConfigReader:
             timeouts=self.timeouts(self.table(table, "timeouts", at), (*at, "timeouts")),
             fallback=self.names(table, "fallback", at),
             breaker=self.breaker(self.table(table, "breaker", at), (*at, "breaker")),
+            vision=self.boolean(table, "vision", at),
         )
         return backend if len(self.errors) == errors_before else None
 

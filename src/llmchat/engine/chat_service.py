@@ -96,6 +96,9 @@ class ChatService:
         """Send `text` (with `images`, already in the image folder) as the next user
         message; returns the reply (None if refused). `title` titles a new session
         instead of `text` (the words typed, without the attached files)."""
+        if images and (cannot := await self.gateway.image_refusal()) is not None:
+            await report(Refused(f"Not sent: {cannot}."))
+            return None
         model = self._model()
         # The plan counts images by number, not by their bytes: none are read for it.
         unread = tuple(WireImage(ref.media_type, b"") for ref in images)

@@ -137,6 +137,14 @@ class Gateway:
         except BackendError:
             return None
 
+    async def image_refusal(self) -> str | None:
+        """Why this backend's model cannot take images, if known (see the backend)."""
+        await self.discover()  # a llama-server behind a plain URL knows more
+        try:
+            return await self.backend.image_refusal()
+        except BackendError:
+            return None
+
     async def context_window(self) -> ContextWindow | None:
         """The window: the config's, else the server's if it tells; None if neither."""
         if self.configured_window:
