@@ -69,7 +69,10 @@ class AnthropicBackend(OpenAIBackend):
     """For the model rules: Anthropic's temperature runs 0–1, and recent models take
     only one of temperature and top_p."""
     capabilities = Capabilities(
-        counts_exactly=True, lists_models=True, tokenizer="anthropic count_tokens"
+        counts_exactly=True,
+        lists_models=True,
+        tokenizer="anthropic count_tokens",
+        image_formula="anthropic",
     )
     """Counts exactly (free, online); no window from the API, no token alternatives."""
 

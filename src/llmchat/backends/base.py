@@ -38,6 +38,9 @@ class Capabilities:
     """Replies cost nothing: a model on this machine (nothing is priced)."""
     tokenizer: str | None = None
     """The name stored with counts it made (`counts_exactly`), e.g. "llama-server"."""
+    image_formula: WireProtocol | None = None
+    """Whose published formula gives an image's tokens ("openai", "anthropic"); None:
+    not known (a llama-server's projector decides), so they are estimated."""
 
 
 class Backend(Protocol):

@@ -70,7 +70,7 @@ class OpenAIBackend:
     """Where a turn is posted, under the base URL."""
     protocol: Protocol = "openai"
     """The wire protocol, for the model rules (Anthropic's temperature runs 0–1)."""
-    capabilities = Capabilities(lists_models=True, logprobs=True)
+    capabilities = Capabilities(lists_models=True, logprobs=True, image_formula="openai")
     """A server known only as OpenAI-compatible: its counts are estimated here, its
     window comes from the config or the model table."""
 

@@ -23,7 +23,6 @@ from llmchat.core.conversation import Conversation
 from llmchat.core.json_draft import minify_json
 from llmchat.core.request import WireMessage
 from llmchat.core.tokens import (
-    IMAGE_TOKENS,
     PER_MESSAGE,
     TokenCounter,
     encoding_name_for,
@@ -60,8 +59,8 @@ class ContextMeter:
                 self._history_key = None
         # The price list's windows come later, when the app is idle (see ChatScreen).
 
-    async def measure(self, draft: str, *, images: int = 0) -> ContextBudget:
-        """The budget of sending `draft` (with `images` attached) now."""
+    async def measure(self, draft: str, *, image_tokens: int = 0) -> ContextBudget:
+        """The budget of sending `draft` now, with images attached worth `image_tokens`."""
         history, exact = await self._history_tokens()
         draft_tokens = 0
         if draft:
@@ -71,9 +70,9 @@ class ContextMeter:
             else:
                 draft_tokens = self.counter.count_message(WireMessage("user", draft))
                 exact = exact and self.counter.exact
-        if images:
-            draft_tokens += IMAGE_TOKENS * images
-            exact = False  # an image's tokens are estimated
+        if image_tokens:
+            draft_tokens += image_tokens
+            exact = False  # an image's tokens are a formula's or an estimate
         reserved = self.conversation.params.max_tokens
         skipped = 0
         if self.window and history + draft_tokens + reserved > self.window * self.threshold:

@@ -19,6 +19,7 @@ from llmchat.core.attachments import (
     read_attachment,
     with_files,
 )
+from llmchat.core.image_tokens import image_tokens
 from llmchat.core.messages import ImageRef
 from llmchat.core.safe_text import one_line
 from llmchat.core.tokens import IMAGE_TOKENS
@@ -72,8 +73,9 @@ class Attachments:
         self.chips: list[Chip] = []
 
     @property
-    def images(self) -> int:
-        return sum(isinstance(chip.file, ImageFile) for chip in self.chips)
+    def image_tokens(self) -> int:
+        """The attached images' tokens (by the provider's formula, or estimated)."""
+        return sum(chip.tokens for chip in self.chips if isinstance(chip.file, ImageFile))
 
     def draft(self, text: str) -> str:
         """The draft as it will be sent: the text files' blocks, then the text."""
@@ -107,7 +109,9 @@ class Attachments:
     async def add_file(self, file: Attachment) -> None:
         """Attach `file` unless it cannot fit the window, which is said with the numbers."""
         if isinstance(file, ImageFile):
-            tokens = IMAGE_TOKENS
+            formula = self.chat.context.gateway.capabilities.image_formula
+            counted_image = image_tokens(file.data, formula) if formula else None
+            tokens = IMAGE_TOKENS if counted_image is None else counted_image
         else:
             counted = await asyncio.to_thread(self.chat.meter.counter.count_text, file.text)
             tokens = counted.tokens

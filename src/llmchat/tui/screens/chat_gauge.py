@@ -59,7 +59,7 @@ class DraftGauge:
         chat = self.chat
         try:
             draft = chat.attach.draft(chat.query_one(PromptInput).text)
-            budget = await chat.meter.measure(draft, images=chat.attach.images)
+            budget = await chat.meter.measure(draft, image_tokens=chat.attach.image_tokens)
         except Exception:  # a server that cannot count now: keep the last figures
             return
         chat.query_one(ContextGauge).show(budget)
