@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -17,13 +17,15 @@ from llmchat.backends.anthropic import AnthropicBackend
 from llmchat.backends.llamacpp import LlamaCppBackend
 from llmchat.backends.openai import OpenAIBackend
 from llmchat.core.conversation import Conversation
-from llmchat.core.events import FellBack
-from llmchat.core.messages import Message, Role
+from llmchat.core.events import ChatError, ErrorKind, Failed, FellBack, Started
+from llmchat.core.messages import Message, Role, Status
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import WireMessage
+from llmchat.core.turn import Turn
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.context_meter import ContextMeter
 from llmchat.engine.events import EngineEvent
+from llmchat.gateway.breaker import BreakerState, CircuitBreaker
 from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
 from llmchat.tui.widgets.message_meta import reply_meta
@@ -61,7 +63,6 @@ def test_each_kind_declares_what_it_can_do() -> None:
     assert local.reports_timings and local.logprobs
     assert (claude.counts_exactly, claude.tells_window, claude.free) == (True, False, False)
     assert not claude.logprobs  # Anthropic gives no token alternatives
-    assert local.tokenizer and claude.tokenizer and plain.tokenizer is None
 
 
 async def test_a_backend_that_cannot_count_is_not_asked_to(server: OpenAIServer) -> None:
@@ -241,3 +242,80 @@ async def test_a_fallback_gets_its_own_dials_and_ranges() -> None:
     assert asked.body["temperature"] == 1.0
     assert "top_p" not in asked.body
     assert reply.params is not None and reply.params.temperature == 1.0  # as really sent
+
+
+async def test_a_fallback_whose_window_nobody_knows_gets_what_the_first_plan_left_out(
+    backup_server: OpenAIServer,
+) -> None:
+    conversation = long_conversation(turns=12, words=60)
+    backup = Gateway(OpenAIBackend("backup", backup_server.base_url, "some-local-model"))
+    service = service_over(conversation, backup)
+    service.meter.window = 1_000  # the primary's: the first plan leaves the oldest out
+    try:
+        reply = await service.send("And now?", ignore)
+    finally:
+        await service.gateway.aclose()
+    assert reply is not None and reply.backend == "backup"
+    [asked] = backup_server.chat_requests
+    assert len(asked.body["messages"]) < 2 * 12 + 1  # not the whole history
+
+
+class HungServer:
+    """Accepts connections and never answers: a blackholed fallback."""
+
+    def __init__(self) -> None:
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.listener.setblocking(False)
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}/v1"
+
+    def connections(self) -> int:
+        accepted = 0
+        while True:
+            try:
+                conn, _ = self.listener.accept()
+            except BlockingIOError:
+                return accepted
+            conn.close()
+            accepted += 1
+
+
+def hung_fallback(url: str, clock: Callable[[], float]) -> Gateway:
+    backend = OpenAIBackend("hung", url, "m", first_token_timeout=0.3)
+    return Gateway(
+        backend,
+        RetryPolicy(max_retries=0),
+        sleep=no_sleep,
+        breaker=CircuitBreaker(threshold=1, cooldown_s=60, clock=clock),
+    )
+
+
+async def test_a_hung_fallback_is_asked_once_a_turn_and_not_at_all_while_its_breaker_is_open() -> (
+    None
+):
+    hung = HungServer()
+    now = [0.0]
+    fallback = hung_fallback(hung.url, lambda: now[0])
+    service = service_over(Conversation(params=SamplingParams(max_tokens=8)), fallback)
+    try:
+        first = await service.send("hello", ignore)
+        assert first is not None and first.status is Status.ERROR
+        assert hung.connections() == 1  # one probe: the turn is not asked of it twice
+        assert fallback.breaker.state is BreakerState.OPEN
+        second = await service.send("hello again", ignore)
+        assert second is not None and "failing" in (second.error or "")
+        assert hung.connections() == 0  # open: refused at once, nothing sent
+    finally:
+        await service.gateway.aclose()
+        hung.listener.close()
+
+
+def test_a_reply_the_first_backend_started_but_a_fallback_could_not_give_names_neither() -> None:
+    turn = Turn(SamplingParams(), parent="q")
+    turn.feed(Started(backend="main", model="main-model"))
+    turn.feed(FellBack("main", "backup", "main: no first token in time"))
+    turn.feed(Failed(ChatError(ErrorKind.CONNECT, "cannot connect", backend="backup")))
+    message = turn.to_message()
+    assert message.backend is None and message.fell_back_from == "main"
+    assert "via main" not in reply_meta(message)

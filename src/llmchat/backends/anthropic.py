@@ -71,7 +71,6 @@ class AnthropicBackend(OpenAIBackend):
     capabilities = Capabilities(
         counts_exactly=True,
         lists_models=True,
-        tokenizer="anthropic count_tokens",
         image_formula="anthropic",
     )
     """Counts exactly (free, online); no window from the API, no token alternatives."""

@@ -29,15 +29,15 @@ class Capabilities:
     tells_window: bool = False
     """Says the context window it serves (`context_window`): llama-server's `/props`."""
     reports_timings: bool = False
-    """Each reply carries the server's own prefill and decode timings."""
+    """Each reply carries the server's own prefill and decode timings (for the latency
+    and cache views; other backends' replies say only what the client saw)."""
     lists_models: bool = False
     """`list_models` answers (`GET /models`)."""
     logprobs: bool = False
-    """Can return each token's log-probability and its top alternatives."""
+    """Can return each token's log-probability and its top alternatives (for the
+    probability view; Anthropic gives none)."""
     free: bool = False
     """Replies cost nothing: a model on this machine (nothing is priced)."""
-    tokenizer: str | None = None
-    """The name stored with counts it made (`counts_exactly`), e.g. "llama-server"."""
     image_formula: WireProtocol | None = None
     """Whose published formula gives an image's tokens ("openai", "anthropic"); None:
     not known (a llama-server's projector decides), so they are estimated."""

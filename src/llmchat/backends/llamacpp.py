@@ -42,7 +42,6 @@ class LlamaCppBackend(OpenAIBackend):
         lists_models=True,
         logprobs=True,
         free=True,
-        tokenizer="llama-server",
     )
 
     def __init__(self, name: str, base_url: str, model: str, api_key: str | None = None, **kw: Any):
@@ -133,7 +132,15 @@ class LlamaCppBackend(OpenAIBackend):
         tokens = data.get("tokens") if isinstance(data, dict) else None
         if not isinstance(tokens, list):
             raise BackendError(ChatError(ErrorKind.PROTOCOL, "/tokenize gave no token list"))
-        return [t if isinstance(t, int) else t.get("id", -1) for t in tokens]
+        # Ids, or {"id", "piece"} objects when pieces were asked for; anything else is
+        # not a token list.
+        ids: list[int] = []
+        for token in tokens:
+            found = token.get("id") if isinstance(token, dict) else token
+            if not isinstance(found, int) or isinstance(found, bool):
+                raise BackendError(ChatError(ErrorKind.PROTOCOL, "/tokenize gave no token ids"))
+            ids.append(found)
+        return ids
 
     async def apply_template(self, messages: Sequence[WireMessage]) -> str:
         body = {"messages": [{"role": m.role, "content": m.content} for m in messages]}

@@ -101,9 +101,12 @@ class Turn:
                 self.reasoning.append(text)
                 self._count(text)
             case FellBack(from_backend=asked_first):
-                # Another backend takes the turn: what the first one fitted is not sent.
+                # Another backend takes the turn: what the first one fitted is not sent,
+                # and the first one's Started (if it got that far) does not name the
+                # backend that answers.
                 self.fell_back_from = self.fell_back_from or asked_first
                 self.params = self._asked
+                self.backend = self.model = None
             case DialsFitted(params=params):
                 self.params = params  # the reply records what was really sent
             case UsageReport():

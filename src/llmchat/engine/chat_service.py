@@ -213,7 +213,7 @@ class ChatService:
         # kill -9 loses at most a second of it.
         saving = self.checkpoints = ReplyCheckpoints(self.conversation, parent)
         try:
-            replan = self._replanner(request, parent)
+            replan = self._replanner(request, plan, parent)
             async with aclosing(self.gateway.stream(request, replan=replan)) as events:
                 async for event in events:
                     if isinstance(event, RequestSent):
@@ -275,25 +275,31 @@ class ChatService:
                 return gateway.free
         return self.gateway.free
 
-    def _replanner(self, first: ChatRequest, upto: str) -> Replan:
+    def _replanner(self, first: ChatRequest, first_plan: RequestPlan, upto: str) -> Replan:
         """Plans the turn again for a fallback: its window (config, server or model
-        table) and its model, with the history up to `upto` as the first plan had it."""
+        table) and its model, with the history up to `upto` as the first plan had it.
+        A fallback whose window nobody knows gets what the first plan left out left
+        out too: the whole history could overflow it (and bill for all of it)."""
 
         async def replan(gateway: Gateway) -> ChatRequest | ChatError:
             told = await gateway.context_window()
             window = told.tokens if told else await asyncio.to_thread(_listed_window, gateway)
-            counter = await _counter_for(gateway.model)
-            pending = self.conversation.build_request(gateway.model, upto=upto).messages
-            try:
-                plan = plan_request(
-                    pending,
-                    counter,
-                    max_tokens=self.conversation.params.max_tokens,
-                    window=window,
-                    threshold=self.meter.threshold,
-                )
-            except DoesNotFit as exc:
-                return ChatError(ErrorKind.CONTEXT_OVERFLOW, f"too long for {gateway.name}: {exc}")
+            if window is None:
+                plan = first_plan
+            else:
+                counter = await _counter_for(gateway.model)
+                pending = self.conversation.build_request(gateway.model, upto=upto).messages
+                try:
+                    plan = plan_request(
+                        pending,
+                        counter,
+                        max_tokens=self.conversation.params.max_tokens,
+                        window=window,
+                        threshold=self.meter.threshold,
+                    )
+                except DoesNotFit as exc:
+                    reason = f"too long for {gateway.name}: {exc}"
+                    return ChatError(ErrorKind.CONTEXT_OVERFLOW, reason)
             request = self.conversation.build_request(
                 upto=upto, skip=plan.skip, max_tokens=plan.max_tokens
             )

@@ -125,7 +125,7 @@ class Gateway:
             return None
         try:
             return await self.backend.count_prompt(messages)
-        except BackendError:
+        except Exception:  # advisory: any failure means counting here instead
             return None
 
     async def count_text(self, text: str) -> int | None:
@@ -134,7 +134,7 @@ class Gateway:
             return None
         try:
             return await self.backend.count_text(text)
-        except BackendError:
+        except Exception:  # advisory, as above
             return None
 
     async def image_refusal(self) -> str | None:
@@ -192,25 +192,19 @@ class Gateway:
         chain = self.chain()
         reason = ""
         for index, gateway in enumerate(chain):
-            failure: ChatError | None
-            asked: ChatRequest | ChatError = request
+            asked: ChatRequest | _Plan = request
             if index > 0:
-                if replan is None:
-                    asked = replace(request, model=None)
-                else:
-                    await gateway.discover()  # its real model name and window, if it answers
-                    asked = await replan(gateway)
-            unfit = isinstance(asked, ChatError)
-            if isinstance(asked, ChatError):
+                asked = replace(request, model=None) if replan is None else _Plan(replan)
+            outcome = _Outcome()
+            async with aclosing(gateway._attempts(asked, outcome)) as events:
+                async for event in events:
+                    yield event
+            failure = outcome.failure
+            unfit = outcome.unfit
+            if failure is not None and unfit:
                 # Not sent there; the next fallback may have the room this one lacks. Said
                 # with why the backend before it failed, which is the news.
-                failure = replace(asked, message=f"{reason}; {asked.message}")
-            else:
-                outcome = _Outcome()
-                async with aclosing(gateway._attempts(asked, outcome)) as events:
-                    async for event in events:
-                        yield event
-                failure = outcome.failure
+                failure = replace(failure, message=f"{reason}; {failure.message}")
             if failure is None:
                 return
             if index + 1 == len(chain) or not (unfit or counts_as_failure(failure)):
@@ -220,10 +214,14 @@ class Gateway:
             yield FellBack(gateway.name, chain[index + 1].name, reason)
 
     async def _attempts(
-        self, request: ChatRequest, outcome: _Outcome
+        self, asked: ChatRequest | _Plan, outcome: _Outcome
     ) -> AsyncGenerator[StreamEvent, None]:
         """This backend's attempts: every event but the final failure, which goes to
-        `outcome` so that `stream` can move on to a fallback instead."""
+        `outcome` so that `stream` can move on to a fallback instead. A fallback's
+        request is planned once its breaker lets a request through and its server has
+        answered (its real model and window), never before: an open breaker refuses at
+        once, and a dead host costs one connect."""
+        request = asked if isinstance(asked, ChatRequest) else None
         attempt = 0
         loading_waits = 0
         waited_for_loading = 0.0
@@ -240,6 +238,13 @@ class Gateway:
                     # failure is this attempt's, so a dead host costs one connect, not two.
                     failure = Failed(self.unreachable)
                 else:
+                    if request is None:
+                        assert isinstance(asked, _Plan)
+                        made = await asked.replan(self)
+                        if isinstance(made, ChatError):
+                            outcome.failure, outcome.unfit = made, True
+                            return  # neither a failure of the server nor an answer
+                        request = made
                     async with aclosing(self.backend.stream(request)) as events:
                         async for event in events:
                             if isinstance(event, Failed) and not shown:
@@ -306,3 +311,12 @@ class Gateway:
 class _Outcome:
     failure: ChatError | None = None
     """Why this backend gave up (None: it answered, or the stream was closed)."""
+    unfit: bool = False
+    """The turn was not sent: it does not fit this backend's window."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A fallback's request, to be planned once it may be sent there."""
+
+    replan: Replan

@@ -45,7 +45,7 @@ def reply_meta(message: Message) -> str:
         limit = message.params.max_tokens if message.params else None
         mark = f"⚠ cut off at max_tokens{f' ({limit})' if limit else ''}"
     parts = [mark]
-    if message.fell_back_from and message.backend:
+    if message.fell_back_from and message.backend not in (None, message.fell_back_from):
         failed = one_line(message.fell_back_from, 24)
         parts.append(f"via {one_line(message.backend, 24)} ({failed} failed)")
     if message.model:
