@@ -319,3 +319,20 @@ def test_a_reply_the_first_backend_started_but_a_fallback_could_not_give_names_n
     message = turn.to_message()
     assert message.backend is None and message.fell_back_from == "main"
     assert "via main" not in reply_meta(message)
+
+
+@pytest.mark.family("streams")
+async def test_a_hostile_tokenize_answer_leaves_the_gauge_estimating(
+    server: OpenAIServer,
+) -> None:
+    server.answer("/props", Script(body={"default_generation_settings": {"n_ctx": 4096}}))
+    server.answer("/apply-template", Script(body={"prompt": "<user>hello</user>"}))
+    server.answer("/tokenize", Script(body={"tokens": ["not", "ids"]}))
+    conversation = Conversation()
+    conversation.add_user("hello")
+    meter = ContextMeter(conversation, Gateway(LlamaCppBackend("l", server.base_url, "m")), "m")
+    await meter.prepare()
+    budget = await meter.measure("a draft")
+    await meter.gateway.aclose()
+    assert budget.window == 4096
+    assert not budget.exact and budget.history > 0  # counted here, and said to be
