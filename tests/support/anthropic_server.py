@@ -5,8 +5,12 @@ Anthropic's routes: `POST /v1/messages` streams the events of a `Turn` (`message
 `ping`, content blocks of thinking and text, `message_delta` with cumulative usage,
 `message_stop`), or answers an HTTP error in Anthropic's shape; `POST
 /v1/messages/count_tokens` counts a request by a simple rule (`count_tokens`) and
-`GET /v1/models` lists the models. Faults: an `error` event mid-stream (an overloaded
-server at HTTP 200), a body that ends without `message_stop`, a dropped connection.
+`GET /v1/models` lists the models. Structured outputs: a request's `output_config.format` must be
+`{"type": "json_schema", "schema": {…}}`, and the deprecated beta `output_format` is
+refused without its `anthropic-beta` header, as the API does; the reply is the turn's text
+(script it as the JSON the schema asks for). Faults: an `error` event mid-stream (an
+overloaded server at HTTP 200), a body that ends without `message_stop`, a dropped
+connection.
 
     with AnthropicServer() as server:
         server.push(Turn.http_error(529, "overloaded_error", "Overloaded", retry_after=0))
@@ -31,6 +35,8 @@ from tests.support.openai_server import (
 from tests.support.replies import split_tokens
 
 DEFAULT_REPLY = "Hello from the Anthropic test server."
+STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
+"""The 2025 beta's header value; `output_format` without it is refused."""
 
 
 class Fault(StrEnum):
@@ -151,8 +157,31 @@ class AnthropicServer(OpenAIServer):
                 await conn.respond(turn.status, data, "application/json", turn.headers)
                 return "complete"
             request = record.body if isinstance(record.body, dict) else {}
+            refusal = _output_format_refusal(request, record.headers)
+            if refusal is not None:
+                error = {"type": "invalid_request_error", "message": refusal}
+                await _send_json(conn, 400, {"type": "error", "error": error})
+                return "complete"
             return await _MessageStream(turn, request, conn).run()
         return await super()._route(record, conn)
+
+
+def _output_format_refusal(request: dict[str, Any], headers: dict[str, str]) -> str | None:
+    """Why the API would refuse the request's structured-output fields, or None."""
+    betas = {b.strip() for b in headers.get("anthropic-beta", "").split(",")}
+    if "output_format" in request and STRUCTURED_OUTPUTS_BETA not in betas:
+        return "output_format: Extra inputs are not permitted"
+    config = request.get("output_config")
+    if config is None:
+        return None
+    form = config.get("format") if isinstance(config, dict) else None
+    if form is None:
+        return None
+    if not isinstance(form, dict) or form.get("type") != "json_schema":
+        return "output_config.format.type: Input should be 'json_schema'"
+    if not isinstance(form.get("schema"), dict):
+        return "output_config.format.schema: Field required"
+    return None
 
 
 class _MessageStream:
