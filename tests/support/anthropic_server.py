@@ -5,7 +5,8 @@ Anthropic's routes: `POST /v1/messages` streams the events of a `Turn` (`message
 `ping`, content blocks of thinking and text, `message_delta` with cumulative usage,
 `message_stop`), or answers an HTTP error in Anthropic's shape; `POST
 /v1/messages/count_tokens` counts a request by a simple rule (`count_tokens`) and
-`GET /v1/models` lists the models. Structured outputs: a request's `output_config.format` must be
+`GET /v1/models` lists the models, a page at a time (`limit`, `after_id`; `has_more`,
+`first_id`, `last_id`). Structured outputs: a request's `output_config.format` must be
 `{"type": "json_schema", "schema": {…}}`, and the deprecated beta `output_format` is
 refused without its `anthropic-beta` header, as the API does; the reply is the turn's text
 (script it as the JSON the schema asks for). Faults: an `error` event mid-stream (an
@@ -24,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tests.support.openai_server import (
     OpenAIServer,
@@ -31,10 +33,13 @@ from tests.support.openai_server import (
     _Connection,
     _head,
     _send_json,
+    model_page,
 )
 from tests.support.replies import split_tokens
 
 DEFAULT_REPLY = "Hello from the Anthropic test server."
+MODEL_PAGE_DEFAULT = 20
+"""Models on a page when the request names no `limit` (the API's default)."""
 STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
 """The 2025 beta's header value; `output_format` without it is refused."""
 
@@ -118,12 +123,19 @@ class AnthropicServer(OpenAIServer):
         *,
         models: tuple[str, ...] = ("claude-test",),
         api_key: str | None = None,
+        model_page_cap: int = 1000,
+        endless_models: bool = False,
         **kwargs: Any,
     ) -> None:
-        """`api_key`: answer 401 to a request without exactly this `x-api-key`."""
+        """`api_key`: answer 401 to a request without exactly this `x-api-key`.
+        `model_page_cap`: the most models on one page, whatever `limit` asks.
+        `endless_models`: every page of the model list is new and says `has_more` (a
+        hostile server a client must stop following)."""
         super().__init__(models=models, **kwargs)
         self.default_turn = default or Turn()
         self.api_key = api_key
+        self.model_page_cap = model_page_cap
+        self.endless_models = endless_models
         self._turns: deque[Turn] = deque()
 
     def push(self, *turns: Any) -> None:
@@ -138,6 +150,25 @@ class AnthropicServer(OpenAIServer):
     @property
     def count_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.route.endswith("/messages/count_tokens")]
+
+    @property
+    def model_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.route.rstrip("/") == "/v1/models"]
+
+    def _model_list(self, query: str) -> dict[str, Any]:
+        """A page in Anthropic's shape: `data`, `has_more`, `first_id`, `last_id`."""
+        models = self.models
+        if self.endless_models:  # the page asked for, and one more after it, always
+            after = dict(parse_qsl(query)).get("after_id", "model-0")
+            start = int(after.rpartition("-")[2]) + 1 if after.startswith("model-") else 1
+            models = tuple(f"model-{n}" for n in range(start, start + self.model_page_cap + 1))
+        cap = self.model_page_cap
+        ids, paging = model_page(models, query, "after_id", MODEL_PAGE_DEFAULT, cap)
+        data = [
+            {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+            for m in ids
+        ]
+        return {"data": data, **paging}
 
     async def _route(self, record: RecordedRequest, conn: _Connection) -> str:
         path = record.route

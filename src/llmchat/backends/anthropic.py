@@ -59,6 +59,9 @@ class AnthropicBackend(OpenAIBackend):
     protocol = "anthropic"
     """For the model rules: Anthropic's temperature runs 0–1, and recent models take
     only one of temperature and top_p."""
+    models_page_size = 1000
+    """Anthropic's largest page (the default is 20)."""
+    models_cursor = "after_id"
 
     def __init__(self, *args: Any, prompt_caching: bool = True, **kwargs: Any) -> None:
         """`prompt_caching` marks the system prompt and the last user turn for the
