@@ -241,7 +241,7 @@ class _MessageStream:
             "cache_read_input_tokens": t.cache_read_input_tokens,
             "output_tokens": 1,
         }
-        message = {
+        message: dict[str, Any] = {
             "id": "msg_llmchat_test",
             "type": "message",
             "role": "assistant",

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
 from urllib.parse import parse_qsl
 
 from tests.support.replies import markdown_reply, prose_reply, split_tokens
@@ -371,7 +371,7 @@ class OpenAIServer:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> OpenAIServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._run, name="openai-test-server", daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -388,7 +388,7 @@ class OpenAIServer:
             self._loop.call_soon_threadsafe(self._stopping.set)
         thread.join(10)
 
-    def __enter__(self) -> OpenAIServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
