@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -131,3 +132,185 @@ def test_the_gateway_rule_catches_each_way_past_it(line: str) -> None:
     where = Path("tui/screens/chat_server.py")
     found = [_reaches_a_backend(node, where) for node in ast.walk(ast.parse(line))]
     assert any(found), line
+
+
+# -- no import circle ----------------------------------------------------------------------
+
+
+def module_name(path: Path, root: Path = SRC) -> str:
+    parts = [root.name, *path.relative_to(root).with_suffix("").parts]
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def load_time_imports(body: list[ast.stmt]) -> list[ast.Import | ast.ImportFrom]:
+    """The imports that run when the module is imported: at module level, in class bodies
+    and in `if`/`try`/`with` blocks there; not inside functions, nor under TYPE_CHECKING."""
+    found: list[ast.Import | ast.ImportFrom] = []
+    for node in body:
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            found.append(node)
+        elif isinstance(node, ast.If):
+            if not _is_type_checking(node.test):
+                found += load_time_imports(node.body)
+            found += load_time_imports(node.orelse)
+        elif isinstance(node, ast.Try):
+            for block in (node.body, node.orelse, node.finalbody):
+                found += load_time_imports(block)
+            for handler in node.handlers:
+                found += load_time_imports(handler.body)
+        elif isinstance(node, ast.With | ast.ClassDef | ast.For | ast.While):
+            found += load_time_imports(node.body)
+    return found
+
+
+def import_graph(root: Path = SRC) -> dict[str, set[str]]:
+    """Which modules of the package at `root` each of its modules imports when it is
+    imported.
+
+    `import a.b` and `from a.b import c` also run the `__init__` of each package above
+    the target (`a`), unless the importer is inside that package (then it is already
+    being imported); `from . import c` and `from .b import c` are resolved against the
+    importer's package; `from a import c` names the module `a.c` when there is one.
+    """
+    paths = {module_name(p, root): p for p in root.rglob("*.py")}
+    graph: dict[str, set[str]] = {}
+    for name, path in paths.items():
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        own = {".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)}
+        edges: set[str] = set()
+        for node in load_time_imports(ast.parse(path.read_text(encoding="utf-8")).body):
+            if isinstance(node, ast.Import):
+                targets = [alias.name for alias in node.names]
+            else:
+                base = node.module or ""
+                if node.level:
+                    anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
+                    base = ".".join([*anchor, *([base] if base else [])])
+                targets = [
+                    f"{base}.{a.name}" if f"{base}.{a.name}" in paths else base for a in node.names
+                ]
+            for target in targets:
+                if target not in paths:
+                    continue  # outside the package
+                edges.add(target)
+                parents = target.split(".")
+                edges.update(
+                    parent
+                    for parent in (".".join(parents[:i]) for i in range(1, len(parents)))
+                    if parent not in own
+                )
+        edges.discard(name)
+        graph[name] = edges
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import circle (its first module repeated at the end), or None."""
+    done: set[str] = set()
+    path: list[str] = []
+    on_path: set[str] = set()
+
+    def visit(node: str) -> list[str] | None:
+        path.append(node)
+        on_path.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt in on_path:
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in done and (cycle := visit(nxt)) is not None:
+                return cycle
+        path.pop()
+        on_path.discard(node)
+        done.add(node)
+        return None
+
+    for start in sorted(graph):
+        if start not in done and (cycle := visit(start)) is not None:
+            return cycle
+    return None
+
+
+def write_package(root: Path, modules: dict[str, str]) -> Path:
+    for name, source in modules.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(source, encoding="utf-8")
+    return root
+
+
+def test_the_import_graph_follows_every_form_of_import_run_at_load_time(tmp_path: Path) -> None:
+    pkg = write_package(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "a.py": (
+                "from __future__ import annotations\n"
+                "from typing import TYPE_CHECKING\n"
+                "import pkg.sub.x\n"
+                "from . import b\n"
+                "from .sub import y\n"
+                "from pkg.sub.z import Z\n"
+                "try:\n    import pkg.c\nexcept ImportError:\n    pass\n"
+                "if TYPE_CHECKING:\n    from pkg import typed\n"
+                "def later():\n    from pkg import lazy\n"
+            ),
+            "b.py": "",
+            "c.py": "",
+            "typed.py": "",
+            "lazy.py": "",
+            "sub/__init__.py": "from .x import X\n",
+            "sub/x.py": "from .. import b\nX = 1\n",
+            "sub/y.py": "",
+            "sub/z.py": "Z = 1\n",
+        },
+    )
+    graph = import_graph(pkg)
+    assert graph["pkg.a"] == {"pkg.b", "pkg.c", "pkg.sub", "pkg.sub.x", "pkg.sub.y", "pkg.sub.z"}
+    assert graph["pkg.sub"] == {"pkg.sub.x"}
+    assert graph["pkg.sub.x"] == {"pkg.b"}  # its own package is being imported already
+
+
+def test_a_circle_is_found_and_named_module_by_module(tmp_path: Path) -> None:
+    pkg = write_package(
+        tmp_path / "pkg",
+        {
+            "__init__.py": "",
+            "a.py": "from pkg.b import B\nA = 1\n",
+            "b.py": "from pkg import c\nB = 1\n",
+            "c.py": "import pkg.a\n",
+            "d.py": "from pkg.a import A\n",
+        },
+    )
+    assert find_cycle(import_graph(pkg)) == ["pkg.a", "pkg.b", "pkg.c", "pkg.a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_llmchat_imports_are_read_as_they_run() -> None:
+    graph = import_graph()
+    assert "llmchat.core.events" in graph["llmchat.backends.openai"]
+    assert "llmchat.config.model" in graph["llmchat.config"]  # the package's __init__
+    assert "llmchat.backends.openai" not in graph["llmchat.cli"]  # imported in a function
+
+
+def test_llmchat_has_no_import_circle() -> None:
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import circle: " + " -> ".join(cycle or [])
+
+
+def test_the_command_imports_and_answers_help(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "LLMCHAT_"))}
+    env["LLMCHAT_HOME"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "llmchat", "--help"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "usage:" in done.stdout and done.stderr == ""

@@ -5,8 +5,13 @@ Anthropic's routes: `POST /v1/messages` streams the events of a `Turn` (`message
 `ping`, content blocks of thinking and text, `message_delta` with cumulative usage,
 `message_stop`), or answers an HTTP error in Anthropic's shape; `POST
 /v1/messages/count_tokens` counts a request by a simple rule (`count_tokens`) and
-`GET /v1/models` lists the models. Faults: an `error` event mid-stream (an overloaded
-server at HTTP 200), a body that ends without `message_stop`, a dropped connection.
+`GET /v1/models` lists the models, a page at a time (`limit`, `after_id`; `has_more`,
+`first_id`, `last_id`). Structured outputs: a request's `output_config.format` must be
+`{"type": "json_schema", "schema": {…}}`, and the deprecated beta `output_format` is
+refused without its `anthropic-beta` header, as the API does; the reply is the turn's text
+(script it as the JSON the schema asks for). Faults: an `error` event mid-stream (an
+overloaded server at HTTP 200), a body that ends without `message_stop`, a dropped
+connection.
 
     with AnthropicServer() as server:
         server.push(Turn.http_error(529, "overloaded_error", "Overloaded", retry_after=0))
@@ -20,6 +25,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import parse_qsl
 
 from tests.support.openai_server import (
     OpenAIServer,
@@ -27,10 +33,15 @@ from tests.support.openai_server import (
     _Connection,
     _head,
     _send_json,
+    model_page,
 )
 from tests.support.replies import split_tokens
 
 DEFAULT_REPLY = "Hello from the Anthropic test server."
+MODEL_PAGE_DEFAULT = 20
+"""Models on a page when the request names no `limit` (the API's default)."""
+STRUCTURED_OUTPUTS_BETA = "structured-outputs-2025-11-13"
+"""The 2025 beta's header value; `output_format` without it is refused."""
 
 
 class Fault(StrEnum):
@@ -112,12 +123,19 @@ class AnthropicServer(OpenAIServer):
         *,
         models: tuple[str, ...] = ("claude-test",),
         api_key: str | None = None,
+        model_page_cap: int = 1000,
+        endless_models: bool = False,
         **kwargs: Any,
     ) -> None:
-        """`api_key`: answer 401 to a request without exactly this `x-api-key`."""
+        """`api_key`: answer 401 to a request without exactly this `x-api-key`.
+        `model_page_cap`: the most models on one page, whatever `limit` asks.
+        `endless_models`: every page of the model list is new and says `has_more` (a
+        hostile server a client must stop following)."""
         super().__init__(models=models, **kwargs)
         self.default_turn = default or Turn()
         self.api_key = api_key
+        self.model_page_cap = model_page_cap
+        self.endless_models = endless_models
         self._turns: deque[Turn] = deque()
 
     def push(self, *turns: Any) -> None:
@@ -132,6 +150,25 @@ class AnthropicServer(OpenAIServer):
     @property
     def count_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.route.endswith("/messages/count_tokens")]
+
+    @property
+    def model_requests(self) -> list[RecordedRequest]:
+        return [r for r in self.requests if r.route.rstrip("/") == "/v1/models"]
+
+    def _model_list(self, query: str) -> dict[str, Any]:
+        """A page in Anthropic's shape: `data`, `has_more`, `first_id`, `last_id`."""
+        models = self.models
+        if self.endless_models:  # the page asked for, and one more after it, always
+            after = dict(parse_qsl(query)).get("after_id", "model-0")
+            start = int(after.rpartition("-")[2]) + 1 if after.startswith("model-") else 1
+            models = tuple(f"model-{n}" for n in range(start, start + self.model_page_cap + 1))
+        cap = self.model_page_cap
+        ids, paging = model_page(models, query, "after_id", MODEL_PAGE_DEFAULT, cap)
+        data = [
+            {"type": "model", "id": m, "display_name": m, "created_at": "2025-01-01T00:00:00Z"}
+            for m in ids
+        ]
+        return {"data": data, **paging}
 
     async def _route(self, record: RecordedRequest, conn: _Connection) -> str:
         path = record.route
@@ -151,8 +188,31 @@ class AnthropicServer(OpenAIServer):
                 await conn.respond(turn.status, data, "application/json", turn.headers)
                 return "complete"
             request = record.body if isinstance(record.body, dict) else {}
+            refusal = _output_format_refusal(request, record.headers)
+            if refusal is not None:
+                error = {"type": "invalid_request_error", "message": refusal}
+                await _send_json(conn, 400, {"type": "error", "error": error})
+                return "complete"
             return await _MessageStream(turn, request, conn).run()
         return await super()._route(record, conn)
+
+
+def _output_format_refusal(request: dict[str, Any], headers: dict[str, str]) -> str | None:
+    """Why the API would refuse the request's structured-output fields, or None."""
+    betas = {b.strip() for b in headers.get("anthropic-beta", "").split(",")}
+    if "output_format" in request and STRUCTURED_OUTPUTS_BETA not in betas:
+        return "output_format: Extra inputs are not permitted"
+    config = request.get("output_config")
+    if config is None:
+        return None
+    form = config.get("format") if isinstance(config, dict) else None
+    if form is None:
+        return None
+    if not isinstance(form, dict) or form.get("type") != "json_schema":
+        return "output_config.format.type: Input should be 'json_schema'"
+    if not isinstance(form.get("schema"), dict):
+        return "output_config.format.schema: Field required"
+    return None
 
 
 class _MessageStream:
@@ -181,7 +241,7 @@ class _MessageStream:
             "cache_read_input_tokens": t.cache_read_input_tokens,
             "output_tokens": 1,
         }
-        message = {
+        message: dict[str, Any] = {
             "id": "msg_llmchat_test",
             "type": "message",
             "role": "assistant",

@@ -18,7 +18,9 @@ script of their own with `server.answer(path, script)`: a slowloris `/props`, an
 Routes are matched on the path without its query, which is recorded as sent.
 Every request is recorded (`RecordedRequest`), including whether the client hung up
 before the response was fully sent (`client_disconnected`): that is how tests see that
-a cancel really closed the connection. GET /v1/models and /health answer too.
+a cancel really closed the connection. GET /v1/models and /health answer too; with
+`model_page_size` the model list comes in pages (`has_more`, `last_id`, `after=`), as
+some OpenAI-compatible servers send it.
 
 By hand (for the TUI and for benchmarks):
 
@@ -40,7 +42,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from http import HTTPStatus
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, Self
+from urllib.parse import parse_qsl
 
 from tests.support.replies import markdown_reply, prose_reply, split_tokens
 
@@ -321,9 +324,12 @@ class OpenAIServer:
         port: int = 0,
         models: tuple[str, ...] = ("test-model",),
         picky: dict[str, Picky] | None = None,
+        model_page_size: int | None = None,
     ) -> None:
-        """`picky` names models that refuse sampling dials, as today's hosted ones do."""
+        """`picky` names models that refuse sampling dials, as today's hosted ones do.
+        `model_page_size`: list the models that many at a time (None: all at once)."""
         self.picky = dict(picky or {})
+        self.model_page_size = model_page_size
         self.default = default or Script()
         self.host = host
         self.port = port
@@ -365,7 +371,7 @@ class OpenAIServer:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> OpenAIServer:
+    def start(self) -> Self:
         self._thread = threading.Thread(target=self._run, name="openai-test-server", daemon=True)
         self._thread.start()
         self._ready.wait(10)
@@ -382,7 +388,7 @@ class OpenAIServer:
             self._loop.call_soon_threadsafe(self._stopping.set)
         thread.join(10)
 
-    def __enter__(self) -> OpenAIServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
@@ -449,8 +455,7 @@ class OpenAIServer:
         if answer is not None:
             await _send_script(conn, answer, record)
         elif record.method == "GET" and path.rstrip("/") in ("/v1/models", "/models"):
-            data = [{"id": m, "object": "model", "owned_by": "llmchat-test"} for m in self.models]
-            await _send_json(conn, 200, {"object": "list", "data": data})
+            await _send_json(conn, 200, self._model_list(record.query))
         elif record.method == "GET" and path == "/health":
             await _send_json(conn, 200, {"status": "ok"})
         elif record.method == "POST" and path.endswith("/chat/completions"):
@@ -459,6 +464,14 @@ class OpenAIServer:
             error = {"message": f"no route {record.method} {record.path}", "type": "not_found"}
             await _send_json(conn, 404, {"error": error})
         return "complete"
+
+    def _model_list(self, query: str) -> dict[str, Any]:
+        entries = [{"id": m, "object": "model", "owned_by": "llmchat-test"} for m in self.models]
+        if self.model_page_size is None:
+            return {"object": "list", "data": entries}
+        size = self.model_page_size
+        ids, paging = model_page(self.models, query, "after", size, size)
+        return {"object": "list", "data": [e for e in entries if e["id"] in ids], **paging}
 
     def _next_script(self) -> Script:
         with self._lock:
@@ -714,6 +727,28 @@ async def _send_script(conn: _Connection, script: Script, record: RecordedReques
         script.headers,
         header_delay=script.header_delay,
     )
+
+
+def model_page(
+    models: tuple[str, ...], query: str, cursor: str, default: int, cap: int
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """The ids of the page of `models` a query asks for (its `limit`, else `default`, at
+    most `cap`, after the id its `cursor` parameter names), and the paging fields
+    `has_more`, `first_id`, `last_id` to send with them."""
+    asked = dict(parse_qsl(query))
+    try:
+        count = max(1, min(int(asked.get("limit", default)), cap))
+    except ValueError:
+        count = default
+    after = asked.get(cursor)
+    start = models.index(after) + 1 if after in models else 0
+    ids = models[start : start + count]
+    paging = {
+        "has_more": start + count < len(models),
+        "first_id": ids[0] if ids else None,
+        "last_id": ids[-1] if ids else None,
+    }
+    return ids, paging
 
 
 async def _send_json(conn: _Connection, status: int, payload: Any) -> None:

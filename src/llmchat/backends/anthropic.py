@@ -3,8 +3,10 @@
 Owns what differs from Chat Completions: the request body (the system prompt as a
 top-level field, messages as content blocks, `max_tokens` always, prompt caching on the
 system prompt and the last user turn), the `x-api-key` and `anthropic-version` headers,
-the event stream (read by `anthropic_reply`), an overflow told in prose, and exact prompt
-counts from `POST /v1/messages/count_tokens`.
+the event stream (read by `anthropic_reply`), an overflow told in prose, exact prompt
+counts from `POST /v1/messages/count_tokens`, and schema mode through Anthropic's
+structured outputs (`output_config.format`) on the models the rules table says have
+them, refused plainly on the others.
 
 Everything else is the OpenAI backend's, shared rather than copied: one HTTP client, the
 bounded body reading and the per-reply wire cap, the first-token and discovery deadlines,
@@ -33,8 +35,11 @@ from llmchat.backends.openai import OpenAIBackend
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.core.context import ContextWindow, TokenCount
 from llmchat.core.events import ChatError, ErrorKind, StreamEvent
+from llmchat.core.model_rules import STRUCTURED_OUTPUT_MODELS
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.safe_text import one_line
+from llmchat.core.structured import OutputSchema
 
 ANTHROPIC_VERSION = "2023-06-01"
 CACHE_CONTROL = {"type": "ephemeral"}
@@ -74,6 +79,9 @@ class AnthropicBackend(OpenAIBackend):
         image_formula="anthropic",
     )
     """Counts exactly (free, online); no window from the API, no token alternatives."""
+    models_page_size = 1000
+    """Anthropic's largest page (the default is 20)."""
+    models_cursor = "after_id"
 
     def __init__(self, *args: Any, prompt_caching: bool = True, **kwargs: Any) -> None:
         """`prompt_caching` marks the system prompt and the last user turn for the
@@ -112,7 +120,17 @@ class AnthropicBackend(OpenAIBackend):
             body.pop("top_p", None)
         if self.stop:
             body["stop_sequences"] = list(self.stop)
+        if request.schema is not None:
+            body["output_config"] = self.output_config(request.schema)
         return body
+
+    def output_config(self, schema: OutputSchema) -> dict[str, Any]:
+        """`output_config` holding the reply to `schema` (structured outputs, generally
+        available: no beta header; the 2025 beta's `output_format` is deprecated). Other
+        settings under `output_config` in the backend's `extra_body` (`effort`) are kept."""
+        config = self.extra_body.get("output_config")
+        kept = dict(config) if isinstance(config, dict) else {}
+        return {**kept, "format": {"type": "json_schema", "schema": schema.schema}}
 
     def _split(
         self, wire: Sequence[WireMessage], *, caching: bool | None = None
@@ -153,16 +171,15 @@ class AnthropicBackend(OpenAIBackend):
         return headers
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
-        """As for Chat Completions; a request with an output schema is refused before
-        anything is sent, rather than answered with text that ignores the schema."""
+        """As for Chat Completions. A request with an output schema goes out with
+        structured outputs when the model has them, and is refused before anything is
+        sent when it does not, rather than answered with text that ignores the schema."""
         if request.schema is not None:
-            error = ChatError(
-                ErrorKind.BAD_REQUEST,
-                "schema mode (--schema) is not available on an Anthropic backend yet; "
-                "use an OpenAI-compatible backend or llama-server for it",
-            )
-            yield self._failed(error)
-            return
+            model = await self._model_for(request)
+            if not self.rules.rule_for(model, self.protocol).structured_output:
+                yield self._failed(ChatError(ErrorKind.BAD_REQUEST, _no_schema_mode(model)))
+                return
+            request = replace(request, model=model)
         async with aclosing(super().stream(request)) as events:
             async for event in events:
                 yield event
@@ -232,3 +249,11 @@ class AnthropicBackend(OpenAIBackend):
 
     async def _count_model(self) -> str:
         return await self._model_for(ChatRequest(messages=(), params=SamplingParams()))
+
+
+def _no_schema_mode(model: str) -> str:
+    return (
+        f"schema mode (--schema) is not available for {one_line(model, 60)} on an Anthropic "
+        f"backend: Anthropic's structured outputs serve {STRUCTURED_OUTPUT_MODELS}; "
+        "switch to one of those, or to an OpenAI-compatible backend or llama-server"
+    )

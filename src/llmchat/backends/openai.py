@@ -23,6 +23,7 @@ from llmchat.backends.base import BackendError, Capabilities
 from llmchat.backends.body import ACCEPT_ENCODING, BodyDecodeError, decoded_pieces
 from llmchat.backends.endpoints import endpoint, root_of
 from llmchat.backends.errors import error_object, excerpt, http_error
+from llmchat.backends.model_list import ModelPages, read_page
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.backends.sse import SSEDecoder, SSEError
 from llmchat.core.context import ContextWindow, TokenCount
@@ -73,6 +74,10 @@ class OpenAIBackend:
     capabilities = Capabilities(lists_models=True, logprobs=True, image_formula="openai")
     """A server known only as OpenAI-compatible: its counts are estimated here, its
     window comes from the config or the model table."""
+    models_page_size: int | None = None
+    """The `limit` asked of `GET /models`; None asks for the server's own page."""
+    models_cursor = "after"
+    """The query parameter asking a paged model list for the page after a cursor."""
 
     def __init__(
         self,
@@ -551,14 +556,18 @@ class OpenAIBackend:
         *,
         headers: Mapping[str, str],
         body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
         limit: int = ANSWER_BODY_LIMIT,
     ) -> tuple[httpx.Response, str]:
         """`method` `route` under `base`: the (closed) response and at most `limit` bytes of
-        its body, all within `discovery_timeout` however slowly they come.
+        its body, all within `discovery_timeout` however slowly they come. `params` join
+        the query the base URL may carry.
 
         Raises `BackendError` (DEADLINE) past it; transport errors pass through as httpx's.
         """
         url = endpoint(base, route)
+        if params:  # merged by hand: httpx's `params=` would replace the base URL's query
+            url = str(httpx.URL(url).copy_merge_params(params))
         content = None if body is None else encode_body(body)
         if content is not None:
             headers = {**headers, "Content-Type": "application/json"}
@@ -574,7 +583,12 @@ class OpenAIBackend:
             ) from exc
 
     async def _ask(
-        self, method: str, base: str, route: str, body: Mapping[str, Any] | None = None
+        self,
+        method: str,
+        base: str,
+        route: str,
+        body: Mapping[str, Any] | None = None,
+        params: Mapping[str, str] | None = None,
     ) -> str:
         """The body of a 200 answer to a question about the server (see `_fetch`).
 
@@ -583,7 +597,7 @@ class OpenAIBackend:
         url = endpoint(base, route)
         try:
             response, text = await self._fetch(
-                method, base, route, headers=self._headers(), body=body
+                method, base, route, headers=self._headers(), body=body, params=params
             )
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
             raise BackendError(self._scrubbed(self._transport_error(exc, url))) from exc
@@ -595,24 +609,32 @@ class OpenAIBackend:
         """Model ids the server offers (`GET /models`), exactly as listed: they are sent
         back and stored as they are, so show them only through `safe_text.one_line`.
 
-        Raises `BackendError` on any failure (DEADLINE past `discovery_timeout`).
+        A paged list (`has_more`, `last_id`) is followed page by page, within one
+        `discovery_timeout` for the whole listing and at most `model_list.MAX_PAGES`
+        pages. Raises `BackendError` on any failure (DEADLINE past the deadline).
         """
-        text = await self._ask("GET", self.base_url, "/models")
+        pages = ModelPages()
+        params = {} if self.models_page_size is None else {"limit": str(self.models_page_size)}
         try:
-            data = json.loads(text).get("data")
-        except (ValueError, AttributeError):
-            data = None
-        if not isinstance(data, list):
-            error = ChatError(
-                ErrorKind.PROTOCOL, f"not a model list: {excerpt(text, self._mask)}", status=200
-            )
-            raise BackendError(self._scrubbed(error))
-        names = {
-            item["id"]
-            for item in data
-            if isinstance(item, dict) and isinstance(item.get("id"), str) and item["id"]
-        }
-        return sorted(names)
+            async with asyncio.timeout(self.discovery_timeout):
+                while True:
+                    text = await self._ask("GET", self.base_url, "/models", params=params)
+                    page = read_page(text)
+                    if page is None:
+                        error = ChatError(
+                            ErrorKind.PROTOCOL,
+                            f"not a model list: {excerpt(text, self._mask)}",
+                            status=200,
+                        )
+                        raise BackendError(self._scrubbed(error))
+                    cursor = pages.take(page)
+                    if cursor is None:
+                        break
+                    params = {**params, self.models_cursor: cursor}
+        except TimeoutError as exc:
+            error = self._discovery_deadline("GET", self.base_url, "/models")
+            raise BackendError(self._scrubbed(error)) from exc
+        return sorted(pages.ids)
 
     # -- what this kind cannot do (see `capabilities`; the gateway does not ask) ---------
 

@@ -4,8 +4,9 @@ One table of known families (OpenAI's reasoning models take no temperature or to
 want `max_completion_tokens`; recent Claude models take only one of temperature/top_p;
 every Claude model takes temperature 0–1), plus what a server taught us with its own
 400 ("`temperature` and `top_p` cannot both be specified", `param: "temperature"`),
-remembered per model name. Pure: the learnt rules are saved through a callable the
-caller passes (the store's file in the cache folder).
+remembered per model name. The same table says which Claude models Anthropic's
+structured outputs can hold to a JSON Schema. Pure: the learnt rules are saved through a
+callable the caller passes (the store's file in the cache folder).
 
 A dial that is not sent is recorded at its neutral value (1.0): that is what the server
 then uses, so the reply's record says what really shaped it.
@@ -34,7 +35,7 @@ SHOWN = {"temperature": "temperature", "top_p": "top-p"}
 
 @dataclass(frozen=True, slots=True)
 class DialRule:
-    """What one model accepts of the sampling dials."""
+    """What one model accepts of the sampling dials (and of an output schema)."""
 
     refused: frozenset[Dial] = frozenset()
     """Dials never sent (the server uses its default, 1.0)."""
@@ -45,6 +46,9 @@ class DialRule:
     """The reply-reserve field the model needs; None: the backend's own setting."""
     why: str = ""
     """The family, or "learnt from the server", for the locked slider's reason."""
+    structured_output: bool = False
+    """Anthropic's structured outputs hold the reply to a JSON Schema (Messages
+    `output_config.format`). Chat Completions servers say for themselves."""
 
     def merged(self, other: DialRule) -> DialRule:
         """Both rules' restrictions at once."""
@@ -56,6 +60,7 @@ class DialRule:
             temperature_range=(low, max(low, high)),
             max_tokens_field=other.max_tokens_field or self.max_tokens_field,
             why=" · ".join(w for w in (self.why, other.why) if w),
+            structured_output=self.structured_output or other.structured_output,
         )
 
     def locked(self, dial: Dial) -> str | None:
@@ -72,14 +77,36 @@ class Family:
     rule: DialRule
 
 
-def _claude_recent(model: str) -> bool:
-    """Sonnet/Haiku 4.5 and later, Opus 4.1 and later (any host's spelling)."""
+def _claude_version(model: str) -> tuple[str, int, int] | None:
+    """("opus" | "sonnet" | "haiku", major, minor) of a Claude 4-style name in any
+    host's spelling (`claude-sonnet-4-5-20250929`, `anthropic/claude-opus-4.1`); None for
+    other names, Claude 3's `claude-3-5-sonnet` included."""
     found = re.search(r"claude-(opus|sonnet|haiku)-(\d+)(?:[-.](\d{1,2}))?(?!\d)", model)
     if found is None:
+        return None
+    return found.group(1), int(found.group(2)), int(found.group(3) or 0)
+
+
+def _claude_recent(model: str) -> bool:
+    """Sonnet/Haiku 4.5 and later, Opus 4.1 and later."""
+    version = _claude_version(model)
+    if version is None:
         return False
-    kind, major, minor = found.group(1), int(found.group(2)), int(found.group(3) or 0)
+    kind, major, minor = version
     least = (4, 1) if kind == "opus" else (4, 5)
     return (major, minor) >= least
+
+
+STRUCTURED_OUTPUT_MODELS = "Claude Opus, Sonnet and Haiku 4.5 and later"
+"""The models Anthropic's structured outputs serve, in the user's words. Opus 4.1 had
+them in the 2025 beta only; the generally available `output_config.format` lists
+Opus 4.5/4.6, Sonnet 4.5/4.6 and Haiku 4.5."""
+
+
+def _claude_structured(model: str) -> bool:
+    """Whether `model` is one of `STRUCTURED_OUTPUT_MODELS`."""
+    version = _claude_version(model)
+    return version is not None and version[1:] >= (4, 5)
 
 
 OPENAI_REASONING = DialRule(
@@ -93,6 +120,7 @@ CLAUDE_ONE_DIAL = DialRule(
     temperature_range=ANTHROPIC_TEMPERATURE_RANGE,
     why="recent Claude models take temperature or top-p, not both",
 )
+CLAUDE_STRUCTURED = DialRule(structured_output=True)
 
 FAMILIES: tuple[Family, ...] = (
     # o1, o3, o4-mini, o1-pro…; gpt-5, gpt-5-mini, gpt-5.1… (not the -chat models,
@@ -118,6 +146,8 @@ def table_rule(model: str, protocol: Protocol = "openai") -> DialRule:
             rule = rule.merged(family.rule)
     if "claude" in name and _claude_recent(name):
         rule = rule.merged(CLAUDE_ONE_DIAL)
+    if "claude" in name and _claude_structured(name):
+        rule = rule.merged(CLAUDE_STRUCTURED)
     if protocol == "anthropic":
         rule = rule.merged(DialRule(temperature_range=ANTHROPIC_TEMPERATURE_RANGE))
         rule = replace(rule, max_tokens_field=None)  # Messages always says max_tokens
