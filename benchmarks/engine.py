@@ -42,10 +42,18 @@ def events() -> list[StreamEvent]:
 class _Gateway:
     """Hands the engine a ready stream: what is measured is the engine, not a network."""
 
+    free = True
+    """Nothing to price: the price list is not what is measured."""
+
     def __init__(self, stream: list[StreamEvent]) -> None:
         self._stream = stream
 
-    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+    def chain(self) -> tuple[_Gateway, ...]:
+        return (self,)
+
+    async def stream(
+        self, request: ChatRequest, *, replan: object = None
+    ) -> AsyncGenerator[StreamEvent, None]:
         for event in self._stream:
             yield event
 
