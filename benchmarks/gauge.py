@@ -18,6 +18,7 @@ import time
 
 from tests.support.replies import prose_reply
 
+from llmchat.backends.base import Capabilities
 from llmchat.core.conversation import Conversation, SessionInfo
 from llmchat.core.messages import Message, Role
 from llmchat.core.tokens import TokenCounter, load_encoder
@@ -35,6 +36,7 @@ class _NoBackend:
 
     name = "bench"
     model = "gpt-4-turbo"
+    capabilities = Capabilities()  # counts nothing itself: the gauge counts here
 
     async def aclose(self) -> None:
         pass
