@@ -160,7 +160,7 @@ class LlmChatApp(KeysInOrderApp):
         if ready:
             self.push_screen(self._first_screen())
 
-    def _chat_screen(self, session_id: str | None) -> Screen[None]:
+    def _chat_screen(self, session_id: str | None, at_message: str | None = None) -> Screen[None]:
         from llmchat.tui.screens.chat import ChatScreen
 
         if session_id is None and not self.launch.configured:
@@ -170,7 +170,7 @@ class LlmChatApp(KeysInOrderApp):
         context = self.launch.open_session(session_id)
         self._close_context()
         self.context = context
-        return ChatScreen(self.context)
+        return ChatScreen(self.context, at_message=at_message)
 
     def _close_context(self) -> None:
         if self.context is not None:
@@ -240,8 +240,15 @@ class LlmChatApp(KeysInOrderApp):
     def action_open_session(self, session_id: str) -> None:
         self.open_session(session_id)
 
-    def open_session(self, session_id: str | None, *, unsaved_given_up: bool = False) -> None:
-        """Switch the main screen to another session (or a new one)."""
+    def open_session(
+        self,
+        session_id: str | None,
+        *,
+        at_message: str | None = None,
+        unsaved_given_up: bool = False,
+    ) -> None:
+        """Switch the main screen to another session (or a new one), at `at_message` (a
+        message id: focused and scrolled to) or else at its newest message."""
         from llmchat.core.conversation import PersistError
         from llmchat.tui.screens.chat import ChatScreen
         from llmchat.tui.screens.unsaved import UnsavedScreen, suggested_copy_path
@@ -253,7 +260,10 @@ class LlmChatApp(KeysInOrderApp):
             # Not "another llmchat has it open": it is this one. Back to it.
             while len(self.screen_stack) > 1 and not isinstance(self.screen, ChatScreen):
                 self.pop_screen()
-            self.notify("That session is already open.", timeout=3)
+            if at_message is not None and isinstance(self.screen, ChatScreen):
+                self.screen.show_message(at_message)
+            else:
+                self.notify("That session is already open.", timeout=3)
             return
         conversation = self.context.conversation if self.context is not None else None
         if conversation is not None and conversation.unsaved and not unsaved_given_up:
@@ -265,7 +275,7 @@ class LlmChatApp(KeysInOrderApp):
                 def go_on(message: str | None) -> None:
                     if message:
                         self.notify(one_line(message), timeout=10, markup=False)
-                    self.open_session(session_id, unsaved_given_up=True)
+                    self.open_session(session_id, at_message=at_message, unsaved_given_up=True)
 
                 where = suggested_copy_path(conversation, Path.home())
                 self.push_screen(
@@ -279,7 +289,7 @@ class LlmChatApp(KeysInOrderApp):
                 )
                 return
         try:
-            screen = self._chat_screen(session_id)
+            screen = self._chat_screen(session_id, at_message)
         except Exception as exc:  # a locked or unreadable session: say so, keep running
             self.notify(
                 one_line(str(exc)), title="Cannot open session", severity="error", markup=False
