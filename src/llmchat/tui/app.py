@@ -114,7 +114,7 @@ class LlmChatApp(KeysInOrderApp):
     TITLE = "llmchat"
     # Each screen's layout lives in a .tcss beside it; they are loaded here, by the app,
     # because Textual does not load CSS_PATH for the screen that is the stack's base.
-    CSS_PATH = [_SCREENS / "chat.tcss", _SCREENS / "resume.tcss"]
+    CSS_PATH = [_SCREENS / "chat.tcss", _SCREENS / "session_browser.tcss"]
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help", tooltip="Keys, files and how to connect"),
         Binding("f3", "resume", "Sessions", id="app.resume", tooltip="Open a saved session"),
@@ -146,9 +146,9 @@ class LlmChatApp(KeysInOrderApp):
         if self.launch.open_session is None:
             return self._welcome()
         if self.launch.start == "resume-picker":
-            from llmchat.tui.screens.resume import ResumeScreen
+            from llmchat.tui.screens.session_browser import SessionBrowser
 
-            return ResumeScreen(self.launch.sessions_dir, as_start=True)
+            return SessionBrowser(self.launch.sessions_dir, as_start=True)
         if self.launch.initial is not None:
             from llmchat.tui.screens.chat import ChatScreen
 
@@ -315,9 +315,9 @@ class LlmChatApp(KeysInOrderApp):
     def action_resume(self) -> None:
         if self.launch.open_session is None:
             return
-        from llmchat.tui.screens.resume import ResumeScreen
+        from llmchat.tui.screens.session_browser import SessionBrowser
 
-        self.push_screen(ResumeScreen(self.launch.sessions_dir))
+        self.push_screen(SessionBrowser(self.launch.sessions_dir))
 
     def action_new_session(self) -> None:
         if self.launch.open_session is not None:

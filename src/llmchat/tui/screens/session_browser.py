@@ -1,0 +1,458 @@
+"""The session browser (F3, `llmchat --resume`): every saved session, newest first.
+
+Typing filters the list at once (title, first line, model, id prefix); Enter opens the
+highlighted session; F2 renames it; ctrl+d moves it to the trash beside the sessions
+and ctrl+z brings the last one back. The listing and every file operation run in thread
+workers: the UI thread only picks among rows already made (see `session_rows`).
+
+Search seam: give `search` (query → hits, each naming a session and a message) and the
+sessions it finds join those the filter matches; Enter opens such a session at the hit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from textual import events, on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.content import Content
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input, Static
+
+from llmchat.core.safe_text import one_line
+from llmchat.store.errors import SessionError, SessionLocked, SessionNotFound
+from llmchat.store.session_list import SessionListing, SessionSummary, scan_sessions
+from llmchat.store.session_title import retitle_session
+from llmchat.store.session_trash import TrashedSession, move_to_trash, restore
+from llmchat.tui.screens.session_rows import COLUMNS, SessionRow, filter_rows, session_row
+
+if TYPE_CHECKING:
+    from llmchat.tui.app import LlmChatApp
+
+
+_UNREADABLE_SHOWN = 3
+"""Unreadable files named in the browser's notice; the rest are counted."""
+_ON_TABLE_ONLY = {"rename_key", "delete_key", "undo_key", "new_key"}
+"""Letter and Delete keys that act only while the list has the keyboard, not the filter."""
+
+
+class MessageHit(Protocol):
+    """What the browser needs of a search hit (store.session_search's SearchHit has it)."""
+
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def message_id(self) -> str: ...
+    @property
+    def line(self) -> str: ...
+
+
+Search = Callable[[str], Sequence[MessageHit]]
+"""Full-text search over the sessions: runs in a thread worker, may read files."""
+
+
+class SessionBrowser(Screen[None]):
+    BINDINGS = [
+        Binding("escape", "back", "Back", id="browser.back", tooltip="Clear the filter, or close"),
+        Binding("enter", "open", "Open", id="browser.open", tooltip="Open the highlighted session"),
+        Binding("f2", "rename", "Rename", id="browser.rename", tooltip="Rename the session"),
+        Binding(
+            "ctrl+d",
+            "delete",
+            "Delete",
+            id="browser.delete",
+            tooltip="Move the session to the trash",
+            priority=True,  # over the filter's own ctrl+d
+        ),
+        Binding("ctrl+z", "undo", "Undo delete", id="browser.undo", tooltip="Restore it"),
+        Binding("ctrl+n", "new", "New", id="browser.new", tooltip="Start a new session"),
+        Binding("r", "rename_key", "Rename", show=False),
+        Binding("delete", "delete_key", "Delete", show=False),
+        Binding("u", "undo_key", "Undo delete", show=False),
+        Binding("n", "new_key", "New", show=False),
+        Binding("up", "move(-1)", "Up", show=False),
+        Binding("down", "move(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+    ]
+
+    def __init__(
+        self, sessions_dir: Path, *, as_start: bool = False, search: Search | None = None
+    ) -> None:
+        super().__init__()
+        self.sessions_dir = sessions_dir
+        self.as_start = as_start
+        self.search = search
+        self._rows: list[SessionRow] = []
+        """Every session listed, newest first."""
+        self._shown: list[SessionRow] = []
+        self._hits: dict[str, MessageHit] = {}
+        """The search's first hit per session, for the current filter text."""
+        self._trashed: list[tuple[TrashedSession, SessionRow]] = []
+        """What this browser deleted, the last one last: what ctrl+z brings back."""
+        self._loaded = False
+
+    @property
+    def chat_app(self) -> LlmChatApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def table(self) -> DataTable[object]:
+        return self.query_one(DataTable)
+
+    @property
+    def filter_box(self) -> Input:
+        return self.query_one("#browser-filter", Input)
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(Content("Saved sessions, newest first"), id="browser-heading")
+            yield Input(
+                placeholder="Type to filter: title, first line, model, id",
+                id="browser-filter",
+                compact=True,
+                select_on_focus=False,  # typing in the list goes on after what is there
+            )
+            yield DataTable(id="browser-table", cursor_type="row", zebra_stripes=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.table.add_columns(*COLUMNS)
+        self.filter_box.focus()
+        self.run_worker(
+            self._load,
+            thread=True,
+            exit_on_error=False,
+            group="browser-list",
+            description="list sessions",
+        )
+
+    def _load(self) -> None:
+        # Reads the index (and any file changed since): never on the UI thread. The rows'
+        # cells are made here too, so showing 1,000 sessions only fills the table.
+        listing = scan_sessions(self.sessions_dir)
+        rows = [session_row(summary) for summary in listing.sessions]
+        self.app.call_from_thread(self._show_listing, listing, rows)
+
+    def _show_listing(self, listing: SessionListing, rows: list[SessionRow]) -> None:
+        if listing.unreadable:
+            # Left out of the list, but not without a word: which file, and why.
+            shown = listing.unreadable[:_UNREADABLE_SHOWN]
+            more = len(listing.unreadable) - len(shown)
+            lines = [one_line(line, 200) for line in shown]
+            if more:
+                lines.append(f"(and {more} more)")
+            self.notify(
+                "\n".join(lines),
+                title="Cannot read saved sessions",
+                severity="warning",
+                markup=False,
+                timeout=10,
+            )
+        self._rows = rows
+        self._loaded = True
+        self._refilter()
+
+    # -- the list and the filter --------------------------------------------------------
+
+    @property
+    def highlighted(self) -> SessionSummary | None:
+        """The session under the cursor, if any row is shown."""
+        if not self._shown:
+            return None
+        row = min(max(self.table.cursor_row, 0), len(self._shown) - 1)
+        return self._shown[row].summary
+
+    @on(Input.Changed, "#browser-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._hits = {}
+        self._refilter()
+        self._start_search(event.value)
+
+    def _refilter(self) -> None:
+        query = self.filter_box.value
+        shown = filter_rows(self._rows, query)
+        if self._hits:
+            # SEAM (search): sessions found by their messages join those the filter
+            # matches, shown with the matching line; Enter opens them at that message.
+            matched = {row.key for row in shown}
+            found = {
+                row.key: row
+                for row in self._rows
+                if row.key in self._hits and row.key not in matched
+            }
+            shown += [
+                session_row(row.summary, first_line=self._hits[key].line)
+                for key, row in found.items()
+            ]
+            order = {row.key: n for n, row in enumerate(self._rows)}
+            shown.sort(key=lambda row: order[row.key])
+        self._fill(shown)
+
+    def _fill(self, shown: list[SessionRow]) -> None:
+        table = self.table
+        was = self.highlighted
+        self._shown = shown
+        table.clear()
+        table.add_rows([row.cells for row in shown])
+        keys = [row.key for row in shown]
+        if was is not None and was.id in keys:
+            table.move_cursor(row=keys.index(was.id), animate=False)
+        self._say_count()
+
+    def _say_count(self) -> None:
+        heading = self.query_one("#browser-heading", Static)
+        total, shown = len(self._rows), len(self._shown)
+        if not self._loaded:
+            text = "Saved sessions, newest first"
+        elif not total:
+            text = "No saved sessions yet — ctrl+n starts one"
+        elif self.filter_box.value.strip():
+            text = f"{shown} of {total} sessions match"
+        else:
+            text = f"{total} saved session{'s' if total != 1 else ''}, newest first"
+        heading.update(Content(text))
+
+    def _start_search(self, query: str) -> None:
+        if self.search is None or not query.strip():
+            return
+        search = self.search
+
+        def run() -> None:
+            hits = search(query)
+            self.app.call_from_thread(self._show_hits, query, hits)
+
+        self.run_worker(
+            run,
+            thread=True,
+            exclusive=True,
+            exit_on_error=False,
+            group="browser-search",
+            description="search the sessions",
+        )
+
+    def _show_hits(self, query: str, hits: Sequence[MessageHit]) -> None:
+        if query != self.filter_box.value:
+            return  # typed on since: a newer search is on its way
+        first: dict[str, MessageHit] = {}
+        for hit in hits:
+            first.setdefault(hit.session_id, hit)
+        self._hits = first
+        self._refilter()
+
+    # -- keys ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in _ON_TABLE_ONLY:
+            return self.focused is self.table  # in the filter these keys are typing
+        return True
+
+    def on_key(self, event: events.Key) -> None:
+        # The list takes the keyboard with Tab; typing there still goes to the filter.
+        if self.focused is self.table and event.is_printable and event.character:
+            if event.key in ("r", "u", "n"):
+                return
+            event.stop()
+            self.filter_box.focus()
+            self.filter_box.insert_text_at_cursor(event.character)
+
+    def action_move(self, step: int) -> None:
+        self.table.move_cursor(row=self.table.cursor_row + step)
+
+    def action_page(self, step: int) -> None:
+        height = max(1, self.table.scrollable_content_region.height - 1)
+        self.table.move_cursor(row=self.table.cursor_row + step * height)
+
+    @on(Input.Submitted, "#browser-filter")
+    def _filter_submitted(self) -> None:
+        self.action_open()
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self) -> None:
+        self.action_open()
+
+    def action_open(self) -> None:
+        summary = self.highlighted
+        if summary is None:
+            return
+        hit = self._hits.get(summary.id)
+        self.chat_app.open_session(summary.id, at_message=hit.message_id if hit else None)
+
+    def action_new(self) -> None:
+        self.chat_app.open_session(None)
+
+    def action_new_key(self) -> None:
+        self.action_new()
+
+    def action_back(self) -> None:
+        if self.filter_box.value:
+            self.filter_box.value = ""
+            self.filter_box.focus()
+        elif self.as_start:
+            self.chat_app.open_session(None)
+        else:
+            self.dismiss()
+
+    # -- rename, delete, undo -----------------------------------------------------------
+
+    def _open_here(self, summary: SessionSummary) -> bool:
+        context = self.chat_app.context
+        return context is not None and context.conversation.info.id == summary.id
+
+    def action_rename(self) -> None:
+        from llmchat.tui.screens.text_line import TextLineScreen
+
+        summary = self.highlighted
+        if summary is None:
+            return
+
+        def done(title: str | None) -> None:
+            if title:
+                self._rename(summary, title)
+
+        self.app.push_screen(TextLineScreen(summary.title), done)
+
+    def action_rename_key(self) -> None:
+        self.action_rename()
+
+    def _rename(self, summary: SessionSummary, title: str) -> None:
+        if self._open_here(summary):
+            self._rename_open(summary, title)
+            return
+
+        def run() -> None:
+            try:
+                now = retitle_session(summary.path, title)
+            except SessionLocked:
+                self.app.call_from_thread(self._refuse, summary, "renamed", "in another llmchat")
+            except (SessionError, OSError) as exc:
+                self.app.call_from_thread(self._failed, "Not renamed", str(exc))
+            else:
+                self.app.call_from_thread(self._renamed, summary, now)
+
+        self.run_worker(
+            run,
+            thread=True,
+            exit_on_error=False,
+            group="browser-files",
+            description="rename a session",
+        )
+
+    def _rename_open(self, summary: SessionSummary, title: str) -> None:
+        """The session open in this llmchat is renamed through its conversation, which
+        holds its file (as F2 in the chat does)."""
+        from llmchat.core.conversation import PersistError
+        from llmchat.tui.screens.chat import ChatScreen
+
+        context = self.chat_app.context
+        assert context is not None
+        try:
+            context.conversation.rename(title)
+        except PersistError as exc:
+            self._failed("Not renamed", str(exc))
+            return
+        for screen in self.app.screen_stack:
+            if isinstance(screen, ChatScreen):
+                screen.show_title()
+        self._renamed(summary, context.conversation.info.title)
+
+    def _renamed(self, summary: SessionSummary, title: str) -> None:
+        renamed = replace(summary, title=title, read=None)
+        self._rows = [session_row(renamed) if r.key == summary.id else r for r in self._rows]
+        self._refilter()
+
+    def action_delete(self) -> None:
+        summary = self.highlighted
+        if summary is None:
+            return
+        if self._open_here(summary):
+            self._refuse(summary, "deleted", "here: open another session first")
+            return
+        row = next(row for row in self._rows if row.key == summary.id)
+
+        def run() -> None:
+            try:
+                trashed = move_to_trash(summary.path)
+            except SessionLocked:
+                self.app.call_from_thread(self._refuse, summary, "deleted", "in another llmchat")
+            except SessionNotFound:
+                self.app.call_from_thread(self._gone, row, None)
+            except SessionError as exc:
+                self.app.call_from_thread(self._failed, "Not deleted", str(exc))
+            else:
+                self.app.call_from_thread(self._gone, row, trashed)
+
+        self.run_worker(
+            run,
+            thread=True,
+            exit_on_error=False,
+            group="browser-files",
+            description="delete a session",
+        )
+
+    def action_delete_key(self) -> None:
+        self.action_delete()
+
+    def _gone(self, row: SessionRow, trashed: TrashedSession | None) -> None:
+        self._rows = [r for r in self._rows if r.key != row.key]
+        self._refilter()
+        title = one_line(row.summary.title or "(untitled)", 40)
+        if trashed is None:
+            self.notify(f"“{title}” was deleted elsewhere already.", markup=False)
+            return
+        self._trashed.append((trashed, row))
+        self.notify(f"Deleted “{title}” — ctrl+z brings it back.", markup=False, timeout=6)
+
+    def action_undo(self) -> None:
+        if not self._trashed:
+            self.notify("Nothing deleted here to bring back.", timeout=3)
+            return
+        trashed, row = self._trashed.pop()
+
+        def run() -> None:
+            try:
+                restore(trashed)
+            except SessionError as exc:
+                self.app.call_from_thread(self._failed, "Not restored", str(exc))
+            else:
+                self.app.call_from_thread(self._restored, row)
+
+        self.run_worker(
+            run,
+            thread=True,
+            exit_on_error=False,
+            group="browser-files",
+            description="restore a session",
+        )
+
+    def action_undo_key(self) -> None:
+        self.action_undo()
+
+    def _restored(self, row: SessionRow) -> None:
+        restored = session_row(replace(row.summary, read=None))
+        rows = [*self._rows, restored]
+        rows.sort(key=lambda r: (r.summary.updated, r.summary.created), reverse=True)
+        self._rows = rows
+        self._refilter()
+        at = next((n for n, r in enumerate(self._shown) if r.key == restored.key), None)
+        if at is not None:
+            self.table.move_cursor(row=at, animate=False)
+        title = one_line(row.summary.title or "(untitled)", 40)
+        self.notify(f"Restored “{title}”.", markup=False, timeout=3)
+
+    def _refuse(self, summary: SessionSummary, done: str, where: str) -> None:
+        title = one_line(summary.title or "(untitled)", 40)
+        self.notify(
+            f"“{title}” cannot be {done} while it is open {where}.",
+            title="Session open",
+            severity="warning",
+            markup=False,
+        )
+
+    def _failed(self, title: str, reason: str) -> None:
+        self.notify(one_line(reason, 300), title=title, severity="error", markup=False)
