@@ -18,11 +18,12 @@ from llmchat.store import SessionFile, list_sessions, load_session, session_inde
 from llmchat.store.session_trash import trash_dir
 from llmchat.tui.app import LlmChatApp
 from llmchat.tui.screens.chat import ChatScreen
-from llmchat.tui.screens.session_browser import SessionBrowser
+from llmchat.tui.screens.session_browser import FIRST_ROWS, SessionBrowser
 from llmchat.tui.screens.text_line import TextLineScreen
 from llmchat.tui.widgets.reply_view import UserView
 from tests.support.openai_server import OpenAIServer
 from tests.tui.helpers import chat_app
+from tests.tui.test_long_conversation import until
 
 T0 = 1_780_000_000  # fixed mtimes, one a minute apart; nothing here waits for a clock
 
@@ -401,6 +402,7 @@ async def test_with_a_warm_index_the_browser_reads_no_session_file(
     server: OpenAIServer, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(session_index, "_RACY_NS", 0)
+    monkeypatch.setattr(SessionFile, "_sync", lambda self, fd: None)  # 1,000 fsyncs: slow
     for n in range(1000):
         saved(server, f"Session {n:04}", f"question {n}", minute=n)
     list_sessions(paths.sessions_dir())  # warms the index
@@ -410,9 +412,27 @@ async def test_with_a_warm_index_the_browser_reads_no_session_file(
     app = chat_app(server, session="")
     async with app.run_test(size=(120, 30)) as pilot:
         await browsing(app, pilot)
-        assert app.screen.query_one(DataTable).row_count == 1000
+        table = app.screen.query_one(DataTable)
+        assert table.row_count >= FIRST_ROWS  # at once: a screenful, and more
+        await until(pilot, lambda: table.row_count == 1000, "every session listed")
         assert column(app, "Title")[0] == "Session 0999"
+        assert column(app, "Title")[-1] == "Session 0000"
     assert reads == []
+
+
+async def test_typing_while_a_long_list_fills_shows_only_the_matches(
+    server: OpenAIServer, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(SessionFile, "_sync", lambda self, fd: None)
+    for n in range(400):
+        saved(server, f"Session {n:03}", "hi", minute=n)
+    app = chat_app(server, session="")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await browsing(app, pilot)
+        await pilot.press(*"session 00")
+        await until(pilot, lambda: len(column(app, "Title")) == 10, "the ten matches")
+        await pilot.pause(0.2)  # no batch of the whole list comes after them
+        assert column(app, "Title") == [f"Session {n:03}" for n in reversed(range(10))]
 
 
 @dataclass(frozen=True)
