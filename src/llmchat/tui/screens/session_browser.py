@@ -30,7 +30,13 @@ from llmchat.store.errors import SessionError, SessionLocked, SessionNotFound
 from llmchat.store.session_list import SessionListing, SessionSummary, scan_sessions
 from llmchat.store.session_title import retitle_session
 from llmchat.store.session_trash import TrashedSession, move_to_trash, restore
-from llmchat.tui.screens.session_rows import COLUMNS, SessionRow, filter_rows, session_row
+from llmchat.tui.screens.session_rows import (
+    COLUMNS,
+    SessionRow,
+    column_widths,
+    filter_rows,
+    session_row,
+)
 
 if TYPE_CHECKING:
     from llmchat.tui.app import LlmChatApp
@@ -64,7 +70,14 @@ Search = Callable[[str], Sequence[MessageHit]]
 class SessionBrowser(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back", id="browser.back", tooltip="Clear the filter, or close"),
-        Binding("enter", "open", "Open", id="browser.open", tooltip="Open the highlighted session"),
+        Binding(
+            "enter",
+            "open",
+            "Open",
+            id="browser.open",
+            tooltip="Open the highlighted session",
+            priority=True,  # from the filter too, and shown in the footer there
+        ),
         Binding("f2", "rename", "Rename", id="browser.rename", tooltip="Rename the session"),
         Binding(
             "ctrl+d",
@@ -102,6 +115,9 @@ class SessionBrowser(Screen[None]):
         """What this browser deleted, the last one last: what ctrl+z brings back."""
         self._loaded = False
         self._batches = 0
+        self._widths: tuple[int, ...] = ()
+        self._refill = False
+        """The columns changed: the rows are drawn again even if the same ones are shown."""
         """Counts fills: rows still being added for an older one are not added."""
 
     @property
@@ -129,7 +145,7 @@ class SessionBrowser(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.table.add_columns(*COLUMNS)
+        self._use_widths(tuple(len(label) for label in COLUMNS))
         self.filter_box.focus()
         self.run_worker(
             self._load,
@@ -144,9 +160,12 @@ class SessionBrowser(Screen[None]):
         # cells are made here too, so showing 1,000 sessions only fills the table.
         listing = scan_sessions(self.sessions_dir)
         rows = [session_row(summary) for summary in listing.sessions]
-        self.app.call_from_thread(self._show_listing, listing, rows)
+        widths = column_widths(rows)
+        self.app.call_from_thread(self._show_listing, listing, rows, widths)
 
-    def _show_listing(self, listing: SessionListing, rows: list[SessionRow]) -> None:
+    def _show_listing(
+        self, listing: SessionListing, rows: list[SessionRow], widths: tuple[int, ...]
+    ) -> None:
         if listing.unreadable:
             # Left out of the list, but not without a word: which file, and why.
             shown = listing.unreadable[:_UNREADABLE_SHOWN]
@@ -163,7 +182,22 @@ class SessionBrowser(Screen[None]):
             )
         self._rows = rows
         self._loaded = True
+        self._use_widths(widths)
         self._refilter()
+
+    def _use_widths(self, widths: tuple[int, ...]) -> None:
+        """Columns of fixed widths. (Measured by the table, a column's width changed only
+        after rows had been drawn, and the rows drawn before kept the old one.)"""
+        if widths == self._widths:
+            return
+        self._widths, self._refill = widths, True
+        table = self.table
+        if not table.columns:
+            for label, width in zip(COLUMNS, widths, strict=True):
+                table.add_column(label, width=width)
+            return
+        for column, width in zip(table.ordered_columns, widths, strict=True):
+            column.width = width  # drawn so by the refill that follows
 
     # -- the list and the filter --------------------------------------------------------
 
@@ -206,8 +240,10 @@ class SessionBrowser(Screen[None]):
 
         A DataTable row costs about 0.1 ms to add: 1,000 at once would hold up every key
         typed in the filter. The highlighted session stays highlighted if it is shown."""
-        if len(shown) == len(self._shown) and all(map(operator.is_, shown, self._shown)):
+        same = len(shown) == len(self._shown) and all(map(operator.is_, shown, self._shown))
+        if same and not self._refill:
             return  # the same rows (a key that narrowed nothing)
+        self._refill = False
         table = self.table
         was = self.highlighted
         self._shown = shown
@@ -292,10 +328,6 @@ class SessionBrowser(Screen[None]):
     def action_page(self, step: int) -> None:
         height = max(1, self.table.scrollable_content_region.height - 1)
         self.table.move_cursor(row=self.table.cursor_row + step * height)
-
-    @on(Input.Submitted, "#browser-filter")
-    def _filter_submitted(self) -> None:
-        self.action_open()
 
     @on(DataTable.RowSelected)
     def _row_selected(self) -> None:
@@ -389,6 +421,7 @@ class SessionBrowser(Screen[None]):
     def _renamed(self, summary: SessionSummary, title: str) -> None:
         renamed = replace(summary, title=title, read=None)
         self._rows = [session_row(renamed) if r.key == summary.id else r for r in self._rows]
+        self._use_widths(column_widths(self._rows))
         self._refilter()
 
     def action_delete(self) -> None:
@@ -424,8 +457,11 @@ class SessionBrowser(Screen[None]):
         self.action_delete()
 
     def _gone(self, row: SessionRow, trashed: TrashedSession | None) -> None:
+        at = next((n for n, r in enumerate(self._shown) if r.key == row.key), 0)
         self._rows = [r for r in self._rows if r.key != row.key]
         self._refilter()
+        if self._shown:  # on the session after it, as a list does when one leaves it
+            self.table.move_cursor(row=min(at, len(self._shown) - 1), animate=False)
         title = one_line(row.summary.title or "(untitled)", 40)
         if trashed is None:
             self.notify(f"“{title}” was deleted elsewhere already.", markup=False)
@@ -463,6 +499,7 @@ class SessionBrowser(Screen[None]):
         rows = [*self._rows, restored]
         rows.sort(key=lambda r: (r.summary.updated, r.summary.created), reverse=True)
         self._rows = rows
+        self._use_widths(column_widths(rows))
         self._refilter()
         at = next((n for n, r in enumerate(self._shown) if r.key == restored.key), None)
         if at is not None:

@@ -17,9 +17,9 @@ from llmchat.core.safe_text import one_line
 from llmchat.store.session_list import SessionSummary
 
 COLUMNS = ("Title", "Model", "Date", "Msgs", "Cost", "First line", "Id")
-TITLE_WIDTH = 48
+TITLE_WIDTH = 40
 MODEL_WIDTH = 24
-FIRST_LINE_WIDTH = 60
+FIRST_LINE_WIDTH = 50
 ID_SHOWN = 8
 
 
@@ -75,6 +75,15 @@ def session_row(summary: SessionSummary, *, first_line: str | None = None) -> Se
 
 def session_rows(summaries: Iterable[SessionSummary]) -> list[SessionRow]:
     return [session_row(summary) for summary in summaries]
+
+
+def column_widths(rows: Iterable[SessionRow]) -> tuple[int, ...]:
+    """Each column as wide as its widest cell (or label): fixed while the filter narrows
+    the list, so nothing jumps sideways as the user types."""
+    widths = [len(label) for label in COLUMNS]
+    for row in rows:
+        widths = [max(width, cell.cell_len) for width, cell in zip(widths, row.cells, strict=True)]
+    return tuple(widths)
 
 
 def filter_rows(rows: Sequence[SessionRow], query: str) -> list[SessionRow]:
