@@ -263,6 +263,20 @@ async def test_ctrl_d_moves_the_session_to_the_trash_and_ctrl_z_brings_it_back(
         assert load_session(gone).messages[0].content == "bye"
 
 
+async def test_after_a_delete_the_next_session_is_highlighted(
+    server: OpenAIServer, home: Path
+) -> None:
+    for minute, title in enumerate(["Third", "Second", "First"]):
+        saved(server, title, "hi", minute=minute)
+    app = chat_app(server, session="")
+    async with app.run_test(size=(120, 30)) as pilot:
+        browser = await browsing(app, pilot)
+        await pilot.press("down", "ctrl+d")
+        await settle(app, pilot)
+        assert column(app, "Title") == ["First", "Third"]
+        assert browser.highlighted is not None and browser.highlighted.title == "Third"
+
+
 async def test_in_the_list_delete_deletes_and_u_undoes(server: OpenAIServer, home: Path) -> None:
     gone = saved(server, "Doomed", "bye", minute=2)
     saved(server, "Kept", "hi", minute=1)
