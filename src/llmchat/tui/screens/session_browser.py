@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,10 +25,8 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from llmchat.core.safe_text import one_line
-from llmchat.store.errors import SessionError, SessionLocked, SessionNotFound
 from llmchat.store.session_list import SessionListing, SessionSummary, scan_sessions
-from llmchat.store.session_title import retitle_session
-from llmchat.store.session_trash import TrashedSession, move_to_trash, restore
+from llmchat.tui.screens.session_browser_files import SessionFileActions
 from llmchat.tui.screens.session_rows import (
     COLUMNS,
     SessionRow,
@@ -111,8 +108,7 @@ class SessionBrowser(Screen[None]):
         self._shown: list[SessionRow] = []
         self._hits: dict[str, MessageHit] = {}
         """The search's first hit per session, for the current filter text."""
-        self._trashed: list[tuple[TrashedSession, SessionRow]] = []
-        """What this browser deleted, the last one last: what ctrl+z brings back."""
+        self.files = SessionFileActions(self)
         self._loaded = False
         self._batches = 0
         self._widths: tuple[int, ...] = ()
@@ -355,166 +351,47 @@ class SessionBrowser(Screen[None]):
         else:
             self.dismiss()
 
-    # -- rename, delete, undo -----------------------------------------------------------
-
-    def _open_here(self, summary: SessionSummary) -> bool:
-        context = self.chat_app.context
-        return context is not None and context.conversation.info.id == summary.id
+    # -- rename, delete, undo: the file work is in session_browser_files -------------
 
     def action_rename(self) -> None:
-        from llmchat.tui.screens.text_line import TextLineScreen
-
-        summary = self.highlighted
-        if summary is None:
-            return
-
-        def done(title: str | None) -> None:
-            if title:
-                self._rename(summary, title)
-
-        self.app.push_screen(TextLineScreen(summary.title), done)
+        self.files.rename()
 
     def action_rename_key(self) -> None:
-        self.action_rename()
+        self.files.rename()
 
-    def _rename(self, summary: SessionSummary, title: str) -> None:
-        if self._open_here(summary):
-            self._rename_open(summary, title)
-            return
+    def action_delete(self) -> None:
+        self.files.delete()
 
-        def run() -> None:
-            try:
-                now = retitle_session(summary.path, title)
-            except SessionLocked:
-                self.app.call_from_thread(self._refuse, summary, "renamed", "in another llmchat")
-            except (SessionError, OSError) as exc:
-                self.app.call_from_thread(self._failed, "Not renamed", str(exc))
-            else:
-                self.app.call_from_thread(self._renamed, summary, now)
+    def action_delete_key(self) -> None:
+        self.files.delete()
 
-        self.run_worker(
-            run,
-            thread=True,
-            exit_on_error=False,
-            group="browser-files",
-            description="rename a session",
-        )
+    def action_undo(self) -> None:
+        self.files.undo()
 
-    def _rename_open(self, summary: SessionSummary, title: str) -> None:
-        """The session open in this llmchat is renamed through its conversation, which
-        holds its file (as F2 in the chat does)."""
-        from llmchat.core.conversation import PersistError
-        from llmchat.tui.screens.chat import ChatScreen
+    def action_undo_key(self) -> None:
+        self.files.undo()
 
-        context = self.chat_app.context
-        assert context is not None
-        try:
-            context.conversation.rename(title)
-        except PersistError as exc:
-            self._failed("Not renamed", str(exc))
-            return
-        for screen in self.app.screen_stack:
-            if isinstance(screen, ChatScreen):
-                screen.show_title()
-        self._renamed(summary, context.conversation.info.title)
-
-    def _renamed(self, summary: SessionSummary, title: str) -> None:
-        renamed = replace(summary, title=title, read=None)
-        self._rows = [session_row(renamed) if r.key == summary.id else r for r in self._rows]
+    def show_renamed(self, summary: SessionSummary) -> None:
+        """Show the session with the title it has now."""
+        self._rows = [session_row(summary) if r.key == summary.id else r for r in self._rows]
         self._use_widths(column_widths(self._rows))
         self._refilter()
 
-    def action_delete(self) -> None:
-        summary = self.highlighted
-        if summary is None:
-            return
-        if self._open_here(summary):
-            self._refuse(summary, "deleted", "here: open another session first")
-            return
-        row = next(row for row in self._rows if row.key == summary.id)
-
-        def run() -> None:
-            try:
-                trashed = move_to_trash(summary.path)
-            except SessionLocked:
-                self.app.call_from_thread(self._refuse, summary, "deleted", "in another llmchat")
-            except SessionNotFound:
-                self.app.call_from_thread(self._gone, row, None)
-            except SessionError as exc:
-                self.app.call_from_thread(self._failed, "Not deleted", str(exc))
-            else:
-                self.app.call_from_thread(self._gone, row, trashed)
-
-        self.run_worker(
-            run,
-            thread=True,
-            exit_on_error=False,
-            group="browser-files",
-            description="delete a session",
-        )
-
-    def action_delete_key(self) -> None:
-        self.action_delete()
-
-    def _gone(self, row: SessionRow, trashed: TrashedSession | None) -> None:
-        at = next((n for n, r in enumerate(self._shown) if r.key == row.key), 0)
-        self._rows = [r for r in self._rows if r.key != row.key]
+    def drop(self, session_id: str) -> None:
+        """Take a deleted session out of the list; the cursor goes to the one after it."""
+        at = next((n for n, r in enumerate(self._shown) if r.key == session_id), 0)
+        self._rows = [r for r in self._rows if r.key != session_id]
         self._refilter()
-        if self._shown:  # on the session after it, as a list does when one leaves it
+        if self._shown:
             self.table.move_cursor(row=min(at, len(self._shown) - 1), animate=False)
-        title = one_line(row.summary.title or "(untitled)", 40)
-        if trashed is None:
-            self.notify(f"“{title}” was deleted elsewhere already.", markup=False)
-            return
-        self._trashed.append((trashed, row))
-        self.notify(f"Deleted “{title}” — ctrl+z brings it back.", markup=False, timeout=6)
 
-    def action_undo(self) -> None:
-        if not self._trashed:
-            self.notify("Nothing deleted here to bring back.", timeout=3)
-            return
-        trashed, row = self._trashed.pop()
-
-        def run() -> None:
-            try:
-                restore(trashed)
-            except SessionError as exc:
-                self.app.call_from_thread(self._failed, "Not restored", str(exc))
-            else:
-                self.app.call_from_thread(self._restored, row)
-
-        self.run_worker(
-            run,
-            thread=True,
-            exit_on_error=False,
-            group="browser-files",
-            description="restore a session",
-        )
-
-    def action_undo_key(self) -> None:
-        self.action_undo()
-
-    def _restored(self, row: SessionRow) -> None:
-        restored = session_row(replace(row.summary, read=None))
-        rows = [*self._rows, restored]
+    def put_back(self, summary: SessionSummary) -> None:
+        """List a restored session again, in its place, and highlight it."""
+        rows = [*self._rows, session_row(summary)]
         rows.sort(key=lambda r: (r.summary.updated, r.summary.created), reverse=True)
         self._rows = rows
         self._use_widths(column_widths(rows))
         self._refilter()
-        at = next((n for n, r in enumerate(self._shown) if r.key == restored.key), None)
+        at = next((n for n, r in enumerate(self._shown) if r.key == summary.id), None)
         if at is not None:
             self.table.move_cursor(row=at, animate=False)
-        title = one_line(row.summary.title or "(untitled)", 40)
-        self.notify(f"Restored “{title}”.", markup=False, timeout=3)
-
-    def _refuse(self, summary: SessionSummary, done: str, where: str) -> None:
-        title = one_line(summary.title or "(untitled)", 40)
-        self.notify(
-            f"“{title}” cannot be {done} while it is open {where}.",
-            title="Session open",
-            severity="warning",
-            markup=False,
-        )
-
-    def _failed(self, title: str, reason: str) -> None:
-        self.notify(one_line(reason, 300), title=title, severity="error", markup=False)
