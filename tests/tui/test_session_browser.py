@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,22 +98,27 @@ async def test_sessions_are_shown_newest_first_with_their_facts(
         assert column(app, "First line") == ["about llamas", "first question"]
 
 
-async def test_dates_are_shown_in_local_time(
-    server: OpenAIServer, home: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import time
-
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
+@pytest.fixture
+def tokyo() -> Iterator[None]:
+    """The local time zone is Tokyo's (no daylight saving: the same offset all year)."""
+    was = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
     time.tzset()
-    try:
-        saved(server, "Dated", "hi", minute=0)  # 2026-05-28 20:26:40 UTC
-        app = chat_app(server, session="")
-        async with app.run_test(size=(200, 30)) as pilot:
-            await browsing(app, pilot)
-            assert column(app, "Date") == ["2026-05-29 05:26"]
-    finally:
-        monkeypatch.undo()
-        time.tzset()
+    yield
+    if was is None:
+        del os.environ["TZ"]
+    else:
+        os.environ["TZ"] = was
+    time.tzset()
+
+
+@pytest.mark.usefixtures("tokyo")
+async def test_dates_are_shown_in_local_time(server: OpenAIServer, home: Path) -> None:
+    saved(server, "Dated", "hi", minute=0)  # 2026-05-28 20:26:40 UTC
+    app = chat_app(server, session="")
+    async with app.run_test(size=(200, 30)) as pilot:
+        await browsing(app, pilot)
+        assert column(app, "Date") == ["2026-05-29 05:26"]
 
 
 async def test_hostile_titles_and_lines_are_shown_literally(
