@@ -5,8 +5,12 @@ highlighted session; F2 renames it; ctrl+d moves it to the trash beside the sess
 and ctrl+z brings the last one back. The listing and every file operation run in thread
 workers: the UI thread only picks among rows already made (see `session_rows`).
 
-Search seam: give `search` (query → hits, each naming a session and a message) and the
-sessions it finds join those the filter matches; Enter opens such a session at the hit.
+SEAM (full-text search, issue 12): give `search` (query → hits, each naming a session
+and a message) and the sessions it finds join those the filter matches, showing the
+matching line; Enter opens such a session at the hit. Not wired yet: once
+store/session_search.py is merged, the app passes
+`search=SessionSearch(sessions_dir, index_path).search` where it makes this screen
+(`LlmChatApp._first_screen` and `action_resume`).
 """
 
 from __future__ import annotations
@@ -55,7 +59,7 @@ class MessageHit(Protocol):
     @property
     def session_id(self) -> str: ...
     @property
-    def message_id(self) -> str: ...
+    def message_id(self) -> str | None: ...
     @property
     def line(self) -> str: ...
 
