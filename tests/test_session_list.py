@@ -22,6 +22,7 @@ from llmchat.store import (
     session_filename,
 )
 from llmchat.store.session_format import to_json
+from llmchat.store.session_list import FIRST_LINE_LIMIT
 
 T0 = 1_780_000_000  # a fixed mtime; the tests set times, they never wait for them
 
@@ -147,3 +148,39 @@ def test_an_empty_prefix_finds_nothing(tmp_path: Path) -> None:
     make(tmp_path, "abc111", updated=T0)
     with pytest.raises(SessionNotFound, match="give a session id"):
         find_session(tmp_path, "  ")
+
+
+def reply(cost: float | None) -> bytes:
+    return encode_record(to_json(Message(role=Role.ASSISTANT, content="ok", cost_usd=cost)))
+
+
+def test_a_summary_adds_up_what_the_priced_replies_cost(tmp_path: Path) -> None:
+    make(tmp_path, "aaaa", updated=T0, extra=reply(0.25) + reply(None) + reply(0.5))
+    assert list_sessions(tmp_path)[0].cost_usd == pytest.approx(0.75)
+
+
+def test_a_session_with_no_priced_reply_has_no_cost(tmp_path: Path) -> None:
+    make(tmp_path, "aaaa", updated=T0, extra=reply(None))
+    make(tmp_path, "bbbb", updated=T0 + 1, messages=0)
+    assert [s.cost_usd for s in list_sessions(tmp_path)] == [None, None]
+
+
+def test_a_summary_carries_the_first_line_of_the_first_user_message(tmp_path: Path) -> None:
+    first = Message(role=Role.USER, content="\n  Why is the sky blue?\nAsk briefly.")
+    later = Message(role=Role.USER, content="And at night?")
+    extra = b"".join(encode_record(to_json(m)) for m in (first, later))
+    make(tmp_path, "aaaa", updated=T0, messages=0, extra=extra)
+    assert list_sessions(tmp_path)[0].first_line == "Why is the sky blue?"
+
+
+def test_the_first_line_is_kept_raw_and_bounded(tmp_path: Path) -> None:
+    hostile = "[bold]\x1b[31m" + "x" * 1000
+    extra = encode_record(to_json(Message(role=Role.USER, content=hostile)))
+    make(tmp_path, "aaaa", updated=T0, messages=0, extra=extra)
+    first_line = list_sessions(tmp_path)[0].first_line
+    assert first_line == hostile[:FIRST_LINE_LIMIT]
+
+
+def test_a_session_without_a_user_message_has_an_empty_first_line(tmp_path: Path) -> None:
+    make(tmp_path, "aaaa", updated=T0, messages=0)
+    assert list_sessions(tmp_path)[0].first_line == ""

@@ -382,3 +382,51 @@ def test_an_index_that_cannot_be_written_costs_only_speed(tmp_path: Path) -> Non
 def test_listing_an_empty_folder_writes_no_index(tmp_path: Path) -> None:
     assert list_sessions(tmp_path) == []
     assert not (tmp_path / INDEX_NAME).exists()
+
+
+@pytest.mark.usefixtures("trusting_index")
+def test_the_index_remembers_each_sessions_cost_and_first_line(
+    tmp_path: Path, full_reads: list[str]
+) -> None:
+    priced = {**message(2, "assistant"), "cost_usd": 0.125}
+    write(tmp_path, "s1", updated=T0, records=[header("s1"), message(1), priced])
+    first = list_sessions(tmp_path)
+    full_reads.clear()
+    [cached] = list_sessions(tmp_path)
+    assert full_reads == []
+    assert [cached] == first
+    assert (cached.cost_usd, cached.first_line) == (0.125, "c1")
+
+
+@pytest.mark.usefixtures("trusting_index")
+def test_an_index_of_the_previous_version_is_read_again_in_full(
+    tmp_path: Path, full_reads: list[str]
+) -> None:
+    path = write(tmp_path, "s1", updated=T0)
+    list_sessions(tmp_path)
+    index = json.loads((tmp_path / INDEX_NAME).read_text())
+    index["v"] = 1  # the facts of version 1 had no cost and no first line
+    for entry in index["entries"].values():
+        del entry["facts"]["cost"], entry["facts"]["first"]
+    (tmp_path / INDEX_NAME).write_text(json.dumps(index))
+    full_reads.clear()
+    assert list_sessions(tmp_path)[0].first_line == "c1"
+    assert full_reads == [path.name]
+    assert json.loads((tmp_path / INDEX_NAME).read_text())["v"] == session_index.INDEX_VERSION
+
+
+@pytest.mark.usefixtures("trusting_index")
+@pytest.mark.parametrize("cost", [-1, "0.5", True, "NaN"])
+def test_a_cached_cost_of_the_wrong_shape_is_read_again(
+    tmp_path: Path, full_reads: list[str], cost: object
+) -> None:
+    path = write(tmp_path, "s1", updated=T0)
+    list_sessions(tmp_path)
+
+    def spoil(entries: dict[str, Any]) -> None:
+        entries[path.name]["facts"]["cost"] = cost
+
+    edit_index(tmp_path, spoil)
+    full_reads.clear()
+    assert list_sessions(tmp_path)[0].cost_usd is None
+    assert full_reads == [path.name]

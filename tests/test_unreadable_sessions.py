@@ -146,7 +146,7 @@ async def test_the_picker_lists_the_readable_sessions_and_names_the_others(
 ) -> None:
     from textual.widgets import DataTable
 
-    from llmchat.tui.screens.resume import ResumeScreen
+    from llmchat.tui.screens.session_browser import SessionBrowser
     from tests.tui.helpers import chat_app
 
     saved_session("open")
@@ -154,7 +154,7 @@ async def test_the_picker_lists_the_readable_sessions_and_names_the_others(
     deny(hidden)
     app = chat_app(None, session="", env={"OPENAI_BASE_URL": "http://127.0.0.1:9/v1"})
     async with app.run_test() as pilot:
-        assert isinstance(app.screen, ResumeScreen)
+        assert isinstance(app.screen, SessionBrowser)
         for _ in range(50):
             await pilot.pause()
             if app._notifications:

@@ -9,7 +9,7 @@ from llmchat.core.messages import Role
 from llmchat.reconnect import BackendFlags
 from llmchat.tui.screens.chat import ChatScreen
 from llmchat.tui.screens.first_run import FirstRunScreen
-from llmchat.tui.screens.resume import ResumeScreen
+from llmchat.tui.screens.session_browser import SessionBrowser
 from llmchat.tui.widgets.reply_view import UserView
 from tests.support.openai_server import OpenAIServer
 from tests.tui.helpers import chat_app, cli_app, latest, only_session, wait_for_reply
@@ -69,7 +69,7 @@ async def test_f3_on_the_welcome_screen_reopens_a_session_with_its_own_server(
             assert isinstance(app.screen, FirstRunScreen)
             await pilot.press("f3")
             await pilot.pause()
-            assert isinstance(app.screen, ResumeScreen)
+            assert isinstance(app.screen, SessionBrowser)
             await app.workers.wait_for_complete()
             await pilot.pause()
             await pilot.press("enter")

@@ -8,7 +8,7 @@ import pytest
 
 from llmchat.store import SessionLocked
 from llmchat.tui.screens.chat import ChatScreen
-from llmchat.tui.screens.resume import ResumeScreen
+from llmchat.tui.screens.session_browser import SessionBrowser
 from llmchat.tui.screens.text_line import TextLineScreen
 from llmchat.tui.widgets.reply_view import UserView
 from tests.support.openai_server import OpenAIServer
@@ -27,7 +27,7 @@ async def test_the_picker_opens_the_chosen_session(server: OpenAIServer, home: P
     await chat_once(server, "remember me")
     app = chat_app(server, session="")
     async with app.run_test() as pilot:
-        assert isinstance(app.screen, ResumeScreen)
+        assert isinstance(app.screen, SessionBrowser)
         await pilot.pause()
         await pilot.press("enter")
         await pilot.pause()

@@ -41,6 +41,8 @@ async def settled(pilot) -> None:  # type: ignore[no-untyped-def]
     # A blinking cursor would be drawn or not depending on how long the above took.
     for area in pilot.app.screen.query("TextArea"):
         area.cursor_blink = False
+    for box in pilot.app.screen.query("Input"):  # the session browser's filter
+        box.cursor_blink = False
     await pilot.pause()
 
 

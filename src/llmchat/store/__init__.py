@@ -5,6 +5,8 @@
 - `session_load`: `load_session`, which reads whatever survives in a file, with warnings.
 - `session_list`: `list_sessions`, `latest_session`, `find_session` for the picker and CLI.
 - `session_open`: `start_session`, `resume_session` join a `Conversation` to its file.
+- `session_title`: `retitle_session` renames a session that is not open.
+- `session_trash`: `move_to_trash`, `restore`, `purge_trash`: deleting, and undoing it.
 """
 
 from llmchat.store.errors import (

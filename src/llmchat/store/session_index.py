@@ -30,7 +30,9 @@ from typing import Any
 
 INDEX_NAME = ".index.json"
 """Not `*.jsonl`: the index is never taken for a session."""
-INDEX_VERSION = 1
+INDEX_VERSION = 2
+"""Raised whenever the facts change shape: 2 added each session's cost and first line.
+An index of another version is not read; the next listing writes a new one."""
 _MAX_INDEX_BYTES = 64 * 1024 * 1024
 _RACY_NS = 2_000_000_000
 """A file changed less than this long ago may change again within the same tick of the

@@ -23,6 +23,7 @@ returns a summary read from the file itself, never from the index.
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat as stat_mode
 from dataclasses import dataclass, field
@@ -41,6 +42,8 @@ from llmchat.store.session_index import FileKey, SessionIndex, file_key
 from llmchat.store.session_load import UTF8_BOM, LoadedSession, load_session
 
 _AMBIGUOUS_SHOWN = 5
+FIRST_LINE_LIMIT = 200
+"""Characters of the first user message kept in a summary (and in the index)."""
 _NO_FALLBACK = SessionInfo(id="", created="")
 """Decoding a first line with an empty fallback id tells a header's own id from none."""
 _STAMP_LENGTH = len("20260102T030405Z")
@@ -68,6 +71,11 @@ class SessionSummary:
     """Lines skipped or doubtful when reading it; non-zero marks a damaged file."""
     record: BackendRecord = field(default_factory=BackendRecord)
     """Where the session was talking last: what reopening it reconnects to."""
+    cost_usd: float | None = None
+    """What its priced replies cost together (every branch); None if none was priced."""
+    first_line: str = ""
+    """The first line of its first user message, as typed (not made safe to show), cut
+    to FIRST_LINE_LIMIT characters; "" if it has none."""
     read: tuple[LoadedSession, FileKey] | None = field(default=None, compare=False, repr=False)
     """The whole file as read for this summary, and the state it was read in: opening
     the session uses it instead of reading the file again while the file is unchanged."""
@@ -334,6 +342,8 @@ def _summarise(found: _SessionFile) -> SessionSummary | None:
         message_count=len(loaded.messages),
         warning_count=len(loaded.warnings),
         record=loaded.info.backend_record,
+        cost_usd=_cost(loaded),
+        first_line=_first_line(loaded),
         read=(loaded, file_key(found.stat)),
     )
 
@@ -391,6 +401,8 @@ def _facts(summary: SessionSummary) -> dict[str, Any]:
         "messages": summary.message_count,
         "warnings": summary.warning_count,
         "record": [record.name, record.kind, record.base_url, record.model, record.model_file],
+        "cost": summary.cost_usd,
+        "first": summary.first_line,
     }
 
 
@@ -401,6 +413,7 @@ def _from_facts(facts: dict[str, Any], found: _SessionFile) -> SessionSummary | 
         model, backend = facts["model"], facts["backend"]
         messages, warnings = facts["messages"], facts["warnings"]
         record = facts["record"]
+        cost, first_line = facts["cost"], facts["first"]
         created = datetime.fromisoformat(facts["created"])
     except (KeyError, TypeError, ValueError):
         return None
@@ -415,7 +428,13 @@ def _from_facts(facts: dict[str, Any], found: _SessionFile) -> SessionSummary | 
         and len(record) == 5
         and all(value is None or isinstance(value, str) for value in record)
     )
-    if not (texts_ok and optional_ok and counts_ok and record_ok) or created.tzinfo is None:
+    cost_ok = cost is None or (
+        type(cost) in (int, float) and math.isfinite(cost) and cost >= 0  # not bool
+    )
+    first_ok = isinstance(first_line, str) and len(first_line) <= FIRST_LINE_LIMIT
+    if not (texts_ok and optional_ok and counts_ok and record_ok and cost_ok and first_ok):
+        return None
+    if created.tzinfo is None:
         return None
     return SessionSummary(
         id=session_id,
@@ -428,6 +447,8 @@ def _from_facts(facts: dict[str, Any], found: _SessionFile) -> SessionSummary | 
         message_count=messages,
         warning_count=warnings,
         record=BackendRecord(*record),
+        cost_usd=float(cost) if cost is not None else None,
+        first_line=first_line,
     )
 
 
@@ -439,6 +460,25 @@ def _created(recorded: str, path: Path, updated: datetime) -> datetime:
         parsed = parse_session_filename(path.name)
         return parsed[0] if parsed is not None else updated
     return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+
+
+def _cost(loaded: LoadedSession) -> float | None:
+    """The sum of the replies' known prices; None when no reply has one."""
+    known = [
+        m.cost_usd
+        for m in loaded.messages
+        if m.role is Role.ASSISTANT and m.cost_usd is not None and math.isfinite(m.cost_usd)
+    ]
+    return sum(known) if known else None
+
+
+def _first_line(loaded: LoadedSession) -> str:
+    """The first line with text of the first user message, cut to FIRST_LINE_LIMIT."""
+    for message in loaded.messages:
+        if message.role is Role.USER:
+            line = next((part for part in message.content.splitlines() if part.strip()), "")
+            return line.strip()[:FIRST_LINE_LIMIT]
+    return ""
 
 
 def _last_model(loaded: LoadedSession) -> str | None:

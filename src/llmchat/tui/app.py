@@ -128,7 +128,7 @@ class LlmChatApp(KeysInOrderApp):
     TITLE = "llmchat"
     # Each screen's layout lives in a .tcss beside it; they are loaded here, by the app,
     # because Textual does not load CSS_PATH for the screen that is the stack's base.
-    CSS_PATH = [_SCREENS / "chat.tcss", _SCREENS / "resume.tcss"]
+    CSS_PATH = [_SCREENS / "chat.tcss", _SCREENS / "session_browser.tcss"]
     BINDINGS = [
         Binding("f1", "help", "Help", id="app.help", tooltip="Keys, files and how to connect"),
         Binding("f3", "resume", "Sessions", id="app.resume", tooltip="Open a saved session"),
@@ -160,9 +160,9 @@ class LlmChatApp(KeysInOrderApp):
         if self.launch.open_session is None:
             return self._welcome()
         if self.launch.start == "resume-picker":
-            from llmchat.tui.screens.resume import ResumeScreen
+            from llmchat.tui.screens.session_browser import SessionBrowser
 
-            return ResumeScreen(self.launch.sessions_dir, as_start=True)
+            return SessionBrowser(self.launch.sessions_dir, as_start=True)
         if self.launch.initial is not None:
             from llmchat.tui.screens.chat import ChatScreen
 
@@ -174,7 +174,7 @@ class LlmChatApp(KeysInOrderApp):
         if ready:
             self.push_screen(self._first_screen())
 
-    def _chat_screen(self, session_id: str | None) -> Screen[None]:
+    def _chat_screen(self, session_id: str | None, at_message: str | None = None) -> Screen[None]:
         from llmchat.tui.screens.chat import ChatScreen
 
         if session_id is None and not self.launch.configured:
@@ -184,7 +184,7 @@ class LlmChatApp(KeysInOrderApp):
         context = self.launch.open_session(session_id)
         self._close_context()
         self.context = context
-        return ChatScreen(self.context)
+        return ChatScreen(self.context, at_message=at_message)
 
     def _close_context(self) -> None:
         if self.context is not None:
@@ -254,8 +254,15 @@ class LlmChatApp(KeysInOrderApp):
     def action_open_session(self, session_id: str) -> None:
         self.open_session(session_id)
 
-    def open_session(self, session_id: str | None, *, unsaved_given_up: bool = False) -> None:
-        """Switch the main screen to another session (or a new one)."""
+    def open_session(
+        self,
+        session_id: str | None,
+        *,
+        at_message: str | None = None,
+        unsaved_given_up: bool = False,
+    ) -> None:
+        """Switch the main screen to another session (or a new one), at `at_message` (a
+        message id: focused and scrolled to) or else at its newest message."""
         from llmchat.core.conversation import PersistError
         from llmchat.tui.screens.chat import ChatScreen
         from llmchat.tui.screens.unsaved import UnsavedScreen, suggested_copy_path
@@ -267,7 +274,10 @@ class LlmChatApp(KeysInOrderApp):
             # Not "another llmchat has it open": it is this one. Back to it.
             while len(self.screen_stack) > 1 and not isinstance(self.screen, ChatScreen):
                 self.pop_screen()
-            self.notify("That session is already open.", timeout=3)
+            if at_message is not None and isinstance(self.screen, ChatScreen):
+                self.screen.show_message(at_message)
+            else:
+                self.notify("That session is already open.", timeout=3)
             return
         conversation = self.context.conversation if self.context is not None else None
         if conversation is not None and conversation.unsaved and not unsaved_given_up:
@@ -279,7 +289,7 @@ class LlmChatApp(KeysInOrderApp):
                 def go_on(message: str | None) -> None:
                     if message:
                         self.notify(one_line(message), timeout=10, markup=False)
-                    self.open_session(session_id, unsaved_given_up=True)
+                    self.open_session(session_id, at_message=at_message, unsaved_given_up=True)
 
                 where = suggested_copy_path(conversation, Path.home())
                 self.push_screen(
@@ -293,7 +303,7 @@ class LlmChatApp(KeysInOrderApp):
                 )
                 return
         try:
-            screen = self._chat_screen(session_id)
+            screen = self._chat_screen(session_id, at_message)
         except Exception as exc:  # a locked or unreadable session: say so, keep running
             self.notify(
                 one_line(str(exc)), title="Cannot open session", severity="error", markup=False
@@ -319,9 +329,9 @@ class LlmChatApp(KeysInOrderApp):
     def action_resume(self) -> None:
         if self.launch.open_session is None:
             return
-        from llmchat.tui.screens.resume import ResumeScreen
+        from llmchat.tui.screens.session_browser import SessionBrowser
 
-        self.push_screen(ResumeScreen(self.launch.sessions_dir))
+        self.push_screen(SessionBrowser(self.launch.sessions_dir))
 
     def action_new_session(self) -> None:
         if self.launch.open_session is not None:

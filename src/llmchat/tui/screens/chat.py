@@ -55,9 +55,11 @@ class ChatScreen(Screen[None]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (16, "-tall")]
     BINDINGS = CHAT_KEYS
 
-    def __init__(self, context: ChatContext) -> None:
+    def __init__(self, context: ChatContext, *, at_message: str | None = None) -> None:
         super().__init__()
         self.context = context
+        self.at_message = at_message
+        """A message to open the session at (message focus on it), not at the newest."""
         self.turns = TurnDisplay(self)
         self.sampling = SamplingControls(self)
         self.server = ServerWatch(self)
@@ -145,12 +147,22 @@ class ChatScreen(Screen[None]):
         self.show_system()
         self.sampling.show_locks()
         self.query_one(PromptInput).focus()
+        if self.at_message is not None:
+            self.show_message(self.at_message)
         self.call_after_refresh(self.server.prepare)
         self.breaker_watch.start()
         for file in self.context.attachments:  # `llmchat -a FILE`
             await self.attach.add_file(file)
         self.context.attachments.clear()
         self.conversation.on_restored = self._file_restored
+
+    def show_message(self, message_id: str) -> None:
+        """Message focus on this message, scrolled to (Esc goes back to the prompt)."""
+        if not self.query_one(ConversationView).focus_message(message_id):
+            self.notify(
+                "That message is on another branch of this session (alt+p / alt+n switch).",
+                severity="warning",
+            )
 
     def _file_restored(self, text: str) -> None:
         """The session file had gone (deleted, moved) and was written again: say where.

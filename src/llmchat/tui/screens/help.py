@@ -36,7 +36,7 @@ HELP = """\
 | mouse drag, then ctrl+c | copy the selected text, from any message |
 | F1 | this help |
 | F2 | rename the session |
-| F3 | open another saved session |
+| F3 | saved sessions: type to filter, Enter opens, F2 renames, ctrl+d deletes, ctrl+z undoes |
 | F4 | next of llmchat's themes (shipped, then yours) |
 | ctrl+p | command palette: every action by name |
 | ctrl+q | quit |
@@ -45,6 +45,7 @@ HELP = """\
 `{sessions}`
 
 Reopen the last one with `llmchat --continue`, or pick one with `llmchat --resume`.
+A deleted session goes to `.trash` in that folder; ctrl+z in the list brings it back.
 
 **Copying** goes through the terminal (OSC 52), which some terminals ignore (in tmux:
 `set -g set-clipboard on`); ctrl+o and ctrl+g also write the copied text to

@@ -318,6 +318,19 @@ class ConversationView(VerticalScroll):
             self.focus()
             self._focus_at(count - 1)
 
+    def focus_message(self, message_id: str) -> bool:
+        """Message focus on this message, built and scrolled to however far it is from
+        the newest (a session opened at a search hit). False if the thread shown does
+        not hold it (it is on another branch)."""
+        position = self._index.get(message_id)
+        if position is None:
+            return False
+        if self.screen.focused is not self:
+            self._return_to = self.screen.focused
+        self.focus()
+        self._focus_at(position)
+        return True
+
     # -- the window ------------------------------------------------------------------
 
     @property
