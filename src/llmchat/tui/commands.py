@@ -46,6 +46,12 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command("session: rename", "Give this session a new title", "screen.rename", "F2", Needs.CHAT),
     Command(
+        "session: name with the model",
+        "Ask the model for a short title (a request of its own: it costs tokens)",
+        "screen.name_with_model",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "reply: stop", "Stop the reply that is streaming", "screen.stop_reply", "Esc", Needs.CHAT
     ),
     Command(

@@ -29,6 +29,7 @@ from llmchat.tui.screens.chat_keys import CHAT_KEYS
 from llmchat.tui.screens.chat_messages import STILL_STREAMING, MessageActions
 from llmchat.tui.screens.chat_sampling import SamplingChange, SamplingControls
 from llmchat.tui.screens.chat_server import ServerWatch
+from llmchat.tui.screens.chat_title import ModelTitle
 from llmchat.tui.screens.chat_turn import TurnDisplay
 from llmchat.tui.widgets.attachment_chips import AttachmentChips
 from llmchat.tui.widgets.context_gauge import ContextGauge
@@ -68,6 +69,7 @@ class ChatScreen(Screen[None]):
         self.costs = ReplyCosts(self)
         self.gauge = DraftGauge(self)
         self.attach = Attachments(self)
+        self.model_title = ModelTitle(self)
         self.messages_ui = MessageActions(self)
         self.meter = ContextMeter(
             context.conversation,
@@ -315,6 +317,9 @@ class ChatScreen(Screen[None]):
 
     def action_attach_clear(self) -> None:
         self.attach.clear()
+
+    def action_name_with_model(self) -> None:
+        self.model_title.ask()
 
     def action_rename(self) -> None:
         from llmchat.tui.screens.text_line import TextLineScreen
