@@ -20,6 +20,7 @@ from llmchat.store import (
     load_session,
     session_index,
 )
+from llmchat.store.image_store import ImageStore
 from llmchat.store.session_index import INDEX_NAME
 from llmchat.store.session_open import resume_session, start_session
 from llmchat.store.session_title import retitle_session
@@ -166,3 +167,25 @@ def test_a_renamed_session_keeps_its_messages(tmp_path: Path) -> None:
     [message] = load_session(path).messages
     assert (message.role, message.content) == (Role.USER, "the words")
     assert isinstance(message, Message)
+
+
+def with_image(directory: Path, session_id: str, data: bytes) -> Path:
+    """A session whose first message carries an image kept beside the sessions."""
+    ref = ImageStore(directory).put(data, "image/png", f"{session_id}.png")
+    conversation = Conversation(SessionInfo(id=session_id, created="2026-01-02T03:04:05Z"))
+    with start_session(directory, conversation) as opened:
+        conversation.add_user("look", images=(ref,))
+        return opened.path
+
+
+def test_purging_the_trash_removes_the_images_only_its_sessions_named(tmp_path: Path) -> None:
+    shared, own, kept = b"\x89PNG shared", b"\x89PNG only the purged", b"\x89PNG kept"
+    purged = with_image(tmp_path, "aaaa1111", own)
+    with_image(tmp_path, "bbbb2222", kept)
+    with_image(tmp_path, "cccc3333", shared)
+    also_purged = with_image(tmp_path, "dddd4444", shared)
+    move_to_trash(purged)
+    move_to_trash(also_purged)
+    assert purge_trash(tmp_path) == 2
+    left = {p.read_bytes() for p in ImageStore(tmp_path).root.iterdir()}
+    assert left == {kept, shared}  # the shared one is still named by a session here

@@ -15,6 +15,7 @@ from llmchat.core.messages import ImageRef
 
 FOLDER = ".images"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_NAMED = re.compile(rb'"sha256"\s*:\s*"([0-9a-f]{64})"')
 
 
 class ImageStore:
@@ -60,3 +61,26 @@ class ImageStore:
         except OSError:
             return []
         return [p for p in entries if _SHA256.fullmatch(p.name) and p.name not in referenced]
+
+    def forget_unused(self, sessions: list[Path]) -> int:
+        """Delete the stored images none of `sessions` names; how many were deleted.
+
+        A session names an image by `"sha256": "<hex>"` in its file: the files are
+        searched for that, not parsed, so a purge over many sessions stays quick. A file
+        that cannot be read keeps every image (nothing is deleted then: better an image
+        too many than one a session still needs)."""
+        referenced: set[str] = set()
+        for path in sessions:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                return 0
+            referenced.update(m.decode() for m in _NAMED.findall(data))
+        deleted = 0
+        for path in self.unused(referenced):
+            try:
+                path.unlink()
+            except OSError:
+                continue
+            deleted += 1
+        return deleted

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from llmchat.paths import ensure_private_dir
 from llmchat.store.errors import SessionError, SessionLocked, SessionNotFound
+from llmchat.store.image_store import ImageStore
 from llmchat.store.session_file import SESSION_SUFFIX
 from llmchat.store.session_index import SessionIndex
 
@@ -127,6 +128,11 @@ def purge_trash(sessions_dir: str | os.PathLike[str]) -> int:
         except OSError as exc:
             raise TrashError(f"cannot delete {entry.path}: {exc.strerror or exc}") from exc
         deleted += 1
+    if deleted:
+        # Images only the purged sessions named go with them (those of the sessions
+        # still here, or in the trash no more, are kept).
+        sessions = sorted(Path(sessions_dir).glob(f"*{SESSION_SUFFIX}"))
+        ImageStore(Path(sessions_dir)).forget_unused(sessions)
     return deleted
 
 
