@@ -32,9 +32,12 @@ import os
 import re
 import sqlite3
 import stat as stat_mode
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 
 from llmchat.core.conversation import title_from
@@ -56,6 +59,8 @@ _TITLE, _SYSTEM, _FIRST_MESSAGE = 0, 1, 2
 _BATCH_BYTES = 4_000_000
 """File bytes read per transaction: long enough to be cheap, short enough that another
 process waiting to refresh or search is never held for long."""
+_READ_AHEAD = 8
+"""Files read ahead of the one being indexed (their parsed messages wait in memory)."""
 _WRITE_WAIT_S = 2.0
 _READ_WAIT_S = 1.0
 _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
@@ -78,6 +83,7 @@ create virtual table texts using fts5(
     body, role unindexed, message_id unindexed,
     tokenize = 'unicode61 remove_diacritics 2'
 );
+insert into texts (texts, rank) values ('hashsize', 16000000);
 pragma user_version = {SCHEMA_VERSION};
 """
 
@@ -150,45 +156,37 @@ class SessionSearch:
                 (name for name, st in found.items() if known.get(name, (None,))[0] != _key(st)),
                 key=lambda name: (found[name].st_mtime_ns, name),
             )
-            done = 0
-            for batch in _batches(changed, found):
-                with _transaction(db):
-                    for name in batch:
-                        self._read(db, name)
-                        done += 1
-                        if progress is not None:
-                            progress(done, len(changed))
+            if not changed:
+                return
+            # Files are read (parsed: Python) in a thread while this one indexes (SQLite,
+            # which lets go of the GIL): on two cores the two halves overlap.
+            reader = ThreadPoolExecutor(1, thread_name_prefix="llmchat-search-reader")
+            try:
+                loads = _read_ahead(reader, self._load, changed)
+                done = 0
+                for batch in _batches(changed, found):
+                    with _transaction(db):
+                        for name in batch:
+                            _store(db, name, *next(loads))
+                            done += 1
+                            if progress is not None:
+                                progress(done, len(changed))
+            finally:
+                reader.shutdown(cancel_futures=True)
 
-    def _read(self, db: sqlite3.Connection, name: str) -> None:
-        """Index one file, unless another refresh did since this one looked."""
+    def _load(self, name: str) -> tuple[_Key | None, LoadedSession | None]:
+        """The file's state before reading it (None: it is gone) and what it holds (None:
+        it cannot be read). The state before is the one recorded: a file written while
+        it was read no longer has it, and is read again by the next refresh."""
         path = self.sessions_dir / name
         try:
-            st = os.stat(path)
+            key = _key(os.stat(path))
         except OSError:
-            _forget(db, name)
-            return
-        row = db.execute("select size, mtime_ns, ino from files where name = ?", (name,))
-        if row.fetchone() == _key(st):
-            return
+            return None, None
         try:
-            # The state before reading is the one recorded: a file written meanwhile
-            # no longer has it, and is read again by the next refresh.
-            loaded = load_session(path)
+            return key, load_session(path)
         except SessionUnreadable:
-            return  # no permission, say: what was indexed of it stays
-        _forget(db, name)
-        size, mtime_ns, ino = _key(st)
-        cursor = db.execute(
-            "insert into files (name, size, mtime_ns, ino, session_id, title) "
-            "values (?, ?, ?, ?, ?, ?)",
-            (name, size, mtime_ns, ino, _storable(loaded.info.id), _storable(loaded.title)),
-        )
-        file_id = cursor.lastrowid
-        assert file_id is not None
-        db.executemany(
-            "insert into texts (rowid, body, role, message_id) values (?, ?, ?, ?)",
-            _rows(file_id, loaded),
-        )
+            return key, None
 
     def _delete_index(self) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -297,7 +295,9 @@ def _create_private(path: Path) -> None:
 def _prepare(db: sqlite3.Connection) -> None:
     """WAL (readers never wait for a refresh), and the tables of this schema version."""
     db.execute("pragma journal_mode = wal")
-    db.execute("pragma synchronous = normal")  # a cache: losing the last batch is fine
+    # A cache: no fsync. A crash of the machine may leave it damaged, and then it is
+    # found so and built again; never a reason to slow every write.
+    db.execute("pragma synchronous = off")
     db.execute("pragma cache_size = -32000")
     (version,) = db.execute("pragma user_version").fetchone()
     if version == SCHEMA_VERSION:
@@ -326,6 +326,51 @@ def _transaction(db: sqlite3.Connection) -> Iterator[None]:
             db.execute("rollback")
         raise
     db.execute("commit")
+
+
+def _read_ahead(
+    reader: ThreadPoolExecutor,
+    load: Callable[[str], tuple[_Key | None, LoadedSession | None]],
+    names: list[str],
+) -> Iterator[tuple[_Key | None, LoadedSession | None]]:
+    """`load(name)` for each name, in order, run by `reader` a few files ahead."""
+    pending: deque[Future[tuple[_Key | None, LoadedSession | None]]] = deque()
+    waiting = iter(names)
+    for name in islice(waiting, _READ_AHEAD):
+        pending.append(reader.submit(load, name))
+    while pending:
+        result = pending.popleft().result()
+        following = next(waiting, None)
+        if following is not None:
+            pending.append(reader.submit(load, following))
+        yield result
+
+
+def _store(
+    db: sqlite3.Connection, name: str, key: _Key | None, loaded: LoadedSession | None
+) -> None:
+    """Index one file as read, unless another refresh stored this very state meanwhile."""
+    if key is None:
+        _forget(db, name)  # gone since the scan
+        return
+    if loaded is None:
+        return  # no permission, say: what was indexed of it stays
+    row = db.execute("select size, mtime_ns, ino from files where name = ?", (name,))
+    if row.fetchone() == key:
+        return
+    _forget(db, name)
+    size, mtime_ns, ino = key
+    cursor = db.execute(
+        "insert into files (name, size, mtime_ns, ino, session_id, title) "
+        "values (?, ?, ?, ?, ?, ?)",
+        (name, size, mtime_ns, ino, _storable(loaded.info.id), _storable(loaded.title)),
+    )
+    file_id = cursor.lastrowid
+    assert file_id is not None
+    db.executemany(
+        "insert into texts (rowid, body, role, message_id) values (?, ?, ?, ?)",
+        _rows(file_id, loaded),
+    )
 
 
 def _forget(db: sqlite3.Connection, name: str) -> None:
@@ -394,7 +439,13 @@ def _batches(names: list[str], found: dict[str, os.stat_result]) -> Iterator[lis
 
 def _storable(text: str) -> str:
     """SQLite stores UTF-8: a lone surrogate (a `\\ud800` escape in a file) becomes U+FFFD."""
-    return _SURROGATE.sub("\ufffd", text) if _SURROGATE.search(text) else text
+    if text.isascii():
+        return text  # nearly every message, at memory speed
+    try:
+        text.encode("utf-8")  # in C, ten times faster than looking for one with re
+    except UnicodeEncodeError:
+        return _SURROGATE.sub("\ufffd", text)
+    return text
 
 
 # -- queries ------------------------------------------------------------------------------
