@@ -408,3 +408,23 @@ def test_no_api_key_reaches_an_export(server: OpenAIServer, tmp_path: Path) -> N
         assert result.returncode == 0, result.stderr
         assert "Forty-two." in result.stdout
         assert SECRET not in result.stdout + result.stderr
+
+
+@pytest.mark.family("sessions")
+def test_export_of_a_damaged_session_gives_what_loads_and_names_what_did_not(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    session = write_session(home, "kept question", "kept answer")
+    with session_path(home, session).open("ab") as file:
+        file.write(b'\x00\xffgarbage\n{"type":"message","role":"user","content":"torn')
+    result = run(capsys, "export", session.info.id)
+    assert result.code == 0
+    assert "kept question" in result.out and "kept answer" in result.out
+    assert "line 4" in result.err and "line 5" in result.err
+
+
+def test_an_empty_library_lists_nothing_and_is_no_error(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = run(capsys, "sessions")
+    assert (result.code, result.out) == (0, "")

@@ -66,9 +66,10 @@ def export_markdown(loaded: LoadedSession) -> str:
         out.append(f"- Forked from session {_code(info.forked_from)}{at}")
     others = len(loaded.messages) - len(shown)
     if others:
+        plural = "s" if others != 1 else ""
+        counted = f"{others} message{plural} on other branches {'are' if plural else 'is'}"
         out.append(
-            f"- Branches: this is the thread last shown; {others} message"
-            f"{'s' if others != 1 else ''} on other branches are not included "
+            f"- Branches: this is the thread last shown; {counted} not included "
             "(the JSON export has every branch)"
         )
     out.append("")
