@@ -463,3 +463,20 @@ def test_starting_the_command_does_not_load_sqlite() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == "False"
+
+
+def test_a_progress_callback_that_raises_stops_the_refresh_keeping_what_was_done(
+    library: Library, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for n in range(3):
+        library.session(f"kiwi {n}")
+    monkeypatch.setattr(session_search, "_BATCH_BYTES", 1)  # one file per transaction
+
+    def cancel(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        library.search_index.refresh(cancel)
+    assert len(library.search_index.search("kiwi")) == 1
+    assert len(library.find("kiwi")) == 3

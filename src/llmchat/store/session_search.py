@@ -127,8 +127,9 @@ class SessionSearch:
     def refresh(self, progress: Progress | None = None) -> None:
         """Bring the index up to date with the files: read new and changed ones, drop
         deleted ones. Never raises for the index itself (a locked, read-only or damaged
-        index only leaves the search with what it had); `progress(done, total)` is told
-        after each file read."""
+        index only leaves the search with what it had). `progress(done, total)` is told
+        after each file read; if it raises, the refresh stops there (what it indexed so
+        far stays) and the exception goes to the caller: a way to cancel it."""
         try:
             self._refresh(progress)
         except OSError:
@@ -208,7 +209,11 @@ class SessionSearch:
             return []
         try:
             with self._connect(write=False) as db:
-                return self._search(db, match, limit)
+                db.execute("begin")  # one snapshot for the hits and their rows
+                try:
+                    return self._search(db, match, limit)
+                finally:
+                    db.execute("rollback")
         except sqlite3.DatabaseError:
             return []
 
