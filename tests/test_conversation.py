@@ -209,11 +209,21 @@ def test_a_title_taken_after_the_header_is_written_as_a_title_record(sink: ListS
     assert sink.records[-1]["title"] == "How do I sort a list?"
 
 
-def test_an_untitled_session_resumed_is_titled_by_its_next_message(sink: ListSink) -> None:
+def test_an_untitled_session_resumed_empty_is_titled_by_its_next_message(sink: ListSink) -> None:
     conversation = Conversation(sink=sink, header_written=True)
     conversation.add_user("hi there")
     assert sink.types == ["message", "title"]
     assert sink.records[-1]["title"] == "hi there"
+
+
+def test_an_untitled_session_resumed_with_questions_is_not_named_by_a_later_one(
+    sink: ListSink,
+) -> None:
+    asked = Message(role=Role.USER, content="the first question")
+    conversation = Conversation(messages=[asked], sink=sink, header_written=True)
+    conversation.add_user("a later question")
+    assert sink.types == ["message"]
+    assert conversation.info.title == ""
 
 
 def test_long_first_message_gives_a_shortened_title(conversation: Conversation) -> None:

@@ -221,7 +221,7 @@ class Conversation:
         )
         self.messages.append(message)
         self._follow(message)
-        titled = not self.info.title and bool(title_from(text))
+        titled = not self.info.title and self._first_words(message)
         if titled:
             self.info.title = title_from(text)
         # Without a header yet, the header carries the title; after one (a session whose
@@ -232,6 +232,14 @@ class Conversation:
         if titled and written_before:
             self._persist(TitleChanged(self.info.title))
         return message
+
+    def _first_words(self, message: Message) -> bool:
+        """Whether `message` is the first user message with words for a title (blank
+        ones before it do not count; a session resumed with some is not renamed)."""
+        if not title_from(message.content):
+            return False
+        earlier = (m for m in self.messages if m is not message and m.role is Role.USER)
+        return not any(title_from(m.content) for m in earlier)
 
     def add_reply(self, message: Message) -> None:
         """Record an assistant turn, whatever its status (it follows the last message
