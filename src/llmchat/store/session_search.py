@@ -56,9 +56,11 @@ _PLACE_BITS = 20
 _MOST_ROWS = (1 << _PLACE_BITS) - 1
 """Rows one file may have (title, system prompt, messages); later messages are not indexed."""
 _TITLE, _SYSTEM, _FIRST_MESSAGE = 0, 1, 2
-_BATCH_BYTES = 4_000_000
-"""File bytes read per transaction: long enough to be cheap, short enough that another
-process waiting to refresh or search is never held for long."""
+_BATCH_BYTES = 16_000_000
+"""File bytes indexed per transaction (about a second): each commit writes the words
+gathered so far as a new segment of the index, which later merges rewrite, so fewer
+commits index faster; but another llmchat waiting to refresh waits for one (readers
+never wait)."""
 _READ_AHEAD = 8
 """Files read ahead of the one being indexed (their parsed messages wait in memory)."""
 _WRITE_WAIT_S = 2.0
