@@ -176,9 +176,54 @@ def test_first_message_names_the_session(conversation: Conversation) -> None:
     assert conversation.info.title == "How do I sort a list?"
 
 
-def test_title_collapses_whitespace_and_line_breaks(conversation: Conversation) -> None:
-    conversation.add_user("  How do I\n\n\tsort   a list?  ")
+def test_title_collapses_the_spaces_of_its_line(conversation: Conversation) -> None:
+    conversation.add_user("  How do I\tsort   a list?  ")
     assert conversation.info.title == "How do I sort a list?"
+
+
+def test_title_is_the_first_line_of_the_first_message(conversation: Conversation) -> None:
+    conversation.add_user("Why does this fail?\n\nTraceback (most recent call last):\n  ...")
+    assert conversation.info.title == "Why does this fail?"
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["\n\n  Explain this code  \n", "```python\nExplain this code\n```", "---\nExplain this code"],
+    ids=["blank lines", "code fence", "a rule"],
+)
+def test_title_passes_over_lines_without_words(conversation: Conversation, text: str) -> None:
+    conversation.add_user(text)
+    assert conversation.info.title == "Explain this code"
+
+
+def test_a_first_message_of_only_punctuation_is_its_own_title() -> None:
+    assert title_from(" ?!\n?? ") == "?! ??"
+
+
+def test_a_title_taken_after_the_header_is_written_as_a_title_record(sink: ListSink) -> None:
+    conversation = Conversation(sink=sink)
+    conversation.set_params(conversation.with_params(temperature=0.2))  # writes the header
+    conversation.add_user("How do I sort a list?")
+    assert sink.types == ["session", "params", "message", "title"]
+    assert sink.records[0]["title"] == ""
+    assert sink.records[-1]["title"] == "How do I sort a list?"
+
+
+def test_an_untitled_session_resumed_empty_is_titled_by_its_next_message(sink: ListSink) -> None:
+    conversation = Conversation(sink=sink, header_written=True)
+    conversation.add_user("hi there")
+    assert sink.types == ["message", "title"]
+    assert sink.records[-1]["title"] == "hi there"
+
+
+def test_an_untitled_session_resumed_with_questions_is_not_named_by_a_later_one(
+    sink: ListSink,
+) -> None:
+    asked = Message(role=Role.USER, content="the first question")
+    conversation = Conversation(messages=[asked], sink=sink, header_written=True)
+    conversation.add_user("a later question")
+    assert sink.types == ["message"]
+    assert conversation.info.title == ""
 
 
 def test_long_first_message_gives_a_shortened_title(conversation: Conversation) -> None:
@@ -250,7 +295,7 @@ def test_header_records_the_session_facts_and_params(sink: ListSink) -> None:
 
 
 def test_resumed_session_does_not_write_a_second_header(sink: ListSink) -> None:
-    conversation = Conversation(sink=sink, header_written=True)
+    conversation = Conversation(SessionInfo(title="Named"), sink=sink, header_written=True)
     conversation.add_user("hi")
     assert sink.types == ["message"]
 

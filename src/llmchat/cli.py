@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llmchat",
         description="A keyboard-driven terminal chat client for large language models.",
-        epilog="Other commands: `llmchat config init|path`. Keys inside the app: F1.",
+        epilog="Other commands: `llmchat config init|path`, `llmchat sessions [--search "
+        "TEXT]`, `llmchat export ID`. Keys inside the app: F1.",
     )
     parser.add_argument("--version", action="version", version=f"llmchat {__version__}")
     sessions = parser.add_mutually_exclusive_group()
@@ -145,6 +146,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["config"]:
         return config_command(argv[1:])
+    if argv[:1] == ["sessions"]:
+        from llmchat.library_commands import sessions_command
+
+        return sessions_command(argv[1:])
+    if argv[:1] == ["export"]:
+        from llmchat.library_commands import export_command
+
+        return export_command(argv[1:])
     args = build_parser().parse_args(argv)
 
     from llmchat import paths

@@ -51,9 +51,17 @@ class RecordSinkLost(OSError):
 
 
 def title_from(text: str) -> str:
-    """A one-line title from the first user message."""
-    line = " ".join(text.split())
+    """A title from the first user message: its first line with a letter or digit in it
+    (blank lines and a code fence above it are passed over), spaces collapsed, at most
+    TITLE_LENGTH characters; "" for a message of blanks."""
+    flat = [" ".join(line.split()) for line in text.splitlines()]
+    worded = (line for line in flat if not line.startswith("```") and _has_word(line))
+    line = next(worded, None) or " ".join(text.split())
     return line if len(line) <= TITLE_LENGTH else line[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def _has_word(line: str) -> bool:
+    return any(char.isalnum() for char in line)
 
 
 class Conversation:
@@ -228,10 +236,26 @@ class Conversation:
         )
         self.messages.append(message)
         self._follow(message)
-        if not self.info.title:
+        titled = not self.info.title and self._first_words(message, title)
+        if titled:
             self.info.title = title_from(title or text)
+        # Without a header yet, the header carries the title; after one (a session whose
+        # parameters changed before its first message, an untitled session resumed), a
+        # title record does, so the session reopens with the name it was shown with.
+        written_before = self._header_written
         self._persist(replace(message))
+        if titled and written_before:
+            self._persist(TitleChanged(self.info.title))
         return message
+
+    def _first_words(self, message: Message, title: str | None = None) -> bool:
+        """Whether `message` (titled by `title` if given) is the first user message with
+        words for a title (blank ones before it do not count; a session resumed with
+        some is not renamed)."""
+        if not title_from(title or message.content):
+            return False
+        earlier = (m for m in self.messages if m is not message and m.role is Role.USER)
+        return not any(title_from(m.content) for m in earlier)
 
     def add_reply(self, message: Message) -> None:
         """Record an assistant turn, whatever its status (it follows the last message

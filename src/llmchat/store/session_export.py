@@ -1,0 +1,113 @@
+"""A saved session as a document: Markdown to read or share, JSON to keep or re-import.
+
+- Markdown: the title, when it started, the backend and model, the system prompt (said
+  to be one), then the thread last shown, a heading per message saying whose it is (and
+  which branch, where there are others), and under each reply its facts line (status,
+  model, parameters, tokens, timings, cost: `core.reply_facts`). Messages on other
+  branches are counted, not shown.
+- JSON: `{"session": <the header record>, "messages": [<every message record>]}`, each
+  record exactly as `session_format` writes it to a session file (every branch, with
+  its price), so `session_format`'s decoders read the messages back as they were.
+
+Nothing here adds what is not in the session: no key, no configuration, no environment.
+Text is exported exactly as stored; what reaches a terminal is the caller's to
+neutralise.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from llmchat.core import branches
+from llmchat.core.messages import Message, Role
+from llmchat.core.records import SessionHeader
+from llmchat.core.reply_facts import reply_meta
+from llmchat.store.session_format import header_to_json, message_to_json
+from llmchat.store.session_load import LoadedSession
+
+_ROLE_HEADINGS = {Role.USER: "User", Role.ASSISTANT: "Assistant", Role.SYSTEM: "System"}
+
+
+def export_json(loaded: LoadedSession) -> dict[str, Any]:
+    """The session as one JSON value: its header (with the title, system prompt, backend
+    and parameters in force at the end, and the branch shown as `leaf`) and every
+    message of every branch."""
+    session = header_to_json(SessionHeader(loaded.info, loaded.params))
+    session["leaf"] = thread(loaded)[-1].id if loaded.messages else None
+    return {"session": session, "messages": [message_to_json(m) for m in loaded.messages]}
+
+
+def export_json_text(loaded: LoadedSession) -> str:
+    """`export_json` as text: indented, ASCII only (every other character escaped)."""
+    return json.dumps(export_json(loaded), ensure_ascii=True, indent=2) + "\n"
+
+
+def thread(loaded: LoadedSession) -> list[Message]:
+    """The thread the session reopens on: the branch last chosen, else the newest."""
+    return branches.thread(loaded.messages, loaded.leaf)
+
+
+def export_markdown(loaded: LoadedSession) -> str:
+    info = loaded.info
+    shown = thread(loaded)
+    places = branches.sibling_places(loaded.messages)
+    title = " ".join(info.title.split()) or "Untitled session"
+    out = [f"# {title}", ""]
+    out.append(f"- Session: {_code(info.id)}")
+    out.append(f"- Created: {_when(info.created)}")
+    if info.backend or info.model:
+        out.append(
+            "- Backend: " + " · ".join(_flat(part) for part in (info.backend, info.model) if part)
+        )
+    if info.forked_from:
+        at = f", after message {_code(info.forked_at)}" if info.forked_at else ""
+        out.append(f"- Forked from session {_code(info.forked_from)}{at}")
+    others = len(loaded.messages) - len(shown)
+    if others:
+        plural = "s" if others != 1 else ""
+        counted = f"{others} message{plural} on other branches {'are' if plural else 'is'}"
+        out.append(
+            f"- Branches: this is the thread last shown; {counted} not included "
+            "(the JSON export has every branch)"
+        )
+    out.append("")
+    if info.system:
+        out += ["## System prompt", "", _quoted(info.system), ""]
+    for message in shown:
+        heading = _ROLE_HEADINGS.get(message.role, str(message.role))
+        place = places.get(message.id)
+        if place is not None:
+            heading += f" (branch {place[0]} of {place[1]})"
+        out += [f"## {heading}", "", message.content.rstrip("\n") or "*(no text)*", ""]
+        if message.role is Role.ASSISTANT:
+            out += [_code(reply_meta(message)), ""]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def _when(created: str) -> str:
+    try:
+        when = datetime.fromisoformat(created)
+    except ValueError:
+        return _flat(created)
+    when = when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
+    return when.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _code(text: str) -> str:
+    """`text` as a Markdown code span that its own backticks cannot end early."""
+    flat = _flat(text)
+    fence = "`"
+    while fence in flat:
+        fence += "`"
+    pad = " " if flat.startswith("`") or flat.endswith("`") else ""
+    return f"{fence}{pad}{flat}{pad}{fence}"
+
+
+def _quoted(text: str) -> str:
+    return "\n".join(f"> {line}".rstrip() for line in text.rstrip("\n").split("\n"))
