@@ -11,6 +11,7 @@ from llmchat.core.events import Finished, Started, UsageReport
 from llmchat.core.messages import Message, Role, Usage
 from llmchat.core.model_info import reply_cost, turn_cost
 from llmchat.core.params import SamplingParams
+from llmchat.core.reply_facts import reply_meta
 from llmchat.core.turn import Turn
 from llmchat.store.session_format import (
     message_to_json,
@@ -19,7 +20,6 @@ from llmchat.store.session_format import (
     usage_from_json,
     usage_to_json,
 )
-from llmchat.tui.widgets.message_meta import reply_meta
 
 CACHED = Usage(prompt=13_000, completion=100, cached=10_000, cache_write=2000)
 

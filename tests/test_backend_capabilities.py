@@ -20,6 +20,7 @@ from llmchat.core.conversation import Conversation
 from llmchat.core.events import ChatError, ErrorKind, Failed, FellBack, Started
 from llmchat.core.messages import Message, Role, Status
 from llmchat.core.params import SamplingParams
+from llmchat.core.reply_facts import reply_meta
 from llmchat.core.request import WireMessage
 from llmchat.core.turn import Turn
 from llmchat.engine.chat_service import ChatService
@@ -28,7 +29,6 @@ from llmchat.engine.events import EngineEvent
 from llmchat.gateway.breaker import BreakerState, CircuitBreaker
 from llmchat.gateway.gateway import Gateway
 from llmchat.gateway.retry import RetryPolicy
-from llmchat.tui.widgets.message_meta import reply_meta
 from tests.support.anthropic_server import AnthropicServer
 from tests.support.openai_server import OpenAIServer, Script
 

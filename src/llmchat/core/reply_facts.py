@@ -1,8 +1,7 @@
 """The one-line facts under each reply: status, model, params, tokens, timings, cost.
 
 Pure formatting, shared by every front end: the chat screen's line under a reply and
-the Markdown export (the TUI's `widgets/message_meta` is the same text, to become an
-import of this module).
+the Markdown export are the same text, from here.
 """
 
 from __future__ import annotations
@@ -47,7 +46,7 @@ def reply_meta(message: Message) -> str:
         limit = message.params.max_tokens if message.params else None
         mark = f"⚠ cut off at max_tokens{f' ({limit})' if limit else ''}"
     parts = [mark]
-    if message.fell_back_from and message.backend:
+    if message.fell_back_from and message.backend not in (None, message.fell_back_from):
         failed = one_line(message.fell_back_from, 24)
         parts.append(f"via {one_line(message.backend, 24)} ({failed} failed)")
     if message.model:

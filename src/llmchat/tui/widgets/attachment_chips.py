@@ -8,8 +8,8 @@ from textual.content import Content
 from textual.widgets import Static
 
 from llmchat.core.attachments import Attachment, ImageFile
+from llmchat.core.reply_facts import format_tokens
 from llmchat.core.safe_text import one_line
-from llmchat.tui.widgets.message_meta import format_tokens
 
 
 @dataclass(frozen=True, slots=True)

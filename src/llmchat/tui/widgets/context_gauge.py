@@ -11,7 +11,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from llmchat.core.budget import ContextBudget
-from llmchat.tui.widgets.message_meta import format_tokens
+from llmchat.core.reply_facts import format_tokens
 
 BAR_WIDTH = 24
 WARN_AT = 0.75

@@ -25,9 +25,9 @@ from textual.timer import Timer
 from textual.widgets import Static
 
 from llmchat.core.messages import Message, Status
+from llmchat.core.reply_facts import reply_meta
 from llmchat.core.safe_text import one_line, visible
 from llmchat.core.structured import Checked
-from llmchat.tui.widgets.message_meta import reply_meta
 from llmchat.tui.widgets.reply_lines import ReplyLines
 from llmchat.tui.widgets.reply_text import (
     HEAD_CHARS,

@@ -10,9 +10,9 @@ from textual.content import Content
 from textual.widget import Widget
 
 from llmchat.core.params import SamplingParams
+from llmchat.core.reply_facts import format_cost, format_ms, format_tokens
 from llmchat.core.request import SERVER_DEFAULT_MODEL
 from llmchat.core.safe_text import one_line
-from llmchat.tui.widgets.message_meta import format_cost, format_ms, format_tokens
 
 SEPARATOR = " │ "
 # What a narrow status bar keeps longest (highest rank) and drops first (lowest).
