@@ -13,7 +13,7 @@ import pytest
 
 from llmchat.cli import main
 from llmchat.core.conversation import Conversation
-from llmchat.core.messages import Message, Role, Timing, Usage
+from llmchat.core.messages import ImageRef, Message, Role, Timing, Usage
 from llmchat.core.params import SamplingParams
 from llmchat.core.records import SessionInfo
 from llmchat.paths import AppPaths
@@ -283,6 +283,20 @@ def test_markdown_export_gives_each_message_a_heading_and_each_reply_its_facts(
     facts = text.rsplit("\n`", 1)[1]
     for fact in ("T 0.70 p 1.00", "812→95 tok", "TTFT 180 ms", "73 tok/s", "$0"):
         assert fact in facts
+
+
+def test_markdown_export_names_the_images_a_message_carried(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    info = SessionInfo(title="Chart", backend="local", model="qwen-7b")
+    conversation = Conversation(info)
+    chart = ImageRef("ab" * 32, "image/png", "chart.png")
+    with SessionFile.create(sessions_dir(home), info) as file:
+        conversation.attach(file)
+        conversation.add_user("What does it show?", images=(chart,))
+    text = run(capsys, "export", info.id).out
+    assert "What does it show?\n\n*Attached image: chart.png (image/png, `abababababab`)*" in text
+    assert "base64" not in text  # named, not embedded
 
 
 def test_markdown_export_says_which_branch_each_message_is_and_that_others_exist(

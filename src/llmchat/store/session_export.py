@@ -81,6 +81,12 @@ def export_markdown(loaded: LoadedSession) -> str:
         if place is not None:
             heading += f" (branch {place[0]} of {place[1]})"
         out += [f"## {heading}", "", message.content.rstrip("\n") or "*(no text)*", ""]
+        for image in message.images:  # named, not embedded: they stay in the image folder
+            name = _flat(image.name) or "image"
+            out += [
+                f"*Attached image: {name} ({image.media_type}, {_code(image.sha256[:12])})*",
+                "",
+            ]
         if message.role is Role.ASSISTANT:
             out += [_code(reply_meta(message)), ""]
     return "\n".join(out).rstrip("\n") + "\n"
