@@ -19,6 +19,7 @@ from llmchat.core.records import SessionInfo
 from llmchat.paths import AppPaths
 from llmchat.store import SessionFile, load_session
 from llmchat.store.session_format import header_from_json, message_from_json
+from llmchat.store.session_trash import move_to_trash, trash_dir
 from tests.support.openai_server import OpenAIServer, Script
 from tests.test_cli import SECRET, llmchat
 
@@ -253,6 +254,21 @@ def test_sessions_help_says_what_the_exit_codes_mean(capsys: pytest.CaptureFixtu
     result = run(capsys, "sessions", "--help")
     assert result.code == 0
     assert "1 if --search finds nothing" in " ".join(result.out.split())
+
+
+def test_purge_trash_deletes_the_trashed_sessions_for_good(
+    home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kept = write_session(home, "keep me", session_id="aaaa0000aaaa")
+    gone = write_session(home, "bin me", session_id="bbbb1111bbbb")
+    move_to_trash(session_path(home, gone))
+    result = run(capsys, "sessions", "--purge-trash")
+    assert result.code == 0
+    assert "deleted 1 session from the trash for good" in result.err
+    assert list(trash_dir(sessions_dir(home)).iterdir()) == []
+    listed = json.loads(run(capsys, "sessions", "--json").out)
+    assert [s["id"] for s in listed] == [kept.info.id]
+    assert listed[0]["first_line"] == "keep me" and "cost_usd" in listed[0]
 
 
 # -- llmchat export -----------------------------------------------------------------------

@@ -97,6 +97,11 @@ def sessions_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--limit", type=_positive, metavar="N", help="at most N (default: all; 50 hits)"
     )
+    parser.add_argument(
+        "--purge-trash",
+        action="store_true",
+        help="delete for good the sessions deleted in the browser (and the images only they named)",
+    )
     return parser
 
 
@@ -104,9 +109,24 @@ def sessions_command(argv: Sequence[str]) -> int:
     args = sessions_parser().parse_args(argv)
     from llmchat import paths
 
+    if args.purge_trash:
+        return _purge(paths.sessions_dir())
     if args.search is not None:
         return _search(paths.sessions_dir(), paths.cache_dir(), args)
     return _list(paths.sessions_dir(), args)
+
+
+def _purge(sessions_dir: Path) -> int:
+    from llmchat.store.session_trash import TrashError, purge_trash
+
+    try:
+        deleted = purge_trash(sessions_dir)
+    except TrashError as exc:
+        _say(exc)
+        return 1
+    plural = "" if deleted == 1 else "s"
+    _say(f"deleted {deleted} session{plural} from the trash for good")
+    return 0
 
 
 def _list(sessions_dir: Path, args: argparse.Namespace) -> int:
@@ -175,6 +195,8 @@ def _summary_json(summary: SessionSummary) -> dict[str, object]:
         "backend": summary.backend,
         "model": summary.model,
         "messages": summary.message_count,
+        "cost_usd": summary.cost_usd,
+        "first_line": summary.first_line,
         "warnings": summary.warning_count,
     }
 
