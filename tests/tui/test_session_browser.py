@@ -496,3 +496,29 @@ async def test_search_hits_join_the_list_and_open_at_their_message(
                 break
             await pilot.pause(0.02)
         assert chat.focused_message.id == needle.id  # type: ignore[attr-defined]
+
+
+async def test_f3_searches_every_message_and_opens_an_old_session_at_the_match(
+    server: OpenAIServer, home: Path
+) -> None:
+    """The real index: a word said once, deep in an old session, is found from F3."""
+    path = saved(server, "Plain title", "alpha", "we spoke of a quokka once", "omega", minute=1)
+    for minute in range(2, 8):
+        saved(server, f"Newer {minute}", "nothing to see", minute=minute)
+    # The question and its reply ("re: …") both hold the word: the newest is the hit.
+    needle = load_session(path).messages[3]
+    assert "quokka" in needle.content
+    app = chat_app(server)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.pause()
+        app.action_resume()
+        await browsing(app, pilot)
+        await pilot.press(*"quokka")
+        await until(pilot, lambda: column(app, "Title") == ["Plain title"], "the hit listed")
+        assert "quokka" in column(app, "First line")[0]
+        await pilot.press("enter")
+        await until(pilot, lambda: isinstance(app.screen, ChatScreen), "the session open")
+        chat = app.screen.query_one("#conversation")
+        focused = lambda: chat.focused_message is not None  # type: ignore[attr-defined]  # noqa: E731
+        await until(pilot, focused, "the match focused")
+        assert chat.focused_message.id == needle.id  # type: ignore[attr-defined]

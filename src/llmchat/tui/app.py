@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import Callable, Iterable, Mapping
+import threading
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -34,6 +35,7 @@ from llmchat.tui.themes import DEFAULT_DARK, DEFAULT_LIGHT, load_themes, shipped
 
 if TYPE_CHECKING:
     from llmchat.local.plan import LocalServerPlan
+    from llmchat.tui.screens.session_browser import MessageHit, Search
 
 _SCREENS = Path(__file__).parent / "screens"
 
@@ -162,7 +164,9 @@ class LlmChatApp(KeysInOrderApp):
         if self.launch.start == "resume-picker":
             from llmchat.tui.screens.session_browser import SessionBrowser
 
-            return SessionBrowser(self.launch.sessions_dir, as_start=True)
+            return SessionBrowser(
+                self.launch.sessions_dir, as_start=True, search=self._session_search()
+            )
         if self.launch.initial is not None:
             from llmchat.tui.screens.chat import ChatScreen
 
@@ -331,7 +335,28 @@ class LlmChatApp(KeysInOrderApp):
             return
         from llmchat.tui.screens.session_browser import SessionBrowser
 
-        self.push_screen(SessionBrowser(self.launch.sessions_dir))
+        self.push_screen(SessionBrowser(self.launch.sessions_dir, search=self._session_search()))
+
+    def _session_search(self) -> Search:
+        """Full-text search for the browser, over the index in the cache folder: brought
+        up to date before the first search of each opening (in the browser's thread
+        worker), then searched as it is."""
+        sessions_dir = self.launch.sessions_dir
+        refreshed = threading.Event()
+        lock = threading.Lock()
+
+        def search(query: str) -> Sequence[MessageHit]:
+            from llmchat import paths
+            from llmchat.store.session_search import INDEX_FILE_NAME, SessionSearch
+
+            index = SessionSearch(sessions_dir, paths.cache_dir() / INDEX_FILE_NAME)
+            with lock:
+                if not refreshed.is_set():
+                    index.refresh()
+                    refreshed.set()
+            return index.search(query)
+
+        return search
 
     def action_new_session(self) -> None:
         if self.launch.open_session is not None:
