@@ -250,7 +250,7 @@ def export_command(argv: Sequence[str]) -> int:
         find_session,
         load_session,
     )
-    from llmchat.store.session_export import export_json_text, export_markdown
+    from llmchat.store.session_export import ExportError, export_text, write_export
 
     try:
         summary = find_session(paths.sessions_dir(), args.id)
@@ -263,29 +263,15 @@ def export_command(argv: Sequence[str]) -> int:
         return 1
     for warning in loaded.warnings:
         _say(f"{summary.path.name}: {warning}")
-    wanted = args.format or ("json" if (args.output or "").endswith(".json") else "md")
-    text = export_json_text(loaded) if wanted == "json" else export_markdown(loaded)
-    if args.output is None or args.output == "-":
+    to_file = args.output not in (None, "-")
+    target = Path(args.output).expanduser() if to_file else None
+    text = export_text(loaded, target, args.format)
+    if target is None:
         _write(text)
         return 0
-    return _write_file(Path(args.output).expanduser(), text, summary.path)
-
-
-def _write_file(target: Path, text: str, session_path: Path) -> int:
-    """Replace `target` whole (temp file + rename, mode 0600), never the session file."""
-    from llmchat.core.safe_text import for_pipe
-    from llmchat.paths import atomic_write
-
-    with contextlib.suppress(OSError):
-        if target.resolve() == session_path.resolve() or os.path.samefile(target, session_path):
-            _say(f"{target} is the session file itself; give another file to write")
-            return EXIT_USAGE
-    if target.is_dir():
-        _say(f"{target} is a folder; give a file to write")
-        return EXIT_USAGE
     try:
-        atomic_write(target, for_pipe(text, "utf-8").encode("utf-8"))
-    except OSError as exc:
-        _say(f"could not write {target}: {exc.strerror or exc}")
-        return 1
+        write_export(target, text, summary.path)
+    except ExportError as exc:
+        _say(exc)
+        return EXIT_USAGE if exc.usage else 1
     return 0

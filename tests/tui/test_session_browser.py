@@ -522,3 +522,23 @@ async def test_f3_searches_every_message_and_opens_an_old_session_at_the_match(
         focused = lambda: chat.focused_message is not None  # type: ignore[attr-defined]  # noqa: E731
         await until(pilot, focused, "the match focused")
         assert chat.focused_message.id == needle.id  # type: ignore[attr-defined]
+
+
+async def test_e_exports_the_highlighted_session_where_asked(
+    server: OpenAIServer, home: Path, tmp_path: Path
+) -> None:
+    saved(server, "Owls at night", "Do owls hunt at night?", minute=1)
+    app = chat_app(server, session="")
+    target = tmp_path / "owls.md"
+    async with app.run_test(size=(120, 30)) as pilot:
+        await browsing(app, pilot)
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: isinstance(app.screen, TextLineScreen), "asked where")
+        field = app.screen.query_one(Input)
+        assert field.value == "~/owls-at-night.md"  # named after the title
+        field.value = str(target)
+        await pilot.press("enter")
+        await until(pilot, target.exists, "the file written")
+        await until(pilot, lambda: any("Exported to" in t for t in toasts(app)), "told")
+    text = target.read_text(encoding="utf-8")
+    assert text.startswith("# Owls at night\n") and "Do owls hunt at night?" in text

@@ -16,14 +16,19 @@ neutralise.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from llmchat.core import branches
 from llmchat.core.messages import Message, Role
 from llmchat.core.records import SessionHeader
 from llmchat.core.reply_facts import reply_meta
+from llmchat.core.safe_text import for_pipe
+from llmchat.paths import atomic_write
 from llmchat.store.session_format import header_to_json, message_to_json
 from llmchat.store.session_load import LoadedSession
 
@@ -117,3 +122,35 @@ def _code(text: str) -> str:
 
 def _quoted(text: str) -> str:
     return "\n".join(f"> {line}".rstrip() for line in text.rstrip("\n").split("\n"))
+
+
+class ExportError(Exception):
+    """An export that cannot be written where asked; `usage` when the place itself is
+    wrong (the session file, a folder) rather than the writing."""
+
+    def __init__(self, message: str, *, usage: bool = False) -> None:
+        super().__init__(message)
+        self.usage = usage
+
+
+def export_text(loaded: LoadedSession, target: Path | None, wanted: str | None = None) -> str:
+    """The export in the format asked for, else the one `target`'s name implies (".json":
+    JSON), else Markdown."""
+    fmt = wanted or ("json" if target is not None and target.suffix == ".json" else "md")
+    return export_json_text(loaded) if fmt == "json" else export_markdown(loaded)
+
+
+def write_export(target: Path, text: str, session_path: Path) -> None:
+    """Replace `target` whole (temp file + rename, mode 0600), never the session file.
+    Raises ExportError saying why not."""
+    with contextlib.suppress(OSError):
+        if target.resolve() == session_path.resolve() or os.path.samefile(target, session_path):
+            raise ExportError(
+                f"{target} is the session file itself; give another file to write", usage=True
+            )
+    if target.is_dir():
+        raise ExportError(f"{target} is a folder; give a file to write", usage=True)
+    try:
+        atomic_write(target, for_pipe(text, "utf-8").encode("utf-8"))
+    except OSError as exc:
+        raise ExportError(f"could not write {target}: {exc.strerror or exc}") from exc

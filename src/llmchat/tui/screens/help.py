@@ -36,7 +36,7 @@ HELP = """\
 | mouse drag, then ctrl+c | copy the selected text, from any message |
 | F1 | this help |
 | F2 | rename the session |
-| F3 | saved sessions: type to filter, Enter opens, F2 renames, ctrl+d deletes, ctrl+z undoes |
+| F3 | saved sessions: type to filter, Enter opens, F2 renames, ctrl+d deletes, ctrl+z undoes, ctrl+e exports; words also search every message |
 | F4 | next of llmchat's themes (shipped, then yours) |
 | ctrl+p | command palette: every action by name |
 | ctrl+q | quit |

@@ -49,7 +49,7 @@ FIRST_ROWS = 80
 """Rows added at once when the list changes: more than the tallest screen shows."""
 ROWS_PER_FRAME = 200
 """Rows added per frame after those, until all are there."""
-_ON_TABLE_ONLY = {"rename_key", "delete_key", "undo_key", "new_key"}
+_ON_TABLE_ONLY = {"rename_key", "delete_key", "undo_key", "new_key", "export_key"}
 """Letter and Delete keys that act only while the list has the keyboard, not the filter."""
 
 
@@ -90,6 +90,15 @@ class SessionBrowser(Screen[None]):
         ),
         Binding("ctrl+z", "undo", "Undo delete", id="browser.undo", tooltip="Restore it"),
         Binding("ctrl+n", "new", "New", id="browser.new", tooltip="Start a new session"),
+        Binding(
+            "ctrl+e",
+            "export",
+            "Export",
+            id="browser.export",
+            tooltip="Write the session as Markdown (or JSON)",
+            priority=True,  # over the filter's own ctrl+e (end of line)
+        ),
+        Binding("e", "export_key", "Export", show=False),
         Binding("r", "rename_key", "Rename", show=False),
         Binding("delete", "delete_key", "Delete", show=False),
         Binding("u", "undo_key", "Undo delete", show=False),
@@ -371,6 +380,12 @@ class SessionBrowser(Screen[None]):
 
     def action_undo(self) -> None:
         self.files.undo()
+
+    def action_export(self) -> None:
+        self.files.export()
+
+    def action_export_key(self) -> None:
+        self.files.export()
 
     def action_undo_key(self) -> None:
         self.files.undo()

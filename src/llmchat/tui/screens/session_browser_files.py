@@ -1,4 +1,5 @@
-"""What the session browser does to session files: rename, delete (to the trash), undo.
+"""What the session browser does to session files: rename, delete (to the trash), undo,
+export.
 
 Each file operation runs in a thread worker (a lock, a write, an fsync, the index) and
 its outcome comes back to the UI thread, where the browser's list follows it. A session
@@ -8,8 +9,10 @@ never deleted; one another llmchat holds is refused, and the user is told which.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from llmchat.core.safe_text import one_line
@@ -25,6 +28,12 @@ if TYPE_CHECKING:
 
 def _title(summary: SessionSummary) -> str:
     return one_line(summary.title or "(untitled)", 40)
+
+
+def export_name(summary: SessionSummary) -> str:
+    """A file name from the title (letters, digits and dashes), else the id."""
+    words = re.findall(r"[^\W_]+", summary.title.lower())
+    return "-".join(words)[:60].strip("-") or summary.id[:12]
 
 
 class SessionFileActions:
@@ -166,6 +175,45 @@ class SessionFileActions:
             severity="warning",
             markup=False,
         )
+
+    # -- export -------------------------------------------------------------------------
+
+    def export(self) -> None:
+        """Ask where (Markdown unless the name ends .json), then write it there."""
+        from llmchat.tui.screens.text_line import TextLineScreen
+
+        summary = self.browser.highlighted
+        if summary is None:
+            return
+        suggested = f"~/{export_name(summary)}.md"
+
+        def done(path: str | None) -> None:
+            if path:
+                self._export(summary, Path(path).expanduser())
+
+        prompt = "Export to (Enter writes; a name ending .json gets JSON; Esc cancels)"
+        self._app.push_screen(TextLineScreen(suggested, prompt=prompt), done)
+
+    def _export(self, summary: SessionSummary, target: Path) -> None:
+        from llmchat.store import load_session
+        from llmchat.store.session_export import ExportError, export_text, write_export
+
+        def run() -> None:
+            try:
+                loaded = load_session(summary.path)
+                write_export(target, export_text(loaded, target), summary.path)
+            except ExportError as exc:
+                self._later(self._failed, "Not exported", str(exc))
+            except (SessionError, OSError) as exc:
+                self._later(self._failed, "Not exported", str(exc))
+            else:
+                self._later(self._exported, target)
+
+        self._in_thread(run, "export a session")
+
+    def _exported(self, target: Path) -> None:
+        shown = one_line(str(target), 120)
+        self.browser.notify(f"Exported to {shown}", title="Exported", timeout=5, markup=False)
 
     def _failed(self, title: str, reason: str) -> None:
         self.browser.notify(one_line(reason, 300), title=title, severity="error", markup=False)
