@@ -1,4 +1,4 @@
-"""Figure 12: the library of sessions: full-text search and the browser's list over 1,000.
+"""Figure 17: the library of sessions: full-text search and the browser's list over 1,000.
 
     python -m benchmarks.library [--runs 3] [--files 1000] [--megabytes 100]
 
