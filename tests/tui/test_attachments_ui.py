@@ -13,6 +13,7 @@ from llmchat.tui.widgets.context_gauge import ContextGauge
 from llmchat.tui.widgets.prompt_input import PromptInput
 from tests.support.openai_server import OpenAIServer
 from tests.tui.helpers import chat_app, only_session, wait_for_reply
+from tests.tui.test_sampling import burst, settle
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(32)
 NOTES = TextFile("notes.md", "The deadline is Friday.\n")
@@ -108,3 +109,18 @@ async def test_a_file_too_big_for_the_window_is_refused_with_the_numbers(
         [told] = [str(n.message) for n in app._notifications if "big.txt" in str(n.message)]
     # 2048 × 0.9 usable, less the 1024 reserved for the reply
     assert "big.txt is ≈5,000 tokens: more than the 819 left for the message" in told
+
+
+async def test_a_message_sent_right_after_attaching_goes_with_the_file(
+    server: OpenAIServer, home: Path, tmp_path: Path
+) -> None:
+    notes = tmp_path / "notes.txt"
+    notes.write_text("The deadline is Friday.\n", encoding="utf-8")
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        burst(app, "ctrl+p", *"attach: file", "enter", *str(notes), "enter", *"When?", "enter")
+        await settle(app, pilot)
+        await wait_for_reply(app)
+    sent = server.chat_requests[-1].body["messages"][-1]["content"]
+    assert sent == "notes.txt\n```\nThe deadline is Friday.\n```\n\nWhen?"

@@ -8,8 +8,9 @@ from pathlib import Path
 
 from textual import events
 from textual.containers import VerticalScroll
-from textual.widgets import OptionList
+from textual.widgets import Input, OptionList
 
+from llmchat.tui.screens.text_line import TextLineScreen
 from llmchat.tui.widgets.prompt_input import PromptInput
 from tests.support.openai_server import OpenAIServer, Script
 from tests.tui.helpers import chat_app, wait_for_reply
@@ -129,3 +130,29 @@ async def test_keys_arriving_in_several_reads_while_others_wait_keep_their_order
             await asyncio.sleep(0.002)  # the next read comes while these are handled
         await settle(app, pilot)
         assert app.screen.query_one(PromptInput).text == typed
+
+
+async def test_keys_typed_right_after_choosing_a_palette_command_reach_its_dialog(
+    server: OpenAIServer, home: Path
+) -> None:
+    """Enter in the palette closes it by a message handled after the key, and the command
+    opens its dialog later still: the keys typed meanwhile were lost ("abc" kept "c")."""
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        burst(app, "ctrl+p", *"session: rename", "enter", *"Owls")
+        await settle(app, pilot)
+        assert isinstance(app.screen, TextLineScreen)
+        assert app.screen.query_one(Input).value == "Owls"
+
+
+async def test_keys_typed_right_after_closing_a_dialog_reach_the_prompt(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        burst(app, "f2", *"Owls", "enter", *"hello")
+        await settle(app, pilot)
+        assert app.screen.query_one(PromptInput).text == "hello"
+        assert "Owls" in str(app.screen.query_one("#session-title").render())

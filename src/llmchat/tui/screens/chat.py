@@ -197,6 +197,7 @@ class ChatScreen(Screen[None]):
         elif self.messages_ui.editing is not None:
             await self.messages_ui.send_edit(text)
         else:
+            await self.attach.ready()  # a file attached just before is read first
             self._send_new(text)
 
     def _send_new(self, text: str) -> None:

@@ -71,6 +71,9 @@ class Attachments:
     def __init__(self, chat: ChatScreen) -> None:
         self.chat = chat
         self.chips: list[Chip] = []
+        self._reading = 0
+        self._settled = asyncio.Event()
+        self._settled.set()
 
     @property
     def image_tokens(self) -> int:
@@ -96,15 +99,35 @@ class Attachments:
 
     def _picked(self, path: str | None) -> None:
         if path:
-            self.chat.run_worker(self.add(Path(path).expanduser()), exit_on_error=False)
+            self._begin()  # now, not when the worker starts: a send typed next waits
+            self.chat.run_worker(self._add(Path(path).expanduser()), exit_on_error=False)
+
+    async def ready(self) -> None:
+        """Until every file being read has its chip (or was refused): a message sent
+        right after attaching goes with the file, as the user meant."""
+        await self._settled.wait()
+
+    def _begin(self) -> None:
+        self._reading += 1
+        self._settled.clear()
+
+    def _end(self) -> None:
+        self._reading -= 1
+        if self._reading == 0:
+            self._settled.set()
 
     async def add(self, path: Path) -> None:
+        self._begin()
+        await self._add(path)
+
+    async def _add(self, path: Path) -> None:
         try:
             file = await asyncio.to_thread(read_attachment, path)
+            await self.add_file(file)
         except AttachmentError as exc:
             self.chat.notify(one_line(str(exc), 300), severity="error", markup=False)
-            return
-        await self.add_file(file)
+        finally:
+            self._end()
 
     async def add_file(self, file: Attachment) -> None:
         """Attach `file` unless it cannot fit the window, which is said with the numbers."""

@@ -36,7 +36,7 @@ HELP = """\
 | mouse drag, then ctrl+c | copy the selected text, from any message |
 | F1 | this help |
 | F2 | rename the session |
-| F3 | saved sessions: type to filter, Enter opens, F2 renames, ctrl+d deletes, ctrl+z undoes, ctrl+e exports; words also search every message |
+| F3 | saved sessions: type to filter (and search every message), Enter opens |
 | F4 | next of llmchat's themes (shipped, then yours) |
 | ctrl+p | command palette: every action by name |
 | ctrl+q | quit |
@@ -45,7 +45,9 @@ HELP = """\
 `{sessions}`
 
 Reopen the last one with `llmchat --continue`, or pick one with `llmchat --resume`.
-A deleted session goes to `.trash` in that folder; ctrl+z in the list brings it back.
+In the list, F2 renames, ctrl+e exports, ctrl+d deletes: a deleted session goes to
+`.trash` in that folder, and ctrl+z brings it back (`llmchat sessions --purge-trash`
+empties the trash). Attach a file to the next message with `attach: file…` (ctrl+p).
 
 **Copying** goes through the terminal (OSC 52), which some terminals ignore (in tmux:
 `set -g set-clipboard on`); ctrl+o and ctrl+g also write the copied text to
