@@ -21,11 +21,13 @@ from llmchat.core.attachments import (
     read_attachment,
     with_files,
 )
+from llmchat.core.conversation import Conversation
 from llmchat.core.messages import ImageRef
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireImage, WireMessage
 from llmchat.store import load_session
 from llmchat.store.image_store import ImageStore
+from llmchat.store.session_format import checked_message, sound_message
 from tests.support.openai_server import OpenAIServer
 from tests.test_cli import llmchat, sessions
 
@@ -265,3 +267,45 @@ def test_vision_must_be_true_or_false(tmp_path: Path) -> None:
         parse_config('[backends.x]\nbase_url = "http://h/v1"\nvision = "yes"\n', tmp_path / "c")
     assert caught.value.key == "backends.x.vision"
     assert "expected true or false, got a string" in caught.value.message
+
+
+@pytest.mark.family("sessions")
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"sha256": "ab" * 32, "media_type": ["image/png"], "name": "a"},
+        {"sha256": "ab" * 32, "media_type": {"image/png": 1}, "name": "a"},
+    ],
+    ids=["type-list", "type-dict"],
+)
+def test_an_image_entry_of_the_wrong_shape_is_dropped_with_a_warning_not_a_crash(
+    tmp_path: Path, entry: dict[str, object]
+) -> None:
+    record = {"type": "message", "id": "m1", "role": "user", "content": "hi", "ts": "t"}
+    record["images"] = [entry]
+    warnings: list[str] = []
+    message = checked_message(record, warnings.append)
+    assert message.images == () and warnings
+    assert sound_message(record) is None
+
+
+@pytest.mark.family("limits")
+def test_a_request_carries_a_bounded_weight_of_images_and_names_the_rest() -> None:
+    conversation = Conversation()
+    big = b"\x89PNG" + bytes(20 * 1024 * 1024)
+    conversation.image_data = lambda ref: big
+    refs = tuple(ImageRef(f"{n:064x}", "image/png", f"p{n}.png") for n in range(5))
+    conversation.add_user("look", images=refs)
+    [message] = conversation.build_request().messages
+    assert len(message.images) == 2  # 40 of the 50 MB a request may hold
+    assert message.content.count("not sent: the request holds 50 MB of images") == 3
+
+
+@pytest.mark.family("limits")
+def test_too_many_image_entries_are_cut_with_a_warning() -> None:
+    record = {"type": "message", "id": "m1", "role": "user", "content": "hi", "ts": "t"}
+    record["images"] = [{"sha256": "ab" * 32, "media_type": "image/png", "name": "a"}] * 150
+    warnings: list[str] = []
+    message = checked_message(record, warnings.append)
+    assert len(message.images) == 100
+    assert any("50 image entries past the first 100" in w for w in warnings)

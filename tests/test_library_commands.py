@@ -6,6 +6,7 @@ import io
 import json
 import os
 import stat
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -369,6 +370,35 @@ def test_an_output_file_named_json_gets_the_json_export(
     target = tmp_path / "out.json"
     assert run(capsys, "export", session.info.id, "-o", str(target)).code == 0
     assert json.loads(target.read_text())["session"]["id"] == session.info.id
+
+
+@pytest.mark.family("limits")
+def test_export_into_a_pipe_writes_into_it_and_leaves_it_a_pipe(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    session = write_session(home, "Sort this", "Use sorted().")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(fifo.read_bytes()))
+    reader.start()
+    result = run(capsys, "export", session.info.id, "-o", str(fifo))
+    reader.join(timeout=10)
+    assert result.code == 0, result.err
+    assert b"Use sorted()." in got[0]
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)  # not replaced by a regular file
+
+
+def test_export_through_a_symlink_writes_the_file_it_points_to(
+    home: Path, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    session = write_session(home, "Sort this", "Use sorted().")
+    real = tmp_path / "real.md"
+    real.write_text("old", encoding="utf-8")
+    link = tmp_path / "link.md"
+    link.symlink_to(real)
+    assert run(capsys, "export", session.info.id, "-o", str(link)).code == 0
+    assert link.is_symlink() and "Use sorted()." in real.read_text(encoding="utf-8")
 
 
 def test_export_refuses_to_write_over_the_session_file(

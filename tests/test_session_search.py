@@ -158,6 +158,13 @@ def test_case_and_accents_do_not_matter(library: Library) -> None:
     assert library.lines("Crème") == ["Un CAFÉ crème"]
 
 
+@pytest.mark.family("escapes")
+def test_control_characters_in_a_query_are_spaces_not_the_end_of_it(library: Library) -> None:
+    library.session("hello monads")
+    for query in ("hello\x00 monads", "hello monads\x00", "hello\x07monads"):
+        assert library.lines(query) == ["hello monads"], repr(query)
+
+
 def test_search_operators_are_searched_as_words(library: Library) -> None:
     library.session("This is NOT a drill", "Nothing near here")
     assert library.lines("NOT drill") == ["This is NOT a drill"]

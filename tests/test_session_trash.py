@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ from llmchat.store import (
     load_session,
     session_index,
 )
-from llmchat.store.image_store import ImageStore
+from llmchat.store.image_store import UNNAMED_GRACE_S, ImageStore
 from llmchat.store.session_index import INDEX_NAME
 from llmchat.store.session_open import resume_session, start_session
 from llmchat.store.session_title import retitle_session
@@ -186,6 +187,13 @@ def test_purging_the_trash_removes_the_images_only_its_sessions_named(tmp_path: 
     also_purged = with_image(tmp_path, "dddd4444", shared)
     move_to_trash(purged)
     move_to_trash(also_purged)
+    long_ago = time.time() - 2 * UNNAMED_GRACE_S
+    for image in ImageStore(tmp_path).root.iterdir():
+        os.utime(image, (long_ago, long_ago))
+    just_attached = ImageStore(tmp_path).put(b"\x89PNG on its way", "image/png", "new.png")
     assert purge_trash(tmp_path) == 2
     left = {p.read_bytes() for p in ImageStore(tmp_path).root.iterdir()}
-    assert left == {kept, shared}  # the shared one is still named by a session here
+    # The shared one is still named by a session here; the one attached a moment ago
+    # may not be written into its session yet.
+    assert left == {kept, shared, b"\x89PNG on its way"}
+    assert just_attached.sha256 in {p.name for p in ImageStore(tmp_path).root.iterdir()}

@@ -124,3 +124,15 @@ async def test_a_message_sent_right_after_attaching_goes_with_the_file(
         await wait_for_reply(app)
     sent = server.chat_requests[-1].body["messages"][-1]["content"]
     assert sent == "notes.txt\n```\nThe deadline is Friday.\n```\n\nWhen?"
+
+
+async def test_a_file_alone_is_a_message(server: OpenAIServer, home: Path) -> None:
+    app = chat_app(server, attachments=[NOTES])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.pause()
+        await pilot.press("enter")  # nothing typed: the file is the message
+        await wait_for_reply(app)
+    sent = server.chat_requests[-1].body["messages"][-1]["content"]
+    assert sent == "notes.md\n```\nThe deadline is Friday.\n```"
+    assert only_session().info.title == "notes.md"

@@ -542,3 +542,23 @@ async def test_e_exports_the_highlighted_session_where_asked(
         await until(pilot, lambda: any("Exported to" in t for t in toasts(app)), "told")
     text = target.read_text(encoding="utf-8")
     assert text.startswith("# Owls at night\n") and "Do owls hunt at night?" in text
+
+
+async def test_the_export_never_overwrites_a_file_of_the_users(
+    server: OpenAIServer, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    mine = tmp_path / "notes.md"
+    mine.write_text("MY PRECIOUS NOTES", encoding="utf-8")
+    saved(server, "Notes", "hello", minute=1)
+    app = chat_app(server, session="")
+    async with app.run_test(size=(120, 30)) as pilot:
+        await browsing(app, pilot)
+        await pilot.press("ctrl+e")
+        await until(pilot, lambda: isinstance(app.screen, TextLineScreen), "asked where")
+        field = app.screen.query_one(Input)
+        assert field.value == "~/notes-2.md"  # a free name is suggested
+        field.value = str(mine)  # the user insists on the taken one
+        await pilot.press("enter")
+        await until(pilot, lambda: any("exists already" in t for t in toasts(app)), "refused")
+    assert mine.read_text(encoding="utf-8") == "MY PRECIOUS NOTES"

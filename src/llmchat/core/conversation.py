@@ -28,6 +28,9 @@ from llmchat.core.request import ChatRequest, WireImage, WireMessage
 from llmchat.core.structured import OutputSchema
 
 TITLE_LENGTH = 60
+IMAGE_BYTES_PER_REQUEST = 50 * 1024 * 1024
+"""Image bytes one request carries at most (OpenAI takes 50 MB of images a request);
+the images past it are named in the text instead."""
 
 
 class RecordSink(Protocol):
@@ -87,6 +90,7 @@ class Conversation:
         self._leaf = leaf
         """The message the next turn follows on from; None: the newest message."""
         self.image_data: Callable[[ImageRef], bytes | None] = lambda ref: None
+        self._images: dict[str, bytes] = {}
         """The bytes of an attached image (the image folder's `get`); None: gone."""
         self._streaming: dict[str, tuple[str | None, list[str]]] = {}
         """Checkpointed text of replies still streaming (id -> parent, parts), so a file
@@ -333,30 +337,45 @@ class Conversation:
         assistant message; cancelled and incomplete partials are kept, as the user saw them.
         """
         wire = []
+        budget = [IMAGE_BYTES_PER_REQUEST]
         for message in self.thread():
             if message.images:
-                wire.append(self._with_images(message))
+                wire.append(self._with_images(message, budget))
             elif not (message.role is Role.ASSISTANT and not message.content):
                 wire.append(WireMessage(str(message.role), message.content))
             if message.id == upto:
                 break
         return wire
 
-    def _with_images(self, message: Message) -> WireMessage:
-        """A message with its images' bytes; one no longer in the image folder is
-        named in the text instead, so the model (and the user) know it is missing."""
+    def _with_images(self, message: Message, budget: list[int]) -> WireMessage:
+        """A message with its images' bytes. One no longer in the image folder, or past
+        the request's `budget` of image bytes (a hand-made file naming one image a
+        thousand times), is named in the text instead: the model and the user know."""
         images: list[WireImage] = []
-        missing: list[str] = []
+        notes: list[str] = []
         for ref in message.images:
-            data = self.image_data(ref)
+            data = self._image(ref)
             if data is None:
-                missing.append(ref.name)
+                notes.append(f"[image {ref.name} is missing]")
+            elif len(data) > budget[0]:
+                mb = IMAGE_BYTES_PER_REQUEST // (1024 * 1024)
+                notes.append(f"[image {ref.name} not sent: the request holds {mb} MB of images]")
             else:
+                budget[0] -= len(data)
                 images.append(WireImage(ref.media_type, data))
-        text = message.content
-        if missing:
-            text += "".join(f"\n\n[image {name} is missing]" for name in missing)
+        text = message.content + "".join(f"\n\n{note}" for note in notes)
         return WireMessage(str(message.role), text, tuple(images))
+
+    def _image(self, ref: ImageRef) -> bytes | None:
+        """An image's bytes, read once while they fit the cache (requests are built
+        again for every count and every send)."""
+        data = self._images.get(ref.sha256)
+        if data is None:
+            data = self.image_data(ref)
+            kept = sum(map(len, self._images.values()))
+            if data is not None and kept + len(data) <= IMAGE_BYTES_PER_REQUEST:
+                self._images[ref.sha256] = data
+        return data
 
     def retry_point(self) -> Message | None:
         """The user message to ask again, if the last reply did not complete."""

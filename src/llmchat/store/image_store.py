@@ -5,15 +5,19 @@ them again and a session file names them instead of holding them.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import tempfile
+import time
 from pathlib import Path
 
 from llmchat.core.messages import ImageRef
 
 FOLDER = ".images"
+UNNAMED_GRACE_S = 3600.0
+"""An image no session names yet is kept this long (its message may be on its way)."""
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _NAMED = re.compile(rb'"sha256"\s*:\s*"([0-9a-f]{64})"')
 
@@ -27,7 +31,12 @@ class ImageStore:
         return what names it. Raises OSError when it cannot be written."""
         digest = hashlib.sha256(data).hexdigest()
         path = self.root / digest
-        if not path.exists():
+        if path.exists():
+            # Kept fresh: a purge leaves alone what was attached a moment ago (its
+            # message may not be written yet).
+            with contextlib.suppress(OSError):
+                os.utime(path)
+        else:
             self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             os.chmod(self.root, 0o700)
             handle, temporary = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
@@ -54,13 +63,22 @@ class ImageStore:
             return None
         return data if hashlib.sha256(data).hexdigest() == ref.sha256 else None
 
-    def unused(self, referenced: set[str]) -> list[Path]:
-        """The stored images no session refers to (for purging the trash)."""
+    def unused(self, referenced: set[str], *, older_than: float = 0.0) -> list[Path]:
+        """The stored images no session refers to, kept for more than `older_than`
+        seconds (an image attached just now may not be named in its session yet)."""
         try:
             entries = list(self.root.iterdir())
         except OSError:
             return []
-        return [p for p in entries if _SHA256.fullmatch(p.name) and p.name not in referenced]
+        cutoff = time.time() - older_than
+        unused = []
+        for path in entries:
+            if not _SHA256.fullmatch(path.name) or path.name in referenced:
+                continue
+            with contextlib.suppress(OSError):
+                if path.stat().st_mtime < cutoff:
+                    unused.append(path)
+        return unused
 
     def forget_unused(self, sessions: list[Path]) -> int:
         """Delete the stored images none of `sessions` names; how many were deleted.
@@ -77,7 +95,7 @@ class ImageStore:
                 return 0
             referenced.update(m.decode() for m in _NAMED.findall(data))
         deleted = 0
-        for path in self.unused(referenced):
+        for path in self.unused(referenced, older_than=UNNAMED_GRACE_S):
             try:
                 path.unlink()
             except OSError:

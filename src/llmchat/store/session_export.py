@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -140,17 +141,50 @@ def export_text(loaded: LoadedSession, target: Path | None, wanted: str | None =
     return export_json_text(loaded) if fmt == "json" else export_markdown(loaded)
 
 
-def write_export(target: Path, text: str, session_path: Path) -> None:
-    """Replace `target` whole (temp file + rename, mode 0600), never the session file.
+def write_export(target: Path, text: str, session_path: Path, *, replace: bool = True) -> None:
+    """Write the export to `target`, never the session file: a regular file (new, or
+    replaced whole when `replace`: temp file + rename, mode 0600; through a symlink, the
+    file it points to), or written straight into a pipe or a device (`/dev/stdout`).
     Raises ExportError saying why not."""
+    data = for_pipe(text, "utf-8").encode("utf-8")
     with contextlib.suppress(OSError):
         if target.resolve() == session_path.resolve() or os.path.samefile(target, session_path):
             raise ExportError(
                 f"{target} is the session file itself; give another file to write", usage=True
             )
-    if target.is_dir():
-        raise ExportError(f"{target} is a folder; give a file to write", usage=True)
     try:
-        atomic_write(target, for_pipe(text, "utf-8").encode("utf-8"))
+        found = target.stat()
+    except FileNotFoundError:
+        found = None
     except OSError as exc:
         raise ExportError(f"could not write {target}: {exc.strerror or exc}") from exc
+    if found is not None and stat.S_ISDIR(found.st_mode):
+        raise ExportError(f"{target} is a folder; give a file to write", usage=True)
+    if found is not None and not stat.S_ISREG(found.st_mode):
+        if not (stat.S_ISFIFO(found.st_mode) or stat.S_ISCHR(found.st_mode)):
+            raise ExportError(f"{target} is not a file to write to", usage=True)
+        _write_into(target, data)  # a pipe or a terminal: never replaced by a file
+        return
+    if found is not None and not replace:
+        raise ExportError(f"{target} exists already; give another name", usage=True)
+    try:
+        atomic_write(target.resolve(), data)
+    except OSError as exc:
+        raise ExportError(f"could not write {target}: {exc.strerror or exc}") from exc
+
+
+def _write_into(target: Path, data: bytes) -> None:
+    try:
+        with open(target, "wb") as stream:
+            stream.write(data)
+    except OSError as exc:
+        raise ExportError(f"could not write {target}: {exc.strerror or exc}") from exc
+
+
+def free_name(target: Path) -> Path:
+    """`target`, or `name-2.md`, `name-3.md`, … if it is taken."""
+    for n in range(1, 1000):
+        candidate = target if n == 1 else target.with_stem(f"{target.stem}-{n}")
+        if not os.path.lexists(candidate):
+            return candidate
+    return target

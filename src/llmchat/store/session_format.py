@@ -801,6 +801,7 @@ def _sound_images(data: Any) -> tuple[ImageRef, ...] | None:
         if not (
             type(sha) is str
             and _SHA256.fullmatch(sha)
+            and type(media_type) is str
             and media_type in IMAGE_TYPES
             and type(name) is str
         ):
@@ -817,13 +818,20 @@ def images_from_json(data: Any, warn: Warn) -> tuple[ImageRef, ...]:
     if not isinstance(data, list):
         warn(f"images is not a list: {detail(repr(data))}; ignored")
         return ()
+    if len(data) > MAX_IMAGES:
+        warn(f"{len(data) - MAX_IMAGES:,} image entries past the first {MAX_IMAGES}; ignored")
     images: list[ImageRef] = []
     for item in data[:MAX_IMAGES]:
         sha = item.get("sha256") if isinstance(item, dict) else None
         media_type = item.get("media_type") if isinstance(item, dict) else None
         name = item.get("name") if isinstance(item, dict) else None
-        if isinstance(sha, str) and _SHA256.fullmatch(sha) and media_type in IMAGE_TYPES:
-            images.append(ImageRef(sha, str(media_type), name if isinstance(name, str) else ""))
+        if (
+            isinstance(sha, str)
+            and _SHA256.fullmatch(sha)
+            and isinstance(media_type, str)  # a list or a dict is not hashable
+            and media_type in IMAGE_TYPES
+        ):
+            images.append(ImageRef(sha, media_type, name if isinstance(name, str) else ""))
         else:
             warn(f"an image entry is not a stored image: {detail(repr(item))}; ignored")
     return tuple(images)

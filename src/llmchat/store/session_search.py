@@ -193,6 +193,8 @@ class SessionSearch:
             return key, load_session(path)
         except SessionUnreadable:
             return key, None
+        except Exception:  # a loader bug on a hostile file must not stop the whole index
+            return key, None
 
     def _delete_index(self) -> None:
         for suffix in ("", "-wal", "-shm", "-journal"):
@@ -461,6 +463,9 @@ def _storable(text: str) -> str:
 # -- queries ------------------------------------------------------------------------------
 
 
+_CONTROLS = re.compile(r"[\x00-\x1f\x7f]")
+
+
 def _fts_query(query: str) -> str | None:
     """`query` as FTS5 terms that cannot be misread as syntax, or None if it has no words.
 
@@ -470,6 +475,9 @@ def _fts_query(query: str) -> str | None:
     FTS5's own tokenizer then splits it as it split the sessions (`foo-bar` is the phrase
     "foo bar")."""
     terms: list[str] = []
+    # Control characters are no words, and a NUL ends FTS5's string early (no hits at
+    # all): they are spaces here.
+    query = _CONTROLS.sub(" ", query)
     for phrase, word in re.findall(r'"([^"]*)"?|([^\s"]+)', query):
         text, prefix = (phrase, False) if phrase else (word, True)
         text = text.replace("*", " ").strip()

@@ -148,7 +148,9 @@ class ChatScreen(Screen[None]):
         self.messages_ui.label_branches()
         self.show_system()
         self.sampling.show_locks()
-        self.query_one(PromptInput).focus()
+        prompt = self.query_one(PromptInput)
+        prompt.sends_empty = lambda: bool(self.attach.chips)  # a file alone is a message
+        prompt.focus()
         if self.at_message is not None:
             self.show_message(self.at_message)
         self.call_after_refresh(self.server.prepare)

@@ -167,7 +167,11 @@ class SessionBrowser(Screen[None]):
     def _load(self) -> None:
         # Reads the index (and any file changed since): never on the UI thread. The rows'
         # cells are made here too, so showing 1,000 sessions only fills the table.
-        listing = scan_sessions(self.sessions_dir)
+        try:
+            listing = scan_sessions(self.sessions_dir)
+        except Exception as exc:  # never an empty list without a word
+            reason = f"cannot list the sessions in {self.sessions_dir}: {exc}"
+            listing = SessionListing(sessions=[], unreadable=[reason])
         rows = [session_row(summary) for summary in listing.sessions]
         widths = column_widths(rows)
         self.app.call_from_thread(self._show_listing, listing, rows, widths)

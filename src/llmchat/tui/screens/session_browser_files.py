@@ -30,6 +30,11 @@ def _title(summary: SessionSummary) -> str:
     return one_line(summary.title or "(untitled)", 40)
 
 
+def _home_relative(path: Path) -> str:
+    home = Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
 def export_name(summary: SessionSummary) -> str:
     """A file name from the title (letters, digits and dashes), else the id."""
     words = re.findall(r"[^\W_]+", summary.title.lower())
@@ -180,12 +185,13 @@ class SessionFileActions:
 
     def export(self) -> None:
         """Ask where (Markdown unless the name ends .json), then write it there."""
+        from llmchat.store.session_export import free_name
         from llmchat.tui.screens.text_line import TextLineScreen
 
         summary = self.browser.highlighted
         if summary is None:
             return
-        suggested = f"~/{export_name(summary)}.md"
+        suggested = _home_relative(free_name(Path.home() / f"{export_name(summary)}.md"))
 
         def done(path: str | None) -> None:
             if path:
@@ -201,7 +207,9 @@ class SessionFileActions:
         def run() -> None:
             try:
                 loaded = load_session(summary.path)
-                write_export(target, export_text(loaded, target), summary.path)
+                # Never over a file of the user's by two quick keys: a taken name is
+                # refused (the suggestion is always a free one).
+                write_export(target, export_text(loaded, target), summary.path, replace=False)
             except ExportError as exc:
                 self._later(self._failed, "Not exported", str(exc))
             except (SessionError, OSError) as exc:

@@ -3,6 +3,7 @@ reports them) inserts a newline, ↑/↓ in an empty prompt walk the prompt hist
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from textual import events, on
@@ -76,6 +77,8 @@ class PromptInput(TextArea):
             placeholder="Message — Enter sends · ctrl+j newline · Esc stops a reply · F1 help",
         )
         self.prompt_history = history
+        self.sends_empty: Callable[[], bool] = lambda: False
+        """Whether Enter sends with no text typed (files are attached to the message)."""
         self._steps_waiting = 0
         """↑ pressed past this session's messages while the earlier ones are read (a
         worker is reading them whenever this is above 0)."""
@@ -108,7 +111,7 @@ class PromptInput(TextArea):
             event.stop()
             event.prevent_default()
             text = self.text
-            if text.strip():
+            if text.strip() or self.sends_empty():
                 self.post_message(self.Submitted(text))
             return
         if event.key in NEWLINE_KEYS:
