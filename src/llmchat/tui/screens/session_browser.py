@@ -120,6 +120,8 @@ class SessionBrowser(Screen[None]):
         """Every session listed, newest first."""
         self._shown: list[SessionRow] = []
         self._hits: dict[str, MessageHit] = {}
+        self._searching = False
+        """A search of the messages is under way for the filter's text."""
         """The search's first hit per session, for the current filter text."""
         self.files = SessionFileActions(self)
         self._loaded = False
@@ -225,6 +227,7 @@ class SessionBrowser(Screen[None]):
     @on(Input.Changed, "#browser-filter")
     def _filter_changed(self, event: Input.Changed) -> None:
         self._hits = {}
+        self._searching = self.search is not None and bool(event.value.strip())
         self._refilter()
         self._start_search(event.value)
 
@@ -288,6 +291,10 @@ class SessionBrowser(Screen[None]):
             text = "No saved sessions yet — ctrl+n starts one"
         elif self.filter_box.value.strip():
             text = f"{shown} of {total} sessions match"
+            if self._searching:
+                # The first search of an opening may be building the index: say so,
+                # rather than "0 match" for the seconds it takes.
+                text += " · searching every message…"
         else:
             text = f"{total} saved session{'s' if total != 1 else ''}, newest first"
         heading.update(Content(text))
@@ -298,7 +305,10 @@ class SessionBrowser(Screen[None]):
         search = self.search
 
         def run() -> None:
-            hits = search(query)
+            try:
+                hits = search(query)
+            except Exception:  # a search that fails leaves the filter's matches
+                hits = []
             self.app.call_from_thread(self._show_hits, query, hits)
 
         self.run_worker(
@@ -313,6 +323,7 @@ class SessionBrowser(Screen[None]):
     def _show_hits(self, query: str, hits: Sequence[MessageHit]) -> None:
         if query != self.filter_box.value:
             return  # typed on since: a newer search is on its way
+        self._searching = False
         first: dict[str, MessageHit] = {}
         for hit in hits:
             first.setdefault(hit.session_id, hit)
