@@ -149,6 +149,7 @@ def make_gateway(
         # an OpenAI-compatible URL is free too, once discovered (its capabilities say).
         free=True if resolved.kind == "llamacpp" else None,
         configured_window=resolved.context_window,
+        key_source=resolved.key_source,
     )
     if known is not None:
         idle = settled_timeouts(resolved, config).idle

@@ -29,6 +29,7 @@ from llmchat.core.events import (
     Started,
     StreamEvent,
 )
+from llmchat.core.model_rules import Protocol as WireProtocol
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.gateway.breaker import CircuitBreaker, counts_as_failure
 from llmchat.gateway.retry import RetryPolicy
@@ -54,6 +55,7 @@ class Gateway:
         name: str | None = None,
         free: bool | None = None,
         configured_window: int | None = None,
+        key_source: str | None = None,
     ) -> None:
         """`name`, `free` and `configured_window` are what the config says of the
         backend, known before it is built (a fallback may never be)."""
@@ -76,6 +78,8 @@ class Gateway:
         self._name = name
         self._free = free
         self.configured_window = configured_window
+        self.key_source = key_source
+        """Where the key comes from ("environment variable OPENAI_API_KEY"), never the key."""
         """`context_window` from the config: wins over what the server or model info say."""
 
     @property
@@ -93,6 +97,10 @@ class Gateway:
     def model(self) -> str:
         """The model requests go to (the server's own name for it, once discovered)."""
         return self.backend.model
+
+    @property
+    def protocol(self) -> WireProtocol:
+        return self.backend.protocol
 
     @property
     def capabilities(self) -> Capabilities:

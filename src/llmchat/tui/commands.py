@@ -62,6 +62,12 @@ COMMANDS: tuple[Command, ...] = (
         Needs.CHAT,
     ),
     Command(
+        "inspect: request",
+        "The exact body of the last request, what it left out, and a curl command for it",
+        "screen.inspect_request",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "attach: file…",
         "Attach a text file or an image to the next message (shown above the prompt)",
         "screen.attach_file",

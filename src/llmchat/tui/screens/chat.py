@@ -321,6 +321,11 @@ class ChatScreen(Screen[None]):
     def action_attach_clear(self) -> None:
         self.attach.clear()
 
+    def action_inspect_request(self) -> None:
+        from llmchat.tui.screens.request_inspector import RequestInspector
+
+        self.app.push_screen(RequestInspector(self.service.last_request, self.context.gateway))
+
     def action_name_with_model(self) -> None:
         self.model_title.ask()
 

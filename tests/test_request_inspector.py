@@ -1,0 +1,79 @@
+"""`inspect: request`: the exact body the last turn sent, what it left out, and the same
+request as a curl command that reads the key from its variable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from llmchat.core.events import RequestSent
+from llmchat.core.params import SamplingParams
+from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.request_view import SentBody, curl_command, key_variable, plan_summary
+from llmchat.tui.screens.request_inspector import RequestInspector
+from tests.support.openai_server import OpenAIServer
+from tests.tui.helpers import chat_app, wait_for_reply
+
+KEY = "sk-test-inspector-0123456789"
+
+
+def test_the_key_comes_from_the_variable_the_config_named() -> None:
+    assert key_variable("openai", "environment variable GROQ_KEY") == "GROQ_KEY"
+    assert key_variable("openai", "environment variable GROQ_KEY (--api-key-env)") == "GROQ_KEY"
+    assert key_variable("openai", None) == "OPENAI_API_KEY"
+    assert key_variable("anthropic", None) == "ANTHROPIC_API_KEY"
+
+
+def test_curl_sends_the_body_as_sent_and_never_the_key() -> None:
+    body = '{"model":"m","messages":[{"role":"user","content":"it\'s \\"JSON\\"\\nJSON"}]}'
+    sent = SentBody.of(RequestSent("POST", "http://127.0.0.1:8000/v1/chat/completions", body))
+    command = curl_command(sent, "openai", "OPENAI_API_KEY")
+    assert command.startswith("curl -sS -N -X POST http://127.0.0.1:8000/v1/chat/completions")
+    assert '"Authorization: Bearer $OPENAI_API_KEY"' in command
+    head, rest = command.split("\n", 1)
+    end = head.rsplit("<<'", 1)[1].rstrip("'")
+    assert rest == f"{body}\n{end}\n"  # the body, exactly, in a here-document
+
+
+def test_anthropic_curl_uses_its_own_headers() -> None:
+    sent = SentBody.of(RequestSent("POST", "https://api.anthropic.com/v1/messages", "{}"))
+    command = curl_command(sent, "anthropic", "ANTHROPIC_API_KEY")
+    assert '"x-api-key: $ANTHROPIC_API_KEY"' in command
+    assert "anthropic-version: 2023-06-01" in command
+
+
+def test_the_plan_says_what_was_left_out_and_the_dials() -> None:
+    request = ChatRequest(
+        messages=(WireMessage("system", "Be brief."), WireMessage("user", "hi")),
+        params=SamplingParams(temperature=0.2, top_p=0.9, max_tokens=256),
+    )
+    summary = "\n".join(plan_summary(request, skipped=6, reserve_clipped=True))
+    assert "1 message of history and the system prompt are in it." in summary
+    assert "6 older messages left out by the window policy" in summary
+    assert "temperature 0.2, top-p 0.9, max tokens 256" in summary
+    assert "reserve was lowered" in summary
+
+
+async def test_the_inspector_shows_the_bytes_sent_and_copies_them_as_curl(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server, env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#prompt").text = "What is a monad?"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for_reply(app)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        await commands["inspect: request"].callback()
+        await pilot.pause()
+        inspector = app.screen
+        assert isinstance(inspector, RequestInspector)
+        shown = "\n".join(str(s.render()) for s in inspector.query("Static"))
+        [asked] = server.chat_requests
+        assert f"{len(asked.raw):,} bytes" in shown
+        assert '"content": "What is a monad?"' in shown  # pretty-printed
+        assert KEY not in shown
+        await pilot.press("c")
+        await pilot.pause()
+        copied = app.clipboard
+    assert KEY not in copied and "$OPENAI_API_KEY" in copied
+    assert asked.raw.decode() in copied  # the bytes the server received
