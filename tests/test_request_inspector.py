@@ -51,6 +51,8 @@ def test_the_plan_says_what_was_left_out_and_the_dials() -> None:
     assert "6 older messages left out by the window policy" in summary
     assert "temperature 0.2, top-p 0.9, max tokens 256" in summary
     assert "reserve was lowered" in summary
+    alone = ChatRequest(messages=(WireMessage("user", "hi"),), params=SamplingParams())
+    assert plan_summary(alone, 0, False)[0] == "1 message of history is in it."
 
 
 async def test_the_inspector_shows_the_bytes_sent_and_copies_them_as_curl(

@@ -47,11 +47,12 @@ def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> l
     roles = [m.role for m in request.messages]
     system = roles.count("system")
     history = len(roles) - system
-    lines = [
-        f"{history} message{'s' if history != 1 else ''} of history"
-        + (" and the system prompt" if system else "")
-        + " are in it."
-    ]
+    held = f"{history} message{'s' if history != 1 else ''} of history"
+    if system:
+        held += " and the system prompt are in it."
+    else:
+        held += " is in it." if history == 1 else " are in it."
+    lines = [held]
     if skipped:
         lines.append(
             f"{skipped} older message{'s' if skipped != 1 else ''} left out by the window "
