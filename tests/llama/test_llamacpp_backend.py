@@ -172,3 +172,34 @@ async def test_a_request_sent_while_the_model_loads_goes_through_when_ready(
         server.stop()
     assert isinstance(events[-1], Finished)
     assert any(isinstance(event, Loading | Retrying) for event in events)
+
+
+async def test_the_cache_view_shows_the_real_servers_kv_cache_reuse(
+    llama_server: ManagedServer,
+) -> None:
+    """Two turns against the real llama-server: the second reuses the first's prompt."""
+    from llmchat.core.conversation import Conversation
+    from llmchat.core.turn_history import cache_table, turns
+    from llmchat.engine.chat_service import ChatService
+    from llmchat.engine.context_meter import ContextMeter
+    from llmchat.engine.events import EngineEvent
+
+    gateway = Gateway(backend_for(llama_server))
+    conversation = Conversation(params=SamplingParams(temperature=0.0, max_tokens=8))
+    conversation.set_system("You are terse.")
+    meter = ContextMeter(conversation, gateway, llama_server.alias)
+    await meter.prepare()
+    service = ChatService(conversation, gateway, meter, model=lambda: llama_server.alias)
+
+    async def ignore(event: EngineEvent) -> None:
+        return None
+
+    try:
+        await service.send("Name three colours.", ignore)
+        await service.send("And three animals?", ignore)
+    finally:
+        await gateway.aclose()
+    first, second = turns(conversation.thread())
+    assert first.prompt and second.prompt and second.prompt > first.prompt
+    assert second.reused is not None and second.reused > 0  # the KV cache served it
+    assert cache_table([first, second])[2].split()[2] == f"{second.reused:,}"

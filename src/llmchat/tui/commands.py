@@ -68,6 +68,18 @@ COMMANDS: tuple[Command, ...] = (
         needs=Needs.CHAT,
     ),
     Command(
+        "inspect: latency",
+        "Time to first token, prefill and decode speed of each reply, against its prompt",
+        "screen.inspect_latency",
+        needs=Needs.CHAT,
+    ),
+    Command(
+        "inspect: cache",
+        "Prompt tokens reused from the cache and processed, turn by turn, and where reuse dropped",
+        "screen.inspect_cache",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "attach: file…",
         "Attach a text file or an image to the next message (shown above the prompt)",
         "screen.attach_file",

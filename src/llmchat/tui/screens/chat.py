@@ -326,6 +326,16 @@ class ChatScreen(Screen[None]):
 
         self.app.push_screen(RequestInspector(self.service.last_request, self.context.gateway))
 
+    def action_inspect_latency(self) -> None:
+        from llmchat.tui.screens.turn_history import TurnHistoryScreen
+
+        self.app.push_screen(TurnHistoryScreen(self.conversation.thread(), "latency"))
+
+    def action_inspect_cache(self) -> None:
+        from llmchat.tui.screens.turn_history import TurnHistoryScreen
+
+        self.app.push_screen(TurnHistoryScreen(self.conversation.thread(), "cache"))
+
     def action_name_with_model(self) -> None:
         self.model_title.ask()
 

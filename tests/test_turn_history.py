@@ -1,0 +1,81 @@
+"""`inspect: latency` and `inspect: cache`: each reply's timings and cache use, turn by
+turn, from what the replies recorded."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from llmchat.core.messages import Message, Role, Timing, Usage
+from llmchat.core.turn_history import cache_table, latency_table, turns
+from llmchat.tui.screens.turn_history import TurnHistoryScreen
+from tests.support.openai_server import OpenAIServer
+from tests.tui.helpers import chat_app, wait_for_reply
+
+
+def reply(prompt: int, cached: int, ttft: float, *, llama: bool = True) -> Message:
+    timing = Timing(ttft_ms=ttft, tok_s=40.0, prefill_ms=ttft / 2)
+    if llama:
+        timing = replace(timing, prefill_tokens=prompt - cached, cache_tokens=cached)
+    usage = Usage(prompt=prompt, completion=20, cached=0 if llama else cached)
+    return Message(Role.ASSISTANT, "ok", usage=usage, timing=timing, model="m")
+
+
+def thread(*replies: Message) -> list[Message]:
+    out: list[Message] = []
+    for r in replies:
+        out += [Message(Role.USER, "q"), r]
+    return out
+
+
+def test_each_reply_is_a_turn_with_its_prompt_and_what_the_cache_served() -> None:
+    rows = turns(thread(reply(100, 0, 80.0), reply(240, 100, 60.0), reply(400, 230, 70.0)))
+    assert [(r.number, r.prompt, r.reused, r.processed) for r in rows] == [
+        (1, 100, 0, 100),
+        (2, 240, 100, 140),
+        (3, 400, 230, 170),
+    ]
+
+
+def test_openai_cached_tokens_count_as_reused() -> None:
+    [row] = turns(thread(reply(2048, 1024, 300.0, llama=False)))
+    assert (row.reused, row.processed) == (1024, 1024)
+
+
+def test_the_latency_table_has_a_row_and_a_bar_per_turn() -> None:
+    lines = latency_table(turns(thread(reply(100, 0, 100.0), reply(900, 0, 400.0))))
+    assert len(lines) == 3
+    assert lines[2].count("█") > lines[1].count("█")  # the slower first token, the longer bar
+
+
+def test_a_drop_in_reuse_is_marked_and_its_causes_named() -> None:
+    lines = cache_table(turns(thread(reply(300, 0, 1), reply(600, 290, 1), reply(650, 20, 1))))
+    assert "reuse dropped" in lines[3]
+    assert any("left out by the window policy" in line for line in lines)
+
+
+def test_a_backend_that_reports_no_cache_use_says_so() -> None:
+    plain = Message(Role.ASSISTANT, "ok", usage=Usage(prompt=10, completion=2), timing=Timing())
+    [line] = cache_table(turns(thread(plain)))
+    assert "reports no cache use" in line
+
+
+async def test_both_views_open_from_the_palette_with_the_replies_of_the_session(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        for question in ("one", "two"):
+            app.screen.query_one("#prompt").text = question  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await wait_for_reply(app)
+        for name in ("inspect: latency", "inspect: cache"):
+            commands = {c.title: c for c in app.get_system_commands(app.screen)}
+            await commands[name].callback()
+            await pilot.pause()
+            view = app.screen
+            assert isinstance(view, TurnHistoryScreen)
+            assert [r.number for r in view.rows] == [1, 2]
+            await pilot.press("escape")
+            await pilot.pause()
