@@ -203,3 +203,20 @@ async def test_the_cache_view_shows_the_real_servers_kv_cache_reuse(
     assert first.prompt and second.prompt and second.prompt > first.prompt
     assert second.reused is not None and second.reused > 0  # the KV cache served it
     assert cache_table([first, second])[2].split()[2] == f"{second.reused:,}"
+
+
+async def test_token_pieces_come_from_the_servers_own_tokenizer(
+    llama_server: ManagedServer,
+) -> None:
+    from llmchat.tui.screens.token_view import split
+
+    gateway = Gateway(backend_for(llama_server))
+    text = 'Déjà vu, {"key": [1, 2]}'
+    try:
+        pieces, source = await split(text, gateway, llama_server.alias)
+        ids = await gateway.backend.count_text(text)  # type: ignore[attr-defined]
+    finally:
+        await gateway.aclose()
+    assert pieces is not None and "(/tokenize)" in source
+    assert "".join(pieces) == text  # the pieces are the text, cut at the tokens
+    assert len(pieces) == ids

@@ -74,6 +74,11 @@ class Backend(Protocol):
 
     async def context_window(self) -> ContextWindow | None: ...
 
+    async def token_pieces(self, text: str) -> list[str]:
+        """`text` as the model's tokenizer splits it (the text of each token); only
+        asked of a backend whose capabilities say `counts_exactly` and it can."""
+        ...
+
     async def image_refusal(self) -> str | None:
         """Why the model cannot be sent images, if it is known it cannot; None when it
         can or nobody knows (then it is tried, and a refusal is the server's words)."""

@@ -142,6 +142,26 @@ class LlamaCppBackend(OpenAIBackend):
             ids.append(found)
         return ids
 
+    async def token_pieces(self, text: str) -> list[str]:
+        """`/tokenize` with `with_pieces`: each token's text (or its bytes, for a token
+        that is part of a character)."""
+        body = {"content": text, "add_special": False, "with_pieces": True}
+        data = await self._post_json("/tokenize", body)
+        tokens = data.get("tokens") if isinstance(data, dict) else None
+        if not isinstance(tokens, list):
+            raise BackendError(ChatError(ErrorKind.PROTOCOL, "/tokenize gave no token list"))
+        pieces: list[str] = []
+        for token in tokens:
+            piece = token.get("piece") if isinstance(token, dict) else None
+            if isinstance(piece, list):  # bytes of a partial character
+                piece = bytes(b for b in piece if isinstance(b, int) and 0 <= b < 256).decode(
+                    "utf-8", "replace"
+                )
+            if not isinstance(piece, str):
+                raise BackendError(ChatError(ErrorKind.PROTOCOL, "/tokenize gave no pieces"))
+            pieces.append(piece)
+        return pieces
+
     async def apply_template(self, messages: Sequence[WireMessage]) -> str:
         body = {"messages": [{"role": m.role, "content": m.content} for m in messages]}
         data = await self._post_json("/apply-template", body)

@@ -647,6 +647,9 @@ class OpenAIBackend:
     async def context_window(self) -> ContextWindow | None:
         return None
 
+    async def token_pieces(self, text: str) -> list[str]:
+        raise BackendError(self._cannot("show its tokens"))
+
     async def image_refusal(self) -> str | None:
         if self.vision is False:
             return f"{self.name} is set not to take images (vision = false in its table)"

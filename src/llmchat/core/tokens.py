@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from llmchat.core.context import TokenCount
 from llmchat.core.request import WireMessage
@@ -51,6 +52,28 @@ def encoding_name_for(model: str | None) -> str | None:
 def estimate(text: str) -> int:
     """About four characters a token: the usual rule of thumb for English prose."""
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
+
+
+def load_pieces(encoding: str) -> Callable[[str], list[str]] | None:
+    """tiktoken's split of a text into its tokens' texts (a token that is part of a
+    character shows as the bytes it has, decoded with replacement), or None. Blocking:
+    call it from a thread."""
+    try:
+        import tiktoken
+    except ImportError:
+        return None
+    for candidate in (f"{encoding}_offline", encoding):
+        try:
+            found = tiktoken.get_encoding(candidate)
+        except Exception:  # as in load_encoder
+            continue
+
+        def pieces(text: str, found: Any = found) -> list[str]:
+            ids = found.encode(text, disallowed_special=())
+            return [found.decode_single_token_bytes(i).decode("utf-8", "replace") for i in ids]
+
+        return pieces
+    return None
 
 
 def load_encoder(encoding: str) -> Encoder | None:

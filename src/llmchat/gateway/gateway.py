@@ -145,6 +145,15 @@ class Gateway:
         except Exception:  # advisory, as above
             return None
 
+    async def token_pieces(self, text: str) -> list[str] | None:
+        """`text` split by the server's own tokenizer, or None if it cannot say."""
+        if not self.capabilities.counts_exactly:
+            return None
+        try:
+            return await self.backend.token_pieces(text)
+        except Exception:  # advisory, as counting is
+            return None
+
     async def image_refusal(self) -> str | None:
         """Why this backend's model cannot take images, if known (see the backend)."""
         await self.discover()  # a llama-server behind a plain URL knows more

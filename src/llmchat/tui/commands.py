@@ -68,6 +68,12 @@ COMMANDS: tuple[Command, ...] = (
         needs=Needs.CHAT,
     ),
     Command(
+        "inspect: tokens",
+        "The focused message (or the draft, or the last message) split into its tokens",
+        "screen.inspect_tokens",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "inspect: latency",
         "Time to first token, prefill and decode speed of each reply, against its prompt",
         "screen.inspect_latency",

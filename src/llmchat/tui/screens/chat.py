@@ -326,6 +326,24 @@ class ChatScreen(Screen[None]):
 
         self.app.push_screen(RequestInspector(self.service.last_request, self.context.gateway))
 
+    def action_inspect_tokens(self) -> None:
+        from llmchat.tui.screens.token_view import TokenView
+
+        focused = self.query_one(ConversationView).focused_message
+        draft = self.query_one(PromptInput).text
+        thread = self.conversation.thread()
+        if focused is not None:
+            what, text = f"The focused {focused.role} message", focused.content
+        elif draft.strip():
+            what, text = "The draft", self.attach.draft(draft)
+        elif thread:
+            what, text = f"The last {thread[-1].role} message", thread[-1].content
+        else:
+            self.notify("Nothing to split yet: type a message.", timeout=3)
+            return
+        gateway = self.context.gateway
+        self.app.push_screen(TokenView(what, text, gateway, self.context.model_name))
+
     def action_inspect_latency(self) -> None:
         from llmchat.tui.screens.turn_history import TurnHistoryScreen
 
