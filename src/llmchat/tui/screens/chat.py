@@ -25,6 +25,7 @@ from llmchat.tui.screens.chat_backend import BackendSwitch
 from llmchat.tui.screens.chat_breaker import BreakerWatch
 from llmchat.tui.screens.chat_costs import ReplyCosts
 from llmchat.tui.screens.chat_gauge import DraftGauge
+from llmchat.tui.screens.chat_inspect import InspectViews
 from llmchat.tui.screens.chat_keys import CHAT_KEYS
 from llmchat.tui.screens.chat_messages import STILL_STREAMING, MessageActions
 from llmchat.tui.screens.chat_sampling import SamplingChange, SamplingControls
@@ -70,6 +71,7 @@ class ChatScreen(Screen[None]):
         self.gauge = DraftGauge(self)
         self.attach = Attachments(self)
         self.model_title = ModelTitle(self)
+        self.inspect = InspectViews(self)
         self.messages_ui = MessageActions(self)
         self.meter = ContextMeter(
             context.conversation,
@@ -321,38 +323,19 @@ class ChatScreen(Screen[None]):
     def action_attach_clear(self) -> None:
         self.attach.clear()
 
-    def action_inspect_request(self) -> None:
-        from llmchat.tui.screens.request_inspector import RequestInspector
+    # -- the glass-box views: see chat_inspect.py ---------------------------------------
 
-        self.app.push_screen(RequestInspector(self.service.last_request, self.context.gateway))
+    def action_inspect_request(self) -> None:
+        self.inspect.request()
 
     def action_inspect_tokens(self) -> None:
-        from llmchat.tui.screens.token_view import TokenView
-
-        focused = self.query_one(ConversationView).focused_message
-        draft = self.query_one(PromptInput).text
-        thread = self.conversation.thread()
-        if focused is not None:
-            what, text = f"The focused {focused.role} message", focused.content
-        elif draft.strip():
-            what, text = "The draft", self.attach.draft(draft)
-        elif thread:
-            what, text = f"The last {thread[-1].role} message", thread[-1].content
-        else:
-            self.notify("Nothing to split yet: type a message.", timeout=3)
-            return
-        gateway = self.context.gateway
-        self.app.push_screen(TokenView(what, text, gateway, self.context.model_name))
+        self.inspect.tokens()
 
     def action_inspect_latency(self) -> None:
-        from llmchat.tui.screens.turn_history import TurnHistoryScreen
-
-        self.app.push_screen(TurnHistoryScreen(self.conversation.thread(), "latency"))
+        self.inspect.turns("latency")
 
     def action_inspect_cache(self) -> None:
-        from llmchat.tui.screens.turn_history import TurnHistoryScreen
-
-        self.app.push_screen(TurnHistoryScreen(self.conversation.thread(), "cache"))
+        self.inspect.turns("cache")
 
     def action_name_with_model(self) -> None:
         self.model_title.ask()

@@ -1,0 +1,49 @@
+"""The glass-box views, opened from the chat screen (`inspect: …` in the palette): the
+request as sent, the tokens of a message, latency and the cache turn by turn."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from llmchat.tui.widgets.conversation_view import ConversationView
+from llmchat.tui.widgets.prompt_input import PromptInput
+
+if TYPE_CHECKING:
+    from llmchat.tui.screens.chat import ChatScreen
+
+
+class InspectViews:
+    def __init__(self, chat: ChatScreen) -> None:
+        self.chat = chat
+
+    def request(self) -> None:
+        from llmchat.tui.screens.request_inspector import RequestInspector
+
+        chat = self.chat
+        chat.app.push_screen(RequestInspector(chat.service.last_request, chat.context.gateway))
+
+    def tokens(self) -> None:
+        """The focused message, else the draft (with its files), else the last message."""
+        from llmchat.tui.screens.token_view import TokenView
+
+        chat = self.chat
+        focused = chat.query_one(ConversationView).focused_message
+        draft = chat.query_one(PromptInput).text
+        thread = chat.conversation.thread()
+        if focused is not None:
+            what, text = f"The focused {focused.role} message", focused.content
+        elif draft.strip():
+            what, text = "The draft", chat.attach.draft(draft)
+        elif thread:
+            what, text = f"The last {thread[-1].role} message", thread[-1].content
+        else:
+            chat.notify("Nothing to split yet: type a message.", timeout=3)
+            return
+        gateway, model = chat.context.gateway, chat.context.model_name
+        chat.app.push_screen(TokenView(what, text, gateway, model))
+
+    def turns(self, view: str) -> None:
+        """`latency` or `cache`."""
+        from llmchat.tui.screens.turn_history import TurnHistoryScreen
+
+        self.chat.app.push_screen(TurnHistoryScreen(self.chat.conversation.thread(), view))
