@@ -562,3 +562,13 @@ async def test_the_export_never_overwrites_a_file_of_the_users(
         await pilot.press("enter")
         await until(pilot, lambda: any("exists already" in t for t in toasts(app)), "refused")
     assert mine.read_text(encoding="utf-8") == "MY PRECIOUS NOTES"
+
+
+async def test_in_the_list_e_exports_rather_than_typing(server: OpenAIServer, home: Path) -> None:
+    saved(server, "Owls", "hello", minute=1)
+    app = chat_app(server, session="")
+    async with app.run_test(size=(120, 30)) as pilot:
+        browser = await browsing(app, pilot)
+        await pilot.press("tab", "e")
+        await until(pilot, lambda: isinstance(app.screen, TextLineScreen), "asked where")
+        assert browser.filter_box.value == ""  # the e was not typed into the filter

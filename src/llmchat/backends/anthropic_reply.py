@@ -12,7 +12,6 @@ events: `message_start` (the prompt's usage, cache reads and writes included),
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from llmchat.backends.errors import error_message, error_object
@@ -47,15 +46,8 @@ class AnthropicReplyReader(ReplyReader):
 
     def take(self, sse: SSEEvent) -> list[StreamEvent]:
         self.saw_data = True
-        try:
-            data = json.loads(sse.data)
-        except ValueError:
-            self.fail(ErrorKind.PROTOCOL, f"invalid JSON in the stream: {self._quote(sse.data)}")
-            return []
-        if not isinstance(data, dict):
-            self.fail(
-                ErrorKind.PROTOCOL, f"unexpected event in the stream: {self._quote(sse.data)}"
-            )
+        data = self.json_object(sse, "event")
+        if data is None:
             return []
         kind = data.get("type") if isinstance(data.get("type"), str) else sse.event
         if kind == "error" or sse.event == "error":

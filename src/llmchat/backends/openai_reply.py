@@ -72,6 +72,21 @@ class ReplyReader:
             status = 200 if kind is ErrorKind.PROTOCOL else None  # the status it came with
             self.error = ChatError(kind, message, status=status)
 
+    def json_object(self, sse: SSEEvent, what: str) -> dict[str, Any] | None:
+        """The event's data as a JSON object, or None after failing the stream with why
+        (not JSON; JSON but not an object: `what` names what an object was expected as)."""
+        try:
+            data = json.loads(sse.data)
+        except ValueError:
+            self.fail(ErrorKind.PROTOCOL, f"invalid JSON in the stream: {self._quote(sse.data)}")
+            return None
+        if not isinstance(data, dict):
+            self.fail(
+                ErrorKind.PROTOCOL, f"unexpected {what} in the stream: {self._quote(sse.data)}"
+            )
+            return None
+        return data
+
     def _quote(self, data: str) -> str:
         """A short excerpt of the server's data, secrets masked before the cut."""
         return one_line(self.mask(data), 80)
@@ -85,15 +100,8 @@ class ReplyReader:
         if sse.data.strip() == "[DONE]":
             self.done = True
             return []
-        try:
-            chunk = json.loads(sse.data)
-        except ValueError:
-            self.fail(ErrorKind.PROTOCOL, f"invalid JSON in the stream: {self._quote(sse.data)}")
-            return []
-        if not isinstance(chunk, dict):
-            self.fail(
-                ErrorKind.PROTOCOL, f"unexpected chunk in the stream: {self._quote(sse.data)}"
-            )
+        chunk = self.json_object(sse, "chunk")
+        if chunk is None:
             return []
         if chunk.get("error"):
             self.error = stream_error(sse.data, backend=self.backend, mask=self.mask)

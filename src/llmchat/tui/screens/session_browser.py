@@ -49,8 +49,9 @@ FIRST_ROWS = 80
 """Rows added at once when the list changes: more than the tallest screen shows."""
 ROWS_PER_FRAME = 200
 """Rows added per frame after those, until all are there."""
-_ON_TABLE_ONLY = {"rename_key", "delete_key", "undo_key", "new_key", "export_key"}
-"""Letter and Delete keys that act only while the list has the keyboard, not the filter."""
+_ON_TABLE_ONLY = {"list_file", "list_new"}
+"""Actions of the letter and Delete keys, which act only while the list has the
+keyboard (in the filter they are typing)."""
 
 
 class MessageHit(Protocol):
@@ -68,6 +69,14 @@ Search = Callable[[str], Sequence[MessageHit]]
 """Full-text search over the sessions: runs in a thread worker, may read files."""
 
 
+_FILE_ACTIONS = {
+    "rename": SessionFileActions.rename,
+    "delete": SessionFileActions.delete,
+    "undo": SessionFileActions.undo,
+    "export": SessionFileActions.export,
+}
+
+
 class SessionBrowser(Screen[None]):
     BINDINGS = [
         Binding("escape", "back", "Back", id="browser.back", tooltip="Clear the filter, or close"),
@@ -79,30 +88,31 @@ class SessionBrowser(Screen[None]):
             tooltip="Open the highlighted session",
             priority=True,  # from the filter too, and shown in the footer there
         ),
-        Binding("f2", "rename", "Rename", id="browser.rename", tooltip="Rename the session"),
+        Binding("f2", "file('rename')", "Rename", id="browser.rename", tooltip="Rename it"),
         Binding(
             "ctrl+d",
-            "delete",
+            "file('delete')",
             "Delete",
             id="browser.delete",
             tooltip="Move the session to the trash",
             priority=True,  # over the filter's own ctrl+d
         ),
-        Binding("ctrl+z", "undo", "Undo delete", id="browser.undo", tooltip="Restore it"),
+        Binding("ctrl+z", "file('undo')", "Undo delete", id="browser.undo", tooltip="Restore it"),
         Binding("ctrl+n", "new", "New", id="browser.new", tooltip="Start a new session"),
         Binding(
             "ctrl+e",
-            "export",
+            "file('export')",
             "Export",
             id="browser.export",
             tooltip="Write the session as Markdown (or JSON)",
             priority=True,  # over the filter's own ctrl+e (end of line)
         ),
-        Binding("e", "export_key", "Export", show=False),
-        Binding("r", "rename_key", "Rename", show=False),
-        Binding("delete", "delete_key", "Delete", show=False),
-        Binding("u", "undo_key", "Undo delete", show=False),
-        Binding("n", "new_key", "New", show=False),
+        # The same, while the list has the keyboard (in the filter these keys type).
+        Binding("e", "list_file('export')", "Export", show=False),
+        Binding("r", "list_file('rename')", "Rename", show=False),
+        Binding("delete", "list_file('delete')", "Delete", show=False),
+        Binding("u", "list_file('undo')", "Undo delete", show=False),
+        Binding("n", "list_new", "New", show=False),
         Binding("up", "move(-1)", "Up", show=False),
         Binding("down", "move(1)", "Down", show=False),
         Binding("pageup", "page(-1)", "Page up", show=False),
@@ -340,8 +350,8 @@ class SessionBrowser(Screen[None]):
     def on_key(self, event: events.Key) -> None:
         # The list takes the keyboard with Tab; typing there still goes to the filter.
         if self.focused is self.table and event.is_printable and event.character:
-            if event.key in ("r", "u", "n"):
-                return
+            if event.key in _LIST_LETTERS:
+                return  # the list's own key (its binding runs)
             event.stop()
             self.filter_box.focus()
             self.filter_box.insert_text_at_cursor(event.character)
@@ -367,7 +377,7 @@ class SessionBrowser(Screen[None]):
     def action_new(self) -> None:
         self.chat_app.open_session(None)
 
-    def action_new_key(self) -> None:
+    def action_list_new(self) -> None:
         self.action_new()
 
     def action_back(self) -> None:
@@ -379,31 +389,14 @@ class SessionBrowser(Screen[None]):
         else:
             self.dismiss()
 
-    # -- rename, delete, undo: the file work is in session_browser_files -------------
+    # -- rename, delete, undo, export: the file work is in session_browser_files -----
 
-    def action_rename(self) -> None:
-        self.files.rename()
+    def action_file(self, what: str) -> None:
+        """`rename`, `delete`, `undo` or `export` the highlighted session."""
+        _FILE_ACTIONS[what](self.files)
 
-    def action_rename_key(self) -> None:
-        self.files.rename()
-
-    def action_delete(self) -> None:
-        self.files.delete()
-
-    def action_delete_key(self) -> None:
-        self.files.delete()
-
-    def action_undo(self) -> None:
-        self.files.undo()
-
-    def action_export(self) -> None:
-        self.files.export()
-
-    def action_export_key(self) -> None:
-        self.files.export()
-
-    def action_undo_key(self) -> None:
-        self.files.undo()
+    def action_list_file(self, what: str) -> None:
+        self.action_file(what)
 
     def show_renamed(self, summary: SessionSummary) -> None:
         """Show the session with the title it has now."""
@@ -429,3 +422,11 @@ class SessionBrowser(Screen[None]):
         at = next((n for n, r in enumerate(self._shown) if r.key == summary.id), None)
         if at is not None:
             self.table.move_cursor(row=at, animate=False)
+
+
+_LIST_LETTERS = frozenset(
+    b.key
+    for b in SessionBrowser.BINDINGS
+    if isinstance(b, Binding) and b.action.startswith("list_") and len(b.key) == 1
+)
+"""Letters the list acts on itself (everything else typed there goes to the filter)."""
