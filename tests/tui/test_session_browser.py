@@ -26,6 +26,7 @@ from llmchat.tui.widgets.reply_view import UserView
 from tests.support.openai_server import OpenAIServer
 from tests.tui.helpers import chat_app
 from tests.tui.test_long_conversation import until
+from tests.tui.test_sampling import burst
 
 T0 = 1_780_000_000  # fixed mtimes, one a minute apart; nothing here waits for a clock
 
@@ -572,3 +573,19 @@ async def test_in_the_list_e_exports_rather_than_typing(server: OpenAIServer, ho
         await pilot.press("tab", "e")
         await until(pilot, lambda: isinstance(app.screen, TextLineScreen), "asked where")
         assert browser.filter_box.value == ""  # the e was not typed into the filter
+
+
+async def test_the_heading_stops_saying_searching_when_the_search_is_done(
+    server: OpenAIServer, home: Path
+) -> None:
+    """Typed fast, the rows shown may not change when the hits come: the heading must."""
+    saved(server, "Alpha", "we talk of colours here", minute=1)
+    saved(server, "Beta", "nothing", minute=2)
+    app = chat_app(server, session="")
+    async with app.run_test(size=(120, 30)) as pilot:
+        browser = await browsing(app, pilot)
+        burst(app, *"colours")
+        heading = browser.query_one("#browser-heading")
+        await until(pilot, lambda: browser.filter_box.value == "colours", "typed")
+        await until(pilot, lambda: "searching" not in str(heading.render()), "the search done")
+        assert str(heading.render()) == "1 of 2 sessions match"

@@ -339,6 +339,7 @@ class SessionBrowser(Screen[None]):
             first.setdefault(hit.session_id, hit)
         self._hits = first
         self._refilter()
+        self._say_count()  # "searching…" ends even when the rows shown stay the same
 
     # -- keys ---------------------------------------------------------------------------
 
