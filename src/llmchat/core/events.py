@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Any
 
 from llmchat.core.params import SamplingParams
+from llmchat.core.token_probs import TokenProb
 
 
 class ErrorKind(StrEnum):
@@ -126,6 +127,14 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class Probabilities:
+    """The log-probabilities of the tokens just written, with their top alternatives
+    (when the request asked for them: `ChatRequest.probabilities`)."""
+
+    tokens: tuple[TokenProb, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Reasoning:
     """Thinking text from reasoning models (`delta.reasoning_content`)."""
 
@@ -195,6 +204,7 @@ StreamEvent = (
     | DialsFitted
     | Started
     | Delta
+    | Probabilities
     | Reasoning
     | UsageReport
     | ServerTimings

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from llmchat.core.params import SamplingParams
+from llmchat.core.token_probs import TokenProbs
 
 
 class Role(StrEnum):
@@ -108,6 +109,8 @@ class Message:
     """The server's reason for ending ("stop", "length" when max_tokens cut it, …)."""
     fell_back_from: str | None = None
     """The backend asked first, when it failed and `backend` (a fallback) answered."""
+    probabilities: TokenProbs | None = None
+    """Each token's log-probability and its top alternatives, when they were asked for."""
 
     @property
     def cut_off(self) -> bool:
