@@ -98,7 +98,7 @@ async def test_replies_carry_their_token_probabilities_saved_and_read_back(
         # At temperature 0 the model's pick is its most likely token.
         assert token.token == token.top[0].token
     pool = reweigh(probs.tokens[0], Dials(0.0, 1.0, 40, 0.05), "llama.cpp")
-    assert [row.share for row in pool.rows][0] == 1.0  # greedy
+    assert pool.rows[0].share == 1.0  # greedy
 
 
 async def test_resample_from_a_token_continues_with_the_chosen_alternative_as_a_branch(

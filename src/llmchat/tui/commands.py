@@ -74,6 +74,13 @@ COMMANDS: tuple[Command, ...] = (
         needs=Needs.CHAT,
     ),
     Command(
+        "inspect: probabilities",
+        "Ask for each token's alternatives from now on, and show the pool the focused "
+        "(or last) reply picked from, re-weighted by the dials",
+        "screen.inspect_probabilities",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "inspect: latency",
         "Time to first token, prefill and decode speed of each reply, against its prompt",
         "screen.inspect_latency",
