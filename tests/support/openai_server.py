@@ -154,6 +154,9 @@ class Script:
     """Reported instead of the real completion count (-5, NaN, 10**30: hostile usage)."""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     """`delta.tool_calls` entries sent after the reply (set finish_reason="tool_calls")."""
+    logprobs: Any = None
+    """Sent as every content chunk's `logprobs` instead of made-up ones, asked or not
+    (hostile probabilities)."""
 
     @classmethod
     def generated(cls, tokens: int, *, markdown: bool = False, **fields: Any) -> Script:
@@ -611,7 +614,9 @@ class _Stream:
             if index:
                 await conn.pause(gap)
             content = self.chunk({"content": text})
-            if self.top_logprobs is not None and not s.endless:
+            if s.logprobs is not None:
+                content["choices"][0]["logprobs"] = s.logprobs
+            elif self.top_logprobs is not None and not s.endless:
                 content["choices"][0]["logprobs"] = logprobs_of(
                     self.chunk_pieces[index], index, self.top_logprobs
                 )
