@@ -159,10 +159,17 @@ async def test_the_view_shows_the_pool_and_redraws_when_a_dial_moves(
         await pilot.press("enter")  # resample: not on an OpenAI-compatible server
         await pilot.pause()
         assert app.screen is view
+        await pilot.press("escape")
+        await commands["inspect: probabilities off"].callback()
+        app.screen.query_one("#prompt").text = "And grass?"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for_reply(app)
+        assert "logprobs" not in server.chat_requests[-1].body
     [summary] = list_sessions(home / "sessions")
-    [reply] = [m for m in load_session(summary.path).messages if m.role is Role.ASSISTANT]
-    assert reply.probabilities is not None
-    assert reply.probabilities.text() == reply.content == "The sky is blue."
+    first, second = [m for m in load_session(summary.path).messages if m.role is Role.ASSISTANT]
+    assert first.probabilities is not None
+    assert first.probabilities.text() == first.content == "The sky is blue."
+    assert second.content == "Grass is green." and second.probabilities is None
 
 
 def shown(view: ProbabilityView) -> str:

@@ -335,6 +335,10 @@ class ChatScreen(Screen[None]):
     async def action_inspect_probabilities(self) -> None:
         await self.inspect.probabilities()
 
+    def action_probabilities_off(self) -> None:
+        self.service.probabilities = 0
+        self.notify("Probabilities off: the next replies come without them.", timeout=3)
+
     def action_inspect_latency(self) -> None:
         self.inspect.turns("latency")
 
