@@ -133,3 +133,4 @@ async def test_resample_from_a_token_continues_with_the_chosen_alternative_as_a_
     assert [m.id for m in saved] == [first.id, again.id]
     assert saved[1].content == again.content
     assert saved[1].probabilities is not None
+    assert saved[1].resampled_at == min(1, len(first.probabilities or ()) - 1)

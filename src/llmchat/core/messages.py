@@ -111,6 +111,9 @@ class Message:
     """The backend asked first, when it failed and `backend` (a fallback) answered."""
     probabilities: TokenProbs | None = None
     """Each token's log-probability and its top alternatives, when they were asked for."""
+    resampled_at: int | None = None
+    """The token (counted from 0) of a sibling reply this one was resampled from: the
+    words before it are that reply's, the token there was chosen by the user."""
 
     @property
     def cut_off(self) -> bool:

@@ -80,6 +80,8 @@ class Turn:
         """The tokens' log-probabilities, when they were asked for (the first
         `token_probs.MAX_TOKENS` of them)."""
         self._probabilities_cut = False
+        self.resampled_at: int | None = None
+        """Set for a reply resampled from a token of a sibling (see `Message`)."""
 
     @property
     def text(self) -> str:
@@ -221,6 +223,7 @@ class Turn:
             finish_reason=self.finish_reason,
             fell_back_from=self.fell_back_from,
             probabilities=self._token_probs(),
+            resampled_at=self.resampled_at,
         )
 
     def _token_probs(self) -> TokenProbs | None:

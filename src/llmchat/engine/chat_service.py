@@ -225,7 +225,9 @@ class ChatService:
             )
             return _starting_with(events, start, kept)
 
-        return await self._run(request, plan, asked.id, report, stream=continued)
+        return await self._run(
+            request, plan, asked.id, report, stream=continued, resampled_at=index
+        )
 
     async def _refusal(self, exc: DoesNotFit, draft: str) -> str:
         """Why it was not sent, in the gauge's own figures (the server's exact count where
@@ -262,6 +264,7 @@ class ChatService:
         report: Reporter,
         *,
         stream: Callable[[ChatRequest], AsyncGenerator[StreamEvent, None]] | None = None,
+        resampled_at: int | None = None,
     ) -> Message:
         """Stream the reply to `request` (by default through the gateway's retries and
         fallbacks; `stream` for another way of asking, as resampling does), saving and
@@ -275,6 +278,7 @@ class ChatService:
         turn = self.turn = Turn(
             self.conversation.params, parent=parent, asked_alternatives=request.probabilities
         )
+        turn.resampled_at = resampled_at
         # Saved as it streams (about once a second, only the new text): a crash or
         # kill -9 loses at most a second of it.
         saving = self.checkpoints = ReplyCheckpoints(self.conversation, parent)

@@ -281,6 +281,8 @@ def message_to_json(message: Message) -> JSON:
             record["fell_back_from"] = message.fell_back_from
         if message.probabilities is not None:
             record["probabilities"] = token_probs.to_json(message.probabilities)
+        if message.resampled_at is not None:
+            record["resampled_at"] = message.resampled_at
     return record
 
 
@@ -327,6 +329,7 @@ def checked_message(record: JSON, warn: Warn) -> Message:
         finish_reason=_text(record.get("finish_reason")),
         fell_back_from=_text(record.get("fell_back_from")),
         probabilities=token_probs.from_json(record.get("probabilities")),
+        resampled_at=_count(record.get("resampled_at")),
     )
 
 
@@ -360,6 +363,7 @@ def sound_message(record: JSON) -> Message | None:
     backend, model, error = get("backend"), get("model"), get("error")
     finish_reason, cost = get("finish_reason"), get("cost_usd")
     fell_back_from, probs = get("fell_back_from"), get("probabilities")
+    resampled_at = get("resampled_at")
     if not (
         (parent is None or type(parent) is str)
         and (tokens is None or (type(tokens) is int and 0 <= tokens <= MOST))
@@ -370,6 +374,7 @@ def sound_message(record: JSON) -> Message | None:
         and (error is None or type(error) is str)
         and (finish_reason is None or type(finish_reason) is str)
         and (fell_back_from is None or type(fell_back_from) is str)
+        and (resampled_at is None or (type(resampled_at) is int and 0 <= resampled_at <= MOST))
         and (cost is None or (type(cost) is float and 0 <= cost <= MOST))
     ):
         return None
@@ -407,6 +412,7 @@ def sound_message(record: JSON) -> Message | None:
         finish_reason=finish_reason,
         fell_back_from=fell_back_from,
         probabilities=None if probs is None else token_probs.from_json(probs),
+        resampled_at=resampled_at,
     )
 
 
@@ -679,6 +685,7 @@ class _MessageLine(msgspec.Struct, tag_field="type", tag="message"):
     fell_back_from: str | None = None
     probabilities: Any = None
     """Checked by `token_probs.from_json`, like the other paths."""
+    resampled_at: _Count | None = None
 
 
 class _CostLine(msgspec.Struct, tag_field="type", tag="cost"):
@@ -737,6 +744,7 @@ def sound_line(raw: bytes) -> Message | CostKnown | None:
         probabilities=None
         if line.probabilities is None
         else token_probs.from_json(line.probabilities),
+        resampled_at=line.resampled_at,
     )
 
 
