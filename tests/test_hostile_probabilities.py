@@ -12,11 +12,17 @@ from typing import Any
 import pytest
 
 from llmchat.backends.openai import OpenAIBackend
-from llmchat.core.events import Delta, Finished, Probabilities, StreamEvent
+from llmchat.core.events import Delta, DialsFitted, Finished, Probabilities, StreamEvent
 from llmchat.core.params import SamplingParams
 from llmchat.core.probability_pool import Dials, reweigh
 from llmchat.core.request import ChatRequest, WireMessage
-from llmchat.core.token_probs import MAX_ALTERNATIVES, MAX_TOKEN_CHARS, TokenProbs
+from llmchat.core.token_probs import (
+    FLOOR,
+    MAX_ALTERNATIVES,
+    MAX_TOKEN_CHARS,
+    TokenProbs,
+    from_json,
+)
 from llmchat.tui.screens.probability_view import coloured_reply, pool_table
 from tests.support.openai_server import OpenAIServer, Script
 
@@ -75,3 +81,42 @@ async def test_hostile_probabilities_leave_the_reply_whole_and_keep_only_sound_e
             pool = pool_table(reweigh(token, Dials(0.7, 0.9, 40, 0.05), "llama.cpp"), 0).plain
             for text in (drawn, pool):
                 assert "\x1b" not in text and "\x07" not in text
+
+
+async def test_a_number_too_big_for_a_float_neither_crashes_the_stream_nor_the_file(
+    server: OpenAIServer, backend: OpenAIBackend
+) -> None:
+    huge = int("9" * 400)
+    server.push(Script(reply="Hi.", logprobs={"content": [entry("Hi", -huge), entry(".", huge)]}))
+    events = [e async for e in backend.stream(REQUEST)]
+    assert isinstance(events[-1], Finished)
+    [probs] = [e for e in events if isinstance(e, Probabilities)]
+    assert [(t.token, t.logprob) for t in probs.tokens] == [("Hi", FLOOR)]
+    stored = from_json({"asked": 5, "tokens": [["a", -huge], ["b", huge], ["c", -0.5]]})
+    assert stored is not None and [t.token for t in stored.tokens] == ["a", "c"]
+    assert stored.unreadable == 1
+
+
+async def test_probabilities_nobody_asked_for_are_not_read(
+    server: OpenAIServer, backend: OpenAIBackend
+) -> None:
+    server.push(Script(reply="Hi.", logprobs=HOSTILE["escape sequences and markup"]))
+    plain = ChatRequest(messages=REQUEST.messages, params=REQUEST.params)
+    events = [e async for e in backend.stream(plain)]
+    assert isinstance(events[-1], Finished)
+    assert not [e for e in events if isinstance(e, Probabilities)]
+
+
+async def test_a_model_that_refuses_logprobs_is_asked_once_more_without_and_remembered(
+    server: OpenAIServer, backend: OpenAIBackend
+) -> None:
+    refusal = Script.http_error(400, "logprobs is not supported with this model", param="logprobs")
+    server.push(refusal, Script(reply="Hi."), Script(reply="Again."))
+    first = [e async for e in backend.stream(REQUEST)]
+    assert isinstance(first[-1], Finished)
+    [fitted] = [e for e in first if isinstance(e, DialsFitted)]
+    assert "gives no token probabilities" in fitted.notes[0]
+    second = [e async for e in backend.stream(REQUEST)]
+    assert isinstance(second[-1], Finished)
+    asked = [r.body for r in server.chat_requests]
+    assert [("logprobs" in body) for body in asked] == [True, False, False]

@@ -12,9 +12,12 @@ from pathlib import Path
 import pytest
 
 from llmchat.core import token_probs
+from llmchat.core.events import Delta, Finished, Probabilities
 from llmchat.core.messages import Role
-from llmchat.core.probability_pool import Dials, reweigh
+from llmchat.core.params import SamplingParams
+from llmchat.core.probability_pool import REST, Dials, reweigh
 from llmchat.core.token_probs import Alternative, TokenProb, TokenProbs, from_wire
+from llmchat.core.turn import Turn
 from llmchat.store import list_sessions, load_session
 from llmchat.tui.screens.probability_view import ProbabilityView
 from tests.support.openai_server import OpenAIServer, Script
@@ -78,7 +81,8 @@ def test_openai_applies_top_p_to_the_tempered_pool() -> None:
 def test_a_chosen_token_outside_the_returned_top_is_in_the_pool() -> None:
     top = (Alternative("a", math.log(0.7)), Alternative("b", math.log(0.2)))
     pool = reweigh(TokenProb("z", math.log(0.01), top), Dials(1.0, 1.0), "openai")
-    assert [r.token for r in pool.rows] == ["a", "b", "z"] and pool.rows[2].chosen
+    assert [r.token for r in pool.rows] == ["a", "b", "z", REST] and pool.rows[2].chosen
+    assert pool.rows[3].rest and pool.rows[3].model == pytest.approx(0.09)
 
 
 def test_wire_probabilities_are_checked_and_bounded() -> None:
@@ -118,9 +122,48 @@ def test_stored_compactly_and_read_back_the_same() -> None:
 
 
 def test_a_huge_reply_keeps_probabilities_for_its_first_tokens_only() -> None:
-    many = tuple(TokenProb("a", -0.1) for _ in range(token_probs.MAX_TOKENS + 5))
-    kept = TokenProbs(()).extended(many)
-    assert len(kept) == token_probs.MAX_TOKENS and kept.cut
+    turn = Turn(SamplingParams(), asked_alternatives=5)
+    turn.feed(Delta("a" * (token_probs.MAX_TOKENS + 5)))
+    turn.feed(Probabilities(tuple(TokenProb("a", -0.1) for _ in range(token_probs.MAX_TOKENS))))
+    turn.feed(Probabilities(tuple(TokenProb("a", -0.1) for _ in range(5))))
+    turn.feed(Finished("stop"))
+    kept = turn.to_message().probabilities
+    assert kept is not None and len(kept) == token_probs.MAX_TOKENS and kept.cut
+
+
+def test_at_temperature_one_without_cuts_the_shares_are_the_models_own() -> None:
+    pool = reweigh(pool_of(0.5, 0.2, 0.1), Dials(1.0, 1.0, top_k=0, min_p=0.0), "llama.cpp")
+    assert [r.share for r in pool.rows] == pytest.approx([0.5, 0.2, 0.1, 0.2])
+    assert pool.rows[-1].rest and pool.survivors == 3
+    same = reweigh(pool_of(0.5, 0.2, 0.1), Dials(1.0, 1.0), "openai")
+    assert [r.share for r in same.rows] == pytest.approx([0.5, 0.2, 0.1, 0.2])
+
+
+def test_llama_applies_top_p_to_what_top_k_left_renormalised() -> None:
+    # After top-k 3 the pool is .5/.8, .2/.8, .1/.8 = .625, .25, .125: top-p 0.8 keeps two
+    # (counted over the whole vocabulary it would have kept three).
+    token = pool_of(0.5, 0.2, 0.1, 0.08, 0.05, 0.03)
+    pool = reweigh(token, Dials(1.0, 0.8, top_k=3, min_p=0.0), "llama.cpp")
+    assert pool.survivors == 2 and pool.rows[2].cut_by == "top-p 0.80"
+    assert pool.rows[-1].rest and pool.rows[-1].cut_by == "top-k 3"
+
+
+def test_a_cut_within_the_returned_tokens_cuts_the_rest_too() -> None:
+    pool = reweigh(pool_of(0.6, 0.2, 0.1), Dials(1.0, 0.7), "openai")
+    assert [r.survives for r in pool.rows] == [True, True, False, False]
+
+
+def test_greedy_decoding_names_why_the_others_lose() -> None:
+    for sampler in ("llama.cpp", "openai"):
+        pool = reweigh(pool_of(0.5, 0.3), Dials(0.0, 1.0), sampler)  # type: ignore[arg-type]
+        assert [r.cut_by for r in pool.rows] == [None, "T 0 (greedy)", "T 0 (greedy)"]
+        assert pool.survivors == 1
+
+
+def test_a_very_low_temperature_does_not_underflow_to_nothing() -> None:
+    pool = reweigh(pool_of(0.001, 0.0005), Dials(0.01, 1.0), "openai")
+    assert sum(r.share for r in pool.rows) == pytest.approx(1.0)
+    assert pool.rows[0].share == pytest.approx(1.0)
 
 
 async def test_the_view_shows_the_pool_and_redraws_when_a_dial_moves(

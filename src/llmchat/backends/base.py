@@ -18,6 +18,7 @@ from llmchat.core.model_rules import Protocol as WireProtocol
 from llmchat.core.params import SamplingParams
 from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.structured import OutputSchema
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +98,7 @@ class Backend(Protocol):
         params: SamplingParams,
         *,
         probabilities: int = 0,
+        schema: OutputSchema | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """Stream the model's reply to `messages` continued from the text `start` (its
         own words up to a token, then a chosen alternative), like `stream()`; only asked

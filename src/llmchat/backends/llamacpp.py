@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
-from contextlib import aclosing, suppress
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,10 @@ from llmchat.core.events import ChatError, ErrorKind, Failed, Started, StreamEve
 from llmchat.core.params import SamplingParams
 from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.structured import OutputSchema
+
+PROPS_RETRY_S = 60.0
+"""After `/props` failed, how long requests go without asking it again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +64,7 @@ class LlamaCppBackend(OpenAIBackend):
         super().__init__(name, base_url, model, api_key, extra_body=extra, **kw)
         self.root_url = root_of(self.base_url)
         self._props: ServerProps | None = None
+        self._props_failed_at: float | None = None
 
     @classmethod
     def taking_over(cls, plain: OpenAIBackend) -> LlamaCppBackend:
@@ -129,15 +135,29 @@ class LlamaCppBackend(OpenAIBackend):
         return body
 
     def _cut_fields(self, params: SamplingParams) -> dict[str, Any]:
-        defaults = self._props.cuts if self._props is not None else ServerCuts()
-        return {
-            "top_k": defaults.top_k if params.top_k is None else params.top_k,
-            "min_p": defaults.min_p if params.min_p is None else params.min_p,
-        }
+        """top-k and min-p as set, else the server's defaults; when `/props` did not
+        answer those are unknown, and only what the user set is named."""
+        defaults = self._props.cuts if self._props is not None else None
+        top_k = params.top_k if params.top_k is not None else defaults and defaults.top_k
+        min_p = params.min_p if params.min_p is not None else defaults and defaults.min_p
+        named = {"top_k": top_k, "min_p": min_p}
+        return {name: value for name, value in named.items() if value is not None}
+
+    async def _props_if_due(self) -> None:
+        """Read `/props` before a request, unless it failed a moment ago: a server that
+        does not answer it must not cost every turn a wait."""
+        if self._props is not None:
+            return
+        now = time.monotonic()
+        if self._props_failed_at is not None and now - self._props_failed_at < PROPS_RETRY_S:
+            return
+        try:
+            await self.props()
+        except BackendError:
+            self._props_failed_at = now
 
     async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
-        with suppress(BackendError):  # the defaults are then llama.cpp's own
-            await self.props()
+        await self._props_if_due()
         async with aclosing(super().stream(request)) as events:
             async for event in events:
                 yield event
@@ -149,12 +169,12 @@ class LlamaCppBackend(OpenAIBackend):
         params: SamplingParams,
         *,
         probabilities: int = 0,
+        schema: OutputSchema | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """The model's reply to `messages` continued from `start`: a raw `/completion`
         of the chat's templated prompt followed by `start`, with the chat's sampling and
         stop strings. Its text is what comes after `start`."""
-        with suppress(BackendError):
-            await self.props()
+        await self._props_if_due()
         try:
             prompt = await self.apply_template(messages)
         except BackendError as exc:
@@ -176,6 +196,8 @@ class LlamaCppBackend(OpenAIBackend):
             body["stop"] = list(self.stop)
         if probabilities:
             body["n_probs"] = probabilities
+        if schema is not None:  # schema mode: the continuation is held to it too
+            body["json_schema"] = schema.schema
         url = f"{self.root_url}/completion"
         async with aclosing(self._raw_stream(url, body, params)) as events:
             async for event in events:
@@ -281,6 +303,7 @@ class LlamaCppBackend(OpenAIBackend):
                     return
                 yield Started(backend=self.name, model=self.model)
                 reader = CompletionReader(self.name, self._mask)
+                reader.asked = body.get("n_probs", 0)
                 reading = self._read_reply(response, params.max_tokens, deadline, reader)
                 async with aclosing(reading) as events:
                     async for event in events:

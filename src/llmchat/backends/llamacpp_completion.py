@@ -35,7 +35,8 @@ class CompletionReader(ReplyReader):
         if isinstance(content, str) and content:
             self.wrote = True
             events.append(Delta(content))
-            tokens = from_wire({"content": chunk.get("completion_probabilities")})
+        if self.asked:
+            tokens = from_wire({"content": chunk.get("completion_probabilities")}, self.asked)
             if tokens:
                 events.append(Probabilities(tokens))
         if chunk.get("stop") is True:

@@ -133,6 +133,8 @@ class OpenAIBackend:
             connect=connect_timeout, read=read_timeout, write=read_timeout, pool=connect_timeout
         )
         self.extra_body = dict(extra_body or {})
+        self._without_probabilities: set[str] = set()
+        """Models that refused `logprobs` with a 400: asked without them since."""
         self.stop = tuple(stop)
         self._client = client
         self._owns_client = client is None
@@ -294,6 +296,8 @@ class OpenAIBackend:
         # (usage is then estimated downstream), or without a dial the model refuses
         # (learnt for next time); every other answer ends the stream.
         include_usage = True
+        if model in self._without_probabilities:
+            request = replace(request, probabilities=0)
         while True:
             body = self.request_body(
                 replace(request, params=fitted.params), include_usage=include_usage
@@ -325,6 +329,12 @@ class OpenAIBackend:
                         if include_usage and _rejects_stream_options(response.status_code, text):
                             include_usage = False
                             continue
+                        if request.probabilities and _rejects_logprobs(response.status_code, text):
+                            # Reasoning models refuse them: once without, remembered.
+                            self._without_probabilities.add(model)
+                            request = replace(request, probabilities=0)
+                            yield DialsFitted(model, fitted.params, (_no_logprobs(model),))
+                            continue
                         refitted = self._refit(
                             model, request, fitted, body, response.status_code, text
                         )
@@ -339,7 +349,11 @@ class OpenAIBackend:
                         yield self._failed(self._not_a_stream(response, text, url))
                         return
                     yield Started(backend=self.name, model=model)
-                    reading = self._read_reply(response, request.params.max_tokens, deadline)
+                    reader = self._reply_reader()
+                    reader.asked = body.get("top_logprobs", 0) if body.get("logprobs") else 0
+                    reading = self._read_reply(
+                        response, request.params.max_tokens, deadline, reader
+                    )
                     async with aclosing(reading) as events:
                         async for event in events:
                             yield self._failed(event.error) if isinstance(event, Failed) else event
@@ -669,6 +683,7 @@ class OpenAIBackend:
         params: SamplingParams,
         *,
         probabilities: int = 0,
+        schema: OutputSchema | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         yield self._failed(self._cannot("continue a text from a chosen token"))
 
@@ -708,6 +723,14 @@ def encode_body(body: Mapping[str, Any]) -> bytes:
 def _is_event_stream(response: httpx.Response) -> bool:
     kind = str(response.headers.get("content-type", ""))
     return kind.split(";", 1)[0].strip().lower() == "text/event-stream"
+
+
+def _no_logprobs(model: str) -> str:
+    return f"{one_line(model, 60)} gives no token probabilities: sent without them"
+
+
+def _rejects_logprobs(status: int, text: str) -> bool:
+    return status in (400, 422) and "logprobs" in text
 
 
 def _rejects_stream_options(status: int, text: str) -> bool:

@@ -58,6 +58,9 @@ class ReplyReader:
         self.asked_tool = False
         self.wrote = False
         """Some reply text arrived."""
+        self.asked = 0
+        """Alternatives asked for per token: the stream's `logprobs` are read only then
+        (a server that volunteers them costs nothing on the streaming path)."""
 
     @property
     def ended(self) -> bool:
@@ -132,16 +135,18 @@ class ReplyReader:
             if isinstance(content, str) and content:
                 self.wrote = True
                 events.append(Delta(content))
-                if (logprobs := choice.get("logprobs")) is not None:
-                    tokens = from_wire(logprobs)
-                    if tokens:
-                        events.append(Probabilities(tokens))
             calls = delta.get("tool_calls")
             if isinstance(calls, list) and calls:
                 self._note_tools(calls)
             legacy = delta.get("function_call")  # the pre-tools spelling
             if isinstance(legacy, dict) and legacy:
                 self._note_tools([{"function": legacy}])
+        # Not only with text: a server holding back text (a partial stop string, part of
+        # a character) still sends the probabilities of the tokens it held.
+        if self.asked and (logprobs := choice.get("logprobs")) is not None:
+            tokens = from_wire(logprobs, self.asked)
+            if tokens:
+                events.append(Probabilities(tokens))
         reason = choice.get("finish_reason")
         if isinstance(reason, str) and reason:
             self.finish_reason = reason

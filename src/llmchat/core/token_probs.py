@@ -56,28 +56,56 @@ class TokenProb:
         return math.exp(self.logprob)
 
 
-@dataclass(frozen=True, slots=True)
 class TokenProbs:
-    """The probabilities of one reply's tokens, in order."""
+    """The probabilities of one reply's tokens, in order.
 
-    tokens: tuple[TokenProb, ...]
-    asked: int = ASKED_ALTERNATIVES
-    """How many alternatives were asked for per token."""
-    cut: bool = False
-    """The reply went on past `MAX_TOKENS` tokens: the rest has no probabilities."""
+    Read from a session file they stay as stored until first used (`tokens`): a long
+    reply holds tens of thousands of numbers, and loading a session, listing sessions
+    or recalling prompts must not pay for parsing them."""
+
+    __slots__ = ("_stored", "_tokens", "asked", "cut", "unreadable")
+
+    def __init__(
+        self,
+        tokens: tuple[TokenProb, ...] = (),
+        asked: int = ASKED_ALTERNATIVES,
+        cut: bool = False,
+        *,
+        stored: list[Any] | None = None,
+    ) -> None:
+        self._tokens: tuple[TokenProb, ...] | None = None if stored is not None else tokens
+        self._stored = stored
+        self.asked = asked
+        """How many alternatives were asked for per token."""
+        self.cut = cut
+        """The reply went on past `MAX_TOKENS` tokens: the rest has no probabilities."""
+        self.unreadable = 0
+        """Stored rows that were not sound and were skipped (a hand-edited file)."""
+
+    @property
+    def tokens(self) -> tuple[TokenProb, ...]:
+        if self._tokens is None:
+            rows = self._stored or []
+            self._tokens = tuple(t for t in map(_row, rows[:MAX_TOKENS]) if t is not None)
+            self.unreadable = min(len(rows), MAX_TOKENS) - len(self._tokens)
+            self._stored = None
+        return self._tokens
 
     def __len__(self) -> int:
         return len(self.tokens)
 
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TokenProbs):
+            return NotImplemented
+        return (self.tokens, self.asked, self.cut) == (other.tokens, other.asked, other.cut)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"TokenProbs({len(self)} tokens, asked={self.asked}, cut={self.cut})"
+
     def text(self) -> str:
         return "".join(t.token for t in self.tokens)
-
-    def extended(self, more: tuple[TokenProb, ...]) -> TokenProbs:
-        """These and `more`, up to `MAX_TOKENS` (marked cut beyond)."""
-        room = MAX_TOKENS - len(self.tokens)
-        if room <= 0:
-            return self if self.cut or not more else TokenProbs(self.tokens, self.asked, True)
-        return TokenProbs(self.tokens + more[:room], self.asked, self.cut or len(more) > room)
 
 
 # -- reading them off the wire (OpenAI and llama-server's chat stream) ---------------------
@@ -87,7 +115,10 @@ def _logprob(value: Any) -> float | None:
     """A log-probability, or None when it is not one (a probability above 1, NaN)."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # a 400-digit integer: hugely negative is zero, else nonsense
+        return FLOOR if value < 0 else None
     if math.isnan(number) or number > 1e-6:
         return None
     return max(FLOOR, min(0.0, number))
@@ -99,10 +130,12 @@ def _token(value: Any) -> str | None:
     return value[:MAX_TOKEN_CHARS]
 
 
-def from_wire(logprobs: Any) -> tuple[TokenProb, ...]:
+def from_wire(logprobs: Any, most: int = MAX_ALTERNATIVES) -> tuple[TokenProb, ...]:
     """The tokens of one chunk's `choices[0].logprobs`: `{"content": [{"token",
-    "logprob", "top_logprobs": [{"token", "logprob"}, …]}, …]}`. Entries that are not
-    sound are skipped, never guessed."""
+    "logprob", "top_logprobs": [{"token", "logprob"}, …]}, …]}`, with at most `most`
+    alternatives each (what was asked). Entries that are not sound are skipped, never
+    guessed."""
+    most = max(0, min(most, MAX_ALTERNATIVES))
     content = logprobs.get("content") if isinstance(logprobs, dict) else None
     if not isinstance(content, list):
         return ()
@@ -116,7 +149,7 @@ def from_wire(logprobs: Any) -> tuple[TokenProb, ...]:
         top: list[Alternative] = []
         alternatives = entry.get("top_logprobs")
         for alternative in alternatives if isinstance(alternatives, list) else ():
-            if len(top) == MAX_ALTERNATIVES:
+            if len(top) >= most:
                 break
             if isinstance(alternative, dict):
                 alt_token = _token(alternative.get("token"))
@@ -146,25 +179,28 @@ def to_json(probs: TokenProbs) -> dict[str, Any]:
 
 
 def from_json(data: Any) -> TokenProbs | None:
-    """What `to_json` wrote, checked like the wire (a hand-edited file is outside input):
-    None when it is not that shape at all; unsound rows are dropped."""
+    """What `to_json` wrote, or None when it is not that shape at all. Only the shape is
+    checked here; the rows are read (and checked like the wire: a hand-edited file is
+    outside input) when first used, unsound ones skipped and counted."""
     if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
         return None
     asked = data.get("asked")
     if isinstance(asked, bool) or not isinstance(asked, int) or not 0 <= asked <= MAX_ALTERNATIVES:
         asked = ASKED_ALTERNATIVES
-    tokens: list[TokenProb] = []
-    for row in data["tokens"][:MAX_TOKENS]:
-        if not isinstance(row, list) or len(row) < 2 or len(row) % 2:
-            continue
-        token, logprob = _token(row[0]), _logprob(row[1])
-        if token is None or logprob is None:
-            continue
-        top = []
-        for i in range(2, min(len(row), 2 + 2 * MAX_ALTERNATIVES), 2):
-            alt_token, alt_logprob = _token(row[i]), _logprob(row[i + 1])
-            if alt_token is not None and alt_logprob is not None:
-                top.append(Alternative(alt_token, alt_logprob))
-        tokens.append(TokenProb(token, logprob, tuple(top)))
-    cut = data.get("cut") is True or len(data["tokens"]) > MAX_TOKENS
-    return TokenProbs(tuple(tokens), asked, cut)
+    rows = data["tokens"]
+    cut = data.get("cut") is True or len(rows) > MAX_TOKENS
+    return TokenProbs(asked=asked, cut=cut, stored=rows)
+
+
+def _row(row: Any) -> TokenProb | None:
+    if not isinstance(row, list) or len(row) < 2 or len(row) % 2:
+        return None
+    token, logprob = _token(row[0]), _logprob(row[1])
+    if token is None or logprob is None:
+        return None
+    top = []
+    for i in range(2, min(len(row), 2 + 2 * MAX_ALTERNATIVES), 2):
+        alt_token, alt_logprob = _token(row[i]), _logprob(row[i + 1])
+        if alt_token is not None and alt_logprob is not None:
+            top.append(Alternative(alt_token, alt_logprob))
+    return TokenProb(token, logprob, tuple(top))

@@ -195,23 +195,23 @@ class ChatService:
         from the same prompt (`Gateway.continue_reply`). None if `reply` has no
         probabilities there or answers no user message; a backend that cannot continue
         a reply ends the turn with a clear error."""
+        cannot = self.cannot_resample(reply, index)
         probs = reply.probabilities
-        asked = next((m for m in self.conversation.messages if m.id == reply.parent), None)
-        if probs is None or not 0 <= index < len(probs) or asked is None:
-            return None
-        if asked.role is not Role.USER:
+        if cannot is not None or probs is None or reply.parent is None:
+            await report(Refused(f"Not resampled: {cannot}."))
             return None
         chosen = probs.tokens[index]
         kept = (*probs.tokens[:index], TokenProb(token, _logprob_of(chosen, token), chosen.top))
         start = "".join(t.token for t in kept)
-        before = self.conversation.position
-        self.conversation.branch_from(asked.id)
+        asked_id = reply.parent
+        position = self.conversation.position
+        self.conversation.branch_from(asked_id)
         model = self._model()
         pending = self.conversation.build_request(model).messages
         try:
             plan = self._plan(pending)
         except DoesNotFit as exc:
-            self.conversation.return_to(before)
+            self.conversation.return_to(position)
             await report(Refused(await self._refusal(exc, "")))
             return None
         request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
@@ -222,12 +222,32 @@ class ChatService:
                 start,
                 request.params,
                 probabilities=request.probabilities,
+                schema=request.schema,
             )
             return _starting_with(events, start, kept)
 
         return await self._run(
-            request, plan, asked.id, report, stream=continued, resampled_at=index
+            request, plan, asked_id, report, stream=continued, resampled_at=index
         )
+
+    def cannot_resample(self, reply: Message, index: int) -> str | None:
+        """Why `reply` cannot be continued from its token `index`, or None if it can."""
+        probs = reply.probabilities
+        if probs is None or not 0 <= index < len(probs):
+            return "the reply has no probabilities at that token"
+        asked = next((m for m in self.conversation.messages if m.id == reply.parent), None)
+        if asked is None or asked.role is not Role.USER:
+            return "the reply answers no question of this session"
+        before = "".join(t.token for t in probs.tokens[:index])
+        if not reply.content.startswith(before):
+            # Token texts that do not spell the reply (a character split across tokens,
+            # a token cut short, rows of a hand-edited file skipped): continuing from
+            # them would put words in the model's mouth it did not write.
+            return (
+                f"the reply's tokens up to token {index + 1} do not spell its text "
+                "(a character split across tokens?); pick another token"
+            )
+        return None
 
     async def _refusal(self, exc: DoesNotFit, draft: str) -> str:
         """Why it was not sent, in the gauge's own figures (the server's exact count where
@@ -439,7 +459,8 @@ async def _starting_with(
     pending = True
     async with aclosing(events) as stream:
         async for event in stream:
-            if pending and isinstance(event, Delta | Finished | Failed):
+            # Not before a failure: a continuation that never came is no reply.
+            if pending and isinstance(event, Delta | Finished):
                 pending = False
                 yield Delta(start)
                 yield Probabilities(kept)

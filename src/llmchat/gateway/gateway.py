@@ -33,6 +33,7 @@ from llmchat.core.model_rules import Protocol as WireProtocol
 from llmchat.core.params import SamplingParams
 from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.request import ChatRequest, WireMessage
+from llmchat.core.structured import OutputSchema
 from llmchat.gateway.breaker import CircuitBreaker, counts_as_failure
 from llmchat.gateway.retry import RetryPolicy
 
@@ -173,6 +174,7 @@ class Gateway:
         params: SamplingParams,
         *,
         probabilities: int = 0,
+        schema: OutputSchema | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """The reply to `messages` continued from `start` (resample from a token), on
         this backend only: no retry and no fallback, since another model cannot
@@ -186,7 +188,9 @@ class Gateway:
             )
             yield Failed(error)
             return
-        events = self.backend.continue_reply(messages, start, params, probabilities=probabilities)
+        events = self.backend.continue_reply(
+            messages, start, params, probabilities=probabilities, schema=schema
+        )
         async with aclosing(events) as stream:
             async for event in stream:
                 yield event

@@ -150,7 +150,9 @@ class ChatScreen(Screen[None]):
         self.messages_ui.label_branches()
         self.show_system()
         self.sampling.show_locks()
-        self.run_worker(self.sampling.show_cuts(), exit_on_error=False, group="cuts")
+        self.run_worker(
+            self.sampling.show_cuts(), exit_on_error=False, group="cuts", exclusive=True
+        )
         prompt = self.query_one(PromptInput)
         prompt.sends_empty = lambda: bool(self.attach.chips)  # a file alone is a message
         prompt.focus()
@@ -332,8 +334,8 @@ class ChatScreen(Screen[None]):
     def action_inspect_tokens(self) -> None:
         self.inspect.tokens()
 
-    async def action_inspect_probabilities(self) -> None:
-        await self.inspect.probabilities()
+    def action_inspect_probabilities(self) -> None:
+        self.inspect.probabilities()
 
     def action_probabilities_off(self) -> None:
         self.service.probabilities = 0

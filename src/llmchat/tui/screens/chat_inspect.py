@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from llmchat.core.messages import Message
 from llmchat.tui.widgets.conversation_view import ConversationView
 from llmchat.tui.widgets.prompt_input import PromptInput
 
 if TYPE_CHECKING:
     from llmchat.tui.screens.chat import ChatScreen
+    from llmchat.tui.screens.probability_view import PoolSource
 
 
 class InspectViews:
@@ -42,32 +44,68 @@ class InspectViews:
         gateway, model = chat.context.gateway, chat.context.model_name
         chat.app.push_screen(TokenView(what, text, gateway, model))
 
-    async def probabilities(self) -> None:
+    def probabilities(self) -> None:
         """Ask for probabilities from now on, and show them for the focused (or last)
-        reply."""
+        reply, as the backend that wrote it sampled."""
         from llmchat.core.messages import Role
         from llmchat.core.token_probs import ASKED_ALTERNATIVES
-        from llmchat.tui.screens.probability_view import PoolSource, ProbabilityView
+        from llmchat.tui.screens.probability_view import ProbabilityView
 
         chat = self.chat
         gateway = chat.context.gateway
-        gives = gateway.capabilities.logprobs
-        if gives and not chat.service.probabilities:
+        if gateway.capabilities.logprobs and not chat.service.probabilities:
             chat.service.probabilities = ASKED_ALTERNATIVES
             chat.notify(
                 f"Probabilities on: the next replies come with {ASKED_ALTERNATIVES} "
-                "alternatives a token.",
+                "alternatives a token (palette: inspect: probabilities off).",
                 timeout=4,
             )
         focused = chat.query_one(ConversationView).focused_message
         replies = [m for m in chat.conversation.thread() if m.role is Role.ASSISTANT]
         reply = focused if focused is not None and focused.role is Role.ASSISTANT else None
         reply = reply or (replies[-1] if replies else None)
-        source = PoolSource(
-            backend=gateway.name,
-            gives_probabilities=gives,
-            continues=gateway.capabilities.continues_text,
-            cuts=await gateway.sampler_cuts(),
+        chat.app.push_screen(
+            ProbabilityView(
+                reply,
+                self._pool_source(reply),
+                params=lambda: chat.conversation.params,
+                set_params=chat.sampling.apply_params,
+                resample=chat.messages_ui.resample,
+            )
+        )
+
+    def _pool_source(self, reply: Message | None) -> PoolSource:
+        """Who wrote `reply` and what that means for its pool: the sampler's order (a
+        llama-server reply records the server's timings), its cuts, and whether it can
+        be resampled here (only by the backend and model that wrote it)."""
+        from llmchat.core.probability_pool import ServerCuts
+        from llmchat.tui.screens.probability_view import PoolSource
+
+        chat, gateway = self.chat, self.chat.context.gateway
+        writer = reply.backend if reply is not None and reply.backend else gateway.name
+        here = writer == gateway.name and (
+            reply is None or reply.model in (None, gateway.model, chat.context.model_name)
+        )
+        llama = gateway.capabilities.continues_text if here else _timed_by_server(reply)
+        cuts = (chat.sampling.cuts if here else None) or ServerCuts() if llama else None
+        if not gateway.capabilities.continues_text:
+            cannot = (
+                f"{gateway.name} cannot resample from a token: only llama-server continues a "
+                "reply from a chosen token (OpenAI's API gives no way to continue a reply; "
+                "Anthropic's gives no alternatives)."
+            )
+        elif not here:
+            cannot = (
+                f"This reply was written by {writer}; resampling needs the same backend "
+                f"and model (now {gateway.name} · {chat.context.model_name})."
+            )
+        else:
+            cannot = ""
+        return PoolSource(
+            backend=writer,
+            gives_probabilities=gateway.capabilities.logprobs,
+            cannot_resample=cannot,
+            cuts=cuts,
             why_not=(
                 f"{gateway.name} gives no token probabilities: Anthropic's Messages API "
                 "returns no logprobs, so there is no pool to show."
@@ -75,18 +113,14 @@ class InspectViews:
                 else f"{gateway.name} gives no token probabilities."
             ),
         )
-        chat.app.push_screen(
-            ProbabilityView(
-                reply,
-                source,
-                params=lambda: chat.conversation.params,
-                set_params=chat.sampling.apply_params,
-                resample=chat.messages_ui.resample,
-            )
-        )
 
     def turns(self, view: str) -> None:
         """`latency` or `cache`."""
         from llmchat.tui.screens.turn_history import TurnHistoryScreen
 
         self.chat.app.push_screen(TurnHistoryScreen(self.chat.conversation.thread(), view))
+
+
+def _timed_by_server(reply: Message | None) -> bool:
+    """A reply with the server's own prefill timings came from a llama-server."""
+    return reply is not None and reply.timing is not None and reply.timing.prefill_ms is not None

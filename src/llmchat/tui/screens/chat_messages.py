@@ -219,6 +219,10 @@ class MessageActions:
     async def _resample(self, reply: Message, index: int, token: str) -> None:
         if self._busy() or reply.parent is None:
             return
+        cannot = self.chat.service.cannot_resample(reply, index)
+        if cannot is not None:  # said before the thread below is taken down
+            self.chat.notify(f"Not resampled: {cannot}.", severity="warning", markup=False)
+            return
         await self._trim_after(reply.parent)
         self.chat.turns.start(
             lambda report: self.chat.service.resample(reply, index, token, report),

@@ -5,12 +5,13 @@ mode's temperature. A change is recorded in the session and used from the next r
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from textual.widgets import OptionList
 
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import BUILT_IN, Preset, both_dials_moved, matching_preset
+from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.safe_text import one_line
 from llmchat.core.structured import OutputSchema
 from llmchat.tui.widgets.params_panel import ParamsPanel
@@ -34,6 +35,8 @@ class SamplingControls:
         self.presets: tuple[Preset, ...] = (*BUILT_IN, *chat.context.presets)
         """The built-in presets, then the user's own from the config."""
         self._temperature_before_schema: float | None = None
+        self.cuts: ServerCuts | None = None
+        """The backend's default top-k and min-p (llama-server), once it has said."""
         self._chosen_preset: Preset | None = None
 
     def show_locks(self) -> None:
@@ -47,7 +50,7 @@ class SamplingControls:
 
     async def show_cuts(self) -> None:
         """The top-k and min-p sliders, for a backend that cuts with them (llama-server)."""
-        cuts = await self.chat.context.gateway.sampler_cuts()
+        self.cuts = cuts = await self.chat.context.gateway.sampler_cuts()
         self.chat.query_one(ParamsPanel).show_cuts(cuts, self.chat.conversation.params)
 
     def toggle_panel(self) -> None:
@@ -74,9 +77,11 @@ class SamplingControls:
             case Slider.Changed(slider=slider, value=value) if slider.id == "temperature":
                 self.apply_params(replace(params, temperature=value))
             case Slider.Changed(slider=slider, value=value) if slider.id == "top-k":
-                self.apply_params(replace(params, top_k=round(value)))
+                default_k = self.cuts.top_k if self.cuts else None
+                self.apply_params(replace(params, top_k=_unless_default(round(value), default_k)))
             case Slider.Changed(slider=slider, value=value) if slider.id == "min-p":
-                self.apply_params(replace(params, min_p=value))
+                default_p = self.cuts.min_p if self.cuts else None
+                self.apply_params(replace(params, min_p=_unless_default(value, default_p)))
             case Slider.Changed(value=value):
                 self.apply_params(replace(params, top_p=value))
             case ParamsPanel.NumberSet(name="max_tokens", value=int(value)):
@@ -155,3 +160,12 @@ class SamplingControls:
             return chosen.name
         preset = matching_preset(params.temperature, params.top_p, self.presets)
         return preset.name if preset else None
+
+
+Number = TypeVar("Number", int, float)
+
+
+def _unless_default(value: Number, default: Number | None) -> Number | None:
+    """The value to record: None (the server's own default) when it is that default, so
+    `n` on the slider goes back to "whatever this server uses"."""
+    return None if default is not None and abs(value - default) < 1e-9 else value

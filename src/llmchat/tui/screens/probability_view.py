@@ -57,6 +57,8 @@ def coloured_reply(probs: TokenProbs, selected: int) -> Text:
         text.append(f" ⋯ {len(probs) - end:,} tokens after", style="dim")
     if probs.cut:
         text.append("\n(probabilities were kept for the first tokens only)", style="dim")
+    if probs.unreadable:
+        text.append(f"\n({probs.unreadable:,} unreadable stored entries skipped)", style="dim")
     return text
 
 
@@ -78,7 +80,10 @@ def pool_table(pool: Pool, chosen: int) -> Text:
         token = one_line(visible(row.token), 16) or "∅"
         picked = " (written)" if row.chosen else ""
         text.append(mark)
-        text.append(f"{token!r:<18}"[:18], style="bold" if row.chosen else None)
+        if row.rest:
+            text.append(f"{'(all the others)':<18}", style="italic")
+        else:
+            text.append(f"{token!r:<18}"[:18], style="bold" if row.chosen else None)
         text.append(f" {row.model:>7.1%} {_bar(row.model)}  ")
         if row.survives:
             text.append(f"{row.share:>10.1%} {_bar(row.share)}", style="green")
@@ -98,9 +103,10 @@ def dials_line(dials: Dials, pool: Pool) -> str:
         else "temperature first, then top-p"
     )
     return (
-        f"{' · '.join(parts)}  →  {pool.survivors} of {len(pool.rows)} survive. "
-        f"An approximation over the {len(pool.rows)} alternatives returned, which hold "
-        f"{pool.covered:.0%} of the model's probability; {order}."
+        f"{' · '.join(parts)}  →  {pool.survivors} of {pool.returned} survive. "
+        f"An approximation over the {pool.returned} alternatives returned, which hold "
+        f"{pool.covered:.0%} of the model's probability (the others are one row, each "
+        f"taken as likely as the least returned); {order}."
     )
 
 
@@ -109,9 +115,12 @@ class PoolSource:
     """What the view needs besides the reply: who wrote it and what it can do."""
 
     backend: str
+    """The backend that wrote the reply."""
     gives_probabilities: bool
-    continues: bool
-    """Can continue a reply from a chosen token (llama-server)."""
+    """The backend in use now returns them (for the next replies)."""
+    cannot_resample: str
+    """Why this reply cannot be continued from a chosen token here; "" when it can (by
+    the llama-server and model that wrote it)."""
     cuts: ServerCuts | None
     """The server's default top-k and min-p (llama-server), else None."""
     why_not: str
@@ -278,16 +287,18 @@ class ProbabilityView(ModalScreen[None]):
     def action_resample(self) -> None:
         if self.reply is None or self.pool is None:
             return
-        if not self.source.continues:
+        if self.source.cannot_resample:
             self.notify(
-                f"{self.source.backend} cannot resample from a token: only llama-server "
-                "continues a reply from a chosen token (OpenAI's API gives no way to "
-                "continue a reply; Anthropic's gives no alternatives).",
+                self.source.cannot_resample,
                 title="Resample",
                 markup=False,
                 timeout=8,
             )
             return
-        token = self.pool.rows[self.picked].token
+        row = self.pool.rows[self.picked]
+        if row.rest:
+            self.notify("Pick one of the tokens returned: the others are not known.", timeout=4)
+            return
+        token = row.token
         self.dismiss(None)
         self._resample(self.reply, self.selected, token)

@@ -16,7 +16,7 @@ from textual.widgets import Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from llmchat.core.model_rules import DialRule
-from llmchat.core.params import SamplingParams
+from llmchat.core.params import TOP_K_RANGE, SamplingParams
 from llmchat.core.presets import NEUTRAL_TEMPERATURE, NEUTRAL_TOP_P, Preset, both_dials_moved
 from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.safe_text import one_line
@@ -75,7 +75,14 @@ class ParamsPanel(VerticalScroll):
         # llama-server's own cuts, shown only for a backend that takes them (show_cuts).
         self.cuts: ServerCuts | None = None
         self.top_k = Slider(
-            "top-k", minimum=0, maximum=200, step=1, value=40, neutral=40, id="top-k", decimals=0
+            "top-k",
+            minimum=TOP_K_RANGE[0],
+            maximum=TOP_K_RANGE[1],
+            step=1,
+            value=40,
+            neutral=40,
+            id="top-k",
+            decimals=0,
         )
         self.min_p = Slider(
             "min-p", minimum=0.0, maximum=1.0, step=0.01, value=0.05, neutral=0.05, id="min-p"
