@@ -1,0 +1,303 @@
+"""Why a turn reused less of the prompt cache than the turn before it (`inspect: cache`).
+
+Every cache llmchat talks to (llama-server's KV cache, OpenAI's and Anthropic's prompt
+caches) serves the longest start of the new prompt that equals the start of one it has
+seen. So when reuse drops, the question is where the new prompt first differs from the
+one sent just before it, and why: what llmchat itself changed (old turns left out by the
+window policy, the system prompt, a branch switch, an edited message, another model),
+or, when the prompt starts the same, what the server did (evicted, expired, too short).
+
+"The turn before" is the request sent just before in time, whatever its branch: that is
+what the cache holds. What a request left out and which system prompt it carried are
+known only for turns sent since the session was opened (`PromptSent`, kept by the
+engine); for older ones the explainer says what it cannot know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from datetime import datetime
+from itertools import pairwise
+
+from llmchat.core import branches
+from llmchat.core.messages import Message, Role
+from llmchat.core.params import SamplingParams
+from llmchat.core.tokens import estimate
+from llmchat.core.turn_history import REUSE_DROP, TurnFacts, turns
+
+PROVIDER_MINIMUM = 1024
+"""OpenAI and Anthropic cache no prompt shorter than this (Anthropic's Haiku: 2,048)."""
+PROVIDER_IDLE_S = 5 * 60
+"""Provider caches drop a prefix unused for about five minutes (OpenAI: 5–10)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PromptSent:
+    """What a reply's request held beyond its thread, as the engine planned it."""
+
+    system: str
+    """The system prompt sent ("" for none)."""
+    left_out: int
+    """The oldest history messages the window policy did not send."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Prompt:
+    """One request as far as llmchat knows it: the thread it answered and what it sent."""
+
+    reply: Message
+    thread: list[Message]
+    """The history up to the question, as wire_history sends it (empty failures out)."""
+    sent: PromptSent | None
+
+    def parts(self) -> list[str | Message]:
+        """The request's messages in order: the system prompt (its text), then messages."""
+        left_out = self.sent.left_out if self.sent else 0
+        head: list[str | Message] = [self.sent.system] if self.sent and self.sent.system else []
+        return head + list(self.thread[left_out:])
+
+
+@dataclass(frozen=True, slots=True)
+class ReuseDrop:
+    """One turn whose reuse dropped, and what llmchat can say about why."""
+
+    turn: int
+    reused_before: int
+    reused: int
+    where: str
+    """Where the prompt first differs from the one before ("" if it does not)."""
+    causes: tuple[str, ...]
+    also: tuple[str, ...] = ()
+    """Changes that do not explain a drop but a user may suspect (sampling parameters)."""
+
+    def lines(self) -> list[str]:
+        head = f"Turn {self.turn}: {self.reused_before:,} → {self.reused:,} tokens reused."
+        body = [self.where] if self.where else []
+        body += [f"Cause: {cause}" for cause in self.causes] or ["Cause: unknown."]
+        body += [f"Also: {note}" for note in self.also]
+        return [head] + [f"  {line}" for line in body]
+
+
+def explain_drops(
+    messages: Sequence[Message],
+    thread: Sequence[Message],
+    sent: Mapping[str, PromptSent],
+    *,
+    kind: str | None = None,
+) -> list[ReuseDrop]:
+    """The drops among the replies of `thread`, each against the reply sent before it
+    in `messages` (every branch, in the order they were sent). `sent` holds what the
+    engine planned, by reply id; `kind` is the backend's wire protocol ("llamacpp",
+    "openai", "anthropic"), else it is told from what the replies recorded."""
+    replies = [m for m in messages if m.role is Role.ASSISTANT]
+    facts = {r.id: fact for r, fact in zip(replies, turns(replies), strict=True)}
+    shown = [m for m in thread if m.role is Role.ASSISTANT]
+    numbers = {reply.id: n for n, reply in enumerate(shown, start=1)}
+    drops = []
+    for before, after in pairwise(replies):
+        if after.id not in numbers:
+            continue
+        was, now = facts[before.id].reused or 0, facts[after.id].reused
+        if now is None or was <= 0 or now >= REUSE_DROP * was:
+            continue
+        drops.append(
+            _explain(
+                numbers[after.id],
+                (facts[before.id], _prompt(messages, before, sent)),
+                (facts[after.id], _prompt(messages, after, sent)),
+                kind or _kind_of(after),
+            )
+        )
+    return drops
+
+
+def _prompt(messages: Sequence[Message], reply: Message, sent: Mapping[str, PromptSent]) -> _Prompt:
+    chain = branches.thread(messages, reply.parent) if reply.parent else []
+    wire = [m for m in chain if not (m.role is Role.ASSISTANT and not m.content)]
+    return _Prompt(reply, wire, sent.get(reply.id))
+
+
+def _kind_of(reply: Message) -> str | None:
+    if reply.timing is not None and reply.timing.cache_tokens is not None:
+        return "llamacpp"
+    return None
+
+
+def _explain(
+    number: int,
+    before: tuple[TurnFacts, _Prompt],
+    after: tuple[TurnFacts, _Prompt],
+    kind: str | None,
+) -> ReuseDrop:
+    (was, old), (now, new) = before, after
+    causes: list[str] = []
+    model = _model_change(old.reply, new.reply)
+    if model:
+        causes.append(model)
+    old_parts, new_parts = old.parts(), new.parts()
+    at = _first_difference(old_parts, new_parts)
+    known = old.sent is not None and new.sent is not None
+    where = ""
+    if at is not None and at >= len(new_parts):
+        where = "The prompt is the start of the one before (an earlier question asked again)."
+    elif at is not None:
+        name, tokens = _name(new, new_parts[at]), _tokens(new_parts[:at])
+        where = f"The prompt differs from {name} on (token ≈ {tokens:,})."
+        causes += _prompt_causes(old, new)
+    elif not known:
+        where = "The thread goes on from the one before."
+        causes += _untold_causes(was, now)
+    elif not model:
+        where = "The prompt starts as the one before did."
+        causes += _server_causes(old, new, now, kind)
+    also = _params_change(old.reply.params, new.reply.params, kind)
+    return ReuseDrop(number, was.reused or 0, now.reused or 0, where, tuple(causes), also)
+
+
+def _first_difference(old: list[str | Message], new: list[str | Message]) -> int | None:
+    for index, (a, b) in enumerate(zip(old, new, strict=False)):
+        same = a == b if isinstance(a, str) and isinstance(b, str) else a is b
+        if not same:
+            return index
+    # One is the start of the other: the new prompt goes on from the old one (or, a
+    # regenerated reply, is the same), or it is shorter and ends inside the old one.
+    return len(new) if len(new) < len(old) else None
+
+
+def _name(prompt: _Prompt, part: str | Message) -> str:
+    if isinstance(part, str):
+        return "the system prompt"
+    number = next(n for n, m in enumerate(prompt.thread, start=1) if m is part)
+    return f"message {number} (the {part.role})"
+
+
+def _tokens(parts: Sequence[str | Message]) -> int:
+    """About how many tokens `parts` take: the counts stored with each message where
+    there is one, else an estimate from the text."""
+    total = 0
+    for part in parts:
+        if isinstance(part, str):
+            total += estimate(part)
+        elif part.tokens is not None:
+            total += part.tokens
+        elif part.usage is not None and part.usage.completion:
+            total += part.usage.completion
+        else:
+            total += estimate(part.content)
+    return total
+
+
+def _model_change(old: Message, new: Message) -> str:
+    if old.backend and new.backend and old.backend != new.backend:
+        return (
+            f"another backend answered ({old.backend} → {new.backend}): "
+            "each server has its own cache"
+        )
+    if old.model and new.model and old.model != new.model:
+        return f"another model ({old.model} → {new.model}): each model has its own cache"
+    return ""
+
+
+def _prompt_causes(old: _Prompt, new: _Prompt) -> list[str]:
+    causes = []
+    if old.sent and new.sent and old.sent.system != new.sent.system:
+        causes.append(_system_change(old.sent.system, new.sent.system))
+    tree = _tree_change(old, new)
+    if tree:
+        causes.append(tree)
+    if old.sent and new.sent and new.sent.left_out > old.sent.left_out:
+        causes.append(
+            "old turns left out by the window policy (the oldest "
+            f"{new.sent.left_out} messages not sent; {old.sent.left_out} before)"
+        )
+    return causes
+
+
+def _untold_causes(was: TurnFacts, now: TurnFacts) -> list[str]:
+    """For turns sent before the session was opened: what their requests held besides
+    the thread (the system prompt, what the window left out) was not written down."""
+    causes = [
+        "not known for turns sent before this session was opened: a system prompt "
+        "change or old turns left out by the window policy would explain it"
+    ]
+    if was.prompt is not None and now.prompt is not None and now.prompt < was.prompt:
+        causes.append(
+            f"the prompt shrank ({was.prompt:,} → {now.prompt:,} tokens) though the thread "
+            "grew, as when the window policy leaves old turns out"
+        )
+    return causes
+
+
+def _system_change(old: str, new: str) -> str:
+    if not old:
+        return "a system prompt was added"
+    if not new:
+        return "the system prompt was removed"
+    return "the system prompt changed"
+
+
+def _tree_change(old: _Prompt, new: _Prompt) -> str:
+    """A branch switch or an edit: the new thread leaves the old one (its reply
+    included) before its own question."""
+    before = [*old.thread, old.reply]
+    for index, (a, b) in enumerate(zip(before, new.thread, strict=False)):
+        if a is b:
+            continue
+        number = index + 1
+        if b is new.thread[-1] and a.role is Role.USER and b.role is Role.USER:
+            return f"an edited message: message {number} was edited (a new branch from there)"
+        return f"a branch switch: from message {number} on, this turn follows another branch"
+    return ""
+
+
+def _server_causes(old: _Prompt, new: _Prompt, now: TurnFacts, kind: str | None) -> list[str]:
+    if kind == "llamacpp":
+        return [
+            "not one llmchat knows: llama-server recomputed a prompt that starts as the "
+            "one before (its slot may have served another request, or been cleared)"
+        ]
+    causes = []
+    idle = _seconds_between(old.reply.ts, new.thread[-1].ts if new.thread else new.reply.ts)
+    if idle is not None and idle > PROVIDER_IDLE_S:
+        causes.append(
+            f"{idle / 60:.0f} minutes passed since the turn before: provider prompt caches "
+            "drop a prefix unused for about 5 minutes"
+        )
+    if now.prompt is not None and now.prompt < PROVIDER_MINIMUM:
+        causes.append(
+            f"the prompt is {now.prompt:,} tokens: OpenAI and Anthropic cache only "
+            f"prompts of at least {PROVIDER_MINIMUM:,}"
+        )
+    if not causes:
+        causes.append(
+            "not one llmchat knows: provider caches are best effort (a request may "
+            "reach a machine that has not seen the prefix)"
+        )
+    return causes
+
+
+def _seconds_between(earlier: str, later: str) -> float | None:
+    try:
+        start = datetime.fromisoformat(earlier)
+        end = datetime.fromisoformat(later)
+    except ValueError:
+        return None
+    return (end - start).total_seconds()
+
+
+def _params_change(
+    old: SamplingParams | None, new: SamplingParams | None, kind: str | None
+) -> tuple[str, ...]:
+    if old is None or new is None or old == new:
+        return ()
+    changed = ", ".join(
+        f"{field.name} {getattr(old, field.name)} → {getattr(new, field.name)}"
+        for field in fields(SamplingParams)
+        if getattr(old, field.name) != getattr(new, field.name)
+    )
+    where = "on llama-server" if kind == "llamacpp" else "for prompt caches"
+    return (
+        f"{changed} (sampling parameters are not part of the prompt: {where} they do "
+        "not change what the cache can serve)",
+    )
