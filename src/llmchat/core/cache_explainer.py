@@ -99,6 +99,8 @@ def explain_drops(
         if after.id not in numbers:
             continue
         was, now = facts[before.id].reused or 0, facts[after.id].reused
+        if now is None and after.usage is not None and not after.usage.estimated:
+            now = 0  # a provider's cached tokens of 0 are recorded as none
         if now is None or was <= 0 or now >= REUSE_DROP * was:
             continue
         drops.append(

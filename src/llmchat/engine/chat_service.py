@@ -337,9 +337,9 @@ class ChatService:
             message.status = Status.INTERRUPTED
             message.error = lost
         message.cost_usd = 0.0 if self._free(message) else None
+        await self._save(lambda: saving.finish(message), report)  # gives it its id
         if self.last_request is not None:  # the plan the reply answered (a fallback's own)
             self.prompts_sent[message.id] = _prompt_sent(self.last_request.planned)
-        await self._save(lambda: saving.finish(message), report)
         self.checkpoints = None
         checked = None
         if request.schema is not None and message.status is Status.COMPLETE:
