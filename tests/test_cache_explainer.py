@@ -94,8 +94,9 @@ def test_old_turns_left_out_by_the_window_are_named_with_where_the_prompt_now_st
     session = Session()
     last = session.ask(session.three_turns(), 30, 280, left_out=2)
     [drop] = session.drops(last)
-    # Message 3 now follows the system prompt, where message 1 did.
-    assert drop.where.startswith("The prompt differs from message 3 (the user) on (token ≈ 4)")
+    # Message 3 now follows the system prompt (≈ 7 tokens with its framing), where
+    # message 1 did.
+    assert drop.where.startswith("The prompt differs from message 3 (the user) on (token ≈ 7)")
     assert drop.causes == (
         "old turns left out by the window policy (the oldest 2 messages not sent; 0 before)",
     )
@@ -109,7 +110,8 @@ def test_an_edited_question_is_named_with_its_place_in_the_thread() -> None:
     edited = session.ask(two, 20, 290)  # question 3 asked again, changed: a sibling
     [drop] = session.drops(edited)
     assert drop.turn == 3
-    assert "message 5 (the user)" in drop.where and "token ≈ 64" in drop.where
+    # The system prompt (≈ 7), two questions (10 each), two replies (20 + 3 framing).
+    assert "message 5 (the user)" in drop.where and "token ≈ 73" in drop.where
     assert drop.causes == ("an edited message: message 5 was edited (a new branch from there)",)
 
 

@@ -23,7 +23,7 @@ from itertools import pairwise
 from llmchat.core import branches
 from llmchat.core.messages import Message, Role
 from llmchat.core.params import SamplingParams
-from llmchat.core.tokens import estimate
+from llmchat.core.tokens import PER_MESSAGE, estimate
 from llmchat.core.turn_history import REUSE_DROP, TurnFacts, turns
 
 PROVIDER_MINIMUM = 1024
@@ -175,18 +175,19 @@ def _name(prompt: _Prompt, part: str | Message) -> str:
 
 
 def _tokens(parts: Sequence[str | Message]) -> int:
-    """About how many tokens `parts` take: the counts stored with each message where
-    there is one, else an estimate from the text."""
+    """About how many tokens `parts` take: the count stored with a question (its
+    framing included), a reply's completion count, else an estimate from the text;
+    the chat template's own tokens are not known, so this runs a little short."""
     total = 0
     for part in parts:
         if isinstance(part, str):
-            total += estimate(part)
+            total += PER_MESSAGE + estimate(part)
         elif part.tokens is not None:
             total += part.tokens
         elif part.usage is not None and part.usage.completion:
-            total += part.usage.completion
+            total += PER_MESSAGE + part.usage.completion
         else:
-            total += estimate(part.content)
+            total += PER_MESSAGE + estimate(part.content)
     return total
 
 
