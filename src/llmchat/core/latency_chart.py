@@ -40,8 +40,8 @@ def _speed(value: float) -> str:
 
 SERIES = (
     Series("time to first token", lambda r: r.ttft_ms, duration),
-    Series("prefill (the server's prompt processing)", lambda r: r.prefill_ms, duration),
-    Series("decode speed, tokens/s", lambda r: r.tok_s, _speed),
+    Series("prefill (the server's own time)", lambda r: r.prefill_ms, duration),
+    Series("decode speed (tokens/s)", lambda r: r.tok_s, _speed),
 )
 
 

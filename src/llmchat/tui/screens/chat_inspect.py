@@ -15,11 +15,11 @@ if TYPE_CHECKING:
 
 
 INSPECT_CHOICES = (
-    InspectChoice("r", "request: the body of the last request", "inspect_request"),
-    InspectChoice("t", "tokens: a message split into its tokens", "inspect_tokens"),
-    InspectChoice("p", "probabilities: how sure the model was", "inspect_probabilities"),
-    InspectChoice("l", "latency: a chart and a table per turn", "inspect_latency"),
-    InspectChoice("c", "cache: reuse per turn, and why it dropped", "inspect_cache"),
+    InspectChoice("r", "request, as sent", "inspect_request"),
+    InspectChoice("t", "tokens of a message", "inspect_tokens"),
+    InspectChoice("p", "probabilities of a reply", "inspect_probabilities"),
+    InspectChoice("l", "latency, turn by turn", "inspect_latency"),
+    InspectChoice("c", "cache reuse, and why it dropped", "inspect_cache"),
 )
 """The F12 menu, in its order. A view the chat screen has no action for is left out."""
 

@@ -30,7 +30,7 @@ class InspectChooser(ModalScreen[str | None]):
     DEFAULT_CSS = """
     InspectChooser { align: center middle; }
     InspectChooser > Vertical {
-        width: 52; max-width: 95%; height: auto; padding: 0 1;
+        width: 40; max-width: 95%; height: auto; padding: 0 1;
         background: $panel; border: round $primary;
     }
     InspectChooser OptionList { height: auto; }
@@ -43,7 +43,7 @@ class InspectChooser(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Inspect (a letter, or Enter; Esc closes)")
+            yield Label("Inspect: a letter, or Enter")
             yield OptionList(
                 *(Option(Content(f"{c.letter}  {c.title}")) for c in self.choices),
                 id="inspect-views",

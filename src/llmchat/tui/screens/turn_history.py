@@ -8,8 +8,9 @@ from collections.abc import Sequence
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import ScrollableContainer
 from textual.content import Content
+from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widget import Widget
 from textual.widgets import Footer, Static
@@ -33,15 +34,20 @@ class LatencyChart(Widget):
     def render(self) -> Content:
         return Content("\n".join(latency_chart(self.rows, self.content_size.width)))
 
+    def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
+        return len(latency_chart(self.rows, width))
+
 
 class TurnHistoryScreen(ModalScreen[None]):
     DEFAULT_CSS = """
     TurnHistoryScreen { align: center middle; }
-    TurnHistoryScreen > VerticalScroll {
+    TurnHistoryScreen > #turns {
         width: 96%; height: 80%; padding: 0 1;
         background: $panel; border: round $primary;
     }
     TurnHistoryScreen .heading { text-style: bold; }
+    /* The tables keep their columns: narrower than them, the view scrolls sideways. */
+    TurnHistoryScreen .table { width: auto; }
     """
     BINDINGS = [Binding("escape", "dismiss(None)", "Close", id="turn_history.close")]
 
@@ -52,13 +58,13 @@ class TurnHistoryScreen(ModalScreen[None]):
         self.drops = list(drops)
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll():
+        with ScrollableContainer(id="turns"):
             if self.view == "cache":
                 yield Static(
                     Content("Prompt tokens reused from the cache, turn by turn"), classes="heading"
                 )
                 dropped = {drop.turn for drop in self.drops}
-                yield Static(Content("\n".join(cache_table(self.rows, dropped))))
+                yield Static(Content("\n".join(cache_table(self.rows, dropped))), classes="table")
                 if self.drops:
                     yield Static(Content("Where reuse dropped, and why"), classes="heading")
                     lines = [line for drop in self.drops for line in drop.lines()]
@@ -68,5 +74,6 @@ class TurnHistoryScreen(ModalScreen[None]):
                 title = "Latency turn by turn, against the prompt: prefill grows with it"
                 yield Static(Content(title), classes="heading")
                 yield LatencyChart(self.rows)
-                yield Static(Content(visible("\n".join(latency_table(self.rows)))))
+                table = "\n".join(latency_table(self.rows))
+                yield Static(Content(visible(table)), classes="table")
         yield Footer()
