@@ -9,6 +9,7 @@ from textual.widgets import OptionList
 from llmchat.tui.screens.chat import ChatScreen
 from llmchat.tui.screens.chat_inspect import INSPECT_CHOICES
 from llmchat.tui.screens.inspect_chooser import InspectChooser
+from llmchat.tui.screens.probability_view import ProbabilityView
 from llmchat.tui.screens.request_inspector import RequestInspector
 from llmchat.tui.screens.turn_history import TurnHistoryScreen
 from tests.support.openai_server import OpenAIServer
@@ -56,31 +57,16 @@ async def test_enter_on_a_row_opens_it_and_escape_opens_nothing(
         assert isinstance(app.screen, TurnHistoryScreen) and app.screen.view == "latency"
 
 
-async def test_the_menu_offers_only_the_views_the_chat_screen_has(
+async def test_every_row_of_the_menu_is_an_action_of_the_chat_screen_and_p_opens_the_pool(
     server: OpenAIServer, home: Path
 ) -> None:
+    assert all(hasattr(ChatScreen, f"action_{c.action}") for c in INSPECT_CHOICES)
+    assert len({c.letter for c in INSPECT_CHOICES}) == len(INSPECT_CHOICES)
     app = chat_app(server)
     async with app.run_test(size=(80, 30)) as pilot:
         await pilot.pause()
-        chat = app.screen
-        assert isinstance(chat, ChatScreen)
-        opened: list[str] = []
-        has_it = hasattr(chat, "action_inspect_probabilities")
-        if not has_it:  # until the probabilities view lands: give the screen one
-            chat.action_inspect_probabilities = lambda: opened.append("p")  # type: ignore[attr-defined]
-        await pilot.press("f12")
+        await pilot.press("h", "i", "enter")
+        await wait_for_reply(app)
+        await pilot.press("f12", "p")
         await pilot.pause()
-        chooser = app.screen
-        assert isinstance(chooser, InspectChooser)
-        assert [c.letter for c in chooser.choices] == [c.letter for c in INSPECT_CHOICES]
-        if not has_it:
-            await pilot.press("p")
-            await pilot.pause()
-            assert opened == ["p"]
-            await pilot.press("escape")
-            await pilot.pause()
-            del chat.action_inspect_probabilities  # type: ignore[attr-defined]
-            await pilot.press("f12")
-            await pilot.pause()
-            letters = [c.letter for c in app.screen.choices]  # type: ignore[attr-defined]
-            assert letters == ["r", "t", "l", "c"]
+        assert isinstance(app.screen, ProbabilityView)

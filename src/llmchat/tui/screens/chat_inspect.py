@@ -21,7 +21,8 @@ INSPECT_CHOICES = (
     InspectChoice("l", "latency, turn by turn", "inspect_latency"),
     InspectChoice("c", "cache reuse, and why it dropped", "inspect_cache"),
 )
-"""The F12 menu, in its order. A view the chat screen has no action for is left out."""
+"""The F12 menu, in its order: each row runs one of the chat screen's actions (the
+palette's `inspect: …` run the same ones)."""
 
 
 class InspectViews:
@@ -33,13 +34,12 @@ class InspectViews:
         from llmchat.tui.screens.inspect_chooser import InspectChooser
 
         chat = self.chat
-        choices = [c for c in INSPECT_CHOICES if hasattr(chat, f"action_{c.action}")]
 
         def picked(action: str | None) -> None:
             if action is not None:
                 chat.call_later(chat.run_action, action)
 
-        chat.app.push_screen(InspectChooser(choices), picked)
+        chat.app.push_screen(InspectChooser(INSPECT_CHOICES), picked)
 
     def request(self) -> None:
         from llmchat.tui.screens.request_inspector import RequestInspector
