@@ -4,11 +4,15 @@ from the one sent just before it, and the cause llmchat knows of (or that it doe
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from llmchat.core import branches
-from llmchat.core.cache_explainer import PromptSent, ReuseDrop, explain_drops
+from llmchat.core.cache_explainer import PromptSent, ReuseDrop, explain_drops, system_at
+from llmchat.core.conversation import Conversation
 from llmchat.core.messages import Message, Role, Timing, Usage
 from llmchat.core.params import SamplingParams
+from llmchat.core.records import SessionInfo, SystemChanged
+from llmchat.store.session_open import resume_session, start_session
 
 SYSTEM = "You are terse."
 
@@ -192,8 +196,56 @@ def test_turns_sent_before_the_session_was_opened_say_what_is_not_known() -> Non
     three = session.ask(two, 10, 250, known=False)
     [drop] = session.drops(three)
     assert drop.where == "The thread goes on from the one before."
-    assert drop.causes[0].startswith("not known for turns sent before this session was opened")
+    assert drop.causes[0].startswith(
+        "not known: a system prompt change or old turns left out by the window policy "
+        "would explain it"
+    )
     assert drop.causes[1].startswith("the prompt shrank (300 → 250 tokens)")
+
+
+def test_the_system_prompt_of_earlier_turns_is_read_from_the_sessions_records() -> None:
+    session = Session()
+    one = session.ask(None, 0, 100, known=False, ts="2026-12-01T10:00:00Z")
+    two = session.ask(one, 120, 200, known=False, ts="2026-12-01T10:01:00Z")
+    three = session.ask(two, 3, 300, known=False, ts="2026-12-01T10:03:00Z")
+    systems = [
+        SystemChanged(SYSTEM, "2026-12-01T09:59:00Z"),
+        SystemChanged("Answer in French.", "2026-12-01T10:02:00Z"),
+    ]
+    thread = branches.thread(session.messages, three.id)
+    [drop] = explain_drops(session.messages, thread, {}, systems=systems)
+    assert drop.where == "The prompt differs from the system prompt on (token ≈ 0)."
+    assert drop.causes == ("the system prompt changed",)
+    # The same prompt throughout: only what the window left out is not known.
+    same = [SystemChanged(SYSTEM, "2026-12-01T09:59:00Z")]
+    [drop] = explain_drops(session.messages, thread, {}, systems=same)
+    assert drop.causes[0].startswith("not known: old turns left out by the window policy")
+
+
+def test_system_at_is_the_last_prompt_set_before_the_moment() -> None:
+    systems = [
+        SystemChanged("a", "2026-12-01T10:00:00Z"),
+        SystemChanged("b", "2026-12-01T11:00:00Z"),
+    ]
+    assert system_at(systems, "2026-12-01T09:00:00Z") is None
+    assert system_at(systems, "2026-12-01T10:30:00.5Z") == "a"
+    assert system_at(systems, "2026-12-02T00:00:00Z") == "b"
+    assert system_at(systems, "not a time") is None
+
+
+def test_a_reopened_session_knows_every_system_prompt_it_had(tmp_path: Path) -> None:
+    conversation = Conversation(SessionInfo(system="first"))
+    with start_session(tmp_path, conversation):
+        conversation.add_user("q1")
+        conversation.set_system("second")
+        conversation.add_user("q2")
+        conversation.set_system("third")
+    with resume_session(next(tmp_path.glob("*.jsonl"))) as reopened:
+        changes = reopened.conversation.system_changes
+        assert [c.system for c in changes] == ["first", "second", "third"]
+        assert changes[0].ts == conversation.info.created
+        reopened.conversation.set_system("fourth")
+        assert reopened.conversation.system_changes[-1].system == "fourth"
 
 
 def test_a_drop_reads_as_lines_with_its_numbers_and_causes() -> None:

@@ -8,9 +8,10 @@ window policy, the system prompt, a branch switch, an edited message, another mo
 or, when the prompt starts the same, what the server did (evicted, expired, too short).
 
 "The turn before" is the request sent just before in time, whatever its branch: that is
-what the cache holds. What a request left out and which system prompt it carried are
-known only for turns sent since the session was opened (`PromptSent`, kept by the
-engine); for older ones the explainer says what it cannot know.
+what the cache holds. Which system prompt a request carried is known from the session's
+own records (its header and `system` records, with their times); what the window policy
+left out only for turns sent since the session was opened (`PromptSent`, kept by the
+engine). Where llmchat does not know, the explainer says so.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from itertools import pairwise
 from llmchat.core import branches
 from llmchat.core.messages import Message, Role
 from llmchat.core.params import SamplingParams
+from llmchat.core.records import SystemChanged
 from llmchat.core.tokens import PER_MESSAGE, estimate
 from llmchat.core.turn_history import REUSE_DROP, TurnFacts, turns
 
@@ -49,13 +51,16 @@ class _Prompt:
     reply: Message
     thread: list[Message]
     """The history up to the question, as wire_history sends it (empty failures out)."""
-    sent: PromptSent | None
+    system: str | None
+    """None: not known (a file without its header)."""
+    left_out: int | None
+    """None: not known (a turn sent before the session was opened)."""
 
     def parts(self) -> list[str | Message]:
-        """The request's messages in order: the system prompt (its text), then messages."""
-        left_out = self.sent.left_out if self.sent else 0
-        head: list[str | Message] = [self.sent.system] if self.sent and self.sent.system else []
-        return head + list(self.thread[left_out:])
+        """The request's messages in order, as far as they are known: the system prompt
+        (its text), then the messages sent."""
+        head: list[str | Message] = [self.system] if self.system else []
+        return head + list(self.thread[self.left_out or 0 :])
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,11 +89,13 @@ def explain_drops(
     thread: Sequence[Message],
     sent: Mapping[str, PromptSent],
     *,
+    systems: Sequence[SystemChanged] = (),
     kind: str | None = None,
 ) -> list[ReuseDrop]:
     """The drops among the replies of `thread`, each against the reply sent before it
     in `messages` (every branch, in the order they were sent). `sent` holds what the
-    engine planned, by reply id; `kind` is the backend's wire protocol ("llamacpp",
+    engine planned, by reply id; `systems` every system prompt the session had (for the
+    turns `sent` does not hold); `kind` is the backend's wire protocol ("llamacpp",
     "openai", "anthropic"), else it is told from what the replies recorded."""
     replies = [m for m in messages if m.role is Role.ASSISTANT]
     facts = {r.id: fact for r, fact in zip(replies, turns(replies), strict=True)}
@@ -106,18 +113,41 @@ def explain_drops(
         drops.append(
             _explain(
                 numbers[after.id],
-                (facts[before.id], _prompt(messages, before, sent)),
-                (facts[after.id], _prompt(messages, after, sent)),
+                (facts[before.id], _prompt(messages, before, sent, systems)),
+                (facts[after.id], _prompt(messages, after, sent, systems)),
                 kind or _kind_of(after),
             )
         )
     return drops
 
 
-def _prompt(messages: Sequence[Message], reply: Message, sent: Mapping[str, PromptSent]) -> _Prompt:
+def _prompt(
+    messages: Sequence[Message],
+    reply: Message,
+    sent: Mapping[str, PromptSent],
+    systems: Sequence[SystemChanged],
+) -> _Prompt:
     chain = branches.thread(messages, reply.parent) if reply.parent else []
     wire = [m for m in chain if not (m.role is Role.ASSISTANT and not m.content)]
-    return _Prompt(reply, wire, sent.get(reply.id))
+    planned = sent.get(reply.id)
+    if planned is not None:
+        return _Prompt(reply, wire, planned.system, planned.left_out)
+    return _Prompt(reply, wire, system_at(systems, reply.ts), None)
+
+
+def system_at(systems: Sequence[SystemChanged], ts: str) -> str | None:
+    """The system prompt in force at `ts` (a reply is recorded as its request ends): the
+    last one set before it. None if none is known from before it."""
+    when = _moment(ts)
+    if when is None:
+        return None
+    current = None
+    for change in systems:
+        at = _moment(change.ts)
+        if at is None or at > when:
+            break
+        current = change.system
+    return current
 
 
 def _kind_of(reply: Message) -> str | None:
@@ -139,17 +169,18 @@ def _explain(
         causes.append(model)
     old_parts, new_parts = old.parts(), new.parts()
     at = _first_difference(old_parts, new_parts)
-    known = old.sent is not None and new.sent is not None
+    known = None not in (old.system, new.system, old.left_out, new.left_out)
     where = ""
     if at is not None and at >= len(new_parts):
         where = "The prompt is the start of the one before (an earlier question asked again)."
     elif at is not None:
         name, tokens = _name(new, new_parts[at]), _tokens(new_parts[:at])
         where = f"The prompt differs from {name} on (token ≈ {tokens:,})."
-        causes += _prompt_causes(old, new)
+        named = _prompt_causes(old, new)
+        causes += named if named or known else _untold_causes(old, new, was, now)
     elif not known:
         where = "The thread goes on from the one before."
-        causes += _untold_causes(was, now)
+        causes += _untold_causes(old, new, was, now)
     elif not model:
         where = "The prompt starts as the one before did."
         causes += _server_causes(old, new, now, kind)
@@ -204,25 +235,29 @@ def _model_change(old: Message, new: Message) -> str:
 
 def _prompt_causes(old: _Prompt, new: _Prompt) -> list[str]:
     causes = []
-    if old.sent and new.sent and old.sent.system != new.sent.system:
-        causes.append(_system_change(old.sent.system, new.sent.system))
+    if old.system is not None and new.system is not None and old.system != new.system:
+        causes.append(_system_change(old.system, new.system))
     tree = _tree_change(old, new)
     if tree:
         causes.append(tree)
-    if old.sent and new.sent and new.sent.left_out > old.sent.left_out:
+    if old.left_out is not None and new.left_out is not None and new.left_out > old.left_out:
         causes.append(
             "old turns left out by the window policy (the oldest "
-            f"{new.sent.left_out} messages not sent; {old.sent.left_out} before)"
+            f"{new.left_out} messages not sent; {old.left_out} before)"
         )
     return causes
 
 
-def _untold_causes(was: TurnFacts, now: TurnFacts) -> list[str]:
-    """For turns sent before the session was opened: what their requests held besides
-    the thread (the system prompt, what the window left out) was not written down."""
+def _untold_causes(old: _Prompt, new: _Prompt, was: TurnFacts, now: TurnFacts) -> list[str]:
+    """The thread goes on and no known part changed: what is not known may have."""
+    unknown = []
+    if old.system is None or new.system is None:
+        unknown.append("a system prompt change")
+    if old.left_out is None or new.left_out is None:
+        unknown.append("old turns left out by the window policy")
     causes = [
-        "not known for turns sent before this session was opened: a system prompt "
-        "change or old turns left out by the window policy would explain it"
+        f"not known: {' or '.join(unknown)} would explain it, and llmchat does not know "
+        "it for turns sent before this session was opened"
     ]
     if was.prompt is not None and now.prompt is not None and now.prompt < was.prompt:
         causes.append(
@@ -281,12 +316,19 @@ def _server_causes(old: _Prompt, new: _Prompt, now: TurnFacts, kind: str | None)
 
 
 def _seconds_between(earlier: str, later: str) -> float | None:
-    try:
-        start = datetime.fromisoformat(earlier)
-        end = datetime.fromisoformat(later)
-    except ValueError:
+    start, end = _moment(earlier), _moment(later)
+    if start is None or end is None:
         return None
     return (end - start).total_seconds()
+
+
+def _moment(ts: str) -> datetime | None:
+    """A record's time; None for one that is not a time with its zone (a hand-made file)."""
+    try:
+        moment = datetime.fromisoformat(ts)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
 
 
 def _params_change(

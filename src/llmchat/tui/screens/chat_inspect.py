@@ -121,5 +121,6 @@ class InspectViews:
         if view == "cache":
             sent = self.chat.service.prompts_sent
             kind = conversation.info.kind
-            drops = explain_drops(conversation.messages, thread, sent, kind=kind)
+            systems = conversation.system_changes
+            drops = explain_drops(conversation.messages, thread, sent, systems=systems, kind=kind)
         self.chat.app.push_screen(TurnHistoryScreen(thread, view, drops))
