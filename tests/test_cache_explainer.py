@@ -176,7 +176,8 @@ def test_a_provider_prompt_under_the_minimum_is_named() -> None:
     short = session.ask(two, 0, 1000)
     [drop] = session.drops(short, kind="openai")
     assert drop.causes == (
-        "the prompt is 1,000 tokens: OpenAI and Anthropic cache only prompts of at least 1,024",
+        "the prompt is 1,000 tokens: OpenAI and Anthropic cache no prompt under 1,024 "
+        "(some Anthropic models need more)",
     )
 
 
@@ -256,3 +257,11 @@ def test_a_drop_reads_as_lines_with_its_numbers_and_causes() -> None:
     assert lines[2] == "  Cause: the system prompt changed"
     no_cause = ReuseDrop(2, 100, 0, "", ())
     assert no_cause.lines()[1] == "  Cause: unknown."
+
+
+def test_a_model_name_with_line_breaks_and_escapes_stays_on_one_line() -> None:
+    session = Session()
+    last = session.ask(session.three_turns(), 0, 400, model="evil\n\x1b[2Jmodel")
+    [drop] = session.drops(last)
+    [cause] = drop.causes
+    assert "\n" not in cause and "\x1b" not in cause

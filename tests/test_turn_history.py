@@ -84,7 +84,7 @@ async def test_both_views_open_from_the_palette_with_the_replies_of_the_session(
             await pilot.pause()
 
 
-async def test_the_latency_view_draws_the_chart_above_the_table(
+async def test_the_latency_view_draws_the_chart_above_the_table_at_40_columns(
     server: OpenAIServer, home: Path
 ) -> None:
     server.push(
@@ -92,7 +92,7 @@ async def test_the_latency_view_draws_the_chart_above_the_table(
         Script(prompt_tokens=400, cached_tokens=100, timings=True),
     )
     app = chat_app(server)
-    async with app.run_test(size=(60, 50)) as pilot:
+    async with app.run_test(size=(40, 50)) as pilot:
         await pilot.pause()
         for question in ("one", "two"):
             app.screen.query_one("#prompt").text = question  # type: ignore[attr-defined]

@@ -25,11 +25,13 @@ from llmchat.core import branches
 from llmchat.core.messages import Message, Role
 from llmchat.core.params import SamplingParams
 from llmchat.core.records import SystemChanged
+from llmchat.core.safe_text import one_line
 from llmchat.core.tokens import PER_MESSAGE, estimate
 from llmchat.core.turn_history import REUSE_DROP, TurnFacts, turns
 
 PROVIDER_MINIMUM = 1024
-"""OpenAI and Anthropic cache no prompt shorter than this (Anthropic's Haiku: 2,048)."""
+"""OpenAI and Anthropic cache no prompt shorter than this (Anthropic's Haiku models need
+more)."""
 PROVIDER_IDLE_S = 5 * 60
 """Provider caches drop a prefix unused for about five minutes (OpenAI: 5–10)."""
 
@@ -223,13 +225,13 @@ def _tokens(parts: Sequence[str | Message]) -> int:
 
 
 def _model_change(old: Message, new: Message) -> str:
+    """Names from a server or a file, so each is folded to one short line."""
     if old.backend and new.backend and old.backend != new.backend:
-        return (
-            f"another backend answered ({old.backend} → {new.backend}): "
-            "each server has its own cache"
-        )
+        names = f"{one_line(old.backend, 40)} → {one_line(new.backend, 40)}"
+        return f"another backend answered ({names}): each server has its own cache"
     if old.model and new.model and old.model != new.model:
-        return f"another model ({old.model} → {new.model}): each model has its own cache"
+        names = f"{one_line(old.model, 60)} → {one_line(new.model, 60)}"
+        return f"another model ({names}): each model has its own cache"
     return ""
 
 
@@ -304,8 +306,8 @@ def _server_causes(old: _Prompt, new: _Prompt, now: TurnFacts, kind: str | None)
         )
     if now.prompt is not None and now.prompt < PROVIDER_MINIMUM:
         causes.append(
-            f"the prompt is {now.prompt:,} tokens: OpenAI and Anthropic cache only "
-            f"prompts of at least {PROVIDER_MINIMUM:,}"
+            f"the prompt is {now.prompt:,} tokens: OpenAI and Anthropic cache no prompt "
+            f"under {PROVIDER_MINIMUM:,} (some Anthropic models need more)"
         )
     if not causes:
         causes.append(
