@@ -6,13 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from llmchat.backends.openai import OpenAIBackend
 from llmchat.core import branches
 from llmchat.core.cache_explainer import PromptSent, ReuseDrop, explain_drops, system_at
 from llmchat.core.conversation import Conversation
 from llmchat.core.messages import Message, Role, Timing, Usage
 from llmchat.core.params import SamplingParams
 from llmchat.core.records import SessionInfo, SystemChanged
+from llmchat.engine.chat_service import ChatService
+from llmchat.engine.context_meter import ContextMeter
+from llmchat.engine.events import EngineEvent
+from llmchat.gateway.gateway import Gateway
 from llmchat.store.session_open import resume_session, start_session
+from tests.support.openai_server import OpenAIServer, Script
 
 SYSTEM = "You are terse."
 
@@ -265,3 +271,34 @@ def test_a_model_name_with_line_breaks_and_escapes_stays_on_one_line() -> None:
     [drop] = session.drops(last)
     [cause] = drop.causes
     assert "\n" not in cause and "\x1b" not in cause
+
+
+async def test_the_engine_records_what_the_window_left_out_and_the_explainer_names_it(
+    server: OpenAIServer,
+) -> None:
+    """Four turns through the engine against a 300-token window: the fourth leaves the
+    first turn out, and the server's cache reuse drops with it."""
+    conversation = Conversation(params=SamplingParams(max_tokens=16))
+    gateway = Gateway(OpenAIBackend("local", server.base_url, "test-model"))
+    meter = ContextMeter(conversation, gateway, "test-model", configured_window=300)
+    await meter.prepare()
+    service = ChatService(conversation, gateway, meter, model=lambda: "test-model")
+    reply = "r" * 100  # about 25 tokens
+    for cached in (0, 80, 160, 10):
+        server.push(Script(reply=reply, prompt_tokens=400, cached_tokens=cached))
+
+    async def ignore(_: EngineEvent) -> None:
+        return None
+
+    try:
+        for n in range(4):
+            await service.send(f"{n} " + "q" * 200, ignore)  # about 50 tokens each
+    finally:
+        await gateway.aclose()
+    replies = [m for m in conversation.messages if m.role is Role.ASSISTANT]
+    assert [service.prompts_sent[r.id].left_out for r in replies] == [0, 0, 0, 2]
+    [drop] = explain_drops(conversation.messages, conversation.thread(), service.prompts_sent)
+    assert drop.turn == 4 and drop.where.startswith("The prompt differs from message 3 (the user)")
+    assert drop.causes == (
+        "old turns left out by the window policy (the oldest 2 messages not sent; 0 before)",
+    )
