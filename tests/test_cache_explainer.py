@@ -45,7 +45,8 @@ class Session:
         known: bool = True,
     ) -> Message:
         """A question following `after` (None: a first message) and its reply."""
-        question = Message(Role.USER, f"q{len(self.messages)}", parent=after and after.id)
+        parent = after.id if after is not None else None
+        question = Message(Role.USER, f"q{len(self.messages)}", parent=parent)
         question.tokens, question.ts = 10, ts
         if self.llama:
             timing = Timing(ttft_ms=50.0, prefill_tokens=prompt - reused, cache_tokens=reused)

@@ -48,8 +48,8 @@ async def test_an_edit_and_a_new_system_prompt_are_named_where_cache_n_drops(
         await gateway.aclose()
 
     every = turns([m for m in conversation.messages if m.role is Role.ASSISTANT])
-    reused = [row.reused for row in every]
-    assert all(r is not None for r in reused), reused
+    reused = [row.reused or 0 for row in every]
+    assert all(row.reused is not None for row in every), reused
     assert reused[3] < reused[2] / 2  # the edit of the first question
     assert reused[5] < reused[4] / 2  # the new system prompt
 
