@@ -295,7 +295,8 @@ def _server_causes(old: _Prompt, new: _Prompt, now: TurnFacts, kind: str | None)
     if kind == "llamacpp":
         return [
             "not one llmchat knows: llama-server recomputed a prompt that starts as the "
-            "one before (its slot may have served another request, or been cleared)"
+            "one before (its slot may have served another request in between, such as "
+            "`session: name with the model`, or the request went to another slot)"
         ]
     causes = []
     idle = _seconds_between(old.reply.ts, new.thread[-1].ts if new.thread else new.reply.ts)

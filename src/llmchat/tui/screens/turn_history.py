@@ -71,7 +71,10 @@ class TurnHistoryScreen(ModalScreen[None]):
                     # Model and backend names come from outside llmchat.
                     yield Static(Content(visible("\n".join(lines))))
             else:
-                title = "Latency turn by turn, against the prompt: prefill grows with it"
+                title = (
+                    "Latency against prompt size: one dot per turn, joined in the order "
+                    "sent. Prefill grows with the prompt, unless the cache serves it."
+                )
                 yield Static(Content(title), classes="heading")
                 yield LatencyChart(self.rows)
                 table = "\n".join(latency_table(self.rows))
