@@ -30,7 +30,7 @@ class InspectChooser(ModalScreen[str | None]):
     DEFAULT_CSS = """
     InspectChooser { align: center middle; }
     InspectChooser > Vertical {
-        width: 40; max-width: 95%; height: auto; padding: 0 1;
+        width: 46; max-width: 95%; height: auto; padding: 0 1;
         background: $panel; border: round $primary;
     }
     InspectChooser OptionList { height: auto; }
