@@ -6,10 +6,13 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from textual.widgets import Static
+
 from llmchat.core.messages import Message, Role, Timing, Usage
 from llmchat.core.turn_history import cache_table, latency_table, turns
-from llmchat.tui.screens.turn_history import TurnHistoryScreen
-from tests.support.openai_server import OpenAIServer
+from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.screens.turn_history import LatencyChart, TurnHistoryScreen
+from tests.support.openai_server import OpenAIServer, Script
 from tests.tui.helpers import chat_app, wait_for_reply
 
 
@@ -48,10 +51,10 @@ def test_the_latency_table_has_a_row_and_a_bar_per_turn() -> None:
     assert lines[2].count("█") > lines[1].count("█")  # the slower first token, the longer bar
 
 
-def test_a_drop_in_reuse_is_marked_and_its_causes_named() -> None:
-    lines = cache_table(turns(thread(reply(300, 0, 1), reply(600, 290, 1), reply(650, 20, 1))))
-    assert "reuse dropped" in lines[3]
-    assert any("left out by the window policy" in line for line in lines)
+def test_the_turns_whose_reuse_dropped_are_marked() -> None:
+    rows = turns(thread(reply(300, 0, 1), reply(600, 290, 1), reply(650, 20, 1)))
+    lines = cache_table(rows, dropped={3})
+    assert [line.endswith("← reuse dropped") for line in lines] == [False, False, False, True]
 
 
 def test_a_backend_that_reports_no_cache_use_says_so() -> None:
@@ -79,3 +82,55 @@ async def test_both_views_open_from_the_palette_with_the_replies_of_the_session(
             assert [r.number for r in view.rows] == [1, 2]
             await pilot.press("escape")
             await pilot.pause()
+
+
+async def test_the_latency_view_draws_the_chart_above_the_table_at_40_columns(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(
+        Script(prompt_tokens=100, timings=True),
+        Script(prompt_tokens=400, cached_tokens=100, timings=True),
+    )
+    app = chat_app(server)
+    async with app.run_test(size=(40, 50)) as pilot:
+        await pilot.pause()
+        for question in ("one", "two"):
+            app.screen.query_one("#prompt").text = question  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await wait_for_reply(app)
+        await app.screen.run_action("inspect_latency")
+        await pilot.pause()
+        chart = app.screen.query_one(LatencyChart)
+        drawn = str(chart.render())
+        assert "time to first token" in drawn and "400 prompt tokens" in drawn
+        assert max(map(len, drawn.splitlines())) <= chart.content_size.width
+
+
+async def test_the_cache_view_says_why_reuse_dropped_after_a_system_prompt_change(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(
+        Script(prompt_tokens=100, timings=True),
+        Script(prompt_tokens=200, cached_tokens=100, timings=True),
+        Script(prompt_tokens=260, cached_tokens=0, timings=True),
+    )
+    app = chat_app(server)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        chat = app.screen
+        assert isinstance(chat, ChatScreen)
+        for question in ("one", "two", "three"):
+            if question == "three":
+                chat.conversation.set_system("Answer in French.")
+            chat.query_one("#prompt").text = question  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await wait_for_reply(app)
+        await chat.run_action("inspect_cache")
+        await pilot.pause()
+        view = app.screen
+        assert isinstance(view, TurnHistoryScreen)
+        [drop] = view.drops
+        assert drop.turn == 3
+        assert drop.causes == ("a system prompt was added",)
+        shown = "\n".join(str(s.render()) for s in view.query(Static))
+        assert "← reuse dropped" in shown and "Cause: a system prompt was added" in shown

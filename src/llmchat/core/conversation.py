@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import errno
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -79,8 +79,14 @@ class Conversation:
         *,
         header_written: bool = False,
         leaf: str | None = None,
+        system_changes: Sequence[SystemChanged] = (),
     ) -> None:
         self.info = info or SessionInfo()
+        self.system_changes: list[SystemChanged] = list(system_changes) or [
+            SystemChanged(self.info.system, self.info.created)
+        ]
+        """Every system prompt the session had, from its start, each with when it was
+        set (what the session file's header and `system` records say)."""
         self.params = params or SamplingParams()
         self.messages: list[Message] = list(messages or [])
         self._sink = sink
@@ -308,8 +314,10 @@ class Conversation:
         if system == self.info.system:
             return
         self.info.system = system
+        change = SystemChanged(system)
+        self.system_changes.append(change)
         if self._header_written:
-            self._persist(SystemChanged(system))
+            self._persist(change)
 
     def checkpoint(self, reply_id: str, parent: str | None, text: str) -> None:
         """Save `text` that the streaming reply `reply_id` gained since its last checkpoint.

@@ -10,13 +10,14 @@ flattening it, or failing to.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from llmchat.core.messages import Message, Role
 
 BAR_WIDTH = 24
 REUSE_DROP = 0.5
-"""A turn reusing less than half of what the turn before reused is called a drop."""
+"""A turn reusing less than half of what the turn sent before it reused is called a drop."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +75,7 @@ def bar(value: float | None, most: float) -> str:
     return "█" * cells or ("▏" if value > 0 else "")
 
 
-def _ms(value: float | None) -> str:
+def duration(value: float | None) -> str:
     if value is None:
         return "–"
     return f"{value / 1000:.2f} s" if value >= 1000 else f"{value:.0f} ms"
@@ -89,16 +90,14 @@ def latency_table(rows: list[TurnFacts]) -> list[str]:
     for r in rows:
         prompt = f"{r.prompt:,}" if r.prompt is not None else "–"
         speed = f"{r.tok_s:.1f}" if r.tok_s is not None else "–"
-        lines.append(
-            f"{r.number:>4}  {prompt:>7}  {_ms(r.ttft_ms):>8}  {bar(r.ttft_ms, most):<{BAR_WIDTH}}"
-            f"  {_ms(r.prefill_ms):>8}  {speed}"
-        )
+        ttft = f"{duration(r.ttft_ms):>8}  {bar(r.ttft_ms, most):<{BAR_WIDTH}}"
+        lines.append(f"{r.number:>4}  {prompt:>7}  {ttft}  {duration(r.prefill_ms):>8}  {speed}")
     return lines
 
 
-def cache_table(rows: list[TurnFacts]) -> list[str]:
-    """Per turn: prompt tokens reused from the cache vs processed, and where reuse
-    dropped (what llmchat knows to cause one is said below the table)."""
+def cache_table(rows: list[TurnFacts], dropped: Collection[int] = ()) -> list[str]:
+    """Per turn: prompt tokens reused from the cache vs processed; the turns in
+    `dropped` (numbers, see core/cache_explainer) are marked."""
     if not rows:
         return ["No replies yet."]
     if all(r.reused is None for r in rows):
@@ -108,28 +107,13 @@ def cache_table(rows: list[TurnFacts]) -> list[str]:
         ]
     most = max((r.prompt or 0) for r in rows)
     lines = [f"{'turn':>4}  {'prompt':>7}  {'reused':>7}  {'processed':>9}  reused ▕ processed"]
-    before: TurnFacts | None = None
     for r in rows:
         reused = r.reused or 0
         processed = r.processed
         shown = f"{processed:,}" if processed is not None else "–"
-        mark = ""
-        if (
-            before is not None
-            and (before.reused or 0) > 0
-            and reused < REUSE_DROP * (before.reused or 0)
-        ):
-            mark = "  ← reuse dropped"
+        mark = "  ← reuse dropped" if r.number in dropped else ""
         lines.append(
             f"{r.number:>4}  {(r.prompt or 0):>7,}  {reused:>7,}  {shown:>9}  "
             f"{bar(reused, most)}▕{bar(processed, most)}{mark}"
         )
-        before = r
-    if any("reuse dropped" in line for line in lines):
-        lines += [
-            "",
-            "Reuse drops when the start of the prompt changes: older turns left out by the "
-            "window policy, a new system prompt or sampling change on some servers, a "
-            "branch switch or an edited message (the prompt differs from that point on).",
-        ]
     return lines

@@ -16,6 +16,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from llmchat.core.budget import DoesNotFit, RequestPlan, plan_request
+from llmchat.core.cache_explainer import PromptSent
 from llmchat.core.checkpoints import ReplyCheckpoints
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import (
@@ -81,6 +82,10 @@ class ChatService:
         self.last_request: TurnRequest | None = None
         """The last turn's request: as planned (and what it left out), and each body the
         backend sent for it."""
+        self.prompts_sent: dict[str, PromptSent] = {}
+        """What each reply's request held besides its thread (system prompt, history
+        the window left out), by reply id, for the cache explainer: turns sent since
+        the session was opened (the session file does not keep it)."""
         self.checkpoints: ReplyCheckpoints | None = None
         """The streaming reply's checkpoints: flush them before a signal ends the app."""
         self._interrupted = False
@@ -352,7 +357,9 @@ class ChatService:
             message.status = Status.INTERRUPTED
             message.error = lost
         message.cost_usd = 0.0 if self._free(message) else None
-        await self._save(lambda: saving.finish(message), report)
+        await self._save(lambda: saving.finish(message), report)  # gives it its id
+        if self.last_request is not None:  # the plan the reply answered (a fallback's own)
+            self.prompts_sent[message.id] = _prompt_sent(self.last_request.planned)
         self.checkpoints = None
         checked = None
         if request.schema is not None and message.status is Status.COMPLETE:
@@ -465,6 +472,12 @@ async def _starting_with(
                 yield Delta(start)
                 yield Probabilities(kept)
             yield event
+
+
+def _prompt_sent(planned: RequestPlanned) -> PromptSent:
+    first = planned.request.messages[0] if planned.request.messages else None
+    system = first.content if first is not None and first.role == "system" else ""
+    return PromptSent(system, planned.skipped)
 
 
 def _listed_window(gateway: Gateway) -> int | None:

@@ -66,10 +66,12 @@ class LoadedSession:
     """One line per skipped or doubtful line, naming its line number."""
     has_header: bool
     version: int = CURRENT_VERSION
-    leaf: str | None = None
-    """The branch the user last chose (the message the next turn follows), if any."""
     """The format the file's last records were written in (its header's, or a later
     `format` record's); a writer continuing an older file says it writes a newer one."""
+    leaf: str | None = None
+    """The branch the user last chose (the message the next turn follows), if any."""
+    system_changes: tuple[SystemChanged, ...] = ()
+    """The header's system prompt (at the session's start), then each later one."""
 
     @property
     def title(self) -> str:
@@ -185,6 +187,7 @@ class _Reader:
         self._params = SamplingParams()
         self._title: str | None = None
         self._system: str | None = None
+        self._systems: list[SystemChanged] = []
         self._backend: BackendRecord | None = None
         self._leaf: str | None = None
         self._messages: list[Message] = []
@@ -264,6 +267,7 @@ class _Reader:
                     return
             case SessionHeader(info=info, params=params):
                 self._info, self._params, self._title = info, params, info.title
+                self._systems.insert(0, SystemChanged(info.system, info.created))
                 return  # a header is not counted: a file of only a header holds nothing
             case ParamsChanged(params=params):
                 self._params = params
@@ -271,6 +275,7 @@ class _Reader:
                 self._title = title
             case SystemChanged(system=system):
                 self._system = system
+                self._systems.append(record)
             case BackendChanged(backend=backend):
                 self._backend = backend
             case ReplyCheckpoint():
@@ -366,4 +371,5 @@ class _Reader:
             version=self._version,
             # A choice of a message that did not load (a damaged file) is no choice.
             leaf=self._leaf if self._leaf in self._ids else None,
+            system_changes=tuple(self._systems),
         )

@@ -99,6 +99,7 @@ def resume_session(
         # the header wherever it is), so it carries its id, model and params again.
         header_written=loaded.has_header,
         leaf=loaded.leaf,
+        system_changes=loaded.system_changes,
     )
     return OpenSession(conversation, file, loaded.warnings)
 

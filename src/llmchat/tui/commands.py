@@ -62,6 +62,13 @@ COMMANDS: tuple[Command, ...] = (
         Needs.CHAT,
     ),
     Command(
+        "inspect: choose a view…",
+        "A menu of the views below, one letter each (r, t, p, l, c)",
+        "screen.inspect",
+        "F12",
+        Needs.CHAT,
+    ),
+    Command(
         "inspect: request",
         "The exact body of the last request, what it left out, and a curl command for it",
         "screen.inspect_request",
@@ -88,13 +95,13 @@ COMMANDS: tuple[Command, ...] = (
     ),
     Command(
         "inspect: latency",
-        "Time to first token, prefill and decode speed of each reply, against its prompt",
+        "A chart and a table: time to first token, prefill and decode speed against the prompt",
         "screen.inspect_latency",
         needs=Needs.CHAT,
     ),
     Command(
         "inspect: cache",
-        "Prompt tokens reused from the cache and processed, turn by turn, and where reuse dropped",
+        "Prompt tokens reused from the cache per turn; where reuse dropped, where and why",
         "screen.inspect_cache",
         needs=Needs.CHAT,
     ),

@@ -328,6 +328,9 @@ class ChatScreen(Screen[None]):
 
     # -- the glass-box views: see chat_inspect.py ---------------------------------------
 
+    def action_inspect(self) -> None:
+        self.inspect.choose()
+
     def action_inspect_request(self) -> None:
         self.inspect.request()
 

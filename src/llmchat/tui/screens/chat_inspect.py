@@ -1,11 +1,13 @@
-"""The glass-box views, opened from the chat screen (`inspect: …` in the palette): the
-request as sent, the tokens of a message, latency and the cache turn by turn."""
+"""The glass-box views, opened from the chat screen (`inspect: …` in the palette, or F12
+and a letter): the request as sent, the tokens of a message, the probabilities of a
+reply, latency and the cache turn by turn."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from llmchat.core.messages import Message
+from llmchat.tui.screens.inspect_chooser import InspectChoice
 from llmchat.tui.widgets.conversation_view import ConversationView
 from llmchat.tui.widgets.prompt_input import PromptInput
 
@@ -14,9 +16,32 @@ if TYPE_CHECKING:
     from llmchat.tui.screens.probability_view import PoolSource
 
 
+INSPECT_CHOICES = (
+    InspectChoice("r", "request, as sent", "inspect_request"),
+    InspectChoice("t", "tokens of a message", "inspect_tokens"),
+    InspectChoice("p", "probabilities of a reply", "inspect_probabilities"),
+    InspectChoice("l", "latency, turn by turn", "inspect_latency"),
+    InspectChoice("c", "cache reuse, and why it dropped", "inspect_cache"),
+)
+"""The F12 menu, in its order: each row runs one of the chat screen's actions (the
+palette's `inspect: …` run the same ones)."""
+
+
 class InspectViews:
     def __init__(self, chat: ChatScreen) -> None:
         self.chat = chat
+
+    def choose(self) -> None:
+        """The F12 menu; the view picked opens through the chat screen's own action."""
+        from llmchat.tui.screens.inspect_chooser import InspectChooser
+
+        chat = self.chat
+
+        def picked(action: str | None) -> None:
+            if action is not None:
+                chat.call_later(chat.run_action, action)
+
+        chat.app.push_screen(InspectChooser(INSPECT_CHOICES), picked)
 
     def request(self) -> None:
         from llmchat.tui.screens.request_inspector import RequestInspector
@@ -115,10 +140,19 @@ class InspectViews:
         )
 
     def turns(self, view: str) -> None:
-        """`latency` or `cache`."""
+        """`latency` or `cache` (with why reuse dropped, where it did)."""
+        from llmchat.core.cache_explainer import explain_drops
         from llmchat.tui.screens.turn_history import TurnHistoryScreen
 
-        self.chat.app.push_screen(TurnHistoryScreen(self.chat.conversation.thread(), view))
+        conversation = self.chat.conversation
+        thread = conversation.thread()
+        drops = []
+        if view == "cache":
+            sent = self.chat.service.prompts_sent
+            kind = conversation.info.kind
+            systems = conversation.system_changes
+            drops = explain_drops(conversation.messages, thread, sent, systems=systems, kind=kind)
+        self.chat.app.push_screen(TurnHistoryScreen(thread, view, drops))
 
 
 def _timed_by_server(reply: Message | None) -> bool:

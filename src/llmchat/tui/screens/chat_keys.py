@@ -35,6 +35,14 @@ CHAT_KEYS: list[BindingType] = [
         tooltip="Open or close the sampling panel (temperature, top-p, max_tokens, seed)",
     ),
     Binding(
+        "f12",
+        "inspect",
+        "Inspect",
+        show=False,  # the footer has room for few keys at 80 columns; F1 lists it
+        id="chat.inspect",
+        tooltip="A menu of the inspect views (request, tokens, latency, cache…), one letter each",
+    ),
+    Binding(
         "ctrl+up",
         "focus_messages",
         "Messages",
