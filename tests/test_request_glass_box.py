@@ -160,3 +160,16 @@ async def test_anthropic_raw_events_carry_their_names() -> None:
     raw = raw_of(events)
     assert raw.first[0].startswith("event: message_start\ndata: ")
     assert raw.last[-1].startswith("event: message_stop")
+
+
+async def test_the_dials_the_model_refused_are_kept_with_the_last_request(
+    tmp_path: Path,
+) -> None:
+    with OpenAIServer(picky={"test-model": "no_dials"}) as server:
+        service = await service_for(server, tmp_path)
+        service.conversation.set_params(service.conversation.with_params(temperature=0.2))
+        await service.send("hello", quiet)
+        await service.gateway.aclose()
+    last = service.last_request
+    assert last is not None and len(last.sent) == 2  # refused, then sent without the dial
+    assert last.fitted and any("temperature" in note for note in last.fitted)

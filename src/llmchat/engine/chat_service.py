@@ -302,7 +302,7 @@ class ChatService:
                 async for event in events:
                     if isinstance(event, RequestSent):
                         self.last_request = self.last_request.with_sent(event)
-                    elif isinstance(event, RawEvents | UsageReport | ServerTimings):
+                    elif isinstance(event, DialsFitted | RawEvents | UsageReport | ServerTimings):
                         self.last_request = self.last_request.with_reply_event(event)
                     if isinstance(event, DialsFitted):
                         untold = tuple(n for n in event.notes if _gist(n) not in self._told)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from llmchat.core.events import RawEvents, RequestSent, ServerTimings, UsageReport
+from llmchat.core.events import DialsFitted, RawEvents, RequestSent, ServerTimings, UsageReport
 from llmchat.core.messages import Message
 from llmchat.engine.events import RequestPlanned
 
@@ -22,6 +22,9 @@ class TurnRequest:
     sent: tuple[RequestSent, ...] = ()
     """Every request that went out for the turn, in order; empty if none could be sent
     (the server was unreachable before the backend got to it)."""
+    fitted: tuple[str, ...] = ()
+    """What was changed in the dials for the model (a range clamped, a dial the model
+    refuses left out, one its server's 400 just taught), every note of the turn."""
     raw: RawEvents | None = None
     """The reply's first and last stream events as received (None: no stream was read)."""
     usage: UsageReport | None = None
@@ -39,7 +42,11 @@ class TurnRequest:
     def with_sent(self, sent: RequestSent) -> TurnRequest:
         return replace(self, sent=(*self.sent, sent))
 
-    def with_reply_event(self, event: RawEvents | UsageReport | ServerTimings) -> TurnRequest:
+    def with_reply_event(
+        self, event: DialsFitted | RawEvents | UsageReport | ServerTimings
+    ) -> TurnRequest:
+        if isinstance(event, DialsFitted):
+            return replace(self, fitted=(*self.fitted, *event.notes))
         if isinstance(event, RawEvents):
             return replace(self, raw=event)
         if isinstance(event, UsageReport):

@@ -129,6 +129,9 @@ class RequestInspector(ModalScreen[Replay | None]):
                 f"The prompt is {exact}{planned.prompt_tokens:,} tokens "
                 f"(counted by {planned.counted_by or 'an estimate'})."
             )
+        if request.fitted:
+            summary.append("Fitted to the model before sending (the body shows the result):")
+            summary += [f"  {note}" for note in request.fitted]
         shown = [Static(Content(visible("\n".join(summary))))]
         if not request.sent:
             shown.append(Static(Content("Nothing went out: the server could not be reached.")))
