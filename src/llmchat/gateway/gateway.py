@@ -311,7 +311,9 @@ class Gateway:
 
     async def prepared(self, request: ChatRequest) -> RequestSent | ChatError:
         """What this backend would be sent for `request` now (nothing is sent; a model
-        left to the server is asked of it once), or why it cannot say."""
+        left to the server is asked of it once), or why it cannot say. The server is
+        asked what it is first, as a send would (a llama-server's body has its extras)."""
+        await self.discover()
         try:
             return await self.backend.prepared(request)
         except BackendError as exc:

@@ -108,7 +108,12 @@ class RequestInspector(ModalScreen[Replay | None]):
             return [heading, Static(Content("Compiling it…"))]
         if isinstance(upcoming, str):
             return [heading, Static(Content(visible(upcoming)))]
-        shown = [heading, *self._request(upcoming)]
+        shown = [heading]
+        messages = upcoming.planned.request.messages
+        if messages and not messages[-1].content and not messages[-1].images:
+            empty = "The draft is empty: your message goes where the empty one is below."
+            shown.append(Static(Content(empty)))
+        shown += self._request(upcoming)
         shown.append(Static(Content(self._keys())))
         return shown
 
