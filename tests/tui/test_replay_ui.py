@@ -15,6 +15,7 @@ from llmchat.tui.screens.model_picker import ModelChoice, ModelPicker
 from llmchat.tui.screens.preset_picker import PresetPicker
 from llmchat.tui.screens.replay_comparison import ReplayComparison
 from llmchat.tui.screens.request_inspector import RequestInspector
+from llmchat.tui.widgets.status_bar import StatusBar
 from tests.support.openai_server import OpenAIServer, Script
 from tests.tui.helpers import only_session
 from tests.tui.test_model_switch import app_for, choose, send, two_backends
@@ -76,6 +77,9 @@ async def test_replay_on_another_backend_shows_both_replies_side_by_side(home: P
             await pilot.pause()
             assert app.screen is chat
             assert chat.service.gateway.name == "alpha"  # the session stays on alpha
+            facts = chat.query_one(StatusBar).facts
+            assert facts.model == "a-one"
+            assert chat.breaker_watch.alarm() is None  # a replay is no fallback
     assert [r.body["model"] for r in beta.chat_requests] == ["b-one"]
     session = only_session()
     replies = [m for m in session.messages if m.role is Role.ASSISTANT]

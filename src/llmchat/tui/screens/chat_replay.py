@@ -105,4 +105,4 @@ class ReplayFlow:
                 chat.app.push_screen(ReplayComparison(reply, again))
             return again
 
-        chat.turns.start(run, mount_now=True)
+        chat.turns.start(run, mount_now=True, replay=not own)
