@@ -173,3 +173,24 @@ async def test_the_dials_the_model_refused_are_kept_with_the_last_request(
     last = service.last_request
     assert last is not None and len(last.sent) == 2  # refused, then sent without the dial
     assert last.fitted and any("temperature" in note for note in last.fitted)
+
+
+def test_hostile_raw_events_reach_the_inspector_harmless() -> None:
+    from llmchat.core.params import SamplingParams
+    from llmchat.core.request import ChatRequest
+    from llmchat.engine.events import RequestPlanned
+    from llmchat.engine.turn_request import TurnRequest
+    from llmchat.gateway.gateway import Gateway
+    from llmchat.tui.screens.request_inspector import RequestInspector
+    from tests.support.hostile import hostile, raw_leaks
+
+    sample = StreamSample()
+    for n in range(8):  # raw, not JSON-escaped: what a hostile server can put in a line
+        sample.keep(SSEEvent(hostile(f"RAW-{n}"), event=hostile("NAME", nul=False)))
+    planned = RequestPlanned(ChatRequest(messages=(), params=SamplingParams()), 0, False)
+    last = TurnRequest(planned, raw=sample.events())
+    backend = OpenAIBackend("local", "http://127.0.0.1:9/v1", "m")
+    inspector = RequestInspector(last, Gateway(backend))
+    text = "\n".join(str(s.render()) for s in inspector._reply_side(last))
+    assert "RAW-0" in text and "RAW-7" in text and "events not kept" in text
+    assert raw_leaks(text) == []
