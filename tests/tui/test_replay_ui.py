@@ -112,6 +112,7 @@ async def test_replay_with_a_preset_sends_its_dials(home: Path) -> None:
             assert isinstance(app.screen, ReplayComparison)
             assert "second answer" in shown(app.screen)
             assert "T 0.00" in shown(app.screen)
+            assert "Replayed with the preset SQL / schema mapping" in shown(app.screen)
             dials = chat.conversation.params
     first, second = (r.body for r in alpha.chat_requests)
     assert second["temperature"] == 0.0 and first["temperature"] == dials.temperature

@@ -61,7 +61,7 @@ class ReplayFlow:
     async def _replay_on(self, reply: Message, choice: ModelChoice) -> None:
         context = self.chat.context
         if choice == ModelChoice(context.backend_name, context.model_name):
-            await self._run(reply, None, None)
+            await self._run(reply, None, None, "on the same model")
             return
         assert context.switch_to is not None
         try:
@@ -69,7 +69,7 @@ class ReplayFlow:
         except ResolutionError as exc:
             self.chat.notify(one_line(str(exc), 200), severity="error", markup=False)
             return
-        await self._run(reply, target.gateway, None)
+        await self._run(reply, target.gateway, None, "elsewhere")
 
     async def _replay_with(self, reply: Message, preset: Preset) -> None:
         params = self.chat.conversation.params
@@ -79,10 +79,14 @@ class ReplayFlow:
             top_p=preset.top_p,
             max_tokens=preset.max_tokens or params.max_tokens,
         )
-        await self._run(reply, None, dials)
+        await self._run(reply, None, dials, f"with the preset {one_line(preset.name, 40)}")
 
     async def _run(
-        self, reply: Message, gateway: Gateway | None, params: SamplingParams | None
+        self,
+        reply: Message,
+        gateway: Gateway | None,
+        params: SamplingParams | None,
+        how: str,
     ) -> None:
         chat = self.chat
         if chat.streaming:
@@ -102,7 +106,7 @@ class ReplayFlow:
                     with contextlib.suppress(Exception):
                         await gateway.aclose(fallbacks=False)
             if again is not None:
-                chat.app.push_screen(ReplayComparison(reply, again))
+                chat.app.push_screen(ReplayComparison(reply, again, how))
             return again
 
         chat.turns.start(run, mount_now=True, replay=not own)

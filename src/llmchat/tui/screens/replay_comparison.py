@@ -32,14 +32,17 @@ class ReplayComparison(ModalScreen[None]):
     """
     BINDINGS = [Binding("escape", "dismiss(None)", "Close", id="replay_comparison.close")]
 
-    def __init__(self, original: Message, replayed: Message) -> None:
+    def __init__(self, original: Message, replayed: Message, how: str = "") -> None:
+        """`how`: what the replay changed, in words ("with the preset support chat")."""
         super().__init__()
         self.original = original
         self.replayed = replayed
+        self.how = how
 
     def compose(self) -> ComposeResult:
+        replayed = f"Replayed {self.how}".rstrip()
         with Horizontal():
-            for message, label in ((self.original, "Before"), (self.replayed, "Replayed")):
+            for message, label in ((self.original, "Before"), (self.replayed, replayed)):
                 with Vertical(classes="column"):
                     yield Static(Content(heading(message, label)), classes="heading")
                     yield Static(Content(visible(reply_meta(message))), classes="facts")
