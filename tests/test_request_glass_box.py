@@ -194,3 +194,19 @@ def test_hostile_raw_events_reach_the_inspector_harmless() -> None:
     text = "\n".join(str(s.render()) for s in inspector._reply_side(last))
     assert "RAW-0" in text and "RAW-7" in text and "events not kept" in text
     assert raw_leaks(text) == []
+
+
+async def test_the_next_request_for_anthropic_is_its_own_body() -> None:
+    from llmchat.gateway.gateway import Gateway
+
+    with AnthropicServer() as server:
+        gateway = Gateway(AnthropicBackend("claude", server.base_url, "claude-test"))
+        prepared = await gateway.prepared(REQUEST)
+        await gateway.aclose()
+        assert server.message_requests == []
+    assert isinstance(prepared, RequestSent)
+    assert prepared.url.endswith("/v1/messages")
+    body = prepared.payload()
+    assert body["system"][0]["text"] == "Be brief."
+    assert [m["role"] for m in body["messages"]] == ["user"]
+    assert dict(prepared.headers)["anthropic-version"] == "2023-06-01"
