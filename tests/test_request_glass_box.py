@@ -52,7 +52,10 @@ async def test_the_headers_sent_are_shown_with_the_key_as_its_variable(
 async def test_anthropic_headers_keep_their_version_and_mask_the_key() -> None:
     key = "sk-ant-test-0123456789abcdef"
     with AnthropicServer(api_key=key) as server:
-        backend = AnthropicBackend("claude", server.base_url, "claude-test", api_key=key)
+        hint = "environment variable ANTHROPIC_API_KEY"
+        backend = AnthropicBackend(
+            "claude", server.base_url, "claude-test", api_key=key, api_key_hint=hint
+        )
         try:
             events = [event async for event in backend.stream(REQUEST)]
         finally:
@@ -210,3 +213,14 @@ async def test_the_next_request_for_anthropic_is_its_own_body() -> None:
     assert body["system"][0]["text"] == "Be brief."
     assert [m["role"] for m in body["messages"]] == ["user"]
     assert dict(prepared.headers)["anthropic-version"] == "2023-06-01"
+
+
+async def test_a_key_from_the_config_file_is_shown_masked(server: OpenAIServer) -> None:
+    hint = "api_key in [backends.local] of the config file"
+    backend = OpenAIBackend("local", server.base_url, "m", api_key=KEY, api_key_hint=hint)
+    try:
+        prepared = await backend.prepared(REQUEST)
+    finally:
+        await backend.aclose()
+    assert dict(prepared.headers)["Authorization"] == "Bearer •••"
+    assert KEY not in repr(prepared)

@@ -480,7 +480,8 @@ class OpenAIBackend:
         )
 
     def _shown_headers(self, headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
-        variable = key_variable(self.protocol, self.api_key_hint)
+        # A key from the config file (or from nobody knows where) is shown masked.
+        variable = key_variable(self.protocol, self.api_key_hint, usual=False)
         stand_in = f"${variable}" if variable else MASK
         shown = []
         for name, value in headers.items():

@@ -72,15 +72,15 @@ def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> l
     return lines
 
 
-def key_variable(protocol: Protocol, key_source: str | None) -> str | None:
+def key_variable(protocol: Protocol, key_source: str | None, *, usual: bool = True) -> str | None:
     """The environment variable the key comes from, for a command to show: the one the
-    config named, else the protocol's usual one. Never the key."""
+    config named, else (`usual`) the protocol's usual one. Never the key."""
     named = _NAMED_VARIABLE.search(key_source or "")
     if named:
         return named.group(1)
     if key_source and _BARE_VARIABLE.fullmatch(key_source):
         return key_source
-    return KEY_VARIABLES.get(protocol)
+    return KEY_VARIABLES.get(protocol) if usual else None
 
 
 def curl_command(sent: SentBody, protocol: Protocol, key_variable: str | None) -> str:
