@@ -14,12 +14,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmchat.core import token_probs
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.messages import ImageRef, Message, Role, Status, Timing, Usage
 from llmchat.core.params import (
     MAX_TOKENS_RANGE,
+    MIN_P_RANGE,
     SEED_RANGE,
     TEMPERATURE_RANGE,
+    TOP_K_RANGE,
     TOP_P_RANGE,
     SamplingParams,
 )
@@ -34,6 +37,7 @@ from llmchat.core.records import (
     SystemChanged,
     TitleChanged,
 )
+from llmchat.core.token_probs import Alternative, TokenProb, TokenProbs
 from llmchat.store import SessionFile, encode_record, load_session, resume_session
 from llmchat.store.session_format import (
     CURRENT_VERSION,
@@ -72,6 +76,25 @@ PARAMS = st.builds(
     top_p=st.floats(*TOP_P_RANGE),
     max_tokens=st.integers(*MAX_TOKENS_RANGE),
     seed=st.none() | st.integers(*SEED_RANGE),
+    top_k=st.none() | st.integers(*TOP_K_RANGE),
+    min_p=st.none() | st.floats(*MIN_P_RANGE),
+)
+# Stored to four decimals, so generated that way (and never -0.0, read as 0.0).
+LOGPROB = st.floats(token_probs.FLOOR, 0).map(lambda x: round(x, token_probs.DECIMALS) + 0.0)
+TOKEN = TEXT.filter(lambda t: len(t) <= token_probs.MAX_TOKEN_CHARS)
+PROBABILITIES = st.builds(
+    TokenProbs,
+    st.lists(
+        st.builds(
+            TokenProb,
+            TOKEN,
+            LOGPROB,
+            st.lists(st.builds(Alternative, TOKEN, LOGPROB), max_size=3).map(tuple),
+        ),
+        max_size=4,
+    ).map(tuple),
+    st.integers(0, token_probs.MAX_ALTERNATIVES),
+    st.booleans(),
 )
 USAGE = st.builds(Usage, COUNT, COUNT, COUNT, st.booleans(), st.just(0) | COUNT)
 TIMING = st.builds(
@@ -121,6 +144,8 @@ ANSWERED = st.builds(
     error=OPTIONAL_TEXT,
     finish_reason=OPTIONAL_TEXT,
     fell_back_from=OPTIONAL_TEXT,
+    probabilities=st.none() | PROBABILITIES,
+    resampled_at=st.none() | COUNT,
 )
 INFO = st.builds(
     SessionInfo,
@@ -295,9 +320,14 @@ def test_a_bad_params_record_keeps_every_value_in_force_before_it(
 
 # -- the fast path for sound messages -----------------------------------------------------
 
-MESSAGE_FIELDS = list(message_to_json(Message(Role.ASSISTANT, "", params=SamplingParams())))
+MESSAGE_FIELDS = [
+    *message_to_json(Message(Role.ASSISTANT, "", params=SamplingParams())),
+    "probabilities",
+    "resampled_at",
+]
 NESTED_FIELDS = {
-    "params": ["temperature", "top_p", "max_tokens", "seed"],
+    "params": ["temperature", "top_p", "max_tokens", "seed", "top_k", "min_p"],
+    "probabilities": ["asked", "tokens", "cut"],
     "usage": ["prompt", "completion", "cached", "estimated"],
     "timing": [*Timing.__dataclass_fields__, "unknown"],
 }

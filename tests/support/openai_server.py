@@ -33,6 +33,7 @@ import argparse
 import asyncio
 import itertools
 import json
+import math
 import socket
 import threading
 import time
@@ -153,6 +154,9 @@ class Script:
     """Reported instead of the real completion count (-5, NaN, 10**30: hostile usage)."""
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
     """`delta.tool_calls` entries sent after the reply (set finish_reason="tool_calls")."""
+    logprobs: Any = None
+    """Sent as every content chunk's `logprobs` instead of made-up ones, asked or not
+    (hostile probabilities)."""
 
     @classmethod
     def generated(cls, tokens: int, *, markdown: bool = False, **fields: Any) -> Script:
@@ -302,6 +306,31 @@ class _Connection:
         await self.send_head(head, header_delay)
         for start in range(0, len(body), 65536):
             await self.send(body[start : start + 65536])
+
+
+def logprobs_of(pieces: list[str], index: int, top: int) -> dict[str, Any]:
+    """Made-up but consistent log-probabilities for the tokens of one chunk, as OpenAI
+    and llama-server send them: the chosen token is the most likely, with probability
+    0.9, 0.6 or 0.3 in turn, and `top` alternatives of falling probability."""
+    content = []
+    for offset, piece in enumerate(pieces):
+        chosen = (0.9, 0.6, 0.3)[(index + offset) % 3]
+        rest = 1.0 - chosen
+        alternatives = [{"token": piece, "logprob": math.log(chosen), "bytes": None}]
+        for rank in range(1, top):
+            share = rest / 2**rank
+            alternatives.append(
+                {"token": f"{piece.strip() or '_'}~{rank}", "logprob": math.log(share)}
+            )
+        content.append(
+            {
+                "token": piece,
+                "logprob": math.log(chosen),
+                "bytes": list(piece.encode()),
+                "top_logprobs": alternatives[:top],
+            }
+        )
+    return {"content": content}
 
 
 def _head(status: int, headers: dict[str, str]) -> bytes:
@@ -548,7 +577,12 @@ class _Stream:
             pieces = pieces[:limit]
             self.finish_reason = "length"
         n = max(1, script.tokens_per_chunk)
-        self.chunks = ["".join(pieces[i : i + n]) for i in range(0, len(pieces), n)]
+        self.chunk_pieces = [pieces[i : i + n] for i in range(0, len(pieces), n)]
+        self.chunks = ["".join(chunk) for chunk in self.chunk_pieces]
+        top = request.get("top_logprobs")
+        self.top_logprobs = (
+            (top if isinstance(top, int) else 20) if request.get("logprobs") is True else None
+        )
         self.thinking = split_tokens(script.reasoning)
         self.completion_tokens = len(pieces) + len(self.thinking)
 
@@ -579,7 +613,14 @@ class _Stream:
                 return "dropped" if s.fault is Fault.DROP else "complete"
             if index:
                 await conn.pause(gap)
-            await self.event(self.chunk({"content": text}))
+            content = self.chunk({"content": text})
+            if s.logprobs is not None:
+                content["choices"][0]["logprobs"] = s.logprobs
+            elif self.top_logprobs is not None and not s.endless:
+                content["choices"][0]["logprobs"] = logprobs_of(
+                    self.chunk_pieces[index], index, self.top_logprobs
+                )
+            await self.event(content)
         if s.fault is not None and s.fault_after >= len(self.chunks) and await self.fault():
             return "dropped" if s.fault is Fault.DROP else "complete"
         for call in s.tool_calls:

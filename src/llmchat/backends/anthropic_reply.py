@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmchat.backends.errors import error_message, error_object
-from llmchat.backends.openai_reply import ReplyReader, _int
+from llmchat.backends.openai_reply import ReplyReader, int_or_none
 from llmchat.backends.sse import SSEEvent
 from llmchat.core.events import (
     ChatError,
@@ -104,7 +104,7 @@ class AnthropicReplyReader(ReplyReader):
             "cache_creation_input_tokens",
             "cache_read_input_tokens",
         ):
-            count = _int(usage.get(key))
+            count = int_or_none(usage.get(key))
             if count is not None:
                 self._counts[key] = count
         self.usage = self._usage()

@@ -15,6 +15,8 @@ from typing import Protocol
 from llmchat.core.context import ContextWindow, TokenCount
 from llmchat.core.events import ChatError, RequestSent, StreamEvent
 from llmchat.core.model_rules import Protocol as WireProtocol
+from llmchat.core.params import SamplingParams
+from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.request import ChatRequest, WireMessage
 
 
@@ -36,6 +38,10 @@ class Capabilities:
     logprobs: bool = False
     """Can return each token's log-probability and its top alternatives (for the
     probability view; Anthropic gives none)."""
+    continues_text: bool = False
+    """Continues a raw text with the chat's sampling (`continue_reply`: llama-server's
+    `/completion`), so a reply can be resampled from a chosen token, and cuts with
+    top-k and min-p too (`sampler_cuts`)."""
     free: bool = False
     """Replies cost nothing: a model on this machine (nothing is priced)."""
     image_formula: WireProtocol | None = None
@@ -82,6 +88,24 @@ class Backend(Protocol):
     async def token_pieces(self, text: str) -> list[str]:
         """`text` as the model's tokenizer splits it (the text of each token); only
         asked of a backend whose capabilities say `counts_exactly` and it can."""
+        ...
+
+    async def sampler_cuts(self) -> ServerCuts:
+        """The top-k and min-p the server uses when a request names none (`/props`);
+        only asked of a backend that `continues_text`."""
+        ...
+
+    def continue_reply(
+        self,
+        messages: Sequence[WireMessage],
+        start: str,
+        params: SamplingParams,
+        *,
+        probabilities: int = 0,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """Stream the model's reply to `messages` continued from the text `start` (its
+        own words up to a token, then a chosen alternative), like `stream()`; only asked
+        of a backend that `continues_text`."""
         ...
 
     async def image_refusal(self) -> str | None:

@@ -9,17 +9,24 @@ reader as `ServerTimings`.
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from contextlib import aclosing, suppress
+from dataclasses import dataclass, field
 from typing import Any
+
+import httpx
 
 from llmchat.backends.base import BackendError, Capabilities
 from llmchat.backends.endpoints import root_of
-from llmchat.backends.openai import OpenAIBackend
+from llmchat.backends.llamacpp_completion import CompletionReader
+from llmchat.backends.openai import ERROR_BODY_LIMIT, OpenAIBackend, encode_body, read_text
 from llmchat.core.context import ContextWindow, TokenCount
-from llmchat.core.events import ChatError, ErrorKind
-from llmchat.core.request import WireMessage
+from llmchat.core.events import ChatError, ErrorKind, Failed, Started, StreamEvent
+from llmchat.core.params import SamplingParams
+from llmchat.core.probability_pool import ServerCuts
+from llmchat.core.request import ChatRequest, WireMessage
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +37,8 @@ class ServerProps:
     """Context size of one slot, in tokens."""
     vision: bool | None = None
     """`modalities.vision`: started with a multimodal projector (`--mmproj`)."""
+    cuts: ServerCuts = field(default_factory=ServerCuts)
+    """The top-k and min-p it uses when a request names none."""
 
 
 class LlamaCppBackend(OpenAIBackend):
@@ -41,6 +50,7 @@ class LlamaCppBackend(OpenAIBackend):
         reports_timings=True,
         lists_models=True,
         logprobs=True,
+        continues_text=True,
         free=True,
     )
 
@@ -100,11 +110,76 @@ class LlamaCppBackend(OpenAIBackend):
             n_ctx = settings.get("n_ctx") if isinstance(settings, dict) else None
             modalities = data.get("modalities") if isinstance(data, dict) else None
             vision = modalities.get("vision") if isinstance(modalities, dict) else None
+            params = settings.get("params") if isinstance(settings, dict) else None
             self._props = ServerProps(
                 n_ctx if isinstance(n_ctx, int) and n_ctx > 0 else None,
                 vision if isinstance(vision, bool) else None,
+                _cuts(params) if isinstance(params, dict) else ServerCuts(),
             )
         return self._props
+
+    async def sampler_cuts(self) -> ServerCuts:
+        return (await self.props()).cuts
+
+    def request_body(self, request: ChatRequest, *, include_usage: bool = True) -> dict[str, Any]:
+        """The chat body with top-k and min-p always named: the user's, else the
+        server's own defaults, so the probability view shows what the server does."""
+        body = super().request_body(request, include_usage=include_usage)
+        body.update(self._cut_fields(request.params))
+        return body
+
+    def _cut_fields(self, params: SamplingParams) -> dict[str, Any]:
+        defaults = self._props.cuts if self._props is not None else ServerCuts()
+        return {
+            "top_k": defaults.top_k if params.top_k is None else params.top_k,
+            "min_p": defaults.min_p if params.min_p is None else params.min_p,
+        }
+
+    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+        with suppress(BackendError):  # the defaults are then llama.cpp's own
+            await self.props()
+        async with aclosing(super().stream(request)) as events:
+            async for event in events:
+                yield event
+
+    async def continue_reply(
+        self,
+        messages: Sequence[WireMessage],
+        start: str,
+        params: SamplingParams,
+        *,
+        probabilities: int = 0,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The model's reply to `messages` continued from `start`: a raw `/completion`
+        of the chat's templated prompt followed by `start`, with the chat's sampling and
+        stop strings. Its text is what comes after `start`."""
+        with suppress(BackendError):
+            await self.props()
+        try:
+            prompt = await self.apply_template(messages)
+        except BackendError as exc:
+            yield self._failed(exc.error)
+            return
+        params = params.in_range()
+        body: dict[str, Any] = {
+            "prompt": prompt + start,
+            "stream": True,
+            "n_predict": params.max_tokens,
+            "temperature": params.temperature,
+            "top_p": params.top_p,
+            **self._cut_fields(params),
+            "cache_prompt": True,
+        }
+        if params.seed is not None:
+            body["seed"] = params.seed
+        if self.stop:
+            body["stop"] = list(self.stop)
+        if probabilities:
+            body["n_probs"] = probabilities
+        url = f"{self.root_url}/completion"
+        async with aclosing(self._raw_stream(url, body, params)) as events:
+            async for event in events:
+                yield event
 
     async def context_window(self) -> ContextWindow | None:
         try:
@@ -179,6 +254,54 @@ class LlamaCppBackend(OpenAIBackend):
         """Tokens of a bare text (no template, no special tokens), e.g. the draft."""
         return len(await self.tokenize(text, add_special=False))
 
+    async def _raw_stream(
+        self, url: str, body: dict[str, Any], params: SamplingParams
+    ) -> AsyncGenerator[StreamEvent, None]:
+        content = encode_body(body)
+        headers = self._stream_headers()
+        yield self._sent("POST", url, content, headers)
+        deadline = asyncio.get_running_loop().time() + self.first_token_timeout
+        try:
+            outgoing = self.client.build_request(
+                "POST",
+                url,
+                content=content,
+                headers=headers,
+                timeout=self.timeout,
+            )
+            try:
+                async with asyncio.timeout_at(deadline):
+                    response = await self.client.send(outgoing, stream=True)
+            except TimeoutError:
+                yield self._failed(self._deadline_error("no response headers"))
+                return
+            try:
+                if response.status_code != 200:
+                    text = await read_text(response, ERROR_BODY_LIMIT)
+                    yield self._failed(self._http_error(response, text, url))
+                    return
+                yield Started(backend=self.name, model=self.model)
+                reader = CompletionReader(self.name, self._mask)
+                reading = self._read_reply(response, params.max_tokens, deadline, reader)
+                async with aclosing(reading) as events:
+                    async for event in events:
+                        yield self._failed(event.error) if isinstance(event, Failed) else event
+            finally:
+                await response.aclose()
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            yield self._failed(self._transport_error(exc, url))
+
     async def slots(self) -> list[dict[str, Any]]:
         data = await self._get_json("/slots")
         return [s for s in data if isinstance(s, dict)] if isinstance(data, list) else []
+
+
+def _cuts(params: dict[str, Any]) -> ServerCuts:
+    """`/props`' top-k and min-p, where they are sane; llama.cpp's defaults otherwise."""
+    top_k, min_p = params.get("top_k"), params.get("min_p")
+    default = ServerCuts()
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or not 0 <= top_k <= 1000:
+        top_k = default.top_k
+    if isinstance(min_p, bool) or not isinstance(min_p, int | float) or not 0 <= min_p <= 1:
+        min_p = default.min_p
+    return ServerCuts(top_k, round(float(min_p), 4))

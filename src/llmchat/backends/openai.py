@@ -41,6 +41,8 @@ from llmchat.core.events import (
 )
 from llmchat.core.limits import ReplyLimits, wire_cut_reason
 from llmchat.core.model_rules import Fitted, ModelRules, Protocol, changes_body, fit, refusal_in
+from llmchat.core.params import SamplingParams
+from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest, WireMessage
 from llmchat.core.request_view import key_variable
 from llmchat.core.safe_text import one_line
@@ -248,6 +250,9 @@ class OpenAIBackend:
             body.pop("stream_options", None)
         if request.schema is not None:
             body["response_format"] = self.response_format(request.schema)
+        if request.probabilities:
+            body["logprobs"] = True
+            body["top_logprobs"] = request.probabilities
         return body
 
     def response_format(self, schema: OutputSchema) -> dict[str, Any]:
@@ -314,7 +319,7 @@ class OpenAIBackend:
                     return
                 try:
                     if response.status_code != 200:
-                        text = await _read_text(response, ERROR_BODY_LIMIT)
+                        text = await read_text(response, ERROR_BODY_LIMIT)
                         if include_usage and _rejects_stream_options(response.status_code, text):
                             include_usage = False
                             continue
@@ -328,7 +333,7 @@ class OpenAIBackend:
                         yield self._failed(self._http_error(response, text, url))
                         return
                     if not _is_event_stream(response):
-                        text = await _read_text(response, ERROR_BODY_LIMIT)
+                        text = await read_text(response, ERROR_BODY_LIMIT)
                         yield self._failed(self._not_a_stream(response, text, url))
                         return
                     yield Started(backend=self.name, model=model)
@@ -393,7 +398,11 @@ class OpenAIBackend:
         return ReplyReader(self.name, self._mask)
 
     async def _read_reply(
-        self, response: httpx.Response, max_tokens: int, deadline: float
+        self,
+        response: httpx.Response,
+        max_tokens: int,
+        deadline: float,
+        reply: ReplyReader | None = None,
     ) -> AsyncGenerator[StreamEvent, None]:
         """The events of a 200 event stream, ending with exactly one Finished or Failed.
 
@@ -403,7 +412,7 @@ class OpenAIBackend:
         the first token, `deadline` holds however slowly bytes trickle in; after it, a
         silence of `idle_timeout` ends the reply as stalled, its text kept.
         """
-        reply = self._reply_reader()
+        reply = reply or self._reply_reader()
         decoder = SSEDecoder()
         sample = StreamSample()  # the first and last few events, for the inspector
         cap = self.limits.wire_bytes(max_tokens)
@@ -615,7 +624,7 @@ class OpenAIBackend:
                 async with self.client.stream(
                     method, url, content=content, headers=headers, timeout=self.timeout
                 ) as response:
-                    return response, await _read_text(response, limit)
+                    return response, await read_text(response, limit)
         except TimeoutError as exc:
             raise BackendError(
                 self._scrubbed(self._discovery_deadline(method, base, route))
@@ -689,6 +698,19 @@ class OpenAIBackend:
     async def token_pieces(self, text: str) -> list[str]:
         raise BackendError(self._cannot("show its tokens"))
 
+    async def sampler_cuts(self) -> ServerCuts:
+        raise BackendError(self._cannot("cut with top-k and min-p"))
+
+    async def continue_reply(
+        self,
+        messages: Sequence[WireMessage],
+        start: str,
+        params: SamplingParams,
+        *,
+        probabilities: int = 0,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        yield self._failed(self._cannot("continue a text from a chosen token"))
+
     async def image_refusal(self) -> str | None:
         if self.vision is False:
             return f"{self.name} is set not to take images (vision = false in its table)"
@@ -731,7 +753,7 @@ def _rejects_stream_options(status: int, text: str) -> bool:
     return status in (400, 422) and "stream_options" in text
 
 
-async def _read_text(response: httpx.Response, limit: int) -> str:
+async def read_text(response: httpx.Response, limit: int) -> str:
     """At most `limit` bytes of the body, decoded leniently; the rest is not downloaded."""
     body = bytearray()
     pieces = decoded_pieces(response)  # inflated a piece at a time: no bomb in errors

@@ -21,6 +21,7 @@ from llmchat.core.events import (
     ErrorKind,
     Failed,
     Finished,
+    Probabilities,
     Reasoning,
     ServerTimings,
     StreamEvent,
@@ -28,6 +29,7 @@ from llmchat.core.events import (
 )
 from llmchat.core.safe_text import one_line
 from llmchat.core.secrets import NO_SECRETS, SecretMask
+from llmchat.core.token_probs import from_wire
 
 HEAD_EXCERPT_BYTES = 512
 """Bytes kept from the start of a stream, to show when it turns out not to be SSE."""
@@ -114,7 +116,7 @@ class ReplyReader:
         if isinstance(chunk.get("usage"), dict):
             self.usage = _usage(chunk["usage"]) or self.usage
         if isinstance(chunk.get("timings"), dict):
-            self.timings = _timings(chunk["timings"])
+            self.timings = timings_of(chunk["timings"])
         return events
 
     def _choice(self, choice: dict[str, Any]) -> list[StreamEvent]:
@@ -130,6 +132,10 @@ class ReplyReader:
             if isinstance(content, str) and content:
                 self.wrote = True
                 events.append(Delta(content))
+                if (logprobs := choice.get("logprobs")) is not None:
+                    tokens = from_wire(logprobs)
+                    if tokens:
+                        events.append(Probabilities(tokens))
             calls = delta.get("tool_calls")
             if isinstance(calls, list) and calls:
                 self._note_tools(calls)
@@ -191,7 +197,7 @@ MAX_COUNT = 100_000_000
 """More tokens than any context window holds: a larger count is nonsense, not usage."""
 
 
-def _int(value: Any) -> int | None:
+def int_or_none(value: Any) -> int | None:
     """A count from the server, or None when it is not one: negative, NaN, fractional
     or absurd numbers are outside input, and unknown is better than wrong."""
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -213,22 +219,23 @@ def _float(value: Any) -> float | None:
 def _usage(usage: dict[str, Any]) -> UsageReport | None:
     """The counts, or None (estimated downstream) unless both are sane: a reply whose
     completion count is wrong would be priced and shown wrong."""
-    prompt, completion = _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens"))
+    prompt = int_or_none(usage.get("prompt_tokens"))
+    completion = int_or_none(usage.get("completion_tokens"))
     if completion is None or (prompt is None and usage.get("prompt_tokens") is not None):
         return None
     details = usage.get("prompt_tokens_details")
-    cached = _int(details.get("cached_tokens")) if isinstance(details, dict) else None
+    cached = int_or_none(details.get("cached_tokens")) if isinstance(details, dict) else None
     prompt = prompt or 0
     return UsageReport(
         prompt_tokens=prompt, completion_tokens=completion, cached_tokens=min(cached or 0, prompt)
     )
 
 
-def _timings(timings: dict[str, Any]) -> ServerTimings:
+def timings_of(timings: dict[str, Any]) -> ServerTimings:
     return ServerTimings(
-        prompt_n=_int(timings.get("prompt_n")),
+        prompt_n=int_or_none(timings.get("prompt_n")),
         prompt_ms=_float(timings.get("prompt_ms")),
-        predicted_n=_int(timings.get("predicted_n")),
+        predicted_n=int_or_none(timings.get("predicted_n")),
         predicted_ms=_float(timings.get("predicted_ms")),
-        cache_n=_int(timings.get("cache_n")),  # missing in old llama.cpp builds
+        cache_n=int_or_none(timings.get("cache_n")),  # missing in old llama.cpp builds
     )

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from llmchat.core.params import SamplingParams
+from llmchat.core.token_probs import TokenProb
 
 
 class ErrorKind(StrEnum):
@@ -130,6 +131,14 @@ class Delta:
 
 
 @dataclass(frozen=True, slots=True)
+class Probabilities:
+    """The log-probabilities of the tokens just written, with their top alternatives
+    (when the request asked for them: `ChatRequest.probabilities`)."""
+
+    tokens: tuple[TokenProb, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Reasoning:
     """Thinking text from reasoning models (`delta.reasoning_content`)."""
 
@@ -212,6 +221,7 @@ StreamEvent = (
     | DialsFitted
     | Started
     | Delta
+    | Probabilities
     | Reasoning
     | UsageReport
     | ServerTimings

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 
 from llmchat.core.params import SamplingParams
+from llmchat.core.token_probs import TokenProbs
 
 
 class Role(StrEnum):
@@ -108,6 +109,11 @@ class Message:
     """The server's reason for ending ("stop", "length" when max_tokens cut it, …)."""
     fell_back_from: str | None = None
     """The backend asked first, when it failed and `backend` (a fallback) answered."""
+    probabilities: TokenProbs | None = None
+    """Each token's log-probability and its top alternatives, when they were asked for."""
+    resampled_at: int | None = None
+    """The token (counted from 0) of a sibling reply this one was resampled from: the
+    words before it are that reply's, the token there was chosen by the user."""
 
     @property
     def cut_off(self) -> bool:

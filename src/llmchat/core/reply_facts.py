@@ -49,11 +49,18 @@ def reply_meta(message: Message) -> str:
     if message.fell_back_from and message.backend not in (None, message.fell_back_from):
         failed = one_line(message.fell_back_from, 24)
         parts.append(f"via {one_line(message.backend, 24)} ({failed} failed)")
+    if message.resampled_at is not None:
+        parts.append(f"resampled at token {message.resampled_at + 1:,}")
     if message.model:
         parts.append(one_line(message.model, 40))
     if message.params:
         p = message.params
-        parts.append(f"T {p.temperature:.2f} p {p.top_p:.2f}")
+        dials = f"T {p.temperature:.2f} p {p.top_p:.2f}"
+        if p.top_k is not None:
+            dials += f" k {p.top_k}"
+        if p.min_p is not None:
+            dials += f" min-p {p.min_p:.2f}"
+        parts.append(dials)
     if message.usage:
         u = message.usage
         approx = "≈" if u.estimated else ""

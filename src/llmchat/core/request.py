@@ -45,3 +45,6 @@ class ChatRequest:
     last_dial: Dial = "temperature"
     """The sampling dial the user moved last: the one sent to a model that takes only
     one of temperature and top_p."""
+    probabilities: int = 0
+    """Alternatives asked for per token with their log-probabilities (`logprobs`,
+    `top_logprobs`); 0: none asked."""

@@ -13,6 +13,7 @@ from llmchat.core.events import (
     Failed,
     FellBack,
     Finished,
+    Probabilities,
     Reasoning,
     ServerTimings,
     Started,
@@ -22,6 +23,7 @@ from llmchat.core.events import (
 from llmchat.core.limits import ReplyLimits, text_cut_reason
 from llmchat.core.messages import Message, Role, Status, Timing, Usage
 from llmchat.core.params import SamplingParams
+from llmchat.core.token_probs import MAX_TOKENS, TokenProb, TokenProbs
 
 
 def estimate_tokens(text: str) -> int:
@@ -43,8 +45,11 @@ class Turn:
         parent: str | None = None,
         clock: Callable[[], float] = time.perf_counter,
         limits: ReplyLimits | None = None,
+        asked_alternatives: int = 0,
     ) -> None:
         self.params = params
+        self.asked_alternatives = asked_alternatives
+        """Alternatives per token the request asked for (0: no probabilities asked)."""
         self._asked = params
         self.fell_back_from: str | None = None
         """The backend asked first, when a fallback answered instead."""
@@ -71,6 +76,12 @@ class Turn:
         self.finish_reason: str | None = None
         self.error: ChatError | None = None
         self.status = Status.STREAMING
+        self.probabilities: list[TokenProb] = []
+        """The tokens' log-probabilities, when they were asked for (the first
+        `token_probs.MAX_TOKENS` of them)."""
+        self._probabilities_cut = False
+        self.resampled_at: int | None = None
+        """Set for a reply resampled from a token of a sibling (see `Message`)."""
 
     @property
     def text(self) -> str:
@@ -95,6 +106,10 @@ class Turn:
                 self._parts.append(text)
                 self._text_chars += len(text)
                 self._count(text)
+            case Probabilities(tokens=tokens):
+                room = MAX_TOKENS - len(self.probabilities)
+                self.probabilities.extend(tokens[: max(0, room)])
+                self._probabilities_cut = self._probabilities_cut or len(tokens) > room
             case Reasoning(text=text) if text:
                 if self.first_token_at is None:
                     self.first_token_at = self._clock()
@@ -107,6 +122,7 @@ class Turn:
                 self.fell_back_from = self.fell_back_from or asked_first
                 self.params = self._asked
                 self.backend = self.model = None
+                self.probabilities.clear()
             case DialsFitted(params=params):
                 self.params = params  # the reply records what was really sent
             case UsageReport():
@@ -206,6 +222,15 @@ class Turn:
             error=self.error.one_line() if self.error else None,
             finish_reason=self.finish_reason,
             fell_back_from=self.fell_back_from,
+            probabilities=self._token_probs(),
+            resampled_at=self.resampled_at,
+        )
+
+    def _token_probs(self) -> TokenProbs | None:
+        if not self.probabilities:
+            return None
+        return TokenProbs(
+            tuple(self.probabilities), self.asked_alternatives, self._probabilities_cut
         )
 
 

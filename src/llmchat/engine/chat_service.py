@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import AsyncGenerator, Callable
 from contextlib import aclosing
 from dataclasses import replace
 from typing import TypeVar
@@ -24,15 +24,19 @@ from llmchat.core.events import (
     DialsFitted,
     ErrorKind,
     Failed,
+    Finished,
+    Probabilities,
     RawEvents,
     RequestSent,
     ServerTimings,
+    StreamEvent,
     UsageReport,
 )
 from llmchat.core.messages import ImageRef, Message, Role, Status
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireImage, WireMessage
 from llmchat.core.structured import check_reply
+from llmchat.core.token_probs import FLOOR, TokenProb
 from llmchat.core.tokens import TokenCounter, encoding_name_for, load_encoder
 from llmchat.core.turn import Turn
 from llmchat.engine.context_meter import ContextMeter
@@ -88,6 +92,9 @@ class ChatService:
         """Backends a reply was replayed on, by name (their replies are priced by them)."""
         self._told: set[str] = set()
         """Notes on fitted dials already told: a clamp is said once, not every turn."""
+        self.probabilities = 0
+        """Alternatives asked for per token, with their log-probabilities, in the next
+        replies (`inspect: probabilities` turns them on); 0: none."""
 
     def interrupt(self) -> None:
         """llmchat is being stopped (a signal): the reply being cancelled next is saved
@@ -197,7 +204,11 @@ class ChatService:
         except DoesNotFit as exc:
             return await self._refusal(exc, draft)
         request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
-        request = replace(request, messages=(*request.messages, asked))
+        request = replace(
+            request,
+            messages=(*request.messages, asked),
+            probabilities=self._asked_for(self.gateway),
+        )
         prepared = await self.gateway.prepared(request)
         if isinstance(prepared, ChatError):
             return f"{self.gateway.name} cannot say what it would send: {prepared.one_line()}"
@@ -249,6 +260,48 @@ class ChatService:
             self._replayed[target.name] = target
         return await self._run(request, plan, asked.id, report, gateway=target, params=params)
 
+    async def resample(
+        self, reply: Message, index: int, token: str, report: Reporter
+    ) -> Message | None:
+        """Let the model go on from `token` in place of the reply's token `index` (its
+        own words before it kept): a new sibling of `reply`, continued by the backend
+        from the same prompt (`Gateway.continue_reply`). None if `reply` has no
+        probabilities there or answers no user message; a backend that cannot continue
+        a reply ends the turn with a clear error."""
+        probs = reply.probabilities
+        asked = next((m for m in self.conversation.messages if m.id == reply.parent), None)
+        if probs is None or not 0 <= index < len(probs) or asked is None:
+            return None
+        if asked.role is not Role.USER:
+            return None
+        chosen = probs.tokens[index]
+        kept = (*probs.tokens[:index], TokenProb(token, _logprob_of(chosen, token), chosen.top))
+        start = "".join(t.token for t in kept)
+        before = self.conversation.position
+        self.conversation.branch_from(asked.id)
+        model = self._model()
+        pending = self.conversation.build_request(model).messages
+        try:
+            plan = self._plan(pending)
+        except DoesNotFit as exc:
+            self.conversation.return_to(before)
+            await report(Refused(await self._refusal(exc, "")))
+            return None
+        request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
+
+        def continued(request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+            events = self.gateway.continue_reply(
+                request.messages,
+                start,
+                request.params,
+                probabilities=request.probabilities,
+            )
+            return _starting_with(events, start, kept)
+
+        return await self._run(
+            request, plan, asked.id, report, stream=continued, resampled_at=index
+        )
+
     async def _refusal(self, exc: DoesNotFit, draft: str) -> str:
         """Why it was not sent, in the gauge's own figures (the server's exact count where
         it gives one), so the note and the gauge never disagree."""
@@ -283,22 +336,37 @@ class ChatService:
         parent: str,
         report: Reporter,
         *,
+        stream: Callable[[ChatRequest], AsyncGenerator[StreamEvent, None]] | None = None,
+        resampled_at: int | None = None,
         gateway: Gateway | None = None,
         params: SamplingParams | None = None,
     ) -> Message:
-        """`gateway` and `params`: a replay's, when they are not the session's."""
+        """Stream the reply to `request` (by default through the gateway's retries and
+        fallbacks; `stream` for another way of asking, as resampling does), saving and
+        reporting it as it comes. `gateway` and `params`: a replay's, when they are not
+        the session's."""
+        asking_at = gateway or self.gateway
+        request = replace(request, probabilities=self._asked_for(asking_at))
         planned = self._planned(request, plan, params)
         self.last_request = TurnRequest(planned)
         await report(planned)
-        turn = self.turn = Turn(params or self.conversation.params, parent=parent)
+        turn = self.turn = Turn(
+            params or self.conversation.params,
+            parent=parent,
+            asked_alternatives=request.probabilities,
+        )
+        turn.resampled_at = resampled_at
         # Saved as it streams (about once a second, only the new text): a crash or
         # kill -9 loses at most a second of it.
         saving = self.checkpoints = ReplyCheckpoints(self.conversation, parent)
         try:
-            # A replay goes where it was sent, fallbacks planned as for the same request.
-            replan = self._replanner(request, plan, parent) if gateway is None else None
-            streaming = (gateway or self.gateway).stream(request, replan=replan)
-            async with aclosing(streaming) as events:
+            if stream is not None:
+                asking = stream(request)
+            else:
+                # A replay goes where it was sent, its fallbacks asked the same request.
+                replan = self._replanner(request, plan, parent) if gateway is None else None
+                asking = asking_at.stream(request, replan=replan)
+            async with aclosing(asking) as events:
                 async for event in events:
                     if isinstance(event, RequestSent):
                         self.last_request = self.last_request.with_sent(event)
@@ -354,6 +422,10 @@ class ChatService:
         await report(ReplyEnded(message, checked))
         return message
 
+    def _asked_for(self, gateway: Gateway) -> int:
+        """The alternatives to ask `gateway` for: none from a backend that gives none."""
+        return self.probabilities if gateway.capabilities.logprobs else 0
+
     def _free(self, message: Message) -> bool:
         """Whether the backend that wrote `message` charges nothing for it: a reply from
         a fallback is priced by the fallback (a paid one behind a free local primary
@@ -391,7 +463,12 @@ class ChatService:
             request = self.conversation.build_request(
                 upto=upto, skip=plan.skip, max_tokens=plan.max_tokens
             )
-            request = replace(request, model=None, schema=first.schema)
+            request = replace(
+                request,
+                model=None,
+                schema=first.schema,
+                probabilities=self._asked_for(gateway),
+            )
             clipped = plan.max_tokens < self.conversation.params.max_tokens
             if self.last_request is not None:
                 self.last_request = self.last_request.replanned(
@@ -425,6 +502,30 @@ class ChatService:
         except PersistError as exc:
             await report(SaveFailed(str(exc)))
             return None
+
+
+def _logprob_of(at: TokenProb, token: str) -> float:
+    """The log-probability the model gave `token` at this position (its own pick's, or
+    an alternative's); the floor if it was not among those returned."""
+    if token == at.token:
+        return at.logprob
+    return next((a.logprob for a in at.top if a.token == token), FLOOR)
+
+
+async def _starting_with(
+    events: AsyncGenerator[StreamEvent, None], start: str, kept: tuple[TokenProb, ...]
+) -> AsyncGenerator[StreamEvent, None]:
+    """A continuation's events with the text it continues (and its probabilities) put
+    before its first words, so the reply is shown, checkpointed and saved whole; the
+    time to first token stays the continuation's own."""
+    pending = True
+    async with aclosing(events) as stream:
+        async for event in stream:
+            if pending and isinstance(event, Delta | Finished | Failed):
+                pending = False
+                yield Delta(start)
+                yield Probabilities(kept)
+            yield event
 
 
 def _listed_window(gateway: Gateway) -> int | None:

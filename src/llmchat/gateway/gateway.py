@@ -31,6 +31,8 @@ from llmchat.core.events import (
     StreamEvent,
 )
 from llmchat.core.model_rules import Protocol as WireProtocol
+from llmchat.core.params import SamplingParams
+from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.gateway.breaker import CircuitBreaker, counts_as_failure
 from llmchat.gateway.retry import RetryPolicy
@@ -154,6 +156,41 @@ class Gateway:
             return await self.backend.token_pieces(text)
         except Exception:  # advisory, as counting is
             return None
+
+    async def sampler_cuts(self) -> ServerCuts | None:
+        """The server's default top-k and min-p, or None if it does not cut with them."""
+        await self.discover()
+        if not self.capabilities.continues_text:
+            return None
+        try:
+            return await self.backend.sampler_cuts()
+        except BackendError:
+            return ServerCuts()  # llama.cpp's own, which the server then gets named
+
+    async def continue_reply(
+        self,
+        messages: Sequence[WireMessage],
+        start: str,
+        params: SamplingParams,
+        *,
+        probabilities: int = 0,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """The reply to `messages` continued from `start` (resample from a token), on
+        this backend only: no retry and no fallback, since another model cannot
+        continue this one's words. Ends with `Finished` or `Failed` like `stream`."""
+        await self.discover()
+        if not self.capabilities.continues_text:
+            error = ChatError(
+                ErrorKind.BAD_REQUEST,
+                f"{self.name} cannot continue a reply from a chosen token",
+                backend=self.name,
+            )
+            yield Failed(error)
+            return
+        events = self.backend.continue_reply(messages, start, params, probabilities=probabilities)
+        async with aclosing(events) as stream:
+            async for event in stream:
+                yield event
 
     async def image_refusal(self) -> str | None:
         """Why this backend's model cannot take images, if known (see the backend)."""

@@ -26,6 +26,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from llmchat.core import token_probs
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.messages import (
     ImageRef,
@@ -39,8 +40,10 @@ from llmchat.core.messages import (
 )
 from llmchat.core.params import (
     MAX_TOKENS_RANGE,
+    MIN_P_RANGE,
     SEED_RANGE,
     TEMPERATURE_RANGE,
+    TOP_K_RANGE,
     TOP_P_RANGE,
     SamplingParams,
 )
@@ -177,12 +180,18 @@ def header_from_json(record: JSON, warn: Warn, fallback: SessionInfo) -> Session
 
 
 def params_to_json(params: SamplingParams) -> JSON:
-    return {
+    record: JSON = {
         "temperature": params.temperature,
         "top_p": params.top_p,
         "max_tokens": params.max_tokens,
         "seed": params.seed,
     }
+    # llama.cpp's cuts only when set: a file without them reads as "server default".
+    if params.top_k is not None:
+        record["top_k"] = params.top_k
+    if params.min_p is not None:
+        record["min_p"] = params.min_p
+    return record
 
 
 def params_from_json(
@@ -221,6 +230,8 @@ def params_from_json(
     max_tokens = whole("max_tokens", *MAX_TOKENS_RANGE, base.max_tokens, base.max_tokens)
     # null is "no seed", not a value missing: only a bad seed keeps the one before.
     seed = whole("seed", *SEED_RANGE, None, base.seed)
+    top_k = whole("top_k", *TOP_K_RANGE, None, base.top_k)
+    min_p = None if data.get("min_p") is None else number("min_p", *MIN_P_RANGE, -1.0)
     if bad:
         kept = "the previous values kept" if previous is not None else "defaults used"
         warn(f"parameters out of range ({', '.join(bad)}); {kept}")
@@ -229,6 +240,8 @@ def params_from_json(
         top_p=top_p,
         max_tokens=max_tokens or base.max_tokens,
         seed=seed,
+        top_k=top_k,
+        min_p=base.min_p if min_p == -1.0 else min_p,
     )
 
 
@@ -266,6 +279,10 @@ def message_to_json(message: Message) -> JSON:
         )
         if message.fell_back_from is not None:
             record["fell_back_from"] = message.fell_back_from
+        if message.probabilities is not None:
+            record["probabilities"] = token_probs.to_json(message.probabilities)
+        if message.resampled_at is not None:
+            record["resampled_at"] = message.resampled_at
     return record
 
 
@@ -311,6 +328,8 @@ def checked_message(record: JSON, warn: Warn) -> Message:
         error=_text(record.get("error")),
         finish_reason=_text(record.get("finish_reason")),
         fell_back_from=_text(record.get("fell_back_from")),
+        probabilities=token_probs.from_json(record.get("probabilities")),
+        resampled_at=_count(record.get("resampled_at")),
     )
 
 
@@ -343,7 +362,8 @@ def sound_message(record: JSON) -> Message | None:
         return None
     backend, model, error = get("backend"), get("model"), get("error")
     finish_reason, cost = get("finish_reason"), get("cost_usd")
-    fell_back_from = get("fell_back_from")
+    fell_back_from, probs = get("fell_back_from"), get("probabilities")
+    resampled_at = get("resampled_at")
     if not (
         (parent is None or type(parent) is str)
         and (tokens is None or (type(tokens) is int and 0 <= tokens <= MOST))
@@ -354,6 +374,7 @@ def sound_message(record: JSON) -> Message | None:
         and (error is None or type(error) is str)
         and (finish_reason is None or type(finish_reason) is str)
         and (fell_back_from is None or type(fell_back_from) is str)
+        and (resampled_at is None or (type(resampled_at) is int and 0 <= resampled_at <= MOST))
         and (cost is None or (type(cost) is float and 0 <= cost <= MOST))
     ):
         return None
@@ -390,17 +411,22 @@ def sound_message(record: JSON) -> Message | None:
         error=error,
         finish_reason=finish_reason,
         fell_back_from=fell_back_from,
+        probabilities=None if probs is None else token_probs.from_json(probs),
+        resampled_at=resampled_at,
     )
 
 
 def _sound_params(data: Any) -> SamplingParams | None:
     """`params_from_json` for parameters that need no default and no warning."""
-    if type(data) is not dict or len(data) != 4:
+    if type(data) is not dict or len(data) != 4 + ("top_k" in data) + ("min_p" in data):
         return None
     temperature, top_p = data.get("temperature"), data.get("top_p")
     max_tokens, seed = data.get("max_tokens"), data.get("seed")
+    top_k, min_p = data.get("top_k"), data.get("min_p")
     if (
-        type(temperature) is float
+        (top_k is None or (type(top_k) is int and TOP_K_RANGE[0] <= top_k <= TOP_K_RANGE[1]))
+        and (min_p is None or (type(min_p) is float and MIN_P_RANGE[0] <= min_p <= MIN_P_RANGE[1]))
+        and type(temperature) is float
         and TEMPERATURE_RANGE[0] <= temperature <= TEMPERATURE_RANGE[1]
         and type(top_p) is float
         and TOP_P_RANGE[0] <= top_p <= TOP_P_RANGE[1]
@@ -408,7 +434,7 @@ def _sound_params(data: Any) -> SamplingParams | None:
         and MAX_TOKENS_RANGE[0] <= max_tokens <= MAX_TOKENS_RANGE[1]
         and (seed is None or (type(seed) is int and SEED_RANGE[0] <= seed <= SEED_RANGE[1]))
     ):
-        return SamplingParams(temperature, top_p, max_tokens, seed)
+        return SamplingParams(temperature, top_p, max_tokens, seed, top_k, min_p)
     return None
 
 
@@ -609,6 +635,8 @@ class _ParamsLine(msgspec.Struct):
     top_p: Annotated[float, msgspec.Meta(ge=TOP_P_RANGE[0], le=TOP_P_RANGE[1])]
     max_tokens: Annotated[int, msgspec.Meta(ge=MAX_TOKENS_RANGE[0], le=MAX_TOKENS_RANGE[1])]
     seed: Annotated[int, msgspec.Meta(ge=SEED_RANGE[0], le=SEED_RANGE[1])] | None
+    top_k: Annotated[int, msgspec.Meta(ge=TOP_K_RANGE[0], le=TOP_K_RANGE[1])] | None = None
+    min_p: Annotated[float, msgspec.Meta(ge=MIN_P_RANGE[0], le=MIN_P_RANGE[1])] | None = None
 
 
 class _UsageLine(msgspec.Struct):
@@ -655,6 +683,9 @@ class _MessageLine(msgspec.Struct, tag_field="type", tag="message"):
     error: str | None = None
     finish_reason: str | None = None
     fell_back_from: str | None = None
+    probabilities: Any = None
+    """Checked by `token_probs.from_json`, like the other paths."""
+    resampled_at: _Count | None = None
 
 
 class _CostLine(msgspec.Struct, tag_field="type", tag="cost"):
@@ -692,7 +723,14 @@ def sound_line(raw: bytes) -> Message | CostKnown | None:
         model=line.model,
         params=None
         if params is None
-        else SamplingParams(params.temperature, params.top_p, params.max_tokens, params.seed),
+        else SamplingParams(
+            params.temperature,
+            params.top_p,
+            params.max_tokens,
+            params.seed,
+            params.top_k,
+            params.min_p,
+        ),
         usage=None
         if usage is None
         else Usage(
@@ -703,6 +741,10 @@ def sound_line(raw: bytes) -> Message | CostKnown | None:
         error=line.error,
         finish_reason=line.finish_reason,
         fell_back_from=line.fell_back_from,
+        probabilities=None
+        if line.probabilities is None
+        else token_probs.from_json(line.probabilities),
+        resampled_at=line.resampled_at,
     )
 
 

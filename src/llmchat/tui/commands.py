@@ -74,6 +74,19 @@ COMMANDS: tuple[Command, ...] = (
         needs=Needs.CHAT,
     ),
     Command(
+        "inspect: probabilities",
+        "Ask for each token's alternatives from now on, and show the pool the focused "
+        "(or last) reply picked from, re-weighted by the dials",
+        "screen.inspect_probabilities",
+        needs=Needs.CHAT,
+    ),
+    Command(
+        "inspect: probabilities off",
+        "Stop asking for each token's alternatives (replies are then lighter to send and save)",
+        "screen.probabilities_off",
+        needs=Needs.CHAT,
+    ),
+    Command(
         "inspect: latency",
         "Time to first token, prefill and decode speed of each reply, against its prompt",
         "screen.inspect_latency",

@@ -150,6 +150,7 @@ class ChatScreen(Screen[None]):
         self.messages_ui.label_branches()
         self.show_system()
         self.sampling.show_locks()
+        self.run_worker(self.sampling.show_cuts(), exit_on_error=False, group="cuts")
         prompt = self.query_one(PromptInput)
         prompt.sends_empty = lambda: bool(self.attach.chips)  # a file alone is a message
         prompt.focus()
@@ -330,6 +331,13 @@ class ChatScreen(Screen[None]):
 
     def action_inspect_tokens(self) -> None:
         self.inspect.tokens()
+
+    async def action_inspect_probabilities(self) -> None:
+        await self.inspect.probabilities()
+
+    def action_probabilities_off(self) -> None:
+        self.service.probabilities = 0
+        self.notify("Probabilities off: the next replies come without them.", timeout=3)
 
     def action_inspect_latency(self) -> None:
         self.inspect.turns("latency")

@@ -67,6 +67,7 @@ class BackendSwitch:
             self._close(old)
         chat.query_one(StatusBar).show(backend=target.backend_name, model=target.model_name)
         chat.sampling.show_locks()  # the dials the new model ignores
+        chat.run_worker(chat.sampling.show_cuts(), exit_on_error=False, group="cuts")
         chat.notify(
             f"Next turn: {one_line(target.backend_name, 24)} · {one_line(target.model_name, 60)}",
             timeout=3,

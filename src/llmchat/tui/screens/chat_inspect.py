@@ -56,6 +56,49 @@ class InspectViews:
         gateway, model = chat.context.gateway, chat.context.model_name
         chat.app.push_screen(TokenView(what, text, gateway, model))
 
+    async def probabilities(self) -> None:
+        """Ask for probabilities from now on, and show them for the focused (or last)
+        reply."""
+        from llmchat.core.messages import Role
+        from llmchat.core.token_probs import ASKED_ALTERNATIVES
+        from llmchat.tui.screens.probability_view import PoolSource, ProbabilityView
+
+        chat = self.chat
+        gateway = chat.context.gateway
+        gives = gateway.capabilities.logprobs
+        if gives and not chat.service.probabilities:
+            chat.service.probabilities = ASKED_ALTERNATIVES
+            chat.notify(
+                f"Probabilities on: the next replies come with {ASKED_ALTERNATIVES} "
+                "alternatives a token.",
+                timeout=4,
+            )
+        focused = chat.query_one(ConversationView).focused_message
+        replies = [m for m in chat.conversation.thread() if m.role is Role.ASSISTANT]
+        reply = focused if focused is not None and focused.role is Role.ASSISTANT else None
+        reply = reply or (replies[-1] if replies else None)
+        source = PoolSource(
+            backend=gateway.name,
+            gives_probabilities=gives,
+            continues=gateway.capabilities.continues_text,
+            cuts=await gateway.sampler_cuts(),
+            why_not=(
+                f"{gateway.name} gives no token probabilities: Anthropic's Messages API "
+                "returns no logprobs, so there is no pool to show."
+                if gateway.protocol == "anthropic"
+                else f"{gateway.name} gives no token probabilities."
+            ),
+        )
+        chat.app.push_screen(
+            ProbabilityView(
+                reply,
+                source,
+                params=lambda: chat.conversation.params,
+                set_params=chat.sampling.apply_params,
+                resample=chat.messages_ui.resample,
+            )
+        )
+
     def turns(self, view: str) -> None:
         """`latency` or `cache`."""
         from llmchat.tui.screens.turn_history import TurnHistoryScreen

@@ -211,6 +211,20 @@ class MessageActions:
             lambda report: self.chat.service.regenerate(reply, report), mount_now=True
         )
 
+    def resample(self, reply: Message, index: int, token: str) -> None:
+        """Let the model go on from `token` at the reply's token `index` (llama-server):
+        a sibling of `reply`, its words up to there kept."""
+        self.chat.run_worker(self._resample(reply, index, token), exit_on_error=False)
+
+    async def _resample(self, reply: Message, index: int, token: str) -> None:
+        if self._busy() or reply.parent is None:
+            return
+        await self.trim_after(reply.parent)
+        self.chat.turns.start(
+            lambda report: self.chat.service.resample(reply, index, token, report),
+            mount_now=True,
+        )
+
     async def fork(self) -> None:
         """A new session holding the thread up to the focused (or newest) message."""
         if self._busy():

@@ -45,6 +45,11 @@ class SamplingControls:
         rule = model_rules().rule_for(model)
         self.chat.query_one(ParamsPanel).show_rule(model, rule)
 
+    async def show_cuts(self) -> None:
+        """The top-k and min-p sliders, for a backend that cuts with them (llama-server)."""
+        cuts = await self.chat.context.gateway.sampler_cuts()
+        self.chat.query_one(ParamsPanel).show_cuts(cuts, self.chat.conversation.params)
+
     def toggle_panel(self) -> None:
         panel = self.chat.query_one(ParamsPanel)
         panel.toggle_class("-open")
@@ -68,6 +73,10 @@ class SamplingControls:
         match event:
             case Slider.Changed(slider=slider, value=value) if slider.id == "temperature":
                 self.apply_params(replace(params, temperature=value))
+            case Slider.Changed(slider=slider, value=value) if slider.id == "top-k":
+                self.apply_params(replace(params, top_k=round(value)))
+            case Slider.Changed(slider=slider, value=value) if slider.id == "min-p":
+                self.apply_params(replace(params, min_p=value))
             case Slider.Changed(value=value):
                 self.apply_params(replace(params, top_p=value))
             case ParamsPanel.NumberSet(name="max_tokens", value=int(value)):

@@ -18,6 +18,7 @@ from textual.widgets.option_list import Option
 from llmchat.core.model_rules import DialRule
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import NEUTRAL_TEMPERATURE, NEUTRAL_TOP_P, Preset, both_dials_moved
+from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.safe_text import one_line
 from llmchat.tui.widgets.number_field import NumberField
 from llmchat.tui.widgets.slider import Slider
@@ -40,6 +41,7 @@ class ParamsPanel(VerticalScroll):
     ParamsPanel #params-hint { color: $warning; height: auto; margin-top: 1; }
     ParamsPanel #params-rule { color: $text-warning; height: auto; }
     ParamsPanel OptionList { height: auto; max-height: 10; }
+    ParamsPanel #top-k, ParamsPanel #min-p, ParamsPanel #cuts-label { display: none; }
     """
 
     @dataclass
@@ -70,6 +72,14 @@ class ParamsPanel(VerticalScroll):
             neutral=NEUTRAL_TOP_P,
             id="top-p",
         )
+        # llama-server's own cuts, shown only for a backend that takes them (show_cuts).
+        self.cuts: ServerCuts | None = None
+        self.top_k = Slider(
+            "top-k", minimum=0, maximum=200, step=1, value=40, neutral=40, id="top-k", decimals=0
+        )
+        self.min_p = Slider(
+            "min-p", minimum=0.0, maximum=1.0, step=0.01, value=0.05, neutral=0.05, id="min-p"
+        )
         self.max_tokens = NumberField(params.max_tokens, id="max-tokens")
         self.seed = NumberField(params.seed, placeholder="none", id="seed")
 
@@ -78,6 +88,9 @@ class ParamsPanel(VerticalScroll):
         yield Label("temperature 0–2 · top-p 0–1   (←/→, shift ×10, n neutral, type + Enter)")
         yield self.temperature
         yield self.top_p
+        yield Label("llama-server's cuts: top-k (0 off) · min-p", id="cuts-label")
+        yield self.top_k
+        yield self.min_p
         yield Static("", id="params-rule")
         yield Label("max_tokens (reply reserve; Enter sets)")
         yield self.max_tokens
@@ -97,8 +110,21 @@ class ParamsPanel(VerticalScroll):
         self.top_p.set_value(params.top_p)
         self.max_tokens.show(params.max_tokens)
         self.seed.show(params.seed)
+        if self.cuts is not None:
+            self.top_k.set_value(self.cuts.top_k if params.top_k is None else params.top_k)
+            self.min_p.set_value(self.cuts.min_p if params.min_p is None else params.min_p)
         hint = HINT if both_dials_moved(params.temperature, params.top_p) else ""
         self.query_one("#params-hint", Static).update(hint)
+
+    def show_cuts(self, cuts: ServerCuts | None, params: SamplingParams) -> None:
+        """Show the top-k and min-p sliders (at the server's defaults until moved) for a
+        backend that cuts with them; hide them for one that does not."""
+        self.cuts = cuts
+        for widget in (self.top_k, self.min_p, self.query_one("#cuts-label")):
+            widget.display = cuts is not None
+        if cuts is not None:
+            self.top_k.neutral, self.min_p.neutral = cuts.top_k, cuts.min_p
+            self.show(params)
 
     def show_rule(self, model: str, rule: DialRule) -> None:
         """Lock the dials `model` ignores, and say in one line why."""

@@ -58,8 +58,10 @@ class Slider(Widget, can_focus=True):
         value: float,
         neutral: float,
         id: str | None = None,
+        decimals: int = 2,
     ) -> None:
         super().__init__(id=id)
+        self.decimals = decimals
         self.label = label
         self.minimum, self.maximum, self.step_size = minimum, maximum, step
         self.neutral = neutral
@@ -77,7 +79,7 @@ class Slider(Widget, can_focus=True):
     @property
     def value_text(self) -> str:
         locked = f" (locked: {self.locked})" if self.locked else ""
-        return f"{self.label} {self.value:.2f}{locked}"
+        return f"{self.label} {self.value:.{self.decimals}f}{locked}"
 
     def set_value(self, value: float) -> None:
         """Show a value set elsewhere. Posts nothing: only the user's own moves do, so a
@@ -163,7 +165,7 @@ class Slider(Widget, can_focus=True):
         share = (self.value - self.minimum) / (self.maximum - self.minimum)
         knob = min(track - 1, round(share * (track - 1)))
         bar = "━" * knob + "●" + "─" * (track - knob - 1)
-        shown = f"{self._typed}▏" if self._typed else f"{self.value:.2f}"
+        shown = f"{self._typed}▏" if self._typed else f"{self.value:.{self.decimals}f}"
         if self.locked is not None:
             bar = "╌" * track
             shown = "🔒"
