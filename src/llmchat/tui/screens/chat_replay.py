@@ -79,6 +79,9 @@ class ReplayFlow:
             top_p=preset.top_p,
             max_tokens=preset.max_tokens or params.max_tokens,
         )
+        if preset.system is not None:
+            # The question is asked again as it was: only the dials change.
+            self.chat.notify("A replay uses the preset's dials, not its system prompt.")
         await self._run(reply, None, dials, f"with the preset {one_line(preset.name, 40)}")
 
     async def _run(
