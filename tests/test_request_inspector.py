@@ -10,7 +10,7 @@ from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
 from llmchat.core.request_view import SentBody, curl_command, key_variable, plan_summary
 from llmchat.tui.screens.request_inspector import RequestInspector
-from tests.support.openai_server import OpenAIServer
+from tests.support.openai_server import OpenAIServer, Script
 from tests.tui.helpers import chat_app, wait_for_reply
 
 KEY = "sk-test-inspector-0123456789"
@@ -79,3 +79,55 @@ async def test_the_inspector_shows_the_bytes_sent_and_copies_them_as_curl(
         copied = app.clipboard
     assert KEY not in copied and "$OPENAI_API_KEY" in copied
     assert asked.raw.decode() in copied  # the bytes the server received
+
+
+async def test_the_inspector_shows_headers_masked_and_the_reply_side(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.push(Script(reply="one \x1b]52;c;aGk=\x07 two three four five six seven eight"))
+    app = chat_app(server, env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#prompt").text = "hi"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for_reply(app)
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        await commands["inspect: request"].callback()
+        await pilot.pause()
+        shown = "\n".join(str(s.render()) for s in app.screen.query("Static"))
+    assert "Authorization: Bearer $OPENAI_API_KEY" in shown
+    assert KEY not in shown
+    assert "the first 3 and the last 3" in shown
+    assert "data: [DONE]" in shown
+    assert "Usage as received: 12 prompt tokens" in shown
+    assert "\x1b" not in shown and "\x07" not in shown  # the raw events shown harmless
+
+
+async def test_n_shows_the_request_the_draft_would_make_without_sending_it(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server, env={"OPENAI_API_KEY": KEY, "OPENAI_BASE_URL": server.base_url})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.screen.query_one("#prompt").text = "first"  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for_reply(app)
+        app.screen.query_one("#prompt").text = "the draft [b]typed[/b]"  # type: ignore[attr-defined]
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        await commands["inspect: request"].callback()
+        await pilot.pause()
+        inspector = app.screen
+        assert isinstance(inspector, RequestInspector)
+        await pilot.press("n")
+        await inspector.workers.wait_for_complete()
+        await pilot.pause()
+        shown = "\n".join(str(s.render()) for s in inspector.query("Static"))
+        await pilot.press("c")
+        await pilot.pause()
+        copied = app.clipboard
+    assert "The next request" in shown
+    assert '"content": "the draft [b]typed[/b]"' in shown
+    assert '"content": "first"' in shown
+    assert "Authorization: Bearer $OPENAI_API_KEY" in shown
+    assert len(server.chat_requests) == 1  # nothing more was sent
+    assert '"the draft [b]typed[/b]"' in copied and KEY not in copied

@@ -34,7 +34,7 @@ from llmchat.backends.errors import error_object
 from llmchat.backends.openai import OpenAIBackend
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.core.context import ContextWindow, TokenCount
-from llmchat.core.events import ChatError, ErrorKind, StreamEvent
+from llmchat.core.events import ChatError, ErrorKind, RequestSent, StreamEvent
 from llmchat.core.model_rules import STRUCTURED_OUTPUT_MODELS
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
@@ -183,6 +183,16 @@ class AnthropicBackend(OpenAIBackend):
         async with aclosing(super().stream(request)) as events:
             async for event in events:
                 yield event
+
+    async def prepared(self, request: ChatRequest) -> RequestSent:
+        """As for Chat Completions; raises `BackendError` for a request `stream` would
+        refuse before sending (schema mode on a model without structured outputs)."""
+        if request.schema is not None:
+            model = await self._model_for(request)
+            if not self.rules.rule_for(model, self.protocol).structured_output:
+                error = ChatError(ErrorKind.BAD_REQUEST, _no_schema_mode(model))
+                raise BackendError(self._scrubbed(error))
+        return await super().prepared(request)
 
     def _reply_reader(self) -> ReplyReader:
         return AnthropicReplyReader(self.name, self._mask)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from llmchat.core.context import ContextWindow, TokenCount
-from llmchat.core.events import ChatError, StreamEvent
+from llmchat.core.events import ChatError, RequestSent, StreamEvent
 from llmchat.core.model_rules import Protocol as WireProtocol
 from llmchat.core.params import SamplingParams
 from llmchat.core.probability_pool import ServerCuts
@@ -68,6 +68,11 @@ class Backend(Protocol):
     capabilities: Capabilities
 
     def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]: ...
+
+    async def prepared(self, request: ChatRequest) -> RequestSent:
+        """What `stream` would send first for `request`, without sending it (the body
+        encoded by the same code; the headers with the key masked)."""
+        ...
 
     def prepare(self) -> None:
         """Build what the first request needs (the HTTP client); may run in a thread."""

@@ -280,14 +280,15 @@ class LlamaCppBackend(OpenAIBackend):
         self, url: str, body: dict[str, Any], params: SamplingParams
     ) -> AsyncGenerator[StreamEvent, None]:
         content = encode_body(body)
-        yield self._sent("POST", url, content)
+        headers = self._stream_headers()
+        yield self._sent("POST", url, content, headers)
         deadline = asyncio.get_running_loop().time() + self.first_token_timeout
         try:
             outgoing = self.client.build_request(
                 "POST",
                 url,
                 content=content,
-                headers={**self._headers("text/event-stream"), "Content-Type": "application/json"},
+                headers=headers,
                 timeout=self.timeout,
             )
             try:

@@ -26,6 +26,7 @@ from llmchat.backends.errors import error_object, excerpt, http_error
 from llmchat.backends.model_list import ModelPages, read_page
 from llmchat.backends.openai_reply import ReplyReader
 from llmchat.backends.sse import SSEDecoder, SSEError
+from llmchat.backends.stream_sample import StreamSample
 from llmchat.core.context import ContextWindow, TokenCount
 from llmchat.core.events import (
     ChatError,
@@ -43,8 +44,9 @@ from llmchat.core.model_rules import Fitted, ModelRules, Protocol, changes_body,
 from llmchat.core.params import SamplingParams
 from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.request import SERVER_DEFAULT_MODEL, ChatRequest, WireMessage
+from llmchat.core.request_view import key_variable
 from llmchat.core.safe_text import one_line
-from llmchat.core.secrets import SecretMask, shown_url, url_secrets, url_without_secrets
+from llmchat.core.secrets import MASK, SecretMask, shown_url, url_secrets, url_without_secrets
 from llmchat.core.structured import OutputSchema
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
@@ -286,9 +288,7 @@ class OpenAIBackend:
         url = endpoint(self.base_url, self.chat_route)
         model = await self._model_for(request)
         request = replace(request, model=model)
-        fitted = fit(
-            request.params, self.rules.rule_for(model, self.protocol), model, request.last_dial
-        )
+        fitted = self._fitted(request, model)
         warnings = self.rules.take_warnings()
         if fitted.params != request.params or fitted.notes or warnings:
             yield DialsFitted(model, fitted.params, (*warnings, *fitted.notes))
@@ -303,7 +303,8 @@ class OpenAIBackend:
                 replace(request, params=fitted.params), include_usage=include_usage
             )
             content = encode_body(fitted.shape(body))
-            yield self._sent("POST", url, content)
+            headers = self._stream_headers()
+            yield self._sent("POST", url, content, headers)
             # One deadline for the headers and the first token, from the moment of sending.
             deadline = asyncio.get_running_loop().time() + self.first_token_timeout
             try:
@@ -311,10 +312,7 @@ class OpenAIBackend:
                     "POST",
                     url,
                     content=content,
-                    headers={
-                        **self._headers("text/event-stream"),
-                        "Content-Type": "application/json",
-                    },
+                    headers=headers,
                     timeout=self.timeout,
                 )
                 try:
@@ -365,6 +363,26 @@ class OpenAIBackend:
                 yield self._failed(self._transport_error(exc, url))
                 return
 
+    async def prepared(self, request: ChatRequest) -> RequestSent:
+        """What `stream` would send first for `request` now, without sending it: the
+        body encoded by the same code, the headers with the key shown as its variable.
+        (A body the server then refuses is adjusted and sent again: only `stream` knows.)"""
+        model = await self._model_for(request)
+        request = replace(request, model=model)
+        fitted = self._fitted(request, model)
+        body = self.request_body(replace(request, params=fitted.params))
+        content = encode_body(fitted.shape(body))
+        url = endpoint(self.base_url, self.chat_route)
+        return self._sent("POST", url, content, self._stream_headers())
+
+    def _fitted(self, request: ChatRequest, model: str) -> Fitted:
+        """The request's dials fitted to what `model` accepts (the rules table)."""
+        rule = self.rules.rule_for(model, self.protocol)
+        return fit(request.params, rule, model, request.last_dial)
+
+    def _stream_headers(self) -> dict[str, str]:
+        return {**self._headers("text/event-stream"), "Content-Type": "application/json"}
+
     def _refit(
         self,
         model: str,
@@ -410,6 +428,7 @@ class OpenAIBackend:
         """
         reply = reply or self._reply_reader()
         decoder = SSEDecoder()
+        sample = StreamSample()  # the first and last few events, for the inspector
         cap = self.limits.wire_bytes(max_tokens)
         received = 0
         waiting = True  # for the first token
@@ -429,6 +448,7 @@ class OpenAIBackend:
                             break
                 except StopAsyncIteration:
                     for sse in decoder.finish():
+                        sample.keep(sse)
                         for event in reply.take(sse):
                             yield event
                     break
@@ -438,6 +458,7 @@ class OpenAIBackend:
                     break
                 reply.note_bytes(piece)
                 for sse in decoder.feed(piece):
+                    sample.keep(sse)
                     for event in reply.take(sse):
                         if isinstance(event, Delta | Reasoning):
                             waiting = False
@@ -462,17 +483,35 @@ class OpenAIBackend:
             reply.fail(ErrorKind.INCOMPLETE, f"the connection was lost mid-reply ({detail})")
         finally:
             await pieces.aclose()
+        yield sample.events(self._mask)
         for event in reply.outcome():
             yield event
 
-    def _sent(self, method: str, url: str, content: bytes) -> RequestSent:
-        """What a view may show of a request: the body as sent, never the headers; the
-        URL without user:password or token-like query values. The key is not in the
-        body unless someone put it there, and then it is hidden too."""
+    def _sent(
+        self, method: str, url: str, content: bytes, headers: Mapping[str, str]
+    ) -> RequestSent:
+        """What a view may show of a request: the body as sent; the headers with the key
+        written as the variable it comes from (`$OPENAI_API_KEY`); the URL without
+        user:password or token-like query values. The key is not in the body unless
+        someone put it there, and then it is hidden too."""
         body = content.decode("utf-8")
         return RequestSent(
-            method, self._without_key(url_without_secrets(url)), self._without_key(body)
+            method,
+            self._without_key(url_without_secrets(url)),
+            self._without_key(body),
+            self._shown_headers(headers),
         )
+
+    def _shown_headers(self, headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+        # A key from the config file (or from nobody knows where) is shown masked.
+        variable = key_variable(self.protocol, self.api_key_hint, usual=False)
+        stand_in = f"${variable}" if variable else MASK
+        shown = []
+        for name, value in headers.items():
+            if self._api_key:
+                value = value.replace(self._api_key, stand_in)
+            shown.append((name, self._mask(value)))
+        return tuple(shown)
 
     # -- errors ------------------------------------------------------------------------
 

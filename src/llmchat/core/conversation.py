@@ -410,12 +410,14 @@ class Conversation:
         skip: int = 0,
         max_tokens: int | None = None,
         upto: str | None = None,
+        params: SamplingParams | None = None,
     ) -> ChatRequest:
         """The next request. `skip` leaves out the oldest history messages (never the
         system prompt); `max_tokens` clips the reply's reserve (see core.budget); `upto`
-        ends the history at that message (a retry asks it again)."""
+        ends the history at that message (a retry asks it again); `params` are other
+        dials than the session's (a replay with a preset)."""
         system = [WireMessage("system", self.info.system)] if self.info.system else []
-        params = self.params.in_range()
+        params = (params or self.params).in_range()
         if max_tokens is not None and max_tokens != params.max_tokens:
             params = replace(params, max_tokens=max_tokens)
         return ChatRequest(

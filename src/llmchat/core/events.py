@@ -1,9 +1,10 @@
 """Typed events a backend stream yields; the TUI, the headless mode and the store read them.
 
-A stream yields `Started`, then any number of `Delta`/`Reasoning`/`UsageReport`/
-`ServerTimings`, and ends with exactly one `Finished` or `Failed`. Before each HTTP
-request it makes (one, or more when it adjusts the body and sends it again) a backend
-yields `RequestSent`. A gateway may put `Retrying`, `Loading` and `FellBack` before
+A stream yields `Started`, then any number of `Delta`/`Reasoning`, then (once a 200
+stream was read) one `RawEvents`, `UsageReport`/`ServerTimings` when the server sent
+them, and ends with exactly one `Finished` or `Failed`. Before each HTTP request it
+makes (one, or more when it adjusts the body and sends it again) a backend yields
+`RequestSent`. A gateway may put `Retrying`, `Loading` and `FellBack` before
 `Started`.
 """
 
@@ -88,14 +89,17 @@ class RequestSent:
     """One HTTP request of a turn as it goes out: the exact body, byte for byte.
 
     Reported for every attempt (a body adjusted and sent again, a retry), so a view can
-    show what the server really received. The headers are never part of it (they carry
-    the API key), and the URL has no user:password and no token-like query values.
+    show what the server really received. The headers are shown with the API key
+    written as the variable it comes from (`Bearer $OPENAI_API_KEY`), never the key, and
+    the URL has no user:password and no token-like query values.
     """
 
     method: str
     url: str
     body: str
     """The JSON text sent, encoded as UTF-8 on the wire."""
+    headers: tuple[tuple[str, str], ...] = ()
+    """Name and value of each header, the key masked (see above)."""
 
     def payload(self) -> Any:
         """The body, parsed."""
@@ -164,6 +168,19 @@ class ServerTimings:
 
 
 @dataclass(frozen=True, slots=True)
+class RawEvents:
+    """The first and last few server-sent events of a reply as received (each cut to a
+    few KB, secrets masked), for the request inspector. Emitted once, just before the
+    reply's usage and final event. Server text: show it only through `safe_text`."""
+
+    first: tuple[str, ...]
+    last: tuple[str, ...]
+    """The last few, after `first` (none repeated); those between are not kept."""
+    total: int
+    """Events the reply carried in all."""
+
+
+@dataclass(frozen=True, slots=True)
 class Retrying:
     attempt: int
     delay_s: float
@@ -208,6 +225,7 @@ StreamEvent = (
     | Reasoning
     | UsageReport
     | ServerTimings
+    | RawEvents
     | Retrying
     | Loading
     | FellBack

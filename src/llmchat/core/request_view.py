@@ -12,13 +12,14 @@ import re
 import shlex
 from dataclasses import dataclass
 
-from llmchat.core.events import RequestSent
+from llmchat.core.events import RawEvents, RequestSent, ServerTimings, UsageReport
 from llmchat.core.model_rules import Protocol
 from llmchat.core.request import ChatRequest
 
 PRETTY_LINES = 2000
 """Lines of a pretty-printed body shown; the rest is folded (the copy is whole)."""
 _NAMED_VARIABLE = re.compile(r"environment variable ([A-Za-z_][A-Za-z0-9_]*)")
+_BARE_VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")
 KEY_VARIABLES: dict[Protocol, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
@@ -71,11 +72,15 @@ def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> l
     return lines
 
 
-def key_variable(protocol: Protocol, key_source: str | None) -> str | None:
+def key_variable(protocol: Protocol, key_source: str | None, *, usual: bool = True) -> str | None:
     """The environment variable the key comes from, for a command to show: the one the
-    config named, else the protocol's usual one. Never the key."""
+    config named, else (`usual`) the protocol's usual one. Never the key."""
     named = _NAMED_VARIABLE.search(key_source or "")
-    return named.group(1) if named else KEY_VARIABLES.get(protocol)
+    if named:
+        return named.group(1)
+    if key_source and _BARE_VARIABLE.fullmatch(key_source):
+        return key_source
+    return KEY_VARIABLES.get(protocol) if usual else None
 
 
 def curl_command(sent: SentBody, protocol: Protocol, key_variable: str | None) -> str:
@@ -93,3 +98,44 @@ def curl_command(sent: SentBody, protocol: Protocol, key_variable: str | None) -
     while end in sent.body.splitlines():
         end += "_END"
     return " ".join(parts) + f" --data-binary @- <<'{end}'\n{sent.body}\n{end}\n"
+
+
+def header_lines(headers: tuple[tuple[str, str], ...]) -> str:
+    """`Name: value` a line each, as sent (the key already written as its variable)."""
+    return "\n".join(f"{name}: {value}" for name, value in headers)
+
+
+def usage_lines(usage: UsageReport | None, timings: ServerTimings | None) -> list[str]:
+    """The usage and the server's timings, as the server reported them."""
+    if usage is None:
+        lines = ["Usage: the server reported none (the counts shown are estimates)."]
+    else:
+        lines = [
+            f"Usage as received: {usage.prompt_tokens:,} prompt tokens "
+            f"({usage.cached_tokens:,} from the cache, {usage.cache_write_tokens:,} written "
+            f"to it), {usage.completion_tokens:,} completion tokens."
+        ]
+    if timings is not None:
+        shown = [
+            f"{label} {value:g}"
+            for label, value in (
+                ("prompt_n", timings.prompt_n),
+                ("prompt_ms", timings.prompt_ms),
+                ("predicted_n", timings.predicted_n),
+                ("predicted_ms", timings.predicted_ms),
+                ("cache_n", timings.cache_n),
+            )
+            if value is not None
+        ]
+        lines.append("Server timings as received: " + ", ".join(shown) + ".")
+    return lines
+
+
+def raw_events_heading(raw: RawEvents) -> str:
+    kept = len(raw.first) + len(raw.last)
+    if raw.total <= kept:
+        return f"The reply's stream events as received: all {raw.total}."
+    return (
+        f"The reply's stream events as received: the first {len(raw.first)} and the last "
+        f"{len(raw.last)} of {raw.total:,} (comments and keep-alives are not kept)."
+    )

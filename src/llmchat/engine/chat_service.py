@@ -27,10 +27,14 @@ from llmchat.core.events import (
     Failed,
     Finished,
     Probabilities,
+    RawEvents,
     RequestSent,
+    ServerTimings,
     StreamEvent,
+    UsageReport,
 )
 from llmchat.core.messages import ImageRef, Message, Role, Status
+from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireImage, WireMessage
 from llmchat.core.structured import check_reply
 from llmchat.core.token_probs import FLOOR, TokenProb
@@ -89,6 +93,8 @@ class ChatService:
         self.checkpoints: ReplyCheckpoints | None = None
         """The streaming reply's checkpoints: flush them before a signal ends the app."""
         self._interrupted = False
+        self._replayed: dict[str, Gateway] = {}
+        """Backends a reply was replayed on, by name (their replies are priced by them)."""
         self._told: set[str] = set()
         """Notes on fitted dials already told: a clamp is said once, not every turn."""
         self.probabilities = 0
@@ -192,6 +198,73 @@ class ChatService:
         request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
         return await self._run(request, plan, asked.id, report)
 
+    async def next_request(self, draft: str) -> TurnRequest | str:
+        """The request `send(draft)` would make now, planned and encoded by the same
+        code, with nothing saved and nothing sent; or why it would be refused."""
+        model = self._model()
+        asked = WireMessage("user", draft)
+        pending = (*self.conversation.build_request(model).messages, asked)
+        try:
+            plan = self._plan(pending)
+        except DoesNotFit as exc:
+            return await self._refusal(exc, draft)
+        request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
+        request = replace(
+            request,
+            messages=(*request.messages, asked),
+            probabilities=self._asked_for(self.gateway),
+        )
+        prepared = await self.gateway.prepared(request)
+        if isinstance(prepared, ChatError):
+            return f"{self.gateway.name} cannot say what it would send: {prepared.one_line()}"
+        return TurnRequest(self._planned(request, plan), sent=(prepared,))
+
+    def _planned(
+        self, request: ChatRequest, plan: RequestPlan, params: SamplingParams | None = None
+    ) -> RequestPlanned:
+        counter = self.meter.counter
+        clipped = plan.max_tokens < (params or self.conversation.params).max_tokens
+        tokens = counter.count_prompt(request.messages).tokens
+        return RequestPlanned(request, plan.skip, clipped, tokens, counter.tokenizer)
+
+    async def replay(
+        self,
+        reply: Message,
+        report: Reporter,
+        *,
+        gateway: Gateway | None = None,
+        params: SamplingParams | None = None,
+    ) -> Message | None:
+        """Ask the question `reply` answered again through `gateway` (another backend or
+        model) and/or with `params` (a preset): the new reply is its sibling, the thread
+        follows it, and it records the backend, model and dials that answered. The
+        session's own backend and dials stay as they are for the next turn. The request
+        is planned for the target's window. None if `reply` answers no user message."""
+        asked = next((m for m in self.conversation.messages if m.id == reply.parent), None)
+        if asked is None or asked.role is not Role.USER:
+            return None
+        target = gateway or self.gateway
+        params = (params or self.conversation.params).in_range()
+        before = self.conversation.position
+        self.conversation.branch_from(asked.id)
+        model = self._model() if target is self.gateway else target.model
+        pending = self.conversation.build_request(model, params=params).messages
+        try:
+            if target is self.gateway:
+                plan = self._plan(pending, params.max_tokens)
+            else:
+                plan = await _plan_for(target, pending, params.max_tokens, self.meter.threshold)
+        except DoesNotFit as exc:
+            self.conversation.return_to(before)
+            await report(Refused(f"Not replayed: too long for {target.name}: {exc}."))
+            return None
+        request = self.conversation.build_request(
+            model, skip=plan.skip, max_tokens=plan.max_tokens, params=params
+        )
+        if target is not self.gateway:
+            self._replayed[target.name] = target
+        return await self._run(request, plan, asked.id, report, gateway=target, params=params)
+
     async def resample(
         self, reply: Message, index: int, token: str, report: Reporter
     ) -> Message | None:
@@ -272,11 +345,11 @@ class ChatService:
             f"({self.meter.threshold:.0%} of the {window:,}-token window)."
         )
 
-    def _plan(self, pending: tuple[WireMessage, ...]) -> RequestPlan:
+    def _plan(self, pending: tuple[WireMessage, ...], max_tokens: int | None = None) -> RequestPlan:
         return plan_request(
             pending,
             self.meter.counter,
-            max_tokens=self.conversation.params.max_tokens,
+            max_tokens=self.conversation.params.max_tokens if max_tokens is None else max_tokens,
             window=self.meter.window,
             threshold=self.meter.threshold,
         )
@@ -290,33 +363,40 @@ class ChatService:
         *,
         stream: Callable[[ChatRequest], AsyncGenerator[StreamEvent, None]] | None = None,
         resampled_at: int | None = None,
+        gateway: Gateway | None = None,
+        params: SamplingParams | None = None,
     ) -> Message:
         """Stream the reply to `request` (by default through the gateway's retries and
         fallbacks; `stream` for another way of asking, as resampling does), saving and
-        reporting it as it comes."""
-        request = replace(request, probabilities=self._asked_for(self.gateway))
-        planned = RequestPlanned(
-            request, plan.skip, plan.max_tokens < self.conversation.params.max_tokens
-        )
+        reporting it as it comes. `gateway` and `params`: a replay's, when they are not
+        the session's."""
+        asking_at = gateway or self.gateway
+        request = replace(request, probabilities=self._asked_for(asking_at))
+        planned = self._planned(request, plan, params)
         self.last_request = TurnRequest(planned)
         await report(planned)
         turn = self.turn = Turn(
-            self.conversation.params, parent=parent, asked_alternatives=request.probabilities
+            params or self.conversation.params,
+            parent=parent,
+            asked_alternatives=request.probabilities,
         )
         turn.resampled_at = resampled_at
         # Saved as it streams (about once a second, only the new text): a crash or
         # kill -9 loses at most a second of it.
         saving = self.checkpoints = ReplyCheckpoints(self.conversation, parent)
         try:
-            if stream is None:
-                replan = self._replanner(request, plan, parent)
-                asking = self.gateway.stream(request, replan=replan)
-            else:
+            if stream is not None:
                 asking = stream(request)
+            else:
+                # A replay goes where it was sent, its fallbacks asked the same request.
+                replan = self._replanner(request, plan, parent) if gateway is None else None
+                asking = asking_at.stream(request, replan=replan)
             async with aclosing(asking) as events:
                 async for event in events:
                     if isinstance(event, RequestSent):
                         self.last_request = self.last_request.with_sent(event)
+                    elif isinstance(event, DialsFitted | RawEvents | UsageReport | ServerTimings):
+                        self.last_request = self.last_request.with_reply_event(event)
                     if isinstance(event, DialsFitted):
                         untold = tuple(n for n in event.notes if _gist(n) not in self._told)
                         self._told.update(_gist(n) for n in untold)
@@ -361,6 +441,8 @@ class ChatService:
         if self.last_request is not None:  # the plan the reply answered (a fallback's own)
             self.prompts_sent[message.id] = _prompt_sent(self.last_request.planned)
         self.checkpoints = None
+        if self.last_request is not None:
+            self.last_request = replace(self.last_request, reply=message)
         checked = None
         if request.schema is not None and message.status is Status.COMPLETE:
             checked = check_reply(message.content, request.schema)
@@ -375,7 +457,7 @@ class ChatService:
         """Whether the backend that wrote `message` charges nothing for it: a reply from
         a fallback is priced by the fallback (a paid one behind a free local primary
         costs money)."""
-        for gateway in self.gateway.chain()[1:]:
+        for gateway in (*self.gateway.chain()[1:], *self._replayed.values()):
             if message.backend is not None and message.backend == gateway.name:
                 return gateway.free
         return self.gateway.free
@@ -485,6 +567,17 @@ def _listed_window(gateway: Gateway) -> int | None:
     from llmchat.core.model_info import context_window
 
     return context_window(gateway.model)
+
+
+async def _plan_for(
+    gateway: Gateway, pending: tuple[WireMessage, ...], max_tokens: int, threshold: float
+) -> RequestPlan:
+    """The plan for another backend than the session's: its window (config, server or
+    model table; unknown: nothing left out), its model's counter. Raises DoesNotFit."""
+    told = await gateway.context_window()
+    window = told.tokens if told else await asyncio.to_thread(_listed_window, gateway)
+    counter = await _counter_for(gateway.model)
+    return plan_request(pending, counter, max_tokens=max_tokens, window=window, threshold=threshold)
 
 
 async def _counter_for(model: str) -> TokenCounter:

@@ -36,6 +36,10 @@ class RequestPlanned:
     """Oldest history messages left out so the request fits the window."""
     reserve_clipped: bool
     """max_tokens was lowered to what the window has left."""
+    prompt_tokens: int | None = None
+    """The prompt's tokens as the plan counted them (None: not counted)."""
+    counted_by: str = ""
+    """What counted them: "tiktoken o200k_base", or "estimate"."""
 
 
 @dataclass(frozen=True, slots=True)

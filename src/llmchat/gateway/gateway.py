@@ -25,6 +25,7 @@ from llmchat.core.events import (
     FellBack,
     Loading,
     Reasoning,
+    RequestSent,
     Retrying,
     Started,
     StreamEvent,
@@ -348,6 +349,16 @@ class Gateway:
         if error.retryable and wait is not None and wait > self.policy.max_retry_after_s:
             return replace(error, message=f"{error.message} (retry in {wait:.0f} s)")
         return error
+
+    async def prepared(self, request: ChatRequest) -> RequestSent | ChatError:
+        """What this backend would be sent for `request` now (nothing is sent; a model
+        left to the server is asked of it once), or why it cannot say. The server is
+        asked what it is first, as a send would (a llama-server's body has its extras)."""
+        await self.discover()
+        try:
+            return await self.backend.prepared(request)
+        except BackendError as exc:
+            return exc.error
 
     async def list_models(self) -> list[str]:
         """The model ids the server offers, as listed (raw: show them neutralised); []

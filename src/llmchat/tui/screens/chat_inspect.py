@@ -44,10 +44,24 @@ class InspectViews:
         chat.app.push_screen(InspectChooser(INSPECT_CHOICES), picked)
 
     def request(self) -> None:
-        from llmchat.tui.screens.request_inspector import RequestInspector
+        """The last request and, on `n`, the next one for the draft as typed; `r`/`p`
+        close it to replay the last request elsewhere (see chat_replay.py)."""
+        from llmchat.tui.screens.request_inspector import Replay, RequestInspector
 
         chat = self.chat
-        chat.app.push_screen(RequestInspector(chat.service.last_request, chat.context.gateway))
+        last = chat.service.last_request
+        draft = chat.attach.draft(chat.query_one(PromptInput).text)  # text files inlined
+
+        def replay(how: Replay | None) -> None:
+            if how is not None and last is not None and last.reply is not None:
+                from llmchat.tui.screens.chat_replay import ReplayFlow
+
+                ReplayFlow(chat).choose(how, last.reply)
+
+        inspector = RequestInspector(
+            last, chat.context.gateway, lambda: chat.service.next_request(draft)
+        )
+        chat.app.push_screen(inspector, replay)
 
     def tokens(self) -> None:
         """The focused message, else the draft (with its files), else the last message."""
@@ -55,7 +69,7 @@ class InspectViews:
 
         chat = self.chat
         focused = chat.query_one(ConversationView).focused_message
-        draft = chat.query_one(PromptInput).text
+        draft = chat.attach.draft(chat.query_one(PromptInput).text)  # text files inlined
         thread = chat.conversation.thread()
         if focused is not None:
             what, text = f"The focused {focused.role} message", focused.content

@@ -96,7 +96,7 @@ class MessageActions:
 
     # -- showing another part of the tree --------------------------------------------------
 
-    async def _trim_after(self, keep: str | None) -> None:
+    async def trim_after(self, keep: str | None) -> None:
         """Show the thread only down to message `keep` (nothing for None): a new branch
         is about to be shown from there."""
         thread = self.chat.conversation.thread()
@@ -194,7 +194,7 @@ class MessageActions:
         edited, self.editing = self.editing, None
         assert edited is not None
         self.chat.refresh_bindings()
-        await self._trim_after(edited.parent)
+        await self.trim_after(edited.parent)
         self.chat.turns.start(
             lambda report: self.chat.service.edit(edited, text, report), mount_now=False
         )
@@ -206,7 +206,7 @@ class MessageActions:
         reply = self._target(Role.ASSISTANT)
         if reply is None or reply.parent is None:
             return
-        await self._trim_after(reply.parent)
+        await self.trim_after(reply.parent)
         self.chat.turns.start(
             lambda report: self.chat.service.regenerate(reply, report), mount_now=True
         )
@@ -223,7 +223,7 @@ class MessageActions:
         if cannot is not None:  # said before the thread below is taken down
             self.chat.notify(f"Not resampled: {cannot}.", severity="warning", markup=False)
             return
-        await self._trim_after(reply.parent)
+        await self.trim_after(reply.parent)
         self.chat.turns.start(
             lambda report: self.chat.service.resample(reply, index, token, report),
             mount_now=True,

@@ -65,11 +65,12 @@ class TurnDisplay:
     def streaming(self) -> bool:
         return self.worker is not None and self.worker.is_running
 
-    def start(self, run: TurnRun, *, mount_now: bool) -> None:
+    def start(self, run: TurnRun, *, mount_now: bool, replay: bool = False) -> None:
         """Run one turn in a worker; the views follow the engine's events. A new message
         mounts its views once the engine has accepted it (a refusal keeps the prompt);
-        a retry mounts the reply's view at once."""
-        turn = _ShownTurn(ReplyView())
+        a retry mounts the reply's view at once. A `replay` goes to another backend or
+        model on purpose: it is no fallback, and the session's model stays shown."""
+        turn = _ShownTurn(ReplyView(), replay=replay)
         if mount_now:
             self._mount(turn)
         self.worker = self.chat.run_worker(
@@ -112,9 +113,11 @@ class TurnDisplay:
                 await view.feed(text)
             case Reasoning():
                 view.show_progress("thinking…")
-            case Started(backend=backend, model=model):
+            case Started(backend=backend, model=model) if not turn.replay:
                 status.show(state="streaming", model=model)
                 self.chat.breaker_watch.started(backend)
+            case Started():
+                status.show(state="streaming")
             case Retrying(attempt=n, delay_s=delay, reason=reason):
                 view.show_progress(f"retry {n} in {delay:.1f} s — {one_line(reason)}")
             case Loading(message=text):
@@ -249,8 +252,9 @@ def stalled_state(quiet_s: float, limit_s: float | None) -> str:
 class _ShownTurn:
     """A turn's views on screen, and when it last drew its progress."""
 
-    def __init__(self, view: ReplyView) -> None:
+    def __init__(self, view: ReplyView, *, replay: bool = False) -> None:
         self.view = view
+        self.replay = replay
         self.mounted = asyncio.Event()
         self.last_status = 0.0
         self.last_yield = time.perf_counter()

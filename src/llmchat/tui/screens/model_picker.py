@@ -63,16 +63,21 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
     BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="model_picker.cancel")]
 
     def __init__(
-        self, backends: Sequence[tuple[str, Gateway | None]], current: ModelChoice
+        self,
+        backends: Sequence[tuple[str, Gateway | None]],
+        current: ModelChoice,
+        *,
+        question: str = "Switch to which model? (Enter switches, Esc cancels)",
     ) -> None:
         super().__init__()
+        self._question = question
         self._backends = list(backends)
         self._current = current
         self._choices: list[ModelChoice | None] = []
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Switch to which model? (Enter switches, Esc cancels)")
+            yield Label(self._question)
             yield OptionList(Option(Content("asking the servers for their models…")), id="models")
 
     def on_mount(self) -> None:

@@ -1,13 +1,18 @@
-"""`inspect: request`: the exact body of the last request, each attempt as it went out,
-what the window policy left out, and the same request as a curl command.
+"""`inspect: request`: the last request and the next one. For each, the exact body
+(pretty or as sent) with its size in bytes and tokens, the headers with the key written
+as its variable, what the window policy left out; for the last, the reply side too: its
+facts, usage and timings as received, its first and last raw stream events. `c` copies
+the request shown as a curl command; `r` and `p` replay the last request elsewhere.
 
-The bodies are the bytes the backend sent (`RequestSent`), shown through `visible()`:
-a conversation may hold anything, and it reaches the terminal only made harmless.
+Everything shown that did not come from llmchat (bodies, server events, names) goes
+through `visible()`: a conversation may hold anything, and it reaches the terminal only
+made harmless.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Literal
 
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -16,12 +21,16 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from llmchat.core.reply_facts import reply_meta
 from llmchat.core.request_view import (
     PRETTY_LINES,
     SentBody,
     curl_command,
+    header_lines,
     key_variable,
     plan_summary,
+    raw_events_heading,
+    usage_lines,
 )
 from llmchat.core.safe_text import visible
 from llmchat.tui.clipboard import copy_text
@@ -30,8 +39,14 @@ if TYPE_CHECKING:
     from llmchat.engine.turn_request import TurnRequest
     from llmchat.gateway.gateway import Gateway
 
+Upcoming = Callable[[], Awaitable["TurnRequest | str"]]
+"""Plans and encodes the request the draft would make now (or says why it would not go)."""
+Replay = Literal["model", "preset"]
+"""What the inspector was closed to do: replay the last request with another backend
+or model, or with a preset."""
 
-class RequestInspector(ModalScreen[None]):
+
+class RequestInspector(ModalScreen[Replay | None]):
     DEFAULT_CSS = """
     RequestInspector { align: center middle; }
     RequestInspector > VerticalScroll {
@@ -43,14 +58,23 @@ class RequestInspector(ModalScreen[None]):
     """
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Close", id="inspector.close"),
+        Binding("n", "toggle_next", "Last / next", id="inspector.next"),
         Binding("c", "copy_curl", "Copy as curl", id="inspector.curl"),
         Binding("m", "toggle_minified", "Pretty / as sent", id="inspector.minified"),
+        Binding("r", "replay('model')", "Replay elsewhere", id="inspector.replay"),
+        Binding("p", "replay('preset')", "Replay with a preset", id="inspector.replay_preset"),
     ]
 
-    def __init__(self, last: TurnRequest | None, gateway: Gateway) -> None:
+    def __init__(
+        self, last: TurnRequest | None, gateway: Gateway, upcoming: Upcoming | None = None
+    ) -> None:
         super().__init__()
         self.last = last
         self.gateway = gateway
+        self._upcoming = upcoming
+        self.next: TurnRequest | str | None = None
+        """The next request once compiled (a str: why it would not be sent)."""
+        self.showing_next = False
         self.minified = False
 
     def compose(self) -> ComposeResult:
@@ -58,29 +82,88 @@ class RequestInspector(ModalScreen[None]):
             yield from self._sections()
         yield Footer()
 
+    # -- what is shown ---------------------------------------------------------------------
+
     def _sections(self) -> list[Static]:
+        if self.showing_next:
+            return self._next_sections()
         last = self.last
         if last is None:
-            return [Static(Content("No request yet: send a message, then look again."))]
-        planned = last.planned
+            return [
+                Static(Content("No request yet: send a message, or n for the next one.")),
+            ]
         shown = [Static(Content("The last request"), classes="heading")]
-        summary = plan_summary(planned.request, planned.skipped, planned.reserve_clipped)
-        shown.append(Static(Content(visible("\n".join(summary)))))
-        if not last.sent:
-            shown.append(Static(Content("Nothing went out: the server could not be reached.")))
-        for n, sent in enumerate(map(SentBody.of, last.sent), 1):
-            attempt = f"Attempt {n} of {len(last.sent)}: " if len(last.sent) > 1 else ""
-            head = f"{attempt}{sent.method} {sent.url} · {sent.size:,} bytes"
-            shown.append(Static(Content(visible(head)), classes="heading"))
-            shown.append(Static(Content(self._body(sent)), classes="body"))
-        shown.append(
-            Static(
-                Content(
-                    "Headers: Content-Type, and the key from its variable (never shown). "
-                    "c copies the last attempt as a curl command; m shows it as sent."
-                )
-            )
+        shown += self._request(last)
+        shown += self._reply_side(last)
+        shown.append(Static(Content(self._keys())))
+        return shown
+
+    def _next_sections(self) -> list[Static]:
+        heading = Static(
+            Content("The next request: what llmchat would send now for the draft as typed"),
+            classes="heading",
         )
+        upcoming = self.next
+        if upcoming is None:
+            return [heading, Static(Content("Compiling it…"))]
+        if isinstance(upcoming, str):
+            return [heading, Static(Content(visible(upcoming)))]
+        shown = [heading]
+        messages = upcoming.planned.request.messages
+        if messages and not messages[-1].content and not messages[-1].images:
+            empty = "The draft is empty: your message goes where the empty one is below."
+            shown.append(Static(Content(empty)))
+        shown += self._request(upcoming)
+        shown.append(Static(Content(self._keys())))
+        return shown
+
+    def _keys(self) -> str:
+        which = "last" if self.showing_next else "next"
+        return (
+            f"n shows the {which} request; c copies the one shown as a curl command; "
+            "m shows it as sent; r replays the last request with another backend or "
+            "model, p with a preset."
+        )
+
+    def _request(self, request: TurnRequest) -> list[Static]:
+        planned = request.planned
+        summary = plan_summary(planned.request, planned.skipped, planned.reserve_clipped)
+        if planned.prompt_tokens is not None:
+            exact = "" if planned.counted_by.startswith("tiktoken") else "≈"
+            summary.append(
+                f"The prompt is {exact}{planned.prompt_tokens:,} tokens "
+                f"(counted by {planned.counted_by or 'an estimate'})."
+            )
+        if request.fitted:
+            summary.append("Fitted to the model before sending (the body shows the result):")
+            summary += [f"  {note}" for note in request.fitted]
+        shown = [Static(Content(visible("\n".join(summary))))]
+        if not request.sent:
+            shown.append(Static(Content("Nothing went out: the server could not be reached.")))
+        for n, sent in enumerate(request.sent, 1):
+            body = SentBody.of(sent)
+            attempt = f"Attempt {n} of {len(request.sent)}: " if len(request.sent) > 1 else ""
+            head = f"{attempt}{body.method} {body.url} · {body.size:,} bytes"
+            shown.append(Static(Content(visible(head)), classes="heading"))
+            if sent.headers:
+                shown.append(Static(Content(visible(header_lines(sent.headers))), classes="body"))
+            shown.append(Static(Content(self._body(body)), classes="body"))
+        return shown
+
+    def _reply_side(self, last: TurnRequest) -> list[Static]:
+        shown = [Static(Content("The reply"), classes="heading")]
+        if last.reply is None and last.raw is None:
+            shown.append(Static(Content("No reply has come for it yet.")))
+            return shown
+        lines = [reply_meta(last.reply)] if last.reply is not None else []
+        lines += usage_lines(last.usage, last.timings)
+        shown.append(Static(Content(visible("\n".join(lines)))))
+        if last.raw is not None:
+            shown.append(Static(Content(raw_events_heading(last.raw)), classes="heading"))
+            first, rest = last.raw.first, last.raw.last
+            between = last.raw.total - len(first) - len(rest)
+            texts = [*first, *([f"⋯ {between:,} events not kept ⋯"] if between else []), *rest]
+            shown.append(Static(Content(visible("\n\n".join(texts))), classes="body"))
         return shown
 
     def _body(self, sent: SentBody) -> str:
@@ -91,17 +174,49 @@ class RequestInspector(ModalScreen[None]):
             text = "\n".join(lines[:PRETTY_LINES]) + f"\n⋯ {more:,} more lines (the copy is whole)"
         return visible(text)
 
+    async def _show_again(self) -> None:
+        scroll = self.query_one(VerticalScroll)
+        await scroll.remove_children()
+        await scroll.mount_all(self._sections())
+
+    # -- keys ------------------------------------------------------------------------------
+
     async def action_copy_curl(self) -> None:
-        if self.last is None or not self.last.sent:
-            self.notify("Nothing was sent yet.", timeout=3)
+        shown = self.next if self.showing_next else self.last
+        if shown is None or isinstance(shown, str) or not shown.sent:
+            self.notify("Nothing to copy yet.", timeout=3)
             return
-        sent = SentBody.of(self.last.sent[-1])
+        sent = SentBody.of(shown.sent[-1])
         protocol = self.gateway.protocol
         variable = key_variable(protocol, self.gateway.key_source)
         await copy_text(self.app, curl_command(sent, protocol, variable), "the request as curl")
 
     async def action_toggle_minified(self) -> None:
         self.minified = not self.minified
-        scroll = self.query_one(VerticalScroll)
-        await scroll.remove_children()
-        await scroll.mount_all(self._sections())
+        await self._show_again()
+
+    async def action_toggle_next(self) -> None:
+        self.showing_next = not self.showing_next
+        await self._show_again()
+        if self.showing_next and self._upcoming is not None:
+            self.run_worker(
+                self._compile_next(self._upcoming),
+                group="next-request",
+                exclusive=True,
+                exit_on_error=False,
+                description="compile the request the draft would make",
+            )
+
+    async def _compile_next(self, upcoming: Upcoming) -> None:
+        try:
+            self.next = await upcoming()
+        except Exception as exc:  # a view: say it, never take the app down
+            self.next = f"The next request could not be compiled: {exc}"
+        if self.showing_next:
+            await self._show_again()
+
+    def action_replay(self, how: Replay) -> None:
+        if self.last is None or self.last.reply is None:
+            self.notify("No reply to replay yet.", timeout=3)
+            return
+        self.dismiss(how)

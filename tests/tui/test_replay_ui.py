@@ -1,0 +1,119 @@
+"""Replay from the request inspector: `r` picks another backend or model, `p` a preset;
+the reply streams in as a sibling of the original, then both show side by side with
+their facts lines. Two loopback servers that answer differently."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.widgets import OptionList
+
+from llmchat.core.messages import Role
+from llmchat.tui.app import LlmChatApp
+from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.screens.model_picker import ModelChoice, ModelPicker
+from llmchat.tui.screens.preset_picker import PresetPicker
+from llmchat.tui.screens.replay_comparison import ReplayComparison
+from llmchat.tui.screens.request_inspector import RequestInspector
+from llmchat.tui.widgets.status_bar import StatusBar
+from tests.support.openai_server import OpenAIServer, Script
+from tests.tui.helpers import only_session
+from tests.tui.test_model_switch import app_for, choose, send, two_backends
+
+HOSTILE = "beta \x1b[31m[@click=app.quit]red[/] says hello"
+
+
+async def settle(app: LlmChatApp, chat: ChatScreen) -> None:
+    worker = chat.reply_worker
+    if worker is not None:
+        await worker.wait()
+    await app.workers.wait_for_complete()
+
+
+async def open_inspector(app: LlmChatApp, pilot) -> RequestInspector:  # type: ignore[no-untyped-def]
+    commands = {c.title: c for c in app.get_system_commands(app.screen)}
+    await commands["inspect: request"].callback()
+    await pilot.pause()
+    assert isinstance(app.screen, RequestInspector)
+    return app.screen
+
+
+def shown(screen: object) -> str:
+    return "\n".join(str(s.render()) for s in screen.query("Static"))  # type: ignore[attr-defined]
+
+
+async def test_replay_on_another_backend_shows_both_replies_side_by_side(home: Path) -> None:
+    with (
+        OpenAIServer(models=("a-one",)) as alpha,
+        OpenAIServer(models=("b-one",)) as beta,
+    ):
+        alpha.push(Script(reply="alpha says hi"))
+        beta.push(Script(reply=HOSTILE))
+        app = app_for(two_backends(alpha, beta))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause()
+            chat = app.screen
+            assert isinstance(chat, ChatScreen)
+            await send(pilot, "hello?")
+            await settle(app, chat)
+            await open_inspector(app, pilot)
+            await pilot.press("r")
+            await pilot.pause()
+            picker = app.screen
+            assert isinstance(picker, ModelPicker)
+            await picker.workers.wait_for_complete()
+            await pilot.pause()
+            await choose(pilot, picker, ModelChoice("beta", "b-one"))
+            await settle(app, chat)
+            await pilot.pause()
+            comparison = app.screen
+            assert isinstance(comparison, ReplayComparison)
+            text = shown(comparison)
+            assert "alpha says hi" in text
+            assert "beta" in text and "b-one" in text and "a-one" in text
+            assert "\x1b" not in text  # the hostile reply is shown harmless
+            assert app.is_running  # and its action syntax ran nothing
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen is chat
+            assert chat.service.gateway.name == "alpha"  # the session stays on alpha
+            facts = chat.query_one(StatusBar).facts
+            assert facts.model == "a-one"
+            assert chat.breaker_watch.alarm() is None  # a replay is no fallback
+    assert [r.body["model"] for r in beta.chat_requests] == ["b-one"]
+    session = only_session()
+    replies = [m for m in session.messages if m.role is Role.ASSISTANT]
+    assert [(m.backend, m.model) for m in replies] == [("alpha", "a-one"), ("beta", "b-one")]
+    assert replies[0].parent == replies[1].parent  # siblings
+    assert replies[1].content == HOSTILE  # stored exactly as sent
+
+
+async def test_replay_with_a_preset_sends_its_dials(home: Path) -> None:
+    with OpenAIServer(models=("a-one",)) as alpha, OpenAIServer() as beta:
+        alpha.push(Script(reply="first answer"), Script(reply="second answer"))
+        app = app_for(two_backends(alpha, beta))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause()
+            chat = app.screen
+            assert isinstance(chat, ChatScreen)
+            await send(pilot, "hello?")
+            await settle(app, chat)
+            await open_inspector(app, pilot)
+            await pilot.press("p")
+            await pilot.pause()
+            picker = app.screen
+            assert isinstance(picker, PresetPicker)
+            names = [p.name for p in picker.presets]
+            picker.query_one(OptionList).highlighted = names.index("SQL / schema mapping")
+            await pilot.press("enter")
+            await pilot.pause()
+            await settle(app, chat)
+            await pilot.pause()
+            assert isinstance(app.screen, ReplayComparison)
+            assert "second answer" in shown(app.screen)
+            assert "T 0.00" in shown(app.screen)
+            assert "Replayed with the preset SQL / schema mapping" in shown(app.screen)
+            dials = chat.conversation.params
+    first, second = (r.body for r in alpha.chat_requests)
+    assert second["temperature"] == 0.0 and first["temperature"] == dials.temperature
+    assert dials.temperature != 0.0  # the session's own dials are untouched
