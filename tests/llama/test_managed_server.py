@@ -11,13 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from llmchat.config import Config
+from llmchat.config import CliOverrides, Config, resolve_backend
 from llmchat.core.messages import Status
 from llmchat.core.params import SamplingParams
+from llmchat.launch import build_launch, with_local_server
 from llmchat.paths import AppPaths
 from llmchat.store import list_sessions, load_session
+from llmchat.tui.app import LlmChatApp
 from llmchat.tui.screens.chat import ChatScreen
+from llmchat.tui.screens.starting import StartingScreen
 from llmchat.tui.widgets.context_gauge import ContextGauge
+from llmchat.tui.widgets.prompt_input import PromptInput
 from llmchat.tui.widgets.reply_view import ReplyView
 from tests.tui.helpers import chat_app, wait_for_reply
 
@@ -128,3 +132,29 @@ def test_with_nothing_configured_the_bundled_model_answers(tmp_path: Path) -> No
     assert out.strip()
     cache = AppPaths.from_env({"LLMCHAT_HOME": str(tmp_path)}).cache_dir
     assert (cache / "models" / "gemma-3-270m-q4_k_m.gguf").is_file()
+
+
+async def test_what_is_typed_while_the_model_loads_becomes_the_draft(
+    gemma_file: Path, home: Path
+) -> None:
+    config = Config(sampling=SamplingParams(temperature=0.0, max_tokens=6))
+    resolution, local = with_local_server(resolve_backend(config, {}, CliOverrides()), gemma_file)
+    app = LlmChatApp(build_launch(resolution, config, [], None, local))
+    try:
+        async with app.run_test() as pilot:
+            assert isinstance(app.screen, StartingScreen)
+            await pilot.press(*"Hi there", "backspace")  # before the server is up
+            shown = str(app.screen.query_one("#starting-typed").render())
+            assert "Kept as your message" in shown and "Hi ther" in shown
+            for _ in range(600):  # the server starting (never a time asserted)
+                if isinstance(app.screen, ChatScreen):
+                    break
+                await pilot.pause(0.1)
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, ChatScreen)
+            assert screen.query_one(PromptInput).text == "Hi ther"  # nothing sent by itself
+            assert screen.conversation.messages == []
+    finally:
+        assert local is not None
+        local.server.stop()

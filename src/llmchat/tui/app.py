@@ -176,7 +176,19 @@ class LlmChatApp(KeysInOrderApp):
 
     def _local_server_up(self, ready: bool | None) -> None:
         if ready:
+            from llmchat.tui.screens.starting import StartingScreen
+
+            typed = self.screen.typed if isinstance(self.screen, StartingScreen) else ""
             self.push_screen(self._first_screen())
+            if typed:
+                self.call_after_refresh(self._type_ahead, typed)
+
+    def _type_ahead(self, typed: str) -> None:
+        """What was typed while the model loaded, into the chat's message box."""
+        from llmchat.tui.widgets.prompt_input import PromptInput
+
+        for prompt in self.screen.query(PromptInput):
+            prompt.insert(typed)
 
     def _chat_screen(self, session_id: str | None, at_message: str | None = None) -> Screen[None]:
         from llmchat.tui.screens.chat import ChatScreen

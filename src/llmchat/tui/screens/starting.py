@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -34,6 +35,9 @@ class StartingScreen(Screen[None]):
         super().__init__()
         self.plan = plan
         self._then = then
+        self.typed = ""
+        """What the user typed while the model loaded: the chat's draft once it is up
+        (never sent by itself), so nothing typed early is lost."""
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -42,6 +46,7 @@ class StartingScreen(Screen[None]):
                 id="starting-title",
             )
             yield LoadingIndicator()
+            yield Static("", id="starting-typed")
             yield Static("", id="starting-error")
             yield Log(highlight=False, id="starting-log")
         yield Footer()
@@ -62,6 +67,23 @@ class StartingScreen(Screen[None]):
         self.query_one(LoadingIndicator).display = True
         self.query_one("#starting-error", Static).update("")
         self.run_worker(self._start(), exclusive=True, exit_on_error=False, description="start")
+
+    def on_key(self, event: events.Key) -> None:
+        if self.failed:
+            return
+        if event.key == "backspace":
+            self.typed = self.typed[:-1]
+        elif event.key in ("enter", "ctrl+j"):
+            self.typed += "\n"
+        elif event.is_printable and event.character:
+            self.typed += event.character
+        else:
+            return
+        event.stop()
+        shown = one_line(visible(self.typed[-200:]), 100) if self.typed else ""
+        self.query_one("#starting-typed", Static).update(
+            Content(f"Kept as your message once the model is up: {shown}") if shown else ""
+        )
 
     def _progress(self, line: str) -> None:
         self.query_one(Log).write_line(visible(line))
