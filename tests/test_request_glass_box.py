@@ -183,7 +183,6 @@ def test_hostile_raw_events_reach_the_inspector_harmless() -> None:
     from llmchat.core.request import ChatRequest
     from llmchat.engine.events import RequestPlanned
     from llmchat.engine.turn_request import TurnRequest
-    from llmchat.gateway.gateway import Gateway
     from llmchat.tui.screens.request_inspector import RequestInspector
     from tests.support.hostile import hostile, raw_leaks
 
@@ -192,8 +191,7 @@ def test_hostile_raw_events_reach_the_inspector_harmless() -> None:
         sample.keep(SSEEvent(hostile(f"RAW-{n}"), event=hostile("NAME", nul=False)))
     planned = RequestPlanned(ChatRequest(messages=(), params=SamplingParams()), 0, False)
     last = TurnRequest(planned, raw=sample.events())
-    backend = OpenAIBackend("local", "http://127.0.0.1:9/v1", "m")
-    inspector = RequestInspector(last, Gateway(backend))
+    inspector = RequestInspector(last)
     text = "\n".join(str(s.render()) for s in inspector._reply_side(last))
     assert "RAW-0" in text and "RAW-7" in text and "events not kept" in text
     assert raw_leaks(text) == []

@@ -3,8 +3,13 @@ request as a curl command that reads the key from its variable."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
+import pytest
+
+from llmchat.backends.anthropic import AnthropicBackend
+from llmchat.backends.openai import OpenAIBackend
 from llmchat.core.events import RequestSent
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
@@ -23,22 +28,81 @@ def test_the_key_comes_from_the_variable_the_config_named() -> None:
     assert key_variable("anthropic", None) == "ANTHROPIC_API_KEY"
 
 
+def prepared(backend: OpenAIBackend) -> RequestSent:
+    request = ChatRequest(messages=(WireMessage("user", "hi"),), params=SamplingParams())
+    return asyncio.run(backend.prepared(request))
+
+
+def curl_of(sent: RequestSent) -> str:
+    return curl_command(SentBody.of(sent), sent.headers, sent.backend)
+
+
 def test_curl_sends_the_body_as_sent_and_never_the_key() -> None:
     body = '{"model":"m","messages":[{"role":"user","content":"it\'s \\"JSON\\"\\nJSON"}]}'
+    headers = (("Content-Type", "application/json"), ("Authorization", "Bearer $OPENAI_API_KEY"))
     sent = SentBody.of(RequestSent("POST", "http://127.0.0.1:8000/v1/chat/completions", body))
-    command = curl_command(sent, "openai", "OPENAI_API_KEY")
+    command = curl_command(sent, headers)
     assert command.startswith("curl -sS -N -X POST http://127.0.0.1:8000/v1/chat/completions")
-    assert '"Authorization: Bearer $OPENAI_API_KEY"' in command
+    assert "'Authorization: Bearer '\"$OPENAI_API_KEY\"" in command
     head, rest = command.split("\n", 1)
     end = head.rsplit("<<'", 1)[1].rstrip("'")
     assert rest == f"{body}\n{end}\n"  # the body, exactly, in a here-document
 
 
-def test_anthropic_curl_uses_its_own_headers() -> None:
-    sent = SentBody.of(RequestSent("POST", "https://api.anthropic.com/v1/messages", "{}"))
-    command = curl_command(sent, "anthropic", "ANTHROPIC_API_KEY")
-    assert '"x-api-key: $ANTHROPIC_API_KEY"' in command
+def test_curl_reads_the_key_from_the_variable_the_request_was_sent_with() -> None:
+    backend = OpenAIBackend(
+        "groq", "https://h.example/v1", "m", KEY, api_key_hint="environment variable GROQ_KEY"
+    )
+    command = curl_of(prepared(backend))
+    assert "'Authorization: Bearer '\"$GROQ_KEY\"" in command
+    assert KEY not in command and "OPENAI_API_KEY" not in command
+
+
+def test_curl_of_a_request_sent_without_a_key_sends_no_key() -> None:
+    # A keyless llama-server over plain http: no one's OpenAI key may go there.
+    backend = OpenAIBackend("local", "http://127.0.0.1:8080/v1", "m")
+    command = curl_of(prepared(backend))
+    assert "Authorization" not in command and "API_KEY" not in command
+
+
+def test_curl_of_a_key_from_the_config_file_asks_for_it_and_never_guesses_a_variable() -> None:
+    backend = OpenAIBackend(
+        "work", "https://h.example/v1", "m", KEY, api_key_hint="api_key in [backends.work]"
+    )
+    command = curl_of(prepared(backend))
+    assert '"${LLMCHAT_API_KEY:?set LLMCHAT_API_KEY to the key for work}"' in command
+    assert KEY not in command and "OPENAI_API_KEY" not in command
+
+
+def test_anthropic_curl_uses_its_own_headers_whatever_the_session_speaks() -> None:
+    backend = AnthropicBackend(
+        "claude",
+        "https://api.anthropic.com",
+        "claude-test",
+        KEY,
+        api_key_hint="environment variable ANTHROPIC_API_KEY",
+    )
+    sent = prepared(backend)
+    assert sent.protocol == "anthropic" and sent.backend == "claude"
+    command = curl_of(sent)
+    assert "'x-api-key: '\"$ANTHROPIC_API_KEY\"" in command
     assert "anthropic-version: 2023-06-01" in command
+    assert "Authorization" not in command and KEY not in command
+
+
+def test_the_shell_cannot_be_steered_by_a_backend_name() -> None:
+    backend = OpenAIBackend("a}$(rm -rf x)", "https://h.example/v1", "m", KEY)
+    command = curl_of(prepared(backend))
+    assert "$(" not in command and KEY not in command
+
+
+@pytest.mark.parametrize("key", ["json", "application", "llmchat", "POST", "text"])
+def test_a_short_key_is_replaced_only_in_the_header_that_carries_it(key: str) -> None:
+    headers = dict(prepared(OpenAIBackend("x", "http://h.example/v1", "m", key)).headers)
+    assert headers["Content-Type"] == "application/json"
+    assert headers["Accept"] == "text/event-stream"
+    assert headers["User-Agent"].startswith("llmchat/")
+    assert headers["Authorization"] == "Bearer •••"
 
 
 def test_the_plan_says_what_was_left_out_and_the_dials() -> None:

@@ -4,11 +4,16 @@ their facts lines. Two loopback servers that answer differently."""
 
 from __future__ import annotations
 
+import os
+from dataclasses import replace
 from pathlib import Path
 
+import pytest
 from textual.widgets import OptionList
 
 from llmchat.core.messages import Role
+from llmchat.launch import build_launch
+from llmchat.reconnect import BackendFlags, reconnect
 from llmchat.tui.app import LlmChatApp
 from llmchat.tui.screens.chat import ChatScreen
 from llmchat.tui.screens.model_picker import ModelChoice, ModelPicker
@@ -117,3 +122,60 @@ async def test_replay_with_a_preset_sends_its_dials(home: Path) -> None:
     first, second = (r.body for r in alpha.chat_requests)
     assert second["temperature"] == 0.0 and first["temperature"] == dials.temperature
     assert dials.temperature != 0.0  # the session's own dials are untouched
+
+
+async def replay_on(app: LlmChatApp, pilot, chat: ChatScreen, choice: ModelChoice) -> None:  # type: ignore[no-untyped-def]
+    """`r` in the inspector, then `choice` in the picker; waits for the replay."""
+    await open_inspector(app, pilot)
+    await pilot.press("r")
+    await pilot.pause()
+    picker = app.screen
+    assert isinstance(picker, ModelPicker)
+    await picker.workers.wait_for_complete()
+    await pilot.pause()
+    await choose(pilot, picker, choice)
+    await settle(app, chat)
+    await pilot.pause()
+
+
+async def test_curl_after_a_replay_sends_no_key_where_none_went(
+    home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # alpha's key comes from ALPHA_KEY; beta (a keyless local server) was sent none, so
+    # the copied command must not send alpha's (or anyone's) key to beta.
+    monkeypatch.setenv("ALPHA_KEY", "sk-alphasecretkey1234567890")
+    with (
+        OpenAIServer(models=("a-one",)) as alpha,
+        OpenAIServer(models=("b-one",)) as beta,
+    ):
+        alpha.push(Script(reply="alpha says hi"))
+        beta.push(Script(reply="beta says hi"))
+        config = two_backends(alpha, beta)
+        config.backends["alpha"] = replace(config.backends["alpha"], api_key_env="ALPHA_KEY")
+        env = dict(os.environ)
+        again = reconnect(config, env, BackendFlags(), None)
+        launch = build_launch(
+            again.resolution,
+            config,
+            [],
+            None,
+            reconnect_to=lambda record: reconnect(config, env, BackendFlags(), record),
+        )
+        app = LlmChatApp(launch)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause()
+            chat = app.screen
+            assert isinstance(chat, ChatScreen)
+            await send(pilot, "hello?")
+            await settle(app, chat)
+            await replay_on(app, pilot, chat, ModelChoice("beta", "b-one"))
+            assert isinstance(app.screen, ReplayComparison)
+            await pilot.press("escape")
+            await pilot.pause()
+            await open_inspector(app, pilot)
+            await pilot.press("c")
+            await pilot.pause()
+            copied = app.clipboard
+        assert alpha.chat_requests[0].headers.get("authorization")  # alpha did get its key
+    assert beta.base_url in copied
+    assert "Authorization" not in copied and "KEY" not in copied

@@ -51,6 +51,8 @@ from llmchat.core.structured import OutputSchema
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 
+KEY_HEADERS = frozenset({"authorization", "x-api-key"})
+"""The headers that carry the key (lower case): the only ones shown with it replaced."""
 ERROR_BODY_LIMIT = 64 * 1024
 """Bytes of a non-stream body read for an error message; the rest is never downloaded."""
 ANSWER_BODY_LIMIT = 16 * 1024 * 1024
@@ -500,6 +502,8 @@ class OpenAIBackend:
             self._without_key(url_without_secrets(url)),
             self._without_key(body),
             self._shown_headers(headers),
+            self.protocol,
+            self.name,
         )
 
     def _shown_headers(self, headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
@@ -508,9 +512,12 @@ class OpenAIBackend:
         stand_in = f"${variable}" if variable else MASK
         shown = []
         for name, value in headers.items():
-            if self._api_key:
+            # Only where the key goes: a short key ("json") may be part of any other value.
+            if self._api_key and name.lower() in KEY_HEADERS:
                 value = value.replace(self._api_key, stand_in)
-            shown.append((name, self._mask(value)))
+                shown.append((name, self._mask(value)))
+            else:
+                shown.append((name, value))
         return tuple(shown)
 
     # -- errors ------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from llmchat.core.events import RawEvents, RequestSent, ServerTimings, UsageReport
 from llmchat.core.model_rules import Protocol
 from llmchat.core.request import ChatRequest
+from llmchat.core.secrets import MASK
 
 PRETTY_LINES = 2000
 """Lines of a pretty-printed body shown; the rest is folded (the copy is whole)."""
@@ -83,21 +84,54 @@ def key_variable(protocol: Protocol, key_source: str | None, *, usual: bool = Tr
     return KEY_VARIABLES.get(protocol) if usual else None
 
 
-def curl_command(sent: SentBody, protocol: Protocol, key_variable: str | None) -> str:
-    """The same request from a shell: the key read from its variable (`$OPENAI_API_KEY`),
-    never written out; the body exactly as sent, in a here-document."""
+_KEY_HEADERS = frozenset({"authorization", "x-api-key"})
+_SHOWN_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_LEFT_TO_CURL = frozenset({"accept-encoding"})
+"""Headers curl sets itself (it would print a compressed reply raw)."""
+KEY_PLACEHOLDER = "LLMCHAT_API_KEY"
+"""The variable a copied command reads a key from that came from no variable."""
+
+
+def curl_command(sent: SentBody, headers: tuple[tuple[str, str], ...], backend: str = "") -> str:
+    """The same request from a shell, with the headers it was sent with (`sent.headers`):
+    a key header only if a key went out, read from the variable it came from
+    (`$OPENAI_API_KEY`) or, for a key from the config file, from a placeholder the shell
+    refuses to leave empty; never the key itself. The body exactly as sent, in a
+    here-document."""
     parts = ["curl", "-sS", "-N", "-X", sent.method, shlex.quote(sent.url)]
-    parts += ["-H", shlex.quote("Content-Type: application/json")]
-    if key_variable:
-        header = "x-api-key" if protocol == "anthropic" else "Authorization: Bearer"
-        sep = ": " if protocol == "anthropic" else " "
-        parts += ["-H", f'"{header}{sep}${key_variable}"']
-    if protocol == "anthropic":
-        parts += ["-H", shlex.quote("anthropic-version: 2023-06-01")]
+    for name, value in headers:
+        if name.lower() in _LEFT_TO_CURL:
+            continue
+        if name.lower() in _KEY_HEADERS:
+            parts += ["-H", _key_header(name, value, backend)]
+        else:
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
     end = "JSON"
     while end in sent.body.splitlines():
         end += "_END"
     return " ".join(parts) + f" --data-binary @- <<'{end}'\n{sent.body}\n{end}\n"
+
+
+def _key_header(name: str, value: str, backend: str) -> str:
+    """`Authorization: Bearer $VAR` quoted so the shell fills in the variable and
+    nothing else; a masked key (`•••`) becomes `${LLMCHAT_API_KEY:?…}`."""
+    named = _SHOWN_VARIABLE.search(value)
+    if named is not None:
+        before, after, variable = value[: named.start()], value[named.end() :], named.group(1)
+        reference = f'"${variable}"'
+    else:
+        before, _, after = value.partition(MASK)
+        whose = f" for {_safe_word(backend)}" if backend else ""
+        reference = f'"${{{KEY_PLACEHOLDER}:?set {KEY_PLACEHOLDER} to the key{whose}}}"'
+    quoted = [shlex.quote(f"{name}: {before}"), reference]
+    if after:
+        quoted.append(shlex.quote(after))
+    return "".join(quoted)
+
+
+def _safe_word(name: str) -> str:
+    """A backend name fit to stand unquoted inside `${…:?…}` in double quotes."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
 def header_lines(headers: tuple[tuple[str, str], ...]) -> str:

@@ -58,9 +58,7 @@ class InspectViews:
 
                 ReplayFlow(chat).choose(how, last.reply)
 
-        inspector = RequestInspector(
-            last, chat.context.gateway, lambda: chat.service.next_request(draft)
-        )
+        inspector = RequestInspector(last, lambda: chat.service.next_request(draft))
         chat.app.push_screen(inspector, replay)
 
     def tokens(self) -> None:

@@ -27,7 +27,6 @@ from llmchat.core.request_view import (
     SentBody,
     curl_command,
     header_lines,
-    key_variable,
     plan_summary,
     raw_events_heading,
     usage_lines,
@@ -37,7 +36,6 @@ from llmchat.tui.clipboard import copy_text
 
 if TYPE_CHECKING:
     from llmchat.engine.turn_request import TurnRequest
-    from llmchat.gateway.gateway import Gateway
 
 Upcoming = Callable[[], Awaitable["TurnRequest | str"]]
 """Plans and encodes the request the draft would make now (or says why it would not go)."""
@@ -65,12 +63,9 @@ class RequestInspector(ModalScreen[Replay | None]):
         Binding("p", "replay('preset')", "Replay with a preset", id="inspector.replay_preset"),
     ]
 
-    def __init__(
-        self, last: TurnRequest | None, gateway: Gateway, upcoming: Upcoming | None = None
-    ) -> None:
+    def __init__(self, last: TurnRequest | None, upcoming: Upcoming | None = None) -> None:
         super().__init__()
         self.last = last
-        self.gateway = gateway
         self._upcoming = upcoming
         self.next: TurnRequest | str | None = None
         """The next request once compiled (a str: why it would not be sent)."""
@@ -186,10 +181,11 @@ class RequestInspector(ModalScreen[Replay | None]):
         if shown is None or isinstance(shown, str) or not shown.sent:
             self.notify("Nothing to copy yet.", timeout=3)
             return
-        sent = SentBody.of(shown.sent[-1])
-        protocol = self.gateway.protocol
-        variable = key_variable(protocol, self.gateway.key_source)
-        await copy_text(self.app, curl_command(sent, protocol, variable), "the request as curl")
+        # Built from what went out (a replay or a fallback may have gone elsewhere than
+        # the session's backend): its headers say whether a key was sent, and whose.
+        sent = shown.sent[-1]
+        command = curl_command(SentBody.of(sent), sent.headers, sent.backend)
+        await copy_text(self.app, command, "the request as curl")
 
     async def action_toggle_minified(self) -> None:
         self.minified = not self.minified
