@@ -179,3 +179,76 @@ async def test_curl_after_a_replay_sends_no_key_where_none_went(
         assert alpha.chat_requests[0].headers.get("authorization")  # alpha did get its key
     assert beta.base_url in copied
     assert "Authorization" not in copied and "KEY" not in copied
+
+
+def shown_messages(chat: ChatScreen) -> list[str]:
+    """The text of every message view in the chat, top to bottom (empty views too)."""
+    from llmchat.tui.widgets.conversation_view import ConversationView
+
+    return [
+        getattr(getattr(view, "message", None), "content", "") or ""
+        for view in chat.query_one(ConversationView).children
+        if type(view).__name__ in ("UserView", "ReplyView", "MessageView")
+    ]
+
+
+async def test_a_replay_whose_question_is_on_another_branch_is_refused_and_clears_nothing(
+    home: Path,
+) -> None:
+    with (
+        OpenAIServer(models=("a-one",)) as alpha,
+        OpenAIServer(models=("b-one",)) as beta,
+    ):
+        alpha.push(Script(reply="r-first"), Script(reply="r-second"))
+        app = app_for(two_backends(alpha, beta))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause()
+            chat = app.screen
+            assert isinstance(chat, ChatScreen)
+            await send(pilot, "first")
+            await settle(app, chat)
+            chat.conversation.branch_from(None)  # a second root question, as an edit makes
+            await send(pilot, "second")
+            await settle(app, chat)
+            second = chat.conversation.thread()[0]
+            chat.conversation.switch_branch(second, -1)  # back to the first branch
+            await chat.messages_ui.show_thread()
+            await pilot.pause()
+            before = [m.content for m in chat.conversation.thread()]
+            assert before == ["first", "r-first"]
+            await open_inspector(app, pilot)  # its last request answered "second"
+            await pilot.press("p")
+            await pilot.pause()
+            await pilot.press("enter")
+            await pilot.pause()
+            await settle(app, chat)
+            await pilot.pause()
+            assert app.screen is chat
+            assert [m.content for m in chat.conversation.thread()] == before
+            assert "first" in shown_messages(chat) and "r-first" in shown_messages(chat)
+            assert len(alpha.chat_requests) == 2  # nothing was sent
+            notices = [str(n.message) for n in app._notifications]
+            assert any("another branch" in n for n in notices)
+
+
+async def test_a_refused_replay_leaves_the_original_reply_on_screen(home: Path) -> None:
+    with (
+        OpenAIServer(models=("a-one",)) as alpha,
+        OpenAIServer(models=("b-one",)) as beta,
+    ):
+        alpha.push(Script(reply="alpha answer"))
+        config = two_backends(alpha, beta)
+        config.backends["beta"] = replace(config.backends["beta"], context_window=60)
+        app = app_for(config)
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause()
+            chat = app.screen
+            assert isinstance(chat, ChatScreen)
+            chat.query_one("#prompt").text = "hello? " * 100  # type: ignore[attr-defined]
+            await pilot.press("enter")
+            await settle(app, chat)
+            await replay_on(app, pilot, chat, ModelChoice("beta", "b-one"))
+            assert app.screen is chat  # refused: nothing to compare
+            assert beta.chat_requests == []
+            assert shown_messages(chat)[-1] == "alpha answer"
+            assert [m.content for m in chat.conversation.thread()][-1] == "alpha answer"
