@@ -67,9 +67,13 @@ def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> l
     )
     if reserve_clipped:
         lines.append("The reply's reserve was lowered to what the window has left.")
-    images = sum(len(m.images) for m in request.messages)
+    images = [image for m in request.messages for image in m.images]
     if images:
-        lines.append(f"{images} image{'s' if images != 1 else ''} attached.")
+        size = sum(len(image.data) for image in images)
+        lines.append(
+            f"{len(images)} image{'s' if len(images) != 1 else ''} attached "
+            f"({size:,} bytes, sent as base64 in the body)."
+        )
     return lines
 
 

@@ -124,7 +124,7 @@ class RequestInspector(ModalScreen[Replay | None]):
         planned = request.planned
         summary = plan_summary(planned.request, planned.skipped, planned.reserve_clipped)
         if planned.prompt_tokens is not None:
-            exact = "" if planned.counted_by.startswith("tiktoken") else "≈"
+            exact = "" if planned.exact else "≈"
             summary.append(
                 f"The prompt is {exact}{planned.prompt_tokens:,} tokens "
                 f"(counted by {planned.counted_by or 'an estimate'})."
