@@ -9,9 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from textual.app import App
 from textual.widgets import OptionList
 
-from llmchat.core.messages import Role
+from llmchat.core.messages import Message, Role, Status
 from llmchat.launch import build_launch
 from llmchat.reconnect import BackendFlags, reconnect
 from llmchat.tui.app import LlmChatApp
@@ -76,6 +77,7 @@ async def test_replay_on_another_backend_shows_both_replies_side_by_side(home: P
             text = shown(comparison)
             assert "alpha says hi" in text
             assert "beta" in text and "b-one" in text and "a-one" in text
+            assert "Replayed on beta · b-one" in text  # the target named, not "elsewhere"
             assert "\x1b" not in text  # the hostile reply is shown harmless
             assert app.is_running  # and its action syntax ran nothing
             await pilot.press("escape")
@@ -252,3 +254,41 @@ async def test_a_refused_replay_leaves_the_original_reply_on_screen(home: Path) 
             assert beta.chat_requests == []
             assert shown_messages(chat)[-1] == "alpha answer"
             assert [m.content for m in chat.conversation.thread()][-1] == "alpha answer"
+
+
+def compared(backend: str, model: str, content: str) -> Message:
+    message = Message(role=Role.ASSISTANT, content=content)
+    message.backend, message.model, message.status = backend, model, Status.COMPLETE
+    return message
+
+
+class ComparisonApp(App[None]):
+    async def on_mount(self) -> None:
+        before = compared("alpha", "a-one-with-a-long-model-name", "first line\n" * 50)
+        after = compared("beta", "b-" + "x" * 80, "second line\n" * 50)
+        await self.push_screen(ReplayComparison(before, after, "on beta · b-one"))
+
+
+@pytest.mark.parametrize("size", [(40, 12), (60, 20)])
+async def test_on_a_small_terminal_the_two_replies_are_stacked_and_both_can_be_read(
+    size: tuple[int, int],
+) -> None:
+    app = ComparisonApp()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        first, second = app.screen.query(".column")
+        assert second.region.y >= first.region.bottom  # one above the other
+        for column in (first, second):
+            assert column.region.height >= 3 and column.region.right <= size[0]
+            column.scroll_end(animate=False)
+            await pilot.pause()
+            assert column.max_scroll_y > 0  # heading, facts and reply scroll together
+            assert column.scroll_y == column.max_scroll_y
+
+
+async def test_on_a_wide_terminal_the_two_replies_are_side_by_side() -> None:
+    app = ComparisonApp()
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.pause()
+        first, second = app.screen.query(".column")
+        assert first.region.y == second.region.y and second.region.x >= first.region.right

@@ -69,7 +69,8 @@ class ReplayFlow:
         except ResolutionError as exc:
             self.chat.notify(one_line(str(exc), 200), severity="error", markup=False)
             return
-        await self._run(reply, target.gateway, None, "elsewhere")
+        where = f"on {one_line(choice.backend, 24)} · {one_line(choice.model, 40)}"
+        await self._run(reply, target.gateway, None, where)
 
     async def _replay_with(self, reply: Message, preset: Preset) -> None:
         params = self.chat.conversation.params
