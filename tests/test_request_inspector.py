@@ -13,7 +13,15 @@ from llmchat.backends.openai import OpenAIBackend
 from llmchat.core.events import RequestSent
 from llmchat.core.params import SamplingParams
 from llmchat.core.request import ChatRequest, WireMessage
-from llmchat.core.request_view import SentBody, curl_command, key_variable, plan_summary
+from llmchat.core.request_view import (
+    PRETTY_LINES,
+    SHOWN_CHARS,
+    SentBody,
+    curl_command,
+    folded,
+    key_variable,
+    plan_summary,
+)
 from llmchat.tui.screens.request_inspector import RequestInspector
 from tests.support.openai_server import OpenAIServer, Script
 from tests.tui.helpers import chat_app, wait_for_reply
@@ -195,3 +203,38 @@ async def test_n_shows_the_request_the_draft_would_make_without_sending_it(
     assert "Authorization: Bearer $OPENAI_API_KEY" in shown
     assert len(server.chat_requests) == 1  # nothing more was sent
     assert '"the draft [b]typed[/b]"' in copied and KEY not in copied
+
+
+def test_a_huge_body_is_shown_cut_to_what_a_screen_can_hold_and_says_the_copy_is_whole() -> None:
+    one_line = '{"content":"' + "word " * 200_000 + '"}'  # a megabyte on one line
+    shown = folded(one_line)
+    assert len(shown) < SHOWN_CHARS + 100
+    assert shown.startswith(one_line[:1000])
+    assert f"{len(one_line) - SHOWN_CHARS:,} more characters not shown (the copy is whole)" in shown
+    many_lines = "line\n" * 10_000
+    assert folded(many_lines).count("\n") == PRETTY_LINES
+    assert folded("small") == "small"
+
+
+async def test_the_inspector_shows_a_huge_body_cut_and_copies_it_whole(home: Path) -> None:
+    from textual.app import App
+
+    from llmchat.engine.events import RequestPlanned
+    from llmchat.engine.turn_request import TurnRequest
+
+    draft = "word " * 200_000
+    body = '{"model":"m","messages":[{"role":"user","content":"' + draft + '"}]}'
+    request = ChatRequest(messages=(WireMessage("user", draft),), params=SamplingParams())
+    url = "http://127.0.0.1:9/v1/chat/completions"
+    last = TurnRequest(RequestPlanned(request, 0, False), sent=(RequestSent("POST", url, body),))
+    app: App[None] = App()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await app.push_screen(RequestInspector(last))
+        await pilot.pause()
+        shown = "\n".join(str(s.render()) for s in app.screen.query("Static"))
+        await pilot.press("c")
+        await pilot.pause()
+        copied = app.clipboard
+    assert "more characters not shown (the copy is whole)" in shown
+    assert len(shown) < 2 * SHOWN_CHARS
+    assert body in copied

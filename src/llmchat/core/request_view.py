@@ -19,6 +19,9 @@ from llmchat.core.secrets import MASK
 
 PRETTY_LINES = 2000
 """Lines of a pretty-printed body shown; the rest is folded (the copy is whole)."""
+SHOWN_CHARS = 64 * 1024
+"""Characters of a body shown: a 1 MB draft on one line would hold the screen for
+seconds (the copy is whole)."""
 _NAMED_VARIABLE = re.compile(r"environment variable ([A-Za-z_][A-Za-z0-9_]*)")
 _BARE_VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")
 KEY_VARIABLES: dict[Protocol, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
@@ -42,6 +45,18 @@ class SentBody:
             return json.dumps(json.loads(self.body), indent=2, ensure_ascii=False)
         except ValueError:
             return self.body
+
+
+def folded(text: str) -> str:
+    """`text` as shown: at most `PRETTY_LINES` lines and `SHOWN_CHARS` characters, then
+    a line saying how much more there is and that the copy holds it all."""
+    lines = text.splitlines()
+    shown = "\n".join(lines[:PRETTY_LINES]) if len(lines) > PRETTY_LINES else text
+    shown = shown[:SHOWN_CHARS]
+    if len(shown) == len(text):
+        return text
+    more = len(text) - len(shown)
+    return f"{shown}\n⋯ {more:,} more characters not shown (the copy is whole)"
 
 
 def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> list[str]:

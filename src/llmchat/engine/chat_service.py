@@ -209,8 +209,10 @@ class ChatService:
         model = self._model()
         asked = WireMessage("user", draft, images)
         pending = (*self.conversation.build_request(model).messages, asked)
+        # Counted in a thread: a draft of a megabyte takes a tokenizer a while, and the
+        # UI asking must stay responsive.
         try:
-            plan = self._plan(pending)
+            plan = await asyncio.to_thread(self._plan, pending)
         except DoesNotFit as exc:
             return await self._refusal(exc, draft)
         request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
@@ -222,7 +224,8 @@ class ChatService:
         prepared = await self.gateway.prepared(request)
         if isinstance(prepared, ChatError):
             return f"{self.gateway.name} cannot say what it would send: {prepared.one_line()}"
-        return TurnRequest(self._planned(request, plan), sent=(prepared,))
+        planned = await asyncio.to_thread(self._planned, request, plan)
+        return TurnRequest(planned, sent=(prepared,))
 
     def _planned(
         self,

@@ -23,9 +23,9 @@ from textual.widgets import Footer, Static
 
 from llmchat.core.reply_facts import reply_meta
 from llmchat.core.request_view import (
-    PRETTY_LINES,
     SentBody,
     curl_command,
+    folded,
     header_lines,
     plan_summary,
     raw_events_heading,
@@ -162,12 +162,7 @@ class RequestInspector(ModalScreen[Replay | None]):
         return shown
 
     def _body(self, sent: SentBody) -> str:
-        text = sent.body if self.minified else sent.pretty()
-        lines = text.splitlines()
-        if len(lines) > PRETTY_LINES:
-            more = len(lines) - PRETTY_LINES
-            text = "\n".join(lines[:PRETTY_LINES]) + f"\n⋯ {more:,} more lines (the copy is whole)"
-        return visible(text)
+        return visible(folded(sent.body if self.minified else sent.pretty()))
 
     async def _show_again(self) -> None:
         scroll = self.query_one(VerticalScroll)
