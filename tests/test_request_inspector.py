@@ -30,10 +30,14 @@ KEY = "sk-test-inspector-0123456789"
 
 
 def test_the_key_comes_from_the_variable_the_config_named() -> None:
-    assert key_variable("openai", "environment variable GROQ_KEY") == "GROQ_KEY"
-    assert key_variable("openai", "environment variable GROQ_KEY (--api-key-env)") == "GROQ_KEY"
-    assert key_variable("openai", None) == "OPENAI_API_KEY"
-    assert key_variable("anthropic", None) == "ANTHROPIC_API_KEY"
+    assert key_variable("environment variable GROQ_KEY") == "GROQ_KEY"
+    assert key_variable("environment variable GROQ_KEY (--api-key-env)") == "GROQ_KEY"
+    assert key_variable("GROQ_KEY") == "GROQ_KEY"
+
+
+def test_no_variable_is_guessed_for_a_key_that_came_from_none() -> None:
+    assert key_variable(None) is None
+    assert key_variable("api_key in [backends.work] of the config file") is None
 
 
 def prepared(backend: OpenAIBackend) -> RequestSent:
@@ -238,3 +242,15 @@ async def test_the_inspector_shows_a_huge_body_cut_and_copies_it_whole(home: Pat
     assert "more characters not shown (the copy is whole)" in shown
     assert len(shown) < 2 * SHOWN_CHARS
     assert body in copied
+
+
+def test_a_count_the_tokenizer_made_with_images_is_labelled_an_estimate() -> None:
+    from llmchat.engine.events import RequestPlanned
+    from llmchat.engine.turn_request import TurnRequest
+
+    request = ChatRequest(messages=(WireMessage("user", "hi"),), params=SamplingParams())
+    for exact, label in ((True, "The prompt is 12 tokens"), (False, "The prompt is ≈12 tokens")):
+        planned = RequestPlanned(request, 0, False, 12, "tiktoken o200k_base", exact)
+        shown = RequestInspector(TurnRequest(planned))._request(TurnRequest(planned))
+        text = "\n".join(str(s.render()) for s in shown)
+        assert f"{label} (counted by tiktoken o200k_base)" in text

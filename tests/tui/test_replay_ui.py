@@ -292,3 +292,22 @@ async def test_on_a_wide_terminal_the_two_replies_are_side_by_side() -> None:
         await pilot.pause()
         first, second = app.screen.query(".column")
         assert first.region.y == second.region.y and second.region.x >= first.region.right
+
+
+async def test_trimming_after_a_message_not_in_the_thread_takes_nothing_off_the_screen(
+    home: Path,
+) -> None:
+    with OpenAIServer(models=("a-one",)) as alpha, OpenAIServer(models=("b-one",)) as beta:
+        alpha.push(Script(reply="alpha answer"))
+        app = app_for(two_backends(alpha, beta))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.pause()
+            chat = app.screen
+            assert isinstance(chat, ChatScreen)
+            await send(pilot, "hello?")
+            await settle(app, chat)
+            before = shown_messages(chat)
+            await chat.messages_ui.trim_after("no-such-message")
+            await pilot.pause()
+            assert shown_messages(chat) == before
+            assert "alpha answer" in before

@@ -522,7 +522,7 @@ class OpenAIBackend:
 
     def _shown_headers(self, headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         # A key from the config file (or from nobody knows where) is shown masked.
-        variable = key_variable(self.protocol, self.api_key_hint, usual=False)
+        variable = key_variable(self.api_key_hint)
         stand_in = f"${variable}" if variable else MASK
         shown = []
         for name, value in headers.items():

@@ -13,7 +13,6 @@ import shlex
 from dataclasses import dataclass
 
 from llmchat.core.events import RawEvents, RequestSent, ServerTimings, UsageReport
-from llmchat.core.model_rules import Protocol
 from llmchat.core.request import ChatRequest
 from llmchat.core.secrets import MASK
 
@@ -24,7 +23,6 @@ SHOWN_CHARS = 64 * 1024
 seconds (the copy is whole)."""
 _NAMED_VARIABLE = re.compile(r"environment variable ([A-Za-z_][A-Za-z0-9_]*)")
 _BARE_VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")
-KEY_VARIABLES: dict[Protocol, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +90,16 @@ def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> l
     return lines
 
 
-def key_variable(protocol: Protocol, key_source: str | None, *, usual: bool = True) -> str | None:
-    """The environment variable the key comes from, for a command to show: the one the
-    config named, else (`usual`) the protocol's usual one. Never the key."""
+def key_variable(key_source: str | None) -> str | None:
+    """The environment variable the key comes from, for a command or a header to show,
+    if the config named one (never a guess: a guessed variable would send someone's
+    key where it was not configured to go). Never the key."""
     named = _NAMED_VARIABLE.search(key_source or "")
     if named:
         return named.group(1)
     if key_source and _BARE_VARIABLE.fullmatch(key_source):
         return key_source
-    return KEY_VARIABLES.get(protocol) if usual else None
+    return None
 
 
 _KEY_HEADERS = frozenset({"authorization", "x-api-key"})
