@@ -12,6 +12,7 @@ from llmchat.backends.openai import OpenAIBackend
 from llmchat.core import branches
 from llmchat.core.conversation import Conversation
 from llmchat.core.params import SamplingParams
+from llmchat.core.request import WireImage
 from llmchat.engine.chat_service import ChatService
 from llmchat.engine.context_meter import ContextMeter
 from llmchat.engine.events import EngineEvent, Refused
@@ -21,6 +22,8 @@ from llmchat.store import new_session
 from llmchat.store.session_load import load_session
 from llmchat.store.session_open import DeferredSessionFile
 from tests.support.openai_server import OpenAIServer, Script
+
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(32)
 
 
 async def no_sleep(seconds: float) -> None:
@@ -112,3 +115,68 @@ async def test_a_replay_too_long_for_the_other_window_is_refused_and_changes_not
     assert service.conversation.thread() == before
     [refused] = [e for e in said if isinstance(e, Refused)]
     assert "too long for beta" in refused.reason
+
+
+async def test_a_replay_to_a_backend_whose_window_nobody_knows_leaves_out_what_the_session_does(
+    tmp_path: Path,
+) -> None:
+    with OpenAIServer() as alpha, OpenAIServer() as beta:
+        for _ in range(6):
+            alpha.push(Script(reply="ok " * 30))
+        service, _ = await service_on(alpha, tmp_path, window=400)
+        last = None
+        for n in range(6):
+            last = await service.send(f"question {n} " + "padding " * 40, quiet)
+        assert last is not None and service.last_request is not None
+        own = len(alpha.chat_requests[-1].body["messages"])
+        assert service.last_request.planned.skipped > 0  # the session's window is full
+        unknown = gateway_at(beta, "beta", "some-unlisted-model")
+        await service.replay(last, quiet, gateway=unknown)
+        await service.gateway.aclose()
+        await unknown.aclose()
+    assert len(beta.chat_requests[-1].body["messages"]) == own  # not the whole history
+
+
+async def test_a_failed_replay_records_where_it_went(tmp_path: Path) -> None:
+    with OpenAIServer() as alpha, OpenAIServer() as beta:
+        alpha.push(Script(reply="alpha"))
+        beta.push(Script.http_error(401, "bad key"))
+        service, _ = await service_on(alpha, tmp_path)
+        first = await service.send("hello?", quiet)
+        assert first is not None
+        other = gateway_at(beta, "beta", "b-one")
+        again = await service.replay(first, quiet, gateway=other)
+        await service.gateway.aclose()
+        await other.aclose()
+    assert again is not None and again.status.value == "error"
+    assert (again.backend, again.model) == ("beta", "b-one")
+
+
+async def test_a_replays_tokens_are_counted_by_the_targets_counter(tmp_path: Path) -> None:
+    with OpenAIServer() as alpha, OpenAIServer() as beta:
+        alpha.push(Script(reply="alpha"))
+        beta.push(Script(reply="beta"))
+        service, _ = await service_on(alpha, tmp_path)
+        service.meter.counter.use(lambda text: len(text.split()), "o200k_base")  # exact
+        first = await service.send("hello?", quiet)
+        assert first is not None and service.last_request is not None
+        assert service.last_request.planned.counted_by == "tiktoken o200k_base"
+        other = gateway_at(beta, "beta", "b-one")  # no tokenizer at hand: an estimate
+        await service.replay(first, quiet, gateway=other)
+        await service.gateway.aclose()
+        await other.aclose()
+    planned = service.last_request.planned
+    assert planned.counted_by == "estimate" and not planned.exact
+
+
+async def test_a_count_of_a_request_with_images_is_marked_an_estimate(tmp_path: Path) -> None:
+    with OpenAIServer() as alpha:
+        service, _ = await service_on(alpha, tmp_path)
+        service.meter.counter.use(lambda text: len(text.split()), "o200k_base")
+        upcoming = await service.next_request("what is this?", (WireImage("image/png", PNG),))
+        await service.gateway.aclose()
+    assert not isinstance(upcoming, str)
+    assert upcoming.planned.counted_by == "tiktoken o200k_base"
+    assert not upcoming.planned.exact  # images: ≈
+    [asked] = upcoming.sent[0].payload()["messages"]
+    assert any(part.get("type") == "image_url" for part in asked["content"])  # as it would go

@@ -183,7 +183,6 @@ def test_hostile_raw_events_reach_the_inspector_harmless() -> None:
     from llmchat.core.request import ChatRequest
     from llmchat.engine.events import RequestPlanned
     from llmchat.engine.turn_request import TurnRequest
-    from llmchat.gateway.gateway import Gateway
     from llmchat.tui.screens.request_inspector import RequestInspector
     from tests.support.hostile import hostile, raw_leaks
 
@@ -192,8 +191,7 @@ def test_hostile_raw_events_reach_the_inspector_harmless() -> None:
         sample.keep(SSEEvent(hostile(f"RAW-{n}"), event=hostile("NAME", nul=False)))
     planned = RequestPlanned(ChatRequest(messages=(), params=SamplingParams()), 0, False)
     last = TurnRequest(planned, raw=sample.events())
-    backend = OpenAIBackend("local", "http://127.0.0.1:9/v1", "m")
-    inspector = RequestInspector(last, Gateway(backend))
+    inspector = RequestInspector(last)
     text = "\n".join(str(s.render()) for s in inspector._reply_side(last))
     assert "RAW-0" in text and "RAW-7" in text and "events not kept" in text
     assert raw_leaks(text) == []
@@ -224,3 +222,42 @@ async def test_a_key_from_the_config_file_is_shown_masked(server: OpenAIServer) 
         await backend.aclose()
     assert dict(prepared.headers)["Authorization"] == "Bearer •••"
     assert KEY not in repr(prepared)
+
+
+# -- the next request is what would be sent -------------------------------------------------
+
+
+async def test_the_next_request_to_a_llama_server_names_its_top_k_and_min_p_as_a_send_does(
+    server: OpenAIServer,
+) -> None:
+    from llmchat.backends.llamacpp import LlamaCppBackend
+
+    settings = {"n_ctx": 4096, "params": {"top_k": 40, "min_p": 0.05}}
+    server.answer("/props", Script(body={"default_generation_settings": settings}))
+    backend = LlamaCppBackend("local", server.base_url, "m")
+    try:
+        upcoming = (await backend.prepared(REQUEST)).payload()
+        [_ async for _ in backend.stream(REQUEST)]
+    finally:
+        await backend.aclose()
+    sent = server.chat_requests[-1].body
+    assert (upcoming["top_k"], upcoming["min_p"]) == (40, 0.05)
+    assert upcoming == sent
+
+
+async def test_the_next_request_asks_no_probabilities_of_a_model_that_refused_them(
+    server: OpenAIServer,
+) -> None:
+    from dataclasses import replace
+
+    asking = replace(REQUEST, probabilities=5)
+    refusal = Script.http_error(400, "logprobs is not supported with this model", param="logprobs")
+    server.push(refusal, Script(reply="Hi."))
+    backend = OpenAIBackend("local", server.base_url, "m")
+    try:
+        [_ async for _ in backend.stream(asking)]
+        upcoming = (await backend.prepared(asking)).payload()
+    finally:
+        await backend.aclose()
+    assert "logprobs" not in upcoming and "top_logprobs" not in upcoming
+    assert "logprobs" not in server.chat_requests[-1].body

@@ -66,3 +66,25 @@ def test_reopening_with_another_backend_says_where_it_was_and_where_it_goes(
         "This session was with work · served-model (http://127.0.0.1:8011/v1); "
         "it continues with openai · m2 (http://127.0.0.1:9999/v1)."
     ]
+
+
+def test_a_replay_on_another_backend_does_not_pair_its_model_with_the_sessions_backend(
+    tmp_path: Path,
+) -> None:
+    path = new_saved_session(tmp_path, resolved())
+    with resume_session(path) as opened:
+        opened.conversation.add_reply(
+            Message(Role.ASSISTANT, "hi", model="served-model", backend="work")
+        )
+        opened.conversation.add_reply(
+            Message(Role.ASSISTANT, "replayed", model="b-one", backend="beta")
+        )
+    [summary] = list_sessions(tmp_path)
+    assert (summary.backend, summary.model) == ("work", "served-model")
+    other = resolved(name="openai", base_url="http://127.0.0.1:9999/v1", model="m2")
+    reopened = SessionOpener(tmp_path, other, Config(), None).open(summary)
+    reopened.close()
+    assert reopened.warnings == [
+        "This session was with work · served-model (http://127.0.0.1:8011/v1); "
+        "it continues with openai · m2 (http://127.0.0.1:9999/v1)."
+    ]

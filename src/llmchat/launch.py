@@ -26,7 +26,7 @@ from llmchat.config import (
 from llmchat.core.attachments import Attachment
 from llmchat.core.backend_record import BackendRecord
 from llmchat.core.conversation import Conversation, SessionInfo
-from llmchat.core.messages import Role
+from llmchat.core.messages import own_last_model
 from llmchat.core.safe_text import one_line
 from llmchat.core.structured import OutputSchema
 from llmchat.gateway.breaker import CircuitBreaker
@@ -392,10 +392,7 @@ def _moved_notice(conversation: Conversation, here: BackendRecord) -> list[str]:
         moved = was.place != here.place
     if not moved:
         return []
-    last = next(
-        (m.model for m in reversed(conversation.messages) if m.role is Role.ASSISTANT and m.model),
-        was.model,
-    )
+    last = own_last_model(conversation.messages, was.name) or was.model
     return [f"This session was with {_where(was, last)}; it continues with {_where(here)}."]
 
 

@@ -156,11 +156,10 @@ class LlamaCppBackend(OpenAIBackend):
         except BackendError:
             self._props_failed_at = now
 
-    async def stream(self, request: ChatRequest) -> AsyncGenerator[StreamEvent, None]:
+    async def _before_request(self) -> None:
+        # The body names the server's top-k and min-p (`request_body`): read them first,
+        # for `stream` and `prepared` alike.
         await self._props_if_due()
-        async with aclosing(super().stream(request)) as events:
-            async for event in events:
-                yield event
 
     async def continue_reply(
         self,

@@ -51,6 +51,8 @@ from llmchat.core.structured import OutputSchema
 
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 
+KEY_HEADERS = frozenset({"authorization", "x-api-key"})
+"""The headers that carry the key (lower case): the only ones shown with it replaced."""
 ERROR_BODY_LIMIT = 64 * 1024
 """Bytes of a non-stream body read for an error message; the rest is never downloaded."""
 ANSWER_BODY_LIMIT = 16 * 1024 * 1024
@@ -286,9 +288,7 @@ class OpenAIBackend:
         HTTP response, so the server stops generating.
         """
         url = endpoint(self.base_url, self.chat_route)
-        model = await self._model_for(request)
-        request = replace(request, model=model)
-        fitted = self._fitted(request, model)
+        model, request, fitted = await self._to_send(request)
         warnings = self.rules.take_warnings()
         if fitted.params != request.params or fitted.notes or warnings:
             yield DialsFitted(model, fitted.params, (*warnings, *fitted.notes))
@@ -296,13 +296,8 @@ class OpenAIBackend:
         # (usage is then estimated downstream), or without a dial the model refuses
         # (learnt for next time); every other answer ends the stream.
         include_usage = True
-        if model in self._without_probabilities:
-            request = replace(request, probabilities=0)
         while True:
-            body = self.request_body(
-                replace(request, params=fitted.params), include_usage=include_usage
-            )
-            content = encode_body(fitted.shape(body))
+            body, content = self._encoded(request, fitted, include_usage=include_usage)
             headers = self._stream_headers()
             yield self._sent("POST", url, content, headers)
             # One deadline for the headers and the first token, from the moment of sending.
@@ -367,13 +362,34 @@ class OpenAIBackend:
         """What `stream` would send first for `request` now, without sending it: the
         body encoded by the same code, the headers with the key shown as its variable.
         (A body the server then refuses is adjusted and sent again: only `stream` knows.)"""
-        model = await self._model_for(request)
-        request = replace(request, model=model)
-        fitted = self._fitted(request, model)
-        body = self.request_body(replace(request, params=fitted.params))
-        content = encode_body(fitted.shape(body))
+        _, request, fitted = await self._to_send(request)
+        _, content = self._encoded(request, fitted)
         url = endpoint(self.base_url, self.chat_route)
         return self._sent("POST", url, content, self._stream_headers())
+
+    async def _to_send(self, request: ChatRequest) -> tuple[str, ChatRequest, Fitted]:
+        """The model, the request and its fitted dials as `stream` first sends them (and
+        `prepared` shows them): what the server said of the model is remembered (no
+        probabilities asked of one that refused them)."""
+        await self._before_request()
+        model = await self._model_for(request)
+        request = replace(request, model=model)
+        if model in self._without_probabilities:
+            request = replace(request, probabilities=0)
+        return model, request, self._fitted(request, model)
+
+    def _encoded(
+        self, request: ChatRequest, fitted: Fitted, *, include_usage: bool = True
+    ) -> tuple[dict[str, Any], bytes]:
+        """The body for `request` with its `fitted` dials, and its bytes on the wire."""
+        body = self.request_body(
+            replace(request, params=fitted.params), include_usage=include_usage
+        )
+        return body, encode_body(fitted.shape(body))
+
+    async def _before_request(self) -> None:
+        """What a server needs asked before its body can be built (llama-server: its
+        sampler defaults); nothing here."""
 
     def _fitted(self, request: ChatRequest, model: str) -> Fitted:
         """The request's dials fitted to what `model` accepts (the rules table)."""
@@ -500,17 +516,22 @@ class OpenAIBackend:
             self._without_key(url_without_secrets(url)),
             self._without_key(body),
             self._shown_headers(headers),
+            self.protocol,
+            self.name,
         )
 
     def _shown_headers(self, headers: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
         # A key from the config file (or from nobody knows where) is shown masked.
-        variable = key_variable(self.protocol, self.api_key_hint, usual=False)
+        variable = key_variable(self.api_key_hint)
         stand_in = f"${variable}" if variable else MASK
         shown = []
         for name, value in headers.items():
-            if self._api_key:
+            # Only where the key goes: a short key ("json") may be part of any other value.
+            if self._api_key and name.lower() in KEY_HEADERS:
                 value = value.replace(self._api_key, stand_in)
-            shown.append((name, self._mask(value)))
+                shown.append((name, self._mask(value)))
+            else:
+                shown.append((name, value))
         return tuple(shown)
 
     # -- errors ------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from llmchat.core.params import SamplingParams
 from llmchat.core.token_probs import TokenProb
@@ -99,7 +99,13 @@ class RequestSent:
     body: str
     """The JSON text sent, encoded as UTF-8 on the wire."""
     headers: tuple[tuple[str, str], ...] = ()
-    """Name and value of each header, the key masked (see above)."""
+    """Name and value of each header, the key masked (see above). No key header: no key
+    went out."""
+    protocol: Literal["openai", "anthropic"] = "openai"
+    """The wire protocol it was sent with (a replay or a fallback may use another than
+    the session's)."""
+    backend: str = ""
+    """The user's name for the backend it went to."""
 
     def payload(self) -> Any:
         """The body, parsed."""

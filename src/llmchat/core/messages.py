@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -119,3 +120,16 @@ class Message:
     def cut_off(self) -> bool:
         """The reply reached max_tokens: it is complete as a stream, but truncated."""
         return self.finish_reason == "length"
+
+
+def own_last_model(messages: Iterable[Message], backend: str | None) -> str | None:
+    """The model of the last reply that came from `backend` (the session's own): a
+    replay or a fallback to another backend does not move the session, so its model
+    must not be paired with the session's backend. A reply that names no backend (an
+    older file) counts as the session's."""
+    for message in reversed(list(messages)):
+        if message.role is not Role.ASSISTANT or not message.model:
+            continue
+        if message.backend is None or backend is None or message.backend == backend:
+            return message.model
+    return None

@@ -13,14 +13,16 @@ import shlex
 from dataclasses import dataclass
 
 from llmchat.core.events import RawEvents, RequestSent, ServerTimings, UsageReport
-from llmchat.core.model_rules import Protocol
 from llmchat.core.request import ChatRequest
+from llmchat.core.secrets import MASK
 
 PRETTY_LINES = 2000
 """Lines of a pretty-printed body shown; the rest is folded (the copy is whole)."""
+SHOWN_CHARS = 64 * 1024
+"""Characters of a body shown: a 1 MB draft on one line would hold the screen for
+seconds (the copy is whole)."""
 _NAMED_VARIABLE = re.compile(r"environment variable ([A-Za-z_][A-Za-z0-9_]*)")
 _BARE_VARIABLE = re.compile(r"[A-Z_][A-Z0-9_]*")
-KEY_VARIABLES: dict[Protocol, str] = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,18 @@ class SentBody:
             return json.dumps(json.loads(self.body), indent=2, ensure_ascii=False)
         except ValueError:
             return self.body
+
+
+def folded(text: str) -> str:
+    """`text` as shown: at most `PRETTY_LINES` lines and `SHOWN_CHARS` characters, then
+    a line saying how much more there is and that the copy holds it all."""
+    lines = text.splitlines()
+    shown = "\n".join(lines[:PRETTY_LINES]) if len(lines) > PRETTY_LINES else text
+    shown = shown[:SHOWN_CHARS]
+    if len(shown) == len(text):
+        return text
+    more = len(text) - len(shown)
+    return f"{shown}\n⋯ {more:,} more characters not shown (the copy is whole)"
 
 
 def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> list[str]:
@@ -66,38 +80,76 @@ def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> l
     )
     if reserve_clipped:
         lines.append("The reply's reserve was lowered to what the window has left.")
-    images = sum(len(m.images) for m in request.messages)
+    images = [image for m in request.messages for image in m.images]
     if images:
-        lines.append(f"{images} image{'s' if images != 1 else ''} attached.")
+        size = sum(len(image.data) for image in images)
+        lines.append(
+            f"{len(images)} image{'s' if len(images) != 1 else ''} attached "
+            f"({size:,} bytes, sent as base64 in the body)."
+        )
     return lines
 
 
-def key_variable(protocol: Protocol, key_source: str | None, *, usual: bool = True) -> str | None:
-    """The environment variable the key comes from, for a command to show: the one the
-    config named, else (`usual`) the protocol's usual one. Never the key."""
+def key_variable(key_source: str | None) -> str | None:
+    """The environment variable the key comes from, for a command or a header to show,
+    if the config named one (never a guess: a guessed variable would send someone's
+    key where it was not configured to go). Never the key."""
     named = _NAMED_VARIABLE.search(key_source or "")
     if named:
         return named.group(1)
     if key_source and _BARE_VARIABLE.fullmatch(key_source):
         return key_source
-    return KEY_VARIABLES.get(protocol) if usual else None
+    return None
 
 
-def curl_command(sent: SentBody, protocol: Protocol, key_variable: str | None) -> str:
-    """The same request from a shell: the key read from its variable (`$OPENAI_API_KEY`),
-    never written out; the body exactly as sent, in a here-document."""
+_KEY_HEADERS = frozenset({"authorization", "x-api-key"})
+_SHOWN_VARIABLE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+_LEFT_TO_CURL = frozenset({"accept-encoding"})
+"""Headers curl sets itself (it would print a compressed reply raw)."""
+KEY_PLACEHOLDER = "LLMCHAT_API_KEY"
+"""The variable a copied command reads a key from that came from no variable."""
+
+
+def curl_command(sent: SentBody, headers: tuple[tuple[str, str], ...], backend: str = "") -> str:
+    """The same request from a shell, with the headers it was sent with (`sent.headers`):
+    a key header only if a key went out, read from the variable it came from
+    (`$OPENAI_API_KEY`) or, for a key from the config file, from a placeholder the shell
+    refuses to leave empty; never the key itself. The body exactly as sent, in a
+    here-document."""
     parts = ["curl", "-sS", "-N", "-X", sent.method, shlex.quote(sent.url)]
-    parts += ["-H", shlex.quote("Content-Type: application/json")]
-    if key_variable:
-        header = "x-api-key" if protocol == "anthropic" else "Authorization: Bearer"
-        sep = ": " if protocol == "anthropic" else " "
-        parts += ["-H", f'"{header}{sep}${key_variable}"']
-    if protocol == "anthropic":
-        parts += ["-H", shlex.quote("anthropic-version: 2023-06-01")]
+    for name, value in headers:
+        if name.lower() in _LEFT_TO_CURL:
+            continue
+        if name.lower() in _KEY_HEADERS:
+            parts += ["-H", _key_header(name, value, backend)]
+        else:
+            parts += ["-H", shlex.quote(f"{name}: {value}")]
     end = "JSON"
     while end in sent.body.splitlines():
         end += "_END"
     return " ".join(parts) + f" --data-binary @- <<'{end}'\n{sent.body}\n{end}\n"
+
+
+def _key_header(name: str, value: str, backend: str) -> str:
+    """`Authorization: Bearer $VAR` quoted so the shell fills in the variable and
+    nothing else; a masked key (`•••`) becomes `${LLMCHAT_API_KEY:?…}`."""
+    named = _SHOWN_VARIABLE.search(value)
+    if named is not None:
+        before, after, variable = value[: named.start()], value[named.end() :], named.group(1)
+        reference = f'"${variable}"'
+    else:
+        before, _, after = value.partition(MASK)
+        whose = f" for {_safe_word(backend)}" if backend else ""
+        reference = f'"${{{KEY_PLACEHOLDER}:?set {KEY_PLACEHOLDER} to the key{whose}}}"'
+    quoted = [shlex.quote(f"{name}: {before}"), reference]
+    if after:
+        quoted.append(shlex.quote(after))
+    return "".join(quoted)
+
+
+def _safe_word(name: str) -> str:
+    """A backend name fit to stand unquoted inside `${…:?…}` in double quotes."""
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", name)
 
 
 def header_lines(headers: tuple[tuple[str, str], ...]) -> str:

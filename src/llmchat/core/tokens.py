@@ -9,6 +9,7 @@ counts exactly with its own tokenizer (`backends.llamacpp`), which beats both.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -111,6 +112,7 @@ class TokenCounter:
         self._encoder = encoder
         self._name = name
         self._cache: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
 
     @property
     def exact(self) -> bool:
@@ -128,17 +130,22 @@ class TokenCounter:
         """Switch encoder (when a background load finishes); cached counts are dropped."""
         self._encoder = encoder
         self._name = name
-        self._cache.clear()
+        with self._lock:
+            self._cache.clear()
 
     def count_text(self, text: str) -> TokenCount:
-        cached = self._cache.get(text)
+        # Counts are made in threads too (a big file, the next request): the cache is
+        # touched under the lock, the counting is not.
+        with self._lock:
+            cached = self._cache.get(text)
+            if cached is not None:
+                self._cache.move_to_end(text)
         if cached is None:
             cached = self._encoder(text) if self._encoder is not None else estimate(text)
-            self._cache[text] = cached
-            if len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        else:
-            self._cache.move_to_end(text)
+            with self._lock:
+                self._cache[text] = cached
+                if len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
         return TokenCount(cached, self.exact)
 
     def count_message(self, message: WireMessage) -> int:

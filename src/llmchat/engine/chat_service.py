@@ -198,14 +198,21 @@ class ChatService:
         request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
         return await self._run(request, plan, asked.id, report)
 
-    async def next_request(self, draft: str) -> TurnRequest | str:
-        """The request `send(draft)` would make now, planned and encoded by the same
-        code, with nothing saved and nothing sent; or why it would be refused."""
+    async def next_request(
+        self, draft: str, images: tuple[WireImage, ...] = ()
+    ) -> TurnRequest | str:
+        """The request `send(draft, images=…)` would make now, planned and encoded by
+        the same code, with nothing saved and nothing sent; or why it would be refused.
+        `images`: the attached ones, with their bytes (nothing is kept for them)."""
+        if images and (cannot := await self.gateway.image_refusal()) is not None:
+            return f"Not sent: {cannot}."
         model = self._model()
-        asked = WireMessage("user", draft)
+        asked = WireMessage("user", draft, images)
         pending = (*self.conversation.build_request(model).messages, asked)
+        # Counted in a thread: a draft of a megabyte takes a tokenizer a while, and the
+        # UI asking must stay responsive.
         try:
-            plan = self._plan(pending)
+            plan = await asyncio.to_thread(self._plan, pending)
         except DoesNotFit as exc:
             return await self._refusal(exc, draft)
         request = self.conversation.build_request(model, skip=plan.skip, max_tokens=plan.max_tokens)
@@ -217,15 +224,23 @@ class ChatService:
         prepared = await self.gateway.prepared(request)
         if isinstance(prepared, ChatError):
             return f"{self.gateway.name} cannot say what it would send: {prepared.one_line()}"
-        return TurnRequest(self._planned(request, plan), sent=(prepared,))
+        planned = await asyncio.to_thread(self._planned, request, plan)
+        return TurnRequest(planned, sent=(prepared,))
 
     def _planned(
-        self, request: ChatRequest, plan: RequestPlan, params: SamplingParams | None = None
+        self,
+        request: ChatRequest,
+        plan: RequestPlan,
+        params: SamplingParams | None = None,
+        counter: TokenCounter | None = None,
     ) -> RequestPlanned:
-        counter = self.meter.counter
+        """`counter`: the target's, for a replay to another model (else the session's)."""
+        counter = counter or self.meter.counter
         clipped = plan.max_tokens < (params or self.conversation.params).max_tokens
-        tokens = counter.count_prompt(request.messages).tokens
-        return RequestPlanned(request, plan.skip, clipped, tokens, counter.tokenizer)
+        count = counter.count_prompt(request.messages)
+        return RequestPlanned(
+            request, plan.skip, clipped, count.tokens, counter.tokenizer, count.exact
+        )
 
     async def replay(
         self,
@@ -249,11 +264,16 @@ class ChatService:
         self.conversation.branch_from(asked.id)
         model = self._model() if target is self.gateway else target.model
         pending = self.conversation.build_request(model, params=params).messages
+        counter = None if target is self.gateway else await _counter_for(target.model)
         try:
-            if target is self.gateway:
+            plan = None
+            if counter is not None:
+                plan = await _plan_for(target, pending, params.max_tokens, counter, self.meter)
+            if plan is None:
+                # The session's own, or a window nobody knows: what the session's plan
+                # leaves out is left out (the whole history could overflow it, and
+                # bill for all of it), as for a fallback.
                 plan = self._plan(pending, params.max_tokens)
-            else:
-                plan = await _plan_for(target, pending, params.max_tokens, self.meter.threshold)
         except DoesNotFit as exc:
             self.conversation.return_to(before)
             await report(Refused(f"Not replayed: too long for {target.name}: {exc}."))
@@ -263,7 +283,16 @@ class ChatService:
         )
         if target is not self.gateway:
             self._replayed[target.name] = target
-        return await self._run(request, plan, asked.id, report, gateway=target, params=params)
+        return await self._run(
+            request,
+            plan,
+            asked.id,
+            report,
+            gateway=target,
+            params=params,
+            counter=counter,
+            model=model,
+        )
 
     async def resample(
         self, reply: Message, index: int, token: str, report: Reporter
@@ -365,14 +394,16 @@ class ChatService:
         resampled_at: int | None = None,
         gateway: Gateway | None = None,
         params: SamplingParams | None = None,
+        counter: TokenCounter | None = None,
+        model: str | None = None,
     ) -> Message:
         """Stream the reply to `request` (by default through the gateway's retries and
         fallbacks; `stream` for another way of asking, as resampling does), saving and
-        reporting it as it comes. `gateway` and `params`: a replay's, when they are not
-        the session's."""
+        reporting it as it comes. `gateway`, `params`, `counter` and `model`: a
+        replay's, when they are not the session's."""
         asking_at = gateway or self.gateway
         request = replace(request, probabilities=self._asked_for(asking_at))
-        planned = self._planned(request, plan, params)
+        planned = self._planned(request, plan, params, counter)
         self.last_request = TurnRequest(planned)
         await report(planned)
         turn = self.turn = Turn(
@@ -380,6 +411,9 @@ class ChatService:
             parent=parent,
             asked_alternatives=request.probabilities,
         )
+        if gateway is not None:
+            # Where it went, even if it fails before `Started` says who answered.
+            turn.backend, turn.model = gateway.name, model or gateway.model
         turn.resampled_at = resampled_at
         # Saved as it streams (about once a second, only the new text): a crash or
         # kill -9 loses at most a second of it.
@@ -570,14 +604,22 @@ def _listed_window(gateway: Gateway) -> int | None:
 
 
 async def _plan_for(
-    gateway: Gateway, pending: tuple[WireMessage, ...], max_tokens: int, threshold: float
-) -> RequestPlan:
+    gateway: Gateway,
+    pending: tuple[WireMessage, ...],
+    max_tokens: int,
+    counter: TokenCounter,
+    meter: ContextMeter,
+) -> RequestPlan | None:
     """The plan for another backend than the session's: its window (config, server or
-    model table; unknown: nothing left out), its model's counter. Raises DoesNotFit."""
+    model table), its model's `counter`; None when nobody knows its window. Raises
+    DoesNotFit."""
     told = await gateway.context_window()
     window = told.tokens if told else await asyncio.to_thread(_listed_window, gateway)
-    counter = await _counter_for(gateway.model)
-    return plan_request(pending, counter, max_tokens=max_tokens, window=window, threshold=threshold)
+    if window is None:
+        return None
+    return plan_request(
+        pending, counter, max_tokens=max_tokens, window=window, threshold=meter.threshold
+    )
 
 
 async def _counter_for(model: str) -> TokenCounter:

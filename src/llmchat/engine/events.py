@@ -39,7 +39,10 @@ class RequestPlanned:
     prompt_tokens: int | None = None
     """The prompt's tokens as the plan counted them (None: not counted)."""
     counted_by: str = ""
-    """What counted them: "tiktoken o200k_base", or "estimate"."""
+    """What counted them: "tiktoken o200k_base", or "estimate" (the counter of the
+    model it went to: a replay's target, not the session's)."""
+    exact: bool = False
+    """The count is the tokenizer's own (False: an estimate, as with images)."""
 
 
 @dataclass(frozen=True, slots=True)

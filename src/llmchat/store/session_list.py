@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from llmchat.core.backend_record import BackendRecord
-from llmchat.core.messages import Role
+from llmchat.core.messages import Role, own_last_model
 from llmchat.core.records import SessionHeader, SessionInfo
 from llmchat.store.errors import AmbiguousSession, SessionNotFound, SessionUnreadable
 from llmchat.store.session_file import SESSION_SUFFIX, parse_session_filename
@@ -482,8 +482,6 @@ def _first_line(loaded: LoadedSession) -> str:
 
 
 def _last_model(loaded: LoadedSession) -> str | None:
-    """The model that answered last (a session may move between servers), else the header's."""
-    for message in reversed(loaded.messages):
-        if message.role is Role.ASSISTANT and message.model:
-            return message.model
-    return loaded.info.model
+    """The model of the session's own backend that answered last (a session may move
+    between servers; a replay elsewhere does not move it), else the header's."""
+    return own_last_model(loaded.messages, loaded.info.backend) or loaded.info.model

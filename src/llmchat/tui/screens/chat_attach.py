@@ -21,6 +21,7 @@ from llmchat.core.attachments import (
 )
 from llmchat.core.image_tokens import image_tokens
 from llmchat.core.messages import ImageRef
+from llmchat.core.request import WireImage
 from llmchat.core.safe_text import one_line
 from llmchat.core.tokens import IMAGE_TOKENS
 from llmchat.tui.screens.text_line import TextLineScreen
@@ -168,6 +169,15 @@ class Attachments:
         if self.chips:
             self.chips.clear()
             self._changed()
+
+    def images(self) -> tuple[WireImage, ...]:
+        """The attached images as a request carries them (for the next request's view:
+        nothing is kept)."""
+        return tuple(
+            WireImage(c.file.media_type, c.file.data)
+            for c in self.chips
+            if isinstance(c.file, ImageFile)
+        )
 
     def keep_images(self) -> tuple[ImageRef, ...]:
         """Keep the attached images beside the sessions, for the message being sent;

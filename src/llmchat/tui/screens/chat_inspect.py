@@ -58,9 +58,8 @@ class InspectViews:
 
                 ReplayFlow(chat).choose(how, last.reply)
 
-        inspector = RequestInspector(
-            last, chat.context.gateway, lambda: chat.service.next_request(draft)
-        )
+        images = chat.attach.images()
+        inspector = RequestInspector(last, lambda: chat.service.next_request(draft, images))
         chat.app.push_screen(inspector, replay)
 
     def tokens(self) -> None:

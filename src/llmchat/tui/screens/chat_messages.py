@@ -98,10 +98,13 @@ class MessageActions:
 
     async def trim_after(self, keep: str | None) -> None:
         """Show the thread only down to message `keep` (nothing for None): a new branch
-        is about to be shown from there."""
+        is about to be shown from there. A `keep` not in the thread shown trims nothing:
+        a message of another branch is no reason to take this one off the screen."""
         thread = self.chat.conversation.thread()
         ids = [m.id for m in thread]
-        end = ids.index(keep) + 1 if keep in ids else 0
+        if keep is not None and keep not in ids:
+            return
+        end = ids.index(keep) + 1 if keep is not None else 0
         await self._view.show_thread(thread[:end])
         self.label_branches()
 

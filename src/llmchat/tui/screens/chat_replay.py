@@ -69,7 +69,8 @@ class ReplayFlow:
         except ResolutionError as exc:
             self.chat.notify(one_line(str(exc), 200), severity="error", markup=False)
             return
-        await self._run(reply, target.gateway, None, "elsewhere")
+        where = f"on {one_line(choice.backend, 24)} · {one_line(choice.model, 40)}"
+        await self._run(reply, target.gateway, None, where)
 
     async def _replay_with(self, reply: Message, preset: Preset) -> None:
         params = self.chat.conversation.params
@@ -97,6 +98,14 @@ class ReplayFlow:
             return
         if reply.parent is None:
             return
+        if reply.parent not in {m.id for m in chat.conversation.thread()}:
+            # The new reply would be shown under a question that is not on the screen.
+            chat.notify(
+                "Not replayed: the last request's question is on another branch; "
+                "switch to that branch first.",
+                severity="warning",
+            )
+            return
         await chat.messages_ui.trim_after(reply.parent)
         own = gateway is None or gateway is chat.service.gateway
 
@@ -108,7 +117,11 @@ class ReplayFlow:
                     # Only its own client: a later use builds a new one.
                     with contextlib.suppress(Exception):
                         await gateway.aclose(fallbacks=False)
-            if again is not None:
+            if again is None:
+                # Refused (too long for the target, …): the thread is as it was, and so
+                # is the screen (the original reply comes back).
+                await chat.messages_ui.show_thread()
+            else:
                 chat.app.push_screen(ReplayComparison(reply, again, how))
             return again
 

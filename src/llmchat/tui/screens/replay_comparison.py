@@ -3,9 +3,10 @@ original and its replay on another backend, model or preset (siblings in the tre
 
 from __future__ import annotations
 
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Container, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
@@ -20,13 +21,19 @@ def heading(message: Message, label: str) -> str:
     return f"{label}: {backend} · {one_line(message.model or '?', 40)}"
 
 
+NARROW = 80
+"""Columns below which the two replies are stacked, one above the other."""
+
+
 class ReplayComparison(ModalScreen[None]):
     DEFAULT_CSS = """
     ReplayComparison { align: center middle; }
-    ReplayComparison > Horizontal {
-        width: 98%; height: 90%; background: $panel; border: round $primary;
+    ReplayComparison > #replies {
+        layout: horizontal; width: 98%; height: 90%;
+        background: $panel; border: round $primary;
     }
-    ReplayComparison .column { width: 1fr; padding: 0 1; }
+    ReplayComparison.-narrow > #replies { layout: vertical; width: 100%; height: 1fr; }
+    ReplayComparison .column { width: 1fr; height: 1fr; padding: 0 1; }
     ReplayComparison .heading { text-style: bold; }
     ReplayComparison .facts { color: $text-muted; margin-bottom: 1; }
     """
@@ -41,11 +48,15 @@ class ReplayComparison(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         replayed = f"Replayed {self.how}".rstrip()
-        with Horizontal():
+        # Each reply scrolls with its heading and facts: on a small terminal a long
+        # facts line must not leave the reply no room.
+        with Container(id="replies"):
             for message, label in ((self.original, "Before"), (self.replayed, replayed)):
-                with Vertical(classes="column"):
+                with VerticalScroll(classes="column"):
                     yield Static(Content(heading(message, label)), classes="heading")
                     yield Static(Content(visible(reply_meta(message))), classes="facts")
-                    with VerticalScroll():
-                        yield Static(Content(visible(message.content)), classes="reply")
+                    yield Static(Content(visible(message.content)), classes="reply")
         yield Footer()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.set_class(event.size.width < NARROW, "-narrow")

@@ -23,11 +23,10 @@ from textual.widgets import Footer, Static
 
 from llmchat.core.reply_facts import reply_meta
 from llmchat.core.request_view import (
-    PRETTY_LINES,
     SentBody,
     curl_command,
+    folded,
     header_lines,
-    key_variable,
     plan_summary,
     raw_events_heading,
     usage_lines,
@@ -37,7 +36,6 @@ from llmchat.tui.clipboard import copy_text
 
 if TYPE_CHECKING:
     from llmchat.engine.turn_request import TurnRequest
-    from llmchat.gateway.gateway import Gateway
 
 Upcoming = Callable[[], Awaitable["TurnRequest | str"]]
 """Plans and encodes the request the draft would make now (or says why it would not go)."""
@@ -65,12 +63,9 @@ class RequestInspector(ModalScreen[Replay | None]):
         Binding("p", "replay('preset')", "Replay with a preset", id="inspector.replay_preset"),
     ]
 
-    def __init__(
-        self, last: TurnRequest | None, gateway: Gateway, upcoming: Upcoming | None = None
-    ) -> None:
+    def __init__(self, last: TurnRequest | None, upcoming: Upcoming | None = None) -> None:
         super().__init__()
         self.last = last
-        self.gateway = gateway
         self._upcoming = upcoming
         self.next: TurnRequest | str | None = None
         """The next request once compiled (a str: why it would not be sent)."""
@@ -129,7 +124,7 @@ class RequestInspector(ModalScreen[Replay | None]):
         planned = request.planned
         summary = plan_summary(planned.request, planned.skipped, planned.reserve_clipped)
         if planned.prompt_tokens is not None:
-            exact = "" if planned.counted_by.startswith("tiktoken") else "≈"
+            exact = "" if planned.exact else "≈"
             summary.append(
                 f"The prompt is {exact}{planned.prompt_tokens:,} tokens "
                 f"(counted by {planned.counted_by or 'an estimate'})."
@@ -167,12 +162,7 @@ class RequestInspector(ModalScreen[Replay | None]):
         return shown
 
     def _body(self, sent: SentBody) -> str:
-        text = sent.body if self.minified else sent.pretty()
-        lines = text.splitlines()
-        if len(lines) > PRETTY_LINES:
-            more = len(lines) - PRETTY_LINES
-            text = "\n".join(lines[:PRETTY_LINES]) + f"\n⋯ {more:,} more lines (the copy is whole)"
-        return visible(text)
+        return visible(folded(sent.body if self.minified else sent.pretty()))
 
     async def _show_again(self) -> None:
         scroll = self.query_one(VerticalScroll)
@@ -186,10 +176,11 @@ class RequestInspector(ModalScreen[Replay | None]):
         if shown is None or isinstance(shown, str) or not shown.sent:
             self.notify("Nothing to copy yet.", timeout=3)
             return
-        sent = SentBody.of(shown.sent[-1])
-        protocol = self.gateway.protocol
-        variable = key_variable(protocol, self.gateway.key_source)
-        await copy_text(self.app, curl_command(sent, protocol, variable), "the request as curl")
+        # Built from what went out (a replay or a fallback may have gone elsewhere than
+        # the session's backend): its headers say whether a key was sent, and whose.
+        sent = shown.sent[-1]
+        command = curl_command(SentBody.of(sent), sent.headers, sent.backend)
+        await copy_text(self.app, command, "the request as curl")
 
     async def action_toggle_minified(self) -> None:
         self.minified = not self.minified
