@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from llmchat.core.budget import DoesNotFit, RequestPlan, plan_request
-from llmchat.core.cache_explainer import PromptSent
+from llmchat.core.prompt_sent import PromptSent
 from llmchat.core.checkpoints import ReplyCheckpoints
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import (
