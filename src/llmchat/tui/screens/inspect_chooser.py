@@ -4,7 +4,6 @@ The views themselves, and which of them the chat screen has, are in chat_inspect
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -15,13 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from llmchat.tui.screens.inspect_choice import InspectChoice
 
-@dataclass(frozen=True, slots=True)
-class InspectChoice:
-    letter: str
-    title: str
-    action: str
-    """The chat screen's action that opens the view ("inspect_cache")."""
+__all__ = ["InspectChoice", "InspectChooser"]
 
 
 class InspectChooser(ModalScreen[str | None]):
