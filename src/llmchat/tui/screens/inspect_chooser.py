@@ -30,7 +30,8 @@ class InspectChooser(ModalScreen[str | None]):
     }
     InspectChooser OptionList { height: auto; }
     """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="inspect_chooser.cancel")]
+    # F12 (or alt+i) again closes it, as it opened it.
+    BINDINGS = [Binding("escape,f12,alt+i", "dismiss(None)", "Cancel", id="inspect_chooser.cancel")]
 
     def __init__(self, choices: Sequence[InspectChoice]) -> None:
         super().__init__()
@@ -38,15 +39,16 @@ class InspectChooser(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Inspect: a letter, or Enter")
+            yield Label("Inspect: a letter, or Enter (Esc or F12 closes)")
             yield OptionList(
                 *(Option(Content(f"{c.letter}  {c.title}")) for c in self.choices),
                 id="inspect-views",
             )
 
     def on_key(self, event: events.Key) -> None:
+        typed = (event.character or "").lower()  # caps lock or shift on: the same view
         for choice in self.choices:
-            if event.character == choice.letter:
+            if typed == choice.letter:
                 event.stop()
                 self.dismiss(choice.action)
                 return
