@@ -7,11 +7,17 @@ one sent just before it, and why: what llmchat itself changed (old turns left ou
 window policy, the system prompt, a branch switch, an edited message, another model),
 or, when the prompt starts the same, what the server did (evicted, expired, too short).
 
-"The turn before" is the request sent just before in time, whatever its branch: that is
-what the cache holds. Which system prompt a request carried is known from the session's
-own records (its header and `system` records, with their times); what the window policy
-left out only for turns sent since the session was opened (`PromptSent`, kept by the
-engine). Where llmchat does not know, the explainer says so.
+A drop is a turn that reused under half of what the turn before reused, at least MIN_LOST
+tokens fewer, where the cache did not serve all it could (a prompt nearly all reused, or
+an earlier question asked again whose prompt the cache served, is no drop).
+
+"The turn before" is the request sent last before it in time that recorded its reuse (a
+failed turn records none), whatever its branch: that is what the cache holds. Which
+system prompt a request carried is known from the session's own records (its header and
+`system` records, with their times; a loaded file keeps its latest few); what the window
+policy left out only for turns sent since the session was opened (`PromptSent`, kept by
+the engine). Where llmchat does not know, the explainer says so: for the first turn after
+the session was opened again, that it was (a restarted llama-server has an empty cache).
 """
 
 from __future__ import annotations
