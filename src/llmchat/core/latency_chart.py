@@ -10,6 +10,7 @@ and a cache that serves the old prompt as a line that stays low while it moves r
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
@@ -91,7 +92,7 @@ def latency_chart(rows: Sequence[TurnFacts], width: int) -> list[str]:
         if lines:
             lines.append("")
         if len(points) < 2:
-            lines.append(f"{series.title}: fewer than two turns report it")
+            lines += textwrap.wrap(f"{series.title}: fewer than two turns report it", width)
             continue
         lines += _panel(series, points, width)
     return lines
@@ -124,11 +125,26 @@ def _panel(series: Series, points: list[tuple[float, float]], width: int) -> lis
     for label, row in zip(labels, cells, strict=True):
         lines.append(f"{label:>{LABEL_WIDTH}}│" + "".join(chr(0x2800 + bits) for bits in row))
     lines.append(" " * LABEL_WIDTH + "└" + "─" * columns)
-    left, right = f"{round(low_x):,}", f"{round(high_x):,} prompt tokens"
-    if len(left) + len(right) + 1 > columns:
-        right = f"{round(high_x):,}"
+    low, high = round(low_x), round(high_x)
+    axes = (
+        (f"{low:,}", f"{high:,} prompt tokens"),
+        (f"{low:,}", f"{high:,}"),
+        (_count(low), _count(high)),
+        ("", _count(high)),
+    )
+    left, right = next(
+        ((a, b) for a, b in axes if len(a) + len(b) + (1 if a else 0) <= columns), axes[-1]
+    )
     lines.append(" " * (LABEL_WIDTH + 1) + left + right.rjust(columns - len(left)))
     return lines
+
+
+def _count(tokens: int) -> str:
+    """A token count made short: 9,999, 12k, 340M, 20G."""
+    for unit, size in (("G", 10**9), ("M", 10**6), ("k", 10**3)):
+        if tokens >= 10 * size:
+            return f"{tokens // size:,}{unit}"
+    return f"{tokens:,}"
 
 
 def _segment(x0: int, y0: int, x1: int, y1: int) -> list[tuple[int, int]]:
