@@ -491,3 +491,12 @@ def test_a_long_session_full_of_drops_is_explained_in_one_pass() -> None:
     drops = session.drops(last, kind="llamacpp")
     assert len(drops) == 996
     assert drops[-1].where == "The prompt starts as the one before did."
+
+
+def test_a_file_from_before_messages_named_their_parents_is_explained_in_its_order() -> None:
+    session = Session()
+    last = session.ask(session.three_turns(), 1, 400, system="You are verbose.")
+    for message in session.messages:
+        message.parent = None
+    [drop] = session.drops(last)
+    assert drop.turn == 4 and drop.causes == ("the system prompt changed",)

@@ -152,7 +152,7 @@ def explain_drops(
     for after in replies:
         now = _reused(after, facts[after.id])
         if now is None:
-            continue  # a failed turn: the next one is compared with the one before it
+            continue  # no reuse recorded (a failed turn): the next is compared past it
         if before is not None and after.id in numbers:
             was = facts[before.id].reused or 0
             if was - now >= MIN_LOST and now < REUSE_DROP * was:
@@ -203,21 +203,26 @@ class _Prompts:
         self.tokens_to: dict[str, int] = {}
         """About the tokens of the messages sent on the thread down to a message."""
         for message in messages:
-            parent = message.parent if not self._legacy else None
+            above = self._above(message)
             failed = _sent_as_nothing(message)
-            before = self._failed.get(parent, 0) if parent is not None else 0
-            tokens = self.tokens_to.get(parent, 0) if parent is not None else 0
-            if self._legacy and self._position[message.id]:
-                earlier = messages[self._position[message.id] - 1].id
-                before, tokens = self._failed[earlier], self.tokens_to[earlier]
-            self._failed[message.id] = before + failed
-            self.tokens_to[message.id] = tokens + (0 if failed else _tokens([message]))
+            self._failed[message.id] = self._failed.get(above, 0) + failed if above else failed
+            tokens = 0 if failed else _tokens([message])
+            self.tokens_to[message.id] = self.tokens_to.get(above, 0) + tokens if above else tokens
+
+    def _above(self, message: Message) -> str | None:
+        """The message just above `message` on its thread: its parent, or in an old file
+        without parents the one before it."""
+        if not self._legacy:
+            return message.parent
+        position = self._position[message.id]
+        return self._messages[position - 1].id if position else None
 
     def of(self, reply: Message) -> _Prompt:
         prompt = self._made.get(reply.id)
         if prompt is None:
             chain = self._chain(reply)
-            failed = self._failed.get(reply.parent, 0) if reply.parent is not None else 0
+            above = self._above(reply)
+            failed = self._failed.get(above, 0) if above is not None else 0
             wire = [m for m in chain if not _sent_as_nothing(m)] if failed else chain
             planned = self._sent.get(reply.id)
             if planned is not None:
