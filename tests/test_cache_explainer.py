@@ -10,7 +10,7 @@ from llmchat.backends.openai import OpenAIBackend
 from llmchat.core import branches
 from llmchat.core.cache_explainer import PromptSent, ReuseDrop, explain_drops, system_at
 from llmchat.core.conversation import Conversation
-from llmchat.core.messages import Message, Role, Timing, Usage
+from llmchat.core.messages import Message, Role, Status, Timing, Usage
 from llmchat.core.params import SamplingParams
 from llmchat.core.records import SessionInfo, SystemChanged
 from llmchat.engine.chat_service import ChatService
@@ -68,9 +68,37 @@ class Session:
             self.sent[reply.id] = PromptSent(system, left_out)
         return reply
 
-    def drops(self, leaf: Message, kind: str | None = None) -> list[ReuseDrop]:
+    def drops(
+        self, leaf: Message, kind: str | None = None, systems: list[SystemChanged] | None = None
+    ) -> list[ReuseDrop]:
         thread = branches.thread(self.messages, leaf.id)
-        return explain_drops(self.messages, thread, self.sent, kind=kind)
+        return explain_drops(self.messages, thread, self.sent, kind=kind, systems=systems or [])
+
+    def fail(self, after: Message) -> Message:
+        """A question whose reply failed before any text; returns the failed reply."""
+        question = Message(Role.USER, f"q{len(self.messages)}", parent=after.id)
+        question.tokens = 10
+        failed = Message(
+            Role.ASSISTANT, "", parent=question.id, status=Status.ERROR, usage=Usage(estimated=True)
+        )
+        self.messages += [question, failed]
+        return failed
+
+    def answer(self, question: Message, reused: int, prompt: int) -> Message:
+        """Another reply to `question` (a retry, or a regenerated reply)."""
+        reply = Message(
+            Role.ASSISTANT,
+            "b",
+            parent=question.id,
+            ts="2026-12-01T10:00:00Z",
+            usage=Usage(prompt=prompt, completion=20),
+            timing=Timing(ttft_ms=50.0, prefill_tokens=prompt - reused, cache_tokens=reused),
+            model="m",
+            params=SamplingParams(temperature=0.7),
+        )
+        self.messages.append(reply)
+        self.sent[reply.id] = PromptSent(SYSTEM, 0)
+        return reply
 
     def three_turns(self) -> Message:
         one = self.ask(None, 0, 100)
@@ -224,10 +252,10 @@ def test_the_system_prompt_of_earlier_turns_is_read_from_the_sessions_records() 
     [drop] = explain_drops(session.messages, thread, {}, systems=systems)
     assert drop.where == "The prompt differs from the system prompt on (token ≈ 0)."
     assert drop.causes == ("the system prompt changed",)
-    # The same prompt throughout: only what the window left out is not known.
+    # The same prompt throughout, and the prompt grew: the window is not blamed.
     same = [SystemChanged(SYSTEM, "2026-12-01T09:59:00Z")]
     [drop] = explain_drops(session.messages, thread, {}, systems=same)
-    assert drop.causes[0].startswith("not known: old turns left out by the window policy")
+    assert not any("window policy" in cause for cause in drop.causes)
 
 
 def test_system_at_is_the_last_prompt_set_before_the_moment() -> None:
@@ -303,3 +331,172 @@ async def test_the_engine_records_what_the_window_left_out_and_the_explainer_nam
     assert drop.causes == (
         "old turns left out by the window policy (the oldest 2 messages not sent; 0 before)",
     )
+
+
+# The first turn after the session was opened again.
+
+
+def _reopened(session: Session) -> Message:
+    """Three turns from an earlier run (nothing of what they sent is kept), then one
+    sent in this run the next morning, whose reuse fell to nothing."""
+    one = session.ask(None, 0, 100, known=False, ts="2026-12-01T10:00:00Z")
+    two = session.ask(one, 90, 200, known=False, ts="2026-12-01T10:01:00Z")
+    three = session.ask(two, 190, 3000, known=False, ts="2026-12-01T10:02:00Z")
+    return session.ask(three, 0, 3100, ts="2026-12-02T09:00:00Z")
+
+
+REOPENED_SYSTEMS = [SystemChanged(SYSTEM, "2026-12-01T09:59:00Z")]
+
+
+def test_the_first_turn_after_reopening_names_the_reopening_and_a_restarted_llama_server() -> None:
+    session = Session()
+    [drop] = session.drops(_reopened(session), systems=REOPENED_SYSTEMS)
+    assert drop.causes == (
+        "the session was opened again since the turn before: if llama-server was started "
+        "again since, its KV cache (kept in memory) was empty",
+    )
+
+
+def test_the_first_turn_after_reopening_names_a_provider_cache_left_idle() -> None:
+    session = Session(llama=False)
+    [drop] = session.drops(_reopened(session), kind="openai", systems=REOPENED_SYSTEMS)
+    assert drop.causes[0] == "the session was opened again since the turn before"
+    assert drop.causes[1].startswith("1378 minutes passed since the turn before")
+
+
+def test_turns_from_before_the_reopening_do_not_blame_the_window_when_the_prompt_grew() -> None:
+    session = Session()
+    [drop] = session.drops(_reopened(session), systems=REOPENED_SYSTEMS)
+    assert not any("window" in cause for cause in drop.causes)
+
+
+# What is not a drop.
+
+
+def test_an_earlier_question_asked_again_whose_prompt_the_cache_served_is_no_drop() -> None:
+    """Regenerating an earlier reply sends the start of the previous prompt; llama-server
+    reuses all of it but the last token."""
+    session = Session()
+    one = session.ask(None, 0, 100)
+    two = session.ask(one, 120, 200)
+    three = session.ask(two, 220, 3000)
+    session.ask(three, 2990, 3100)
+    again = session.answer(next(m for m in session.messages if m.id == two.parent), 199, 200)
+    assert session.drops(again, kind="llamacpp") == []
+
+
+def test_an_earlier_question_asked_again_the_cache_did_not_serve_says_it_could_have() -> None:
+    session = Session()
+    one = session.ask(None, 0, 100)
+    two = session.ask(one, 120, 2000)
+    session.ask(two, 1990, 3000)
+    again = session.answer(next(m for m in session.messages if m.id == two.parent), 0, 2000)
+    [drop] = session.drops(again, kind="llamacpp")
+    assert drop.where.startswith("The prompt is the start of the one before")
+    assert "the cache could serve all of it" in drop.where
+    assert "llama-server recomputed" in drop.causes[0]
+
+
+def test_a_drop_of_a_few_tokens_is_no_drop() -> None:
+    session = Session()
+    one = session.ask(None, 0, 500)
+    two = session.ask(one, 3, 600)
+    assert session.drops(session.ask(two, 0, 700)) == []
+
+
+def test_a_turn_that_reused_all_but_its_new_question_is_no_drop() -> None:
+    """A short branch after a long one: less reused, but all the cache could serve."""
+    session = Session()
+    one = session.ask(None, 0, 100)
+    two = session.ask(one, 90, 3000)
+    session.ask(two, 2990, 3100)
+    short = session.ask(one, 110, 125)  # question 2 edited: a short sibling
+    assert session.drops(short) == []
+
+
+# Each reply's own evidence, and the turn before that recorded its reuse.
+
+
+def test_a_llama_server_reply_is_explained_as_llama_server_whatever_the_session_uses_now() -> None:
+    session = Session()
+    one = session.ask(None, 0, 500)
+    two = session.ask(one, 490, 600)
+    three = session.ask(two, 3, 700)
+    [drop] = session.drops(three, kind="openai")  # the session moved to OpenAI since
+    assert "llama-server recomputed" in drop.causes[0]
+    assert "1,024" not in " ".join(drop.causes)
+
+
+def test_a_failed_turn_in_between_does_not_hide_the_next_drop() -> None:
+    session = Session()
+    one = session.ask(None, 0, 100)
+    two = session.ask(one, 120, 2000)
+    three = session.ask(two, 1990, 2100)
+    failed = session.fail(three)
+    retry = session.answer(next(m for m in session.messages if m.id == failed.parent), 0, 2200)
+    [drop] = session.drops(retry, kind="llamacpp")
+    assert (drop.turn, drop.reused_before, drop.reused) == (4, 1990, 0)
+    assert "the server was restarted: its KV cache is in memory" in drop.causes[0]
+
+
+def test_older_turns_sent_again_are_named() -> None:
+    session = Session()
+    a = session.ask(None, 0, 1000)
+    b = session.ask(a, 990, 2000)
+    c = session.ask(b, 1990, 3000, left_out=4)
+    d = session.ask(c, 2500, 3100, left_out=4)
+    e = session.ask(d, 30, 3900, left_out=2)
+    [drop] = session.drops(e)
+    assert drop.causes == (
+        "older turns sent again (2 left out, 4 before): the window policy had room for more "
+        "of the thread",
+    )
+
+
+def test_messages_are_numbered_as_the_thread_shows_them_failed_replies_included() -> None:
+    session = Session()
+    one = session.ask(None, 0, 100)
+    failed = session.fail(one)  # messages 3 and 4, not sent again
+    two = session.ask(failed, 120, 200)  # the next question follows the failed reply
+    three = session.ask(two, 220, 300)
+    edited = session.ask(two, 20, 290)  # message 7 asked again, changed
+    assert session.drops(three) == []
+    [drop] = session.drops(edited)
+    assert "message 7 (the user)" in drop.where
+    assert drop.causes == ("an edited message: message 7 was edited (a new branch from there)",)
+
+
+# Reading the system prompts of a session.
+
+
+def test_system_at_skips_a_time_it_cannot_read_and_reads_the_rest_in_time_order() -> None:
+    systems = [
+        SystemChanged("a", "2026-12-01T10:00:00Z"),
+        SystemChanged("bad", "yesterday"),
+        SystemChanged("c", "2026-12-01T12:00:00Z"),
+        SystemChanged("b", "2026-12-01T11:00:00Z"),  # out of order in the file
+    ]
+    assert system_at(systems, "2026-12-01T11:30:00Z") == "b"
+    assert system_at(systems, "2026-12-01T12:30:00Z") == "c"
+
+
+def test_a_long_session_full_of_drops_is_explained_in_one_pass() -> None:
+    """Every other turn of 2,000 drops (1,000 drops): each thread is built from the one
+    before, not walked again; the explanation of the last is as for a short session."""
+    session = Session()
+    last = None
+    for n in range(2000):
+        last = session.ask(last, n * 10 if n % 2 else 1, n * 10 + 5)
+    assert last is not None
+    drops = session.drops(last, kind="llamacpp")
+    assert len(drops) == 996
+    assert drops[-1].where == "The prompt starts as the one before did."
+
+
+def test_a_file_from_before_messages_named_their_parents_is_explained_in_its_order() -> None:
+    session = Session()
+    last = session.ask(session.three_turns(), 1, 400, system="You are verbose.")
+    for message in session.messages:
+        message.parent = None
+    [drop] = session.drops(last)
+    assert drop.turn == 4 and drop.causes == ("the system prompt changed",)

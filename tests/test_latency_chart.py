@@ -80,7 +80,8 @@ def test_fewer_than_two_turns_with_a_prompt_size_say_so() -> None:
 def test_a_measure_the_backend_does_not_report_is_named_not_drawn() -> None:
     no_prefill = [turn(n, 100 * n, 30.0 * n, None) for n in range(1, 4)]
     lines = latency_chart(no_prefill, 50)
-    assert any(line.startswith("prefill") and "fewer than two turns" in line for line in lines)
+    said = "prefill (the server's own time): fewer than two turns report it"
+    assert said in " ".join(lines)
     assert sum("│" in line for line in lines) == 2 * PANEL_ROWS  # two panels drawn
 
 
@@ -88,3 +89,40 @@ def test_turns_of_the_same_prompt_size_and_zero_values_draw() -> None:
     same = [turn(1, 500, 0.0, 0.0, 0.0), turn(2, 500, 0.0, 0.0, 0.0)]
     lines = latency_chart(same, 40)
     assert sum("│" in line for line in lines) == 3 * PANEL_ROWS
+
+
+@pytest.mark.parametrize(
+    ("ttft_ms", "label"),
+    [
+        (999.0, "999 ms"),
+        (1234.0, "1.23 s"),
+        (45_600.0, "45.60 s"),
+        (1_500_000.0, "1500 s"),
+        (15_000_000.0, "250 min"),
+        (360_000_000.0, "100 h"),
+    ],
+)
+def test_the_highest_value_is_rounded_to_fit_with_its_unit(ttft_ms: float, label: str) -> None:
+    slow = [turn(1, 100, ttft_ms / 2), turn(2, 200, ttft_ms)]
+    assert latency_chart(slow, 60)[1].split("│")[0].strip() == label
+
+
+def test_a_decode_speed_too_long_for_the_label_is_rounded_not_cut() -> None:
+    fast = [turn(1, 100, 1.0, 1.0, 5.0), turn(2, 200, 1.0, 1.0, 12_345_678.9)]
+    lines = latency_chart(fast, 60)
+    start = next(i for i, line in enumerate(lines) if line.startswith("decode speed"))
+    assert lines[start + 1].split("│")[0].strip() == "1.2e+07"
+
+
+def test_huge_prompt_sizes_on_the_narrowest_chart_are_shortened_not_run_together() -> None:
+    huge = [turn(1, 1_000_000, 10.0, 5.0), turn(2, 1_000_000_000, 20.0, 9.0)]
+    lines = latency_chart(huge, NARROWEST)
+    assert all(len(line) <= NARROWEST for line in lines)
+    assert lines[PANEL_ROWS + 2].split() == ["1,000k", "1,000M"]
+
+
+def test_a_measure_not_reported_is_said_within_the_width() -> None:
+    no_prefill = [turn(n, 100 * n, 30.0 * n, None) for n in range(1, 4)]
+    lines = latency_chart(no_prefill, NARROWEST)
+    assert all(len(line) <= NARROWEST for line in lines)
+    assert "fewer than two turns report it" in " ".join(lines)

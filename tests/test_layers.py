@@ -52,6 +52,25 @@ def test_starting_the_command_loads_no_http_client_nor_tokenizer() -> None:
     assert out.strip() == "[]"
 
 
+def test_the_inspect_views_load_when_opened_not_with_the_chat_screen() -> None:
+    """The chat screen and the engine name the inspect views' small types only."""
+    views = (
+        "llmchat.core.cache_explainer",
+        "llmchat.core.latency_chart",
+        "llmchat.tui.screens.turn_history",
+        "llmchat.tui.screens.inspect_chooser",
+    )
+    code = (
+        "import sys, llmchat.cli, llmchat.launch, llmchat.tui.app, llmchat.tui.screens.chat,"
+        " llmchat.engine.chat_service;"
+        f"print(sorted(m for m in {views!r} if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
+
+
 @pytest.mark.parametrize("forbidden", ["textual", "rich"])
 def test_the_engine_has_no_ui(forbidden: str) -> None:
     offenders = [

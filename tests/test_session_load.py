@@ -11,9 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from llmchat.core.cache_explainer import system_at
 from llmchat.core.messages import Message, Role, Status, Timing, Usage
 from llmchat.core.params import SamplingParams
-from llmchat.core.records import SessionHeader, SessionInfo, TitleChanged
+from llmchat.core.records import SessionHeader, SessionInfo, SystemChanged, TitleChanged
 from llmchat.store import (
     SessionFile,
     SessionUnreadable,
@@ -23,7 +24,7 @@ from llmchat.store import (
     session_filename,
 )
 from llmchat.store.session_format import CURRENT_VERSION, params_to_json, to_json
-from llmchat.store.session_load import LineDecoder, json_value
+from llmchat.store.session_load import KEPT_SYSTEM_PROMPTS, LineDecoder, json_value
 
 pytestmark = pytest.mark.family("sessions")
 
@@ -519,3 +520,40 @@ def test_absurd_stored_measures_are_read_as_unknown(tmp_path: Path) -> None:
     assert absurd.usage is not None and absurd.usage.completion == 0
     assert absurd.cost_usd is None
     assert kept.timing == assistant().timing and kept.cost_usd == assistant().cost_usd
+
+
+# -- system prompts over time -----------------------------------------------------------------
+
+
+def system(text: str, ts: str) -> dict[str, Any]:
+    return to_json(SystemChanged(text, ts))
+
+
+def test_only_the_latest_system_prompts_are_kept_from_a_file_full_of_them(
+    tmp_path: Path,
+) -> None:
+    changes = [
+        system(f"prompt {n} " + "x" * 100, f"2026-03-05T{n // 60:02d}:{n % 60:02d}:00Z")
+        for n in range(200)
+    ]
+    loaded = load_session(write(session_path(tmp_path), header(), *changes))
+    kept = loaded.system_changes
+    assert len(kept) == KEPT_SYSTEM_PROMPTS
+    assert kept[-1].system.startswith("prompt 199 ") and kept[0].system.startswith("prompt 136 ")
+    assert loaded.info.system.startswith("prompt 199 ")
+    # A turn sent before the oldest kept is not given the header's prompt.
+    assert system_at(kept, "2026-03-05T00:30:00Z") is None
+
+
+def test_a_header_after_system_records_does_not_claim_the_start(tmp_path: Path) -> None:
+    loaded = load_session(
+        write(session_path(tmp_path), system("later", "2026-03-05T00:00:00Z"), header())
+    )
+    assert [c.system for c in loaded.system_changes] == ["later"]
+
+
+def test_the_header_prompt_comes_first_in_a_sound_file(tmp_path: Path) -> None:
+    loaded = load_session(
+        write(session_path(tmp_path), header(), system("then", "2026-03-05T00:00:00Z"))
+    )
+    assert [c.system for c in loaded.system_changes] == [INFO.system, "then"]

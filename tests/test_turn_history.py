@@ -3,15 +3,19 @@ turn, from what the replies recorded."""
 
 from __future__ import annotations
 
+import threading
 from dataclasses import replace
+from itertools import pairwise
 from pathlib import Path
 
+from textual.app import App
 from textual.widgets import Static
 
+from llmchat.core.cache_explainer import ReuseDrop
 from llmchat.core.messages import Message, Role, Timing, Usage
 from llmchat.core.turn_history import cache_table, latency_table, turns
 from llmchat.tui.screens.chat import ChatScreen
-from llmchat.tui.screens.turn_history import LatencyChart, TurnHistoryScreen
+from llmchat.tui.screens.turn_history import WORKING, LatencyChart, TurnHistoryScreen
 from tests.support.openai_server import OpenAIServer, Script
 from tests.tui.helpers import chat_app, wait_for_reply
 
@@ -129,8 +133,86 @@ async def test_the_cache_view_says_why_reuse_dropped_after_a_system_prompt_chang
         await pilot.pause()
         view = app.screen
         assert isinstance(view, TurnHistoryScreen)
+        await view.workers.wait_for_complete()
+        await pilot.pause()
         [drop] = view.drops
         assert drop.turn == 3
         assert drop.causes == ("a system prompt was added",)
         shown = "\n".join(str(s.render()) for s in view.query(Static))
         assert "← reuse dropped" in shown and "Cause: a system prompt was added" in shown
+
+
+class ScreenApp(App[None]):
+    def __init__(self, screen: TurnHistoryScreen) -> None:
+        super().__init__()
+        self.view = screen
+
+    def on_mount(self) -> None:
+        self.push_screen(self.view)
+
+
+def linked(*replies: Message) -> list[Message]:
+    """A thread whose messages name their parents, as a session's do."""
+    out = thread(*replies)
+    for parent, child in pairwise(out):
+        child.parent = parent.id
+    return out
+
+
+def shown(screen: TurnHistoryScreen) -> str:
+    return "\n".join(str(s.render()) for s in screen.query(Static))
+
+
+async def test_the_cache_view_opens_at_once_and_fills_in_why_reuse_dropped() -> None:
+    """The explainer runs in a thread: the screen says it is working, then shows it."""
+    go = threading.Event()
+    drop = ReuseDrop(3, 290, 20, "The prompt starts as the one before did.", ("a cause",))
+
+    def explain() -> list[ReuseDrop]:
+        go.wait(10)
+        return [drop]
+
+    rows = linked(reply(300, 0, 1), reply(600, 290, 1), reply(650, 20, 1))
+    screen = TurnHistoryScreen(rows, "cache", explain=explain)
+    app = ScreenApp(screen)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.pause()
+        assert WORKING in shown(screen) and screen.drops == []
+        go.set()
+        await screen.workers.wait_for_complete()
+        await pilot.pause()
+        assert screen.drops == [drop]
+        assert WORKING not in shown(screen)
+        assert "Turn 3: 290 → 20 tokens reused." in shown(screen)
+        assert "← reuse dropped" in shown(screen)
+
+
+async def test_the_cache_view_says_so_when_reuse_never_dropped() -> None:
+    screen = TurnHistoryScreen(linked(reply(300, 0, 1)), "cache", explain=list)
+    async with ScreenApp(screen).run_test(size=(100, 40)) as pilot:
+        await screen.workers.wait_for_complete()
+        await pilot.pause()
+        assert "Reuse did not drop on this thread." in shown(screen)
+
+
+async def test_at_20_columns_the_chart_keeps_whole_lines_and_scrolls_sideways() -> None:
+    rows = linked(*(reply(100 + 40 * n, 50, 10.0 + n) for n in range(5)))
+    screen = TurnHistoryScreen(rows, "latency")
+    async with ScreenApp(screen).run_test(size=(20, 40)) as pilot:
+        await pilot.pause()
+        chart = screen.query_one(LatencyChart)
+        drawn = str(chart.render()).splitlines()
+        assert chart.size.width >= 24 and chart.size.height == len(drawn)
+        assert all(len(line) <= chart.size.width for line in drawn)
+        assert drawn[-1].split() == ["100", "260"]  # the bottom axis is there
+        assert screen.query_one("#turns").max_scroll_x > 0
+
+
+async def test_the_sentence_said_instead_of_a_chart_is_wrapped_whole() -> None:
+    screen = TurnHistoryScreen(linked(reply(100, 0, 10.0)), "latency")
+    async with ScreenApp(screen).run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        chart = screen.query_one(LatencyChart)
+        lines = [chart.render_line(y).text.strip() for y in range(chart.size.height)]
+        assert " ".join(lines).startswith("The chart needs two turns")
+        assert " ".join(lines).endswith("this thread has 1.")

@@ -16,6 +16,14 @@ from llmchat.engine.events import EngineEvent
 from llmchat.gateway.gateway import Gateway
 from llmchat.local.server_process import ManagedServer
 
+SYSTEM = (
+    "You are terse. Answer in one short line, with no preamble and no list markup. "
+    "Name things plainly; do not explain them unless asked. If a question is unclear, "
+    "answer the likeliest reading of it rather than asking back."
+)
+"""Long enough that a turn after it changes loses more than a token or two: a drop is
+at least 64 tokens (core/cache_explainer.MIN_LOST)."""
+
 QUESTIONS = (
     "Name three colours that are often seen in a garden in the summer.",
     "Now name three animals that might be seen in that same garden.",
@@ -32,7 +40,7 @@ async def test_an_edit_and_a_new_system_prompt_are_named_where_cache_n_drops(
 ) -> None:
     gateway = Gateway(LlamaCppBackend("local", llama_server.base_url, llama_server.alias))
     conversation = Conversation(params=SamplingParams(temperature=0.0, max_tokens=8))
-    conversation.set_system("You are terse.")
+    conversation.set_system(SYSTEM)
     meter = ContextMeter(conversation, gateway, llama_server.alias)
     await meter.prepare()
     service = ChatService(conversation, gateway, meter, model=lambda: llama_server.alias)

@@ -70,3 +70,29 @@ async def test_every_row_of_the_menu_is_an_action_of_the_chat_screen_and_p_opens
         await pilot.press("f12", "p")
         await pilot.pause()
         assert isinstance(app.screen, ProbabilityView)
+
+
+async def test_alt_i_opens_the_menu_where_the_terminal_keeps_f12_and_f12_closes_it(
+    server: OpenAIServer, home: Path
+) -> None:
+    app = chat_app(server)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("alt+i")
+        await pilot.pause()
+        assert isinstance(app.screen, InspectChooser)
+        await pilot.press("f12")
+        await pilot.pause()
+        assert isinstance(app.screen, ChatScreen)
+        assert app.screen.query_one("#prompt").text == ""  # type: ignore[attr-defined]
+
+
+async def test_an_upper_case_letter_opens_the_same_view(server: OpenAIServer, home: Path) -> None:
+    app = chat_app(server)
+    async with app.run_test(size=(80, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("f12")
+        await pilot.pause()
+        await pilot.press("L")
+        await pilot.pause()
+        assert isinstance(app.screen, TurnHistoryScreen) and app.screen.view == "latency"

@@ -17,7 +17,8 @@ from llmchat.core.messages import Message, Role
 
 BAR_WIDTH = 24
 REUSE_DROP = 0.5
-"""A turn reusing less than half of what the turn sent before it reused is called a drop."""
+"""A turn reusing less than half of what the turn sent before it reused may be a drop
+(core/cache_explainer says when it is)."""
 
 
 @dataclass(frozen=True, slots=True)

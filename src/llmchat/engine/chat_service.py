@@ -16,7 +16,6 @@ from dataclasses import replace
 from typing import TypeVar
 
 from llmchat.core.budget import DoesNotFit, RequestPlan, plan_request
-from llmchat.core.cache_explainer import PromptSent
 from llmchat.core.checkpoints import ReplyCheckpoints
 from llmchat.core.conversation import Conversation, PersistError
 from llmchat.core.events import (
@@ -35,6 +34,7 @@ from llmchat.core.events import (
 )
 from llmchat.core.messages import ImageRef, Message, Role, Status
 from llmchat.core.params import SamplingParams
+from llmchat.core.prompt_sent import PromptSent
 from llmchat.core.request import ChatRequest, WireImage, WireMessage
 from llmchat.core.structured import check_reply
 from llmchat.core.token_probs import FLOOR, TokenProb

@@ -17,6 +17,7 @@ import codecs
 import gc
 import json
 import os
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,6 +51,9 @@ from llmchat.store.session_format import (
 )
 
 UTF8_BOM = codecs.BOM_UTF8
+KEPT_SYSTEM_PROMPTS = 64
+"""The system prompts kept from a file, its latest ones: each can be long and a file may
+hold thousands; a turn sent before the oldest kept is told as not known."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +75,8 @@ class LoadedSession:
     leaf: str | None = None
     """The branch the user last chose (the message the next turn follows), if any."""
     system_changes: tuple[SystemChanged, ...] = ()
-    """The header's system prompt (at the session's start), then each later one."""
+    """The header's system prompt (at the session's start), then each later one, in the
+    file's order; only the last KEPT_SYSTEM_PROMPTS."""
 
     @property
     def title(self) -> str:
@@ -187,7 +192,7 @@ class _Reader:
         self._params = SamplingParams()
         self._title: str | None = None
         self._system: str | None = None
-        self._systems: list[SystemChanged] = []
+        self._systems: deque[SystemChanged] = deque(maxlen=KEPT_SYSTEM_PROMPTS)
         self._backend: BackendRecord | None = None
         self._leaf: str | None = None
         self._messages: list[Message] = []
@@ -267,7 +272,10 @@ class _Reader:
                     return
             case SessionHeader(info=info, params=params):
                 self._info, self._params, self._title = info, params, info.title
-                self._systems.insert(0, SystemChanged(info.system, info.created))
+                # A header after `system` records (a damaged or hand-made file) does not
+                # say which prompt came first: it is not counted as the first.
+                if self._system is None:
+                    self._systems.appendleft(SystemChanged(info.system, info.created))
                 return  # a header is not counted: a file of only a header holds nothing
             case ParamsChanged(params=params):
                 self._params = params

@@ -65,7 +65,7 @@ COMMANDS: tuple[Command, ...] = (
         "inspect: choose a view…",
         "A menu of the views below, one letter each (r, t, p, l, c)",
         "screen.inspect",
-        "F12",
+        "F12 / alt+i",
         Needs.CHAT,
     ),
     Command(

@@ -7,11 +7,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from llmchat.core.messages import Message
-from llmchat.tui.screens.inspect_chooser import InspectChoice
+from llmchat.tui.screens.inspect_choice import InspectChoice
 from llmchat.tui.widgets.conversation_view import ConversationView
 from llmchat.tui.widgets.prompt_input import PromptInput
 
 if TYPE_CHECKING:
+    from llmchat.core.cache_explainer import ReuseDrop
     from llmchat.tui.screens.chat import ChatScreen
     from llmchat.tui.screens.probability_view import PoolSource
 
@@ -153,19 +154,27 @@ class InspectViews:
         )
 
     def turns(self, view: str) -> None:
-        """`latency` or `cache` (with why reuse dropped, where it did)."""
-        from llmchat.core.cache_explainer import explain_drops
+        """`latency` or `cache` (with why reuse dropped, where it did: worked out in a
+        thread, as a long session takes a moment, while the screen is already shown)."""
         from llmchat.tui.screens.turn_history import TurnHistoryScreen
 
         conversation = self.chat.conversation
         thread = conversation.thread()
-        drops = []
-        if view == "cache":
-            sent = self.chat.service.prompts_sent
-            kind = conversation.info.kind
-            systems = conversation.system_changes
-            drops = explain_drops(conversation.messages, thread, sent, systems=systems, kind=kind)
-        self.chat.app.push_screen(TurnHistoryScreen(thread, view, drops))
+        if view != "cache":
+            self.chat.app.push_screen(TurnHistoryScreen(thread, view))
+            return
+        # Copies: the explainer reads them in a thread while a turn may go on here.
+        messages = list(conversation.messages)
+        sent = dict(self.chat.service.prompts_sent)
+        systems = list(conversation.system_changes)
+        kind = conversation.info.kind
+
+        def explain() -> list[ReuseDrop]:
+            from llmchat.core.cache_explainer import explain_drops
+
+            return explain_drops(messages, thread, sent, systems=systems, kind=kind)
+
+        self.chat.app.push_screen(TurnHistoryScreen(thread, view, explain=explain))
 
 
 def _timed_by_server(reply: Message | None) -> bool:

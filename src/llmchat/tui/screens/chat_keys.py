@@ -34,8 +34,9 @@ CHAT_KEYS: list[BindingType] = [
         id="chat.params",
         tooltip="Open or close the sampling panel (temperature, top-p, max_tokens, seed)",
     ),
+    # alt+i too: Guake, Yakuake and terminals in a browser take F12 for themselves.
     Binding(
-        "f12",
+        "f12,alt+i",
         "inspect",
         "Inspect",
         show=False,  # the footer has room for few keys at 80 columns; F1 lists it

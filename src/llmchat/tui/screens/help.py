@@ -34,7 +34,7 @@ HELP = """\
 | ctrl+o | copy the last reply (its Markdown) |
 | ctrl+g | copy a code block of the last reply, without fences (several: pick one, newest first) |
 | mouse drag, then ctrl+c | copy the selected text, from any message |
-| F12 | inspect: r request, t tokens, p probabilities, l latency, c cache (why reuse dropped) |
+| F12 / alt+i | inspect: r request, t tokens, p probabilities, l latency, c cache (why it dropped) |
 | F1 | this help |
 | F2 | rename the session |
 | F3 | saved sessions: type to filter (and search every message), Enter opens |

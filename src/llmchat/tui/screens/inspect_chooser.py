@@ -4,7 +4,6 @@ The views themselves, and which of them the chat screen has, are in chat_inspect
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from textual import events, on
 from textual.app import ComposeResult
@@ -15,13 +14,9 @@ from textual.screen import ModalScreen
 from textual.widgets import Label, OptionList
 from textual.widgets.option_list import Option
 
+from llmchat.tui.screens.inspect_choice import InspectChoice
 
-@dataclass(frozen=True, slots=True)
-class InspectChoice:
-    letter: str
-    title: str
-    action: str
-    """The chat screen's action that opens the view ("inspect_cache")."""
+__all__ = ["InspectChoice", "InspectChooser"]
 
 
 class InspectChooser(ModalScreen[str | None]):
@@ -35,7 +30,8 @@ class InspectChooser(ModalScreen[str | None]):
     }
     InspectChooser OptionList { height: auto; }
     """
-    BINDINGS = [Binding("escape", "dismiss(None)", "Cancel", id="inspect_chooser.cancel")]
+    # F12 (or alt+i) again closes it, as it opened it.
+    BINDINGS = [Binding("escape,f12,alt+i", "dismiss(None)", "Cancel", id="inspect_chooser.cancel")]
 
     def __init__(self, choices: Sequence[InspectChoice]) -> None:
         super().__init__()
@@ -43,15 +39,16 @@ class InspectChooser(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Inspect: a letter, or Enter")
+            yield Label("Inspect: a letter, or Enter (Esc or F12 closes)")
             yield OptionList(
                 *(Option(Content(f"{c.letter}  {c.title}")) for c in self.choices),
                 id="inspect-views",
             )
 
     def on_key(self, event: events.Key) -> None:
+        typed = (event.character or "").lower()  # caps lock or shift on: the same view
         for choice in self.choices:
-            if event.character == choice.letter:
+            if typed == choice.letter:
                 event.stop()
                 self.dismiss(choice.action)
                 return
