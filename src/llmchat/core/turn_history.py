@@ -129,7 +129,8 @@ def cache_table(rows: list[TurnFacts]) -> list[str]:
         lines += [
             "",
             "Reuse drops when the start of the prompt changes: older turns left out by the "
-            "window policy, a new system prompt or sampling change on some servers, a "
-            "branch switch or an edited message (the prompt differs from that point on).",
+            "window policy (a block at a time by default, so once every few turns), a new "
+            "system prompt or sampling change on some servers, a branch switch or an edited "
+            "message (the prompt differs from that point on).",
         ]
     return lines

@@ -17,6 +17,7 @@ from llmchat.core.budget import (
     ContextBudget,
     DoesNotFit,
     RequestPlan,
+    Truncation,
     plan_request,
 )
 from llmchat.core.conversation import Conversation
@@ -40,6 +41,9 @@ class ContextMeter:
     """`context_window` from the config: wins over what the server or model info say."""
     threshold: float = DEFAULT_THRESHOLD
     """Share of the window a request may fill before its oldest turns are left out."""
+    truncation: Truncation = "chunked"
+    """How they are left out: in blocks that keep the prompt's start (cache-friendly) or
+    one at a time."""
     counter: TokenCounter = field(default_factory=TokenCounter)
     window: int | None = None
     _history_key: tuple[int, str | None, str] | None = None
@@ -75,8 +79,12 @@ class ContextMeter:
             exact = False  # an image's tokens are a formula's or an estimate
         reserved = self.conversation.params.max_tokens
         skipped = 0
-        if self.window and history + draft_tokens + reserved > self.window * self.threshold:
-            # The send will leave the oldest turns out: show what will really be sent.
+        used = history + draft_tokens + reserved
+        # Chunked truncation keeps an earlier cut below the threshold too, so it always
+        # asks the plan (its counts are cached per text).
+        chunked = self.truncation == "chunked"
+        if self.window and (chunked or used > self.window * self.threshold):
+            # The send may leave the oldest turns out: show what will really be sent.
             plan = self._plan(draft)
             if plan is not None and plan.skip:
                 request = self.conversation.build_request(self.model, skip=plan.skip)
@@ -104,6 +112,7 @@ class ContextMeter:
                 max_tokens=self.conversation.params.max_tokens,
                 window=self.window,
                 threshold=self.threshold,
+                truncation=self.truncation,
             )
         except DoesNotFit:
             return None
