@@ -150,8 +150,43 @@ class RequestPlan:
     """The reply's reserve: the configured max_tokens, clipped to what is left."""
 
 
+@dataclass(frozen=True, slots=True)
+class CountedPrompt:
+    """A request's messages as the plan sees them: token counts, and where turns start."""
+
+    system: int
+    """The system prompt (0 without one) plus the reply's priming."""
+    history: tuple[int, ...]
+    """Each message after the system prompt, the newest last."""
+    starts: tuple[bool, ...]
+    """True where a user message opens a turn."""
+
+    @classmethod
+    def of(cls, messages: Sequence[WireMessage], counter: TokenCounter) -> CountedPrompt:
+        has_system = bool(messages) and messages[0].role == "system"
+        system = (counter.count_message(messages[0]) if has_system else 0) + REPLY_PRIMING
+        history = messages[1:] if has_system else messages
+        return cls(
+            system,
+            tuple(counter.count_message(m) for m in history),
+            tuple(m.role == "user" for m in history),
+        )
+
+    def then(self, message: WireMessage, counter: TokenCounter) -> CountedPrompt:
+        """These messages and `message` after them (the gauge's draft)."""
+        return CountedPrompt(
+            self.system,
+            (*self.history, counter.count_message(message)),
+            (*self.starts, message.role == "user"),
+        )
+
+    def kept(self, skip: int) -> int:
+        """Tokens of the prompt with the oldest `skip` history messages left out."""
+        return self.system + sum(self.history[skip:])
+
+
 def plan_request(
-    messages: Sequence[WireMessage],
+    messages: Sequence[WireMessage] | CountedPrompt,
     counter: TokenCounter,
     *,
     max_tokens: int,
@@ -159,7 +194,8 @@ def plan_request(
     threshold: float = DEFAULT_THRESHOLD,
     truncation: Truncation = "chunked",
 ) -> RequestPlan:
-    """Fit `messages` (system first if any, the newest message last) into the window.
+    """Fit `messages` (system first if any, the newest message last; or their counts)
+    into the window.
 
     Drops the oldest whole turns first (as `truncation` says); if the newest message
     alone still leaves less than `max_tokens`, the reserve is clipped to what is left.
@@ -167,11 +203,10 @@ def plan_request(
     """
     if not window or not messages:
         return RequestPlan(0, max_tokens)
-    has_system = messages[0].role == "system"
-    system = (counter.count_message(messages[0]) if has_system else 0) + REPLY_PRIMING
-    history = messages[1:] if has_system else messages
-    counts = [counter.count_message(m) for m in history]
-    starts = [m.role == "user" for m in history]
+    counted = (
+        messages if isinstance(messages, CountedPrompt) else CountedPrompt.of(messages, counter)
+    )
+    system, counts = counted.system, counted.history
     try:
         skip = history_to_drop(
             counts,
@@ -179,7 +214,7 @@ def plan_request(
             reserved=max_tokens,
             window=window,
             threshold=threshold,
-            turn_starts=starts,
+            turn_starts=counted.starts,
             truncation=truncation,
         )
         return RequestPlan(skip, max_tokens)
@@ -188,4 +223,4 @@ def plan_request(
         left = limit - system - (counts[-1] if counts else 0)
         if left < MIN_REPLY:
             raise DoesNotFit(system + (counts[-1] if counts else 0) + MIN_REPLY, limit) from None
-        return RequestPlan(len(history) - 1, min(max_tokens, left))
+        return RequestPlan(len(counts) - 1, min(max_tokens, left))

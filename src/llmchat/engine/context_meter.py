@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from llmchat.core.budget import (
     DEFAULT_THRESHOLD,
     ContextBudget,
+    CountedPrompt,
     DoesNotFit,
     RequestPlan,
     Truncation,
@@ -48,6 +49,8 @@ class ContextMeter:
     window: int | None = None
     _history_key: tuple[int, str | None, str] | None = None
     _history: tuple[int, bool] = (0, False)
+    _counted_key: tuple[int, str | None, str, str] | None = None
+    _counted: CountedPrompt | None = None
 
     async def prepare(self) -> None:
         """Load what counting needs (encoder, window), off the UI thread where slow."""
@@ -85,11 +88,11 @@ class ContextMeter:
         chunked = self.truncation == "chunked"
         if self.window and (chunked or used > self.window * self.threshold):
             # The send may leave the oldest turns out: show what will really be sent.
-            plan = self._plan(draft)
+            sent = self._counted_history()
+            plan = self._plan(sent, draft)
             if plan is not None and plan.skip:
-                request = self.conversation.build_request(self.model, skip=plan.skip)
-                kept = self.counter.count_prompt(request.messages)
-                history, exact, skipped = kept.tokens, exact and kept.exact, plan.skip
+                history, skipped = sent.kept(plan.skip), plan.skip
+                exact = exact and self.counter.exact
                 reserved = plan.max_tokens
         return ContextBudget(
             window=self.window,
@@ -102,9 +105,24 @@ class ContextMeter:
             skipped=skipped,
         )
 
-    def _plan(self, draft: str) -> RequestPlan | None:
-        request = self.conversation.build_request(self.model)
-        pending = (*request.messages, WireMessage("user", draft or " "))
+    def _counted_history(self) -> CountedPrompt:
+        """The plan's counts of the history as the next request sends it, kept until the
+        history (or the counter) changes: a keystroke only counts the draft."""
+        conversation = self.conversation
+        key = (
+            len(conversation.messages),
+            conversation.last_id,
+            conversation.info.system,
+            self.counter.tokenizer,
+        )
+        if key != self._counted_key or self._counted is None:
+            request = conversation.build_request(self.model)
+            self._counted = CountedPrompt.of(request.messages, self.counter)
+            self._counted_key = key
+        return self._counted
+
+    def _plan(self, counted: CountedPrompt, draft: str) -> RequestPlan | None:
+        pending = counted.then(WireMessage("user", draft or " "), self.counter)
         try:
             return plan_request(
                 pending,
