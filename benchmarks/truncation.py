@@ -3,6 +3,9 @@ window, with old turns left out one at a time and a block at a time (issue 13).
 
     python -m benchmarks.truncation [--turns 40] [--window 1024] [--max-tokens 32]
 
+(On a busy two-core machine the 1,024-token window takes an hour: `--window 512
+--max-tokens 16` shows the same in a third of the time.)
+
 The suite's llama-server (`benchmarks.llama.llama_server`: the bundled Gemma 3 270M, one
 slot, `-c 2048`) answers the same 40 questions twice through llmchat's engine
 (`ChatService`, as the app and `-p` run a turn: planned against the window, streamed, the
@@ -95,9 +98,11 @@ class ChatRun:
         return self.processed + self.reused
 
 
-async def chat(base_url: str, truncation: Truncation, turns: int, window: int) -> ChatRun:
+async def chat(
+    base_url: str, truncation: Truncation, turns: int, window: int, max_tokens: int
+) -> ChatRun:
     gateway = Gateway(LlamaCppBackend("bench", base_url, ALIAS))
-    params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=MAX_TOKENS)
+    params = SamplingParams(temperature=0.0, top_p=1.0, max_tokens=max_tokens)
     conversation = Conversation(params=params)
     conversation.set_system(SYSTEM)
     meter = ContextMeter(
@@ -146,6 +151,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.truncation")
     parser.add_argument("--turns", type=int, default=TURNS)
     parser.add_argument("--window", type=int, default=WINDOW)
+    parser.add_argument("--max-tokens", type=int, default=MAX_TOKENS)
     args = parser.parse_args()
     busy = wait_for_quiet(30)
     if busy is not None and busy > BUSY_WARNING:
@@ -160,7 +166,15 @@ def main() -> None:
                 for truncation in policies:
                     erase_slot(server.root_url)
                     runs.append(
-                        asyncio.run(chat(server.base_url, truncation, args.turns, args.window))
+                        asyncio.run(
+                            chat(
+                                server.base_url,
+                                truncation,
+                                args.turns,
+                                args.window,
+                                args.max_tokens,
+                            )
+                        )
                     )
                 share = others.share()
         except LlamaUnavailable as exc:
@@ -171,7 +185,7 @@ def main() -> None:
     met = "met" if chunked.processed < oldest.processed else "MISSED"
     print(
         f"A {args.turns}-turn chat in a {args.window:,}-token window (llama-server "
-        f"{server.facts.build or '?'}, Gemma 3 270M, max_tokens {MAX_TOKENS}, temperature 0)"
+        f"{server.facts.build or '?'}, Gemma 3 270M, max_tokens {args.max_tokens}, temperature 0)"
     )
     for run in runs:
         print(show(run))
@@ -188,7 +202,7 @@ def main() -> None:
         "figure": 18,
         "turns": args.turns,
         "window": args.window,
-        "max_tokens": MAX_TOKENS,
+        "max_tokens": args.max_tokens,
         "server": asdict(server.facts),
         "others_cpu_share": share,
         "runs": [{**asdict(run), "sent": run.sent} for run in runs],
