@@ -84,7 +84,7 @@ class ContextMeter:
         skipped = 0
         used = history + draft_tokens + reserved
         # Chunked truncation keeps an earlier cut below the threshold too, so it always
-        # asks the plan (its counts are cached per text).
+        # asks the plan (the history's counts are kept until it changes).
         chunked = self.truncation == "chunked"
         if self.window and (chunked or used > self.window * self.threshold):
             # The send may leave the oldest turns out: show what will really be sent.
