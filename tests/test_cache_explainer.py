@@ -325,11 +325,12 @@ async def test_the_engine_records_what_the_window_left_out_and_the_explainer_nam
     finally:
         await gateway.aclose()
     replies = [m for m in conversation.messages if m.role is Role.ASSISTANT]
-    assert [service.prompts_sent[r.id].left_out for r in replies] == [0, 0, 0, 2]
+    # Chunked (the default): a block of two turns, down to the low-water mark.
+    assert [service.prompts_sent[r.id].left_out for r in replies] == [0, 0, 0, 4]
     [drop] = explain_drops(conversation.messages, conversation.thread(), service.prompts_sent)
-    assert drop.turn == 4 and drop.where.startswith("The prompt differs from message 3 (the user)")
+    assert drop.turn == 4 and drop.where.startswith("The prompt differs from message 5 (the user)")
     assert drop.causes == (
-        "old turns left out by the window policy (the oldest 2 messages not sent; 0 before)",
+        "old turns left out by the window policy (the oldest 4 messages not sent; 0 before)",
     )
 
 

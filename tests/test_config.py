@@ -338,6 +338,27 @@ def test_unknown_max_tokens_field_is_an_error() -> None:
     assert error.key == "backends.o.max_tokens_field"
 
 
+def test_truncation_is_chunked_unless_the_config_says_oldest() -> None:
+    assert config_of("").context_truncation == "chunked"
+    assert config_of('context_truncation = "oldest"\n').context_truncation == "oldest"
+
+
+@pytest.mark.family("config")
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ('"olderst"', "did you mean 'oldest'"),
+        ('"block"', "expected 'chunked' or 'oldest'"),
+        ("1", "expected a string"),
+        ('""', "must not be empty"),
+    ],
+)
+def test_an_unknown_truncation_is_a_located_error(value: str, words: str) -> None:
+    error = error_for(f"theme = 'x'\ncontext_truncation = {value}\n")
+    assert (error.key, error.line) == ("context_truncation", 2)
+    assert words in error.message
+
+
 @pytest.mark.family("config")
 @pytest.mark.parametrize("url", ["ftp://host/v1", "127.0.0.1:8080/v1", "http://", "http://h:99999"])
 def test_bad_base_url_is_an_error(url: str) -> None:

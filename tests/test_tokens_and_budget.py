@@ -10,6 +10,7 @@ from llmchat.core.budget import (
     ContextBudget,
     DoesNotFit,
     RequestPlan,
+    Truncation,
     history_to_drop,
     plan_request,
 )
@@ -107,21 +108,40 @@ def test_nothing_is_dropped_when_the_request_fits() -> None:
     assert history_to_drop([100, 100, 100], system=10, reserved=100, window=1000) == 0
 
 
-def test_the_oldest_messages_are_dropped_until_it_fits() -> None:
+def test_one_at_a_time_the_oldest_messages_are_dropped_until_it_fits() -> None:
     # limit = 900; 10 + 5*200 + 100 = 1110 -> drop two oldest -> 710
+    dropped = history_to_drop([200] * 5, system=10, reserved=100, window=1000, truncation="oldest")
+    assert dropped == 2
+
+
+def test_chunked_the_oldest_messages_are_dropped_down_to_the_low_water_mark() -> None:
+    # The same chat, replayed: at the fourth message 910 > 900, so the cut goes to 630
+    # (70 % of the limit) or under: two dropped, 510; the fifth then sends 710 from there.
     assert history_to_drop([200] * 5, system=10, reserved=100, window=1000) == 2
+    # One message more (910 again from there): the next block goes, not one message.
+    assert history_to_drop([200] * 6, system=10, reserved=100, window=1000) == 4
 
 
-def test_whole_turns_are_dropped_never_a_stray_reply() -> None:
+@pytest.mark.parametrize("truncation", ["oldest", "chunked"])
+def test_whole_turns_are_dropped_never_a_stray_reply(truncation: Truncation) -> None:
     starts = [True, False, True, False, True]
     dropped = history_to_drop(
-        [300, 100, 100, 100, 50], system=0, reserved=100, window=600, turn_starts=starts
+        [300, 100, 100, 100, 50],
+        system=0,
+        reserved=100,
+        window=600,
+        turn_starts=starts,
+        truncation=truncation,
     )
     assert starts[dropped]
 
 
-def test_the_newest_message_is_always_kept() -> None:
-    assert history_to_drop([500, 500, 10], system=0, reserved=0, window=100) == 2
+@pytest.mark.parametrize("truncation", ["oldest", "chunked"])
+def test_the_newest_message_is_always_kept(truncation: Truncation) -> None:
+    dropped = history_to_drop(
+        [500, 500, 10], system=0, reserved=0, window=100, truncation=truncation
+    )
+    assert dropped == 2
 
 
 def test_a_newest_message_that_cannot_fit_is_refused_with_the_numbers() -> None:
@@ -149,7 +169,9 @@ def test_a_request_that_fits_is_sent_whole() -> None:
 def test_old_turns_are_left_out_but_the_system_prompt_stays() -> None:
     long = " ".join(["w"] * 100)
     messages = chat(long, long, long, long, "newest", system="be brief")
-    plan = plan_request(messages, TokenCounter(words), max_tokens=50, window=300)
+    plan = plan_request(
+        messages, TokenCounter(words), max_tokens=50, window=300, truncation="oldest"
+    )
     assert plan.skip == 2  # one whole turn; a user message opens what is sent
     assert messages[1:][plan.skip].role == "user"
 

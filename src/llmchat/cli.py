@@ -364,6 +364,7 @@ def _print_mode(
                 backend.model,
                 configured_window=backend.context_window,
                 threshold=config.context_threshold,
+                truncation=config.context_truncation,
             )
             await meter.prepare()
             service = ChatService(

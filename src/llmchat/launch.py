@@ -329,6 +329,7 @@ def build_launch(
             context_window=resolved.context_window,
             pricing=config.pricing,
             context_threshold=config.context_threshold,
+            context_truncation=config.context_truncation,
             presets=config.presets,
             default_temperature=config.sampling.temperature,
             backends=tuple(dict.fromkeys((resolved.name, *config.backends))),

@@ -287,6 +287,37 @@ async def test_a_long_conversation_in_a_small_window_leaves_old_turns_out_visibl
     assert len(only_session().messages) == 10  # the file keeps everything
 
 
+async def test_the_marker_and_the_gauge_count_what_the_next_request_leaves_out(
+    server: OpenAIServer, home: Path
+) -> None:
+    server.default = Script(reply=" ".join(["word"] * 30))
+    app = chat_app(None, config=small_window(server, 800))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await app.workers.wait_for_complete()
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        for n in range(12):
+            screen.query_one(PromptInput).text = f"question {n} " + "padding " * 10
+            await pilot.press("enter")
+            await wait_for_reply(app)
+        screen.query_one(PromptInput).text = "question 12 " + "padding " * 10
+        await screen.gauge.measure()  # the count the debounce would start
+        await pilot.pause()
+        budget = screen.query_one(ContextGauge).budget
+        assert budget is not None and budget.skipped > 0
+        # Chunked: the start is kept below the threshold too, and still shown.
+        assert budget.used <= 800 * 0.9
+        marker = str(screen.query(".unsent-marker").first().render())
+        assert f"▲ {budget.skipped} earlier not sent: left out a block at a time" in marker
+        history = len(screen.conversation.wire_history())
+        await pilot.press("enter")
+        await wait_for_reply(app)
+    sent = server.chat_requests[-1].body["messages"]
+    assert sent[-1]["content"].startswith("question 12")
+    assert len(sent) == history + 1 - budget.skipped
+
+
 async def test_a_message_too_big_for_the_window_is_refused_and_kept_in_the_prompt(
     server: OpenAIServer, home: Path
 ) -> None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from llmchat.config.secret import Secret
+from llmchat.core.budget import Truncation
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import Preset
@@ -185,6 +186,10 @@ class Config:
     context_threshold: float = 0.9
     """Share of the context window a request may fill (prompt + reserved reply) before
     the oldest turns are left out of it."""
+    context_truncation: Truncation = "chunked"
+    """How the oldest turns are left out: "chunked" (a block at a time, down to well under
+    the threshold, then the same start for the following turns, so the server's prompt
+    cache reuses it) or "oldest" (one turn at a time, just enough to fit)."""
     pricing: Mapping[str, PriceOverride] = field(default_factory=dict)
     """Per-model prices (`[pricing."gpt-4o"] input_per_mtok = …`), winning over the
     maintained price list; USD per million tokens."""

@@ -47,6 +47,11 @@ _TEMPLATE = Template(
 # the oldest turns are left out of it (the session file keeps them). 0.1 to 1.
 # context_threshold = 0.9
 
+# How the oldest turns are left out: "chunked" leaves out a block of them, down to well
+# under the threshold, and keeps that same start for the next turns, so the server can
+# reuse its cache of the prompt; "oldest" leaves out one turn at a time, just enough.
+# context_truncation = "chunked"
+
 # The llama-server binary for models llmchat starts itself (model_file below).
 # Unset: $$LLAMA_SERVER, then llama-server on PATH, then the one from llmchat[local].
 # llama_server = "~/llama.cpp/build/bin/llama-server"

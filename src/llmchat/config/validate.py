@@ -30,6 +30,7 @@ from llmchat.config.model import (
     Timeouts,
 )
 from llmchat.config.secret import Secret
+from llmchat.core.budget import TRUNCATIONS, Truncation
 from llmchat.core.model_info import PriceOverride
 from llmchat.core.params import SamplingParams
 from llmchat.core.presets import Preset
@@ -45,6 +46,7 @@ _TOP_KEYS = (
     "llama_server",
     "pricing",
     "context_threshold",
+    "context_truncation",
     "presets",
 )
 _PRESET_KEYS = ("temperature", "top_p", "max_tokens", "system")
@@ -222,6 +224,7 @@ class ConfigReader:
             default = next(iter(backends))  # the model documents "first in file order"
         server = self.string(raw, "llama_server", ())
         threshold = self.number(raw, "context_threshold", (), 0.1, 1.0)
+        truncation = self.choice(raw, "context_truncation", (), TRUNCATIONS)
         return Config(
             default_backend=default,
             backends=MappingProxyType(backends),
@@ -233,6 +236,7 @@ class ConfigReader:
             pricing=MappingProxyType(self.pricing(self.table(raw, "pricing", ()))),
             presets=self.presets(self.table(raw, "presets", ())),
             context_threshold=threshold if threshold is not None else 0.9,
+            context_truncation=cast(Truncation, truncation or "chunked"),
         )
 
     def presets(self, table: dict[str, Any]) -> tuple[Preset, ...]:

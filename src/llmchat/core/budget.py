@@ -4,12 +4,27 @@ Every request must fit: system prompt + the history that is sent + the new messa
 the tokens reserved for the reply (`max_tokens`, always sent). When it would pass the
 safety threshold, the oldest turns are left out of the request (never the system
 prompt, never the newest message); the session file keeps them all.
+
+How many are left out is the truncation policy. "oldest" leaves out just enough, so once
+the window is full the start of the prompt moves every turn and a server's prompt cache
+(llama-server's `cache_prompt`, OpenAI's and Anthropic's prefix caches) can reuse only the
+system prompt. "chunked" (the default) leaves out a block of whole turns, enough to bring
+the request down to `LOW_WATER` of the threshold, and then keeps that same starting point
+on the following turns until the threshold is passed again: the kept prefix stays
+byte-identical for many turns and the server reuses it.
+
+The chunked cut is remembered nowhere. It is a function of the history alone: the
+conversation is replayed as it grew, one request per user message, and the cut moves
+only when one of those requests would pass the threshold. Recomputing it on any later
+turn (the gauge as you type, the send, `-p`, a resumed session, a retry) gives the same
+answer, so what the gauge and the marker say is left out is what is sent.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 from llmchat.core.request import WireMessage
 from llmchat.core.tokens import REPLY_PRIMING, TokenCounter
@@ -17,6 +32,15 @@ from llmchat.core.tokens import REPLY_PRIMING, TokenCounter
 DEFAULT_THRESHOLD = 0.9
 MIN_REPLY = 16
 """A reply reserve smaller than this is not worth sending for."""
+LOW_WATER = 0.7
+"""Chunked truncation brings the request down to this share of the threshold's tokens
+(63 % of the window at the default threshold), so the turns after a cut have room to
+grow with the same start."""
+
+Truncation = Literal["chunked", "oldest"]
+"""How old turns are left out: in blocks that keep the prompt's start for many turns
+(cache-friendly), or one at a time, just enough to fit."""
+TRUNCATIONS: tuple[Truncation, ...] = ("chunked", "oldest")
 
 
 class DoesNotFit(Exception):
@@ -67,12 +91,14 @@ def history_to_drop(
     window: int,
     threshold: float = DEFAULT_THRESHOLD,
     turn_starts: Sequence[bool] | None = None,
+    truncation: Truncation = "chunked",
 ) -> int:
     """How many of the oldest history messages to leave out so the request fits.
 
     `history` is the token count of each message in order; the last one is the newest
     message, which is always sent. With `turn_starts` (True where a user message opens a
     turn) whole turns are dropped, so the request never opens with a stray reply.
+    `truncation` picks the policy (see the module's docstring).
     Raises DoesNotFit if the newest message alone is too big.
     """
     if not history:
@@ -81,16 +107,37 @@ def history_to_drop(
     newest = history[-1]
     if system + newest + reserved > limit:
         raise DoesNotFit(system + newest + reserved, limit)
-    total = system + sum(history) + reserved
-    dropped = 0
+    starts = list(turn_starts) if turn_starts is not None else [True] * len(history)
+    before = [0]  # before[i]: tokens of history[:i]
+    for count in history:
+        before.append(before[-1] + count)
     last = len(history) - 1
-    while total > limit and dropped < last:
-        total -= history[dropped]
-        dropped += 1
-    while turn_starts is not None and dropped < last and not turn_starts[dropped]:
-        total -= history[dropped]
-        dropped += 1
-    return dropped
+    if truncation == "oldest":
+        return _cut(before, starts, 0, last, system + reserved, limit)
+    low = int(limit * LOW_WATER)
+    cut = 0
+    # One request per user message, as the conversation grew, then the one being planned.
+    for newest_at in (*(i for i in range(last) if starts[i]), last):
+        sent = system + reserved + before[newest_at + 1] - before[cut]
+        if sent > limit:
+            # Passed the threshold: cut a block, down to the low-water mark if whole
+            # turns allow it, else as little as fits (a large newest message).
+            fixed = system + reserved
+            lowest = _cut(before, starts, cut, newest_at, fixed, low)
+            fits = fixed + before[newest_at + 1] - before[lowest] <= low
+            cut = lowest if fits else _cut(before, starts, cut, newest_at, fixed, limit)
+    return cut
+
+
+def _cut(
+    before: Sequence[int], starts: Sequence[bool], cut: int, newest: int, fixed: int, ceiling: int
+) -> int:
+    """The first cut at or after `cut` (a turn's start, or the newest message) that brings
+    `fixed` + history[cut:newest + 1] to `ceiling` or under; `newest` if none does."""
+    for at in range(cut, newest):
+        if (at == cut or starts[at]) and fixed + before[newest + 1] - before[at] <= ceiling:
+            return at
+    return newest
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,27 +150,63 @@ class RequestPlan:
     """The reply's reserve: the configured max_tokens, clipped to what is left."""
 
 
+@dataclass(frozen=True, slots=True)
+class CountedPrompt:
+    """A request's messages as the plan sees them: token counts, and where turns start."""
+
+    system: int
+    """The system prompt (0 without one) plus the reply's priming."""
+    history: tuple[int, ...]
+    """Each message after the system prompt, the newest last."""
+    starts: tuple[bool, ...]
+    """True where a user message opens a turn."""
+
+    @classmethod
+    def of(cls, messages: Sequence[WireMessage], counter: TokenCounter) -> CountedPrompt:
+        has_system = bool(messages) and messages[0].role == "system"
+        system = (counter.count_message(messages[0]) if has_system else 0) + REPLY_PRIMING
+        history = messages[1:] if has_system else messages
+        return cls(
+            system,
+            tuple(counter.count_message(m) for m in history),
+            tuple(m.role == "user" for m in history),
+        )
+
+    def then(self, message: WireMessage, counter: TokenCounter) -> CountedPrompt:
+        """These messages and `message` after them (the gauge's draft)."""
+        return CountedPrompt(
+            self.system,
+            (*self.history, counter.count_message(message)),
+            (*self.starts, message.role == "user"),
+        )
+
+    def kept(self, skip: int) -> int:
+        """Tokens of the prompt with the oldest `skip` history messages left out."""
+        return self.system + sum(self.history[skip:])
+
+
 def plan_request(
-    messages: Sequence[WireMessage],
+    messages: Sequence[WireMessage] | CountedPrompt,
     counter: TokenCounter,
     *,
     max_tokens: int,
     window: int | None,
     threshold: float = DEFAULT_THRESHOLD,
+    truncation: Truncation = "chunked",
 ) -> RequestPlan:
-    """Fit `messages` (system first if any, the newest message last) into the window.
+    """Fit `messages` (system first if any, the newest message last; or their counts)
+    into the window.
 
-    Drops the oldest whole turns first; if the newest message alone still leaves less
-    than `max_tokens`, the reserve is clipped to what is left. Raises DoesNotFit when
-    not even MIN_REPLY tokens would be left for the reply.
+    Drops the oldest whole turns first (as `truncation` says); if the newest message
+    alone still leaves less than `max_tokens`, the reserve is clipped to what is left.
+    Raises DoesNotFit when not even MIN_REPLY tokens would be left for the reply.
     """
     if not window or not messages:
         return RequestPlan(0, max_tokens)
-    has_system = messages[0].role == "system"
-    system = (counter.count_message(messages[0]) if has_system else 0) + REPLY_PRIMING
-    history = messages[1:] if has_system else messages
-    counts = [counter.count_message(m) for m in history]
-    starts = [m.role == "user" for m in history]
+    counted = (
+        messages if isinstance(messages, CountedPrompt) else CountedPrompt.of(messages, counter)
+    )
+    system, counts = counted.system, counted.history
     try:
         skip = history_to_drop(
             counts,
@@ -131,7 +214,8 @@ def plan_request(
             reserved=max_tokens,
             window=window,
             threshold=threshold,
-            turn_starts=starts,
+            turn_starts=counted.starts,
+            truncation=truncation,
         )
         return RequestPlan(skip, max_tokens)
     except DoesNotFit:
@@ -139,4 +223,4 @@ def plan_request(
         left = limit - system - (counts[-1] if counts else 0)
         if left < MIN_REPLY:
             raise DoesNotFit(system + (counts[-1] if counts else 0) + MIN_REPLY, limit) from None
-        return RequestPlan(len(history) - 1, min(max_tokens, left))
+        return RequestPlan(len(counts) - 1, min(max_tokens, left))

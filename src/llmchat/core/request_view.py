@@ -71,7 +71,8 @@ def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> l
     if skipped:
         lines.append(
             f"{skipped} older message{'s' if skipped != 1 else ''} left out by the window "
-            "policy (the request would not fit the context window with them)."
+            "policy (to keep the request within the context threshold; `context_truncation` "
+            "says whether a block at a time or one turn at a time)."
         )
     p = request.params
     lines.append(

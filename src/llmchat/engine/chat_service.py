@@ -381,6 +381,7 @@ class ChatService:
             max_tokens=self.conversation.params.max_tokens if max_tokens is None else max_tokens,
             window=self.meter.window,
             threshold=self.meter.threshold,
+            truncation=self.meter.truncation,
         )
 
     async def _run(
@@ -517,6 +518,7 @@ class ChatService:
                         max_tokens=self.conversation.params.max_tokens,
                         window=window,
                         threshold=self.meter.threshold,
+                        truncation=self.meter.truncation,
                     )
                 except DoesNotFit as exc:
                     reason = f"too long for {gateway.name}: {exc}"

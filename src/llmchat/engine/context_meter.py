@@ -15,8 +15,10 @@ from dataclasses import dataclass, field
 from llmchat.core.budget import (
     DEFAULT_THRESHOLD,
     ContextBudget,
+    CountedPrompt,
     DoesNotFit,
     RequestPlan,
+    Truncation,
     plan_request,
 )
 from llmchat.core.conversation import Conversation
@@ -40,10 +42,15 @@ class ContextMeter:
     """`context_window` from the config: wins over what the server or model info say."""
     threshold: float = DEFAULT_THRESHOLD
     """Share of the window a request may fill before its oldest turns are left out."""
+    truncation: Truncation = "chunked"
+    """How they are left out: in blocks that keep the prompt's start (cache-friendly) or
+    one at a time."""
     counter: TokenCounter = field(default_factory=TokenCounter)
     window: int | None = None
     _history_key: tuple[int, str | None, str] | None = None
     _history: tuple[int, bool] = (0, False)
+    _counted_key: tuple[int, str | None, str, str] | None = None
+    _counted: CountedPrompt | None = None
 
     async def prepare(self) -> None:
         """Load what counting needs (encoder, window), off the UI thread where slow."""
@@ -75,13 +82,17 @@ class ContextMeter:
             exact = False  # an image's tokens are a formula's or an estimate
         reserved = self.conversation.params.max_tokens
         skipped = 0
-        if self.window and history + draft_tokens + reserved > self.window * self.threshold:
-            # The send will leave the oldest turns out: show what will really be sent.
-            plan = self._plan(draft)
+        used = history + draft_tokens + reserved
+        # Chunked truncation keeps an earlier cut below the threshold too, so it always
+        # asks the plan (the history's counts are kept until it changes).
+        chunked = self.truncation == "chunked"
+        if self.window and (chunked or used > self.window * self.threshold):
+            # The send may leave the oldest turns out: show what will really be sent.
+            sent = self._counted_history()
+            plan = self._plan(sent, draft)
             if plan is not None and plan.skip:
-                request = self.conversation.build_request(self.model, skip=plan.skip)
-                kept = self.counter.count_prompt(request.messages)
-                history, exact, skipped = kept.tokens, exact and kept.exact, plan.skip
+                history, skipped = sent.kept(plan.skip), plan.skip
+                exact = exact and self.counter.exact
                 reserved = plan.max_tokens
         return ContextBudget(
             window=self.window,
@@ -94,9 +105,24 @@ class ContextMeter:
             skipped=skipped,
         )
 
-    def _plan(self, draft: str) -> RequestPlan | None:
-        request = self.conversation.build_request(self.model)
-        pending = (*request.messages, WireMessage("user", draft or " "))
+    def _counted_history(self) -> CountedPrompt:
+        """The plan's counts of the history as the next request sends it, kept until the
+        history (or the counter) changes: a keystroke only counts the draft."""
+        conversation = self.conversation
+        key = (
+            len(conversation.messages),
+            conversation.last_id,
+            conversation.info.system,
+            self.counter.tokenizer,
+        )
+        if key != self._counted_key or self._counted is None:
+            request = conversation.build_request(self.model)
+            self._counted = CountedPrompt.of(request.messages, self.counter)
+            self._counted_key = key
+        return self._counted
+
+    def _plan(self, counted: CountedPrompt, draft: str) -> RequestPlan | None:
+        pending = counted.then(WireMessage("user", draft or " "), self.counter)
         try:
             return plan_request(
                 pending,
@@ -104,6 +130,7 @@ class ContextMeter:
                 max_tokens=self.conversation.params.max_tokens,
                 window=self.window,
                 threshold=self.threshold,
+                truncation=self.truncation,
             )
         except DoesNotFit:
             return None

@@ -22,6 +22,7 @@ from textual.worker import WorkerCancelled, WorkerFailed
 
 from llmchat.core.attachments import Attachment, ImageFile
 from llmchat.core.backend_record import BackendRecord
+from llmchat.core.budget import Truncation
 from llmchat.core.conversation import Conversation
 from llmchat.core.messages import ImageRef
 from llmchat.core.model_info import PriceOverride
@@ -77,6 +78,8 @@ class ChatContext:
     """The config's per-model prices."""
     context_threshold: float = 0.9
     """Share of the window a request may fill before old turns are left out."""
+    context_truncation: Truncation = "chunked"
+    """How they are left out: a block at a time (cache-friendly) or one at a time."""
     presets: tuple[Preset, ...] = ()
     """The user's own presets from the config (the built-in ones are always there)."""
     default_temperature: float = 1.0

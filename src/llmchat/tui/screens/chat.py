@@ -79,6 +79,7 @@ class ChatScreen(Screen[None]):
             context.model_name,
             configured_window=context.context_window,
             threshold=context.context_threshold,
+            truncation=context.context_truncation,
         )
         self.service = ChatService(
             context.conversation,

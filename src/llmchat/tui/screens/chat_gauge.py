@@ -91,7 +91,12 @@ class DraftGauge:
             if not (m.role is Role.ASSISTANT and not m.content)
         ]
         first_sent = sent[skipped].id if skipped < len(sent) else None
+        if self.chat.meter.truncation == "chunked":
+            why = (
+                "left out a block at a time to fit the context window (the start stays "
+                "put, so the server reuses its cache)"
+            )
+        else:
+            why = "they do not fit in the context window"
         # Placed now if that message is built, else whenever it is scrolled to.
-        conversation.mark_before(
-            first_sent, f"▲ {skipped} earlier not sent: they do not fit in the context window"
-        )
+        conversation.mark_before(first_sent, f"▲ {skipped} earlier not sent: {why}")
