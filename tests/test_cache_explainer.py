@@ -116,7 +116,7 @@ def test_a_new_system_prompt_is_named_and_the_prompt_differs_from_its_start() ->
     last = session.ask(session.three_turns(), 1, 400, system="You are verbose.")
     [drop] = session.drops(last)
     assert (drop.turn, drop.reused_before, drop.reused) == (4, 220, 1)
-    assert drop.where == "The prompt differs from the system prompt on (token ≈ 0)."
+    assert drop.where == "The prompt differs from its very start: the system prompt."
     assert drop.causes == ("the system prompt changed",)
 
 
@@ -250,7 +250,7 @@ def test_the_system_prompt_of_earlier_turns_is_read_from_the_sessions_records() 
     ]
     thread = branches.thread(session.messages, three.id)
     [drop] = explain_drops(session.messages, thread, {}, systems=systems)
-    assert drop.where == "The prompt differs from the system prompt on (token ≈ 0)."
+    assert drop.where == "The prompt differs from its very start: the system prompt."
     assert drop.causes == ("the system prompt changed",)
     # The same prompt throughout, and the prompt grew: the window is not blamed.
     same = [SystemChanged(SYSTEM, "2026-12-01T09:59:00Z")]
@@ -328,7 +328,10 @@ async def test_the_engine_records_what_the_window_left_out_and_the_explainer_nam
     # Chunked (the default): a block of two turns, down to the low-water mark.
     assert [service.prompts_sent[r.id].left_out for r in replies] == [0, 0, 0, 4]
     [drop] = explain_drops(conversation.messages, conversation.thread(), service.prompts_sent)
-    assert drop.turn == 4 and drop.where.startswith("The prompt differs from message 5 (the user)")
+    assert (
+        drop.turn == 4
+        and drop.where == "The prompt differs from its very start: message 5 (the user)."
+    )
     assert drop.causes == (
         "old turns left out by the window policy (the oldest 4 messages not sent; 0 before)",
     )

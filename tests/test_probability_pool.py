@@ -118,7 +118,9 @@ def test_stored_compactly_and_read_back_the_same() -> None:
     # A hand-edited file: bad rows dropped, never trusted.
     edited = {"asked": "ten", "tokens": [["a", "b"], ["c", -1.0, "d"], 5, ["e", -0.5]]}
     assert [t.token for t in token_probs.from_json(edited).tokens] == ["e"]  # type: ignore[union-attr]
-    assert token_probs.from_json({"tokens": "x"}) is None
+    damaged = token_probs.from_json({"tokens": "x"})
+    assert damaged is not None and damaged.damaged and len(damaged) == 0
+    assert token_probs.from_json(None) is None
 
 
 def test_a_huge_reply_keeps_probabilities_for_its_first_tokens_only() -> None:
@@ -217,3 +219,16 @@ async def test_the_view_shows_the_pool_and_redraws_when_a_dial_moves(
 
 def shown(view: ProbabilityView) -> str:
     return "\n".join(str(s.render()) for s in view.query("Static"))
+
+
+def test_tokens_the_server_kept_out_of_the_text_are_not_kept() -> None:
+    # A stop string's tokens come with probabilities (llama-server's /completion gives
+    # them with empty text), but are no part of the reply.
+    turn = Turn(SamplingParams(), asked_alternatives=5)
+    turn.feed(Delta("Hi."))
+    spelled = (TokenProb("Hi", -0.1), TokenProb(".", -0.2))
+    stop = (TokenProb("", -0.1), TokenProb("", -0.05), TokenProb("User", -0.3))
+    turn.feed(Probabilities(spelled + stop))
+    turn.feed(Finished("stop"))
+    kept = turn.to_message().probabilities
+    assert kept is not None and kept.tokens == spelled and not kept.cut

@@ -311,7 +311,11 @@ def _explain(
             causes += _server_causes(old, new, now, kind)
     elif at is not None:
         name, tokens = _name(new, at), _tokens_before(new, at, tokens_to)
-        where = f"The prompt differs from {name} on (token ≈ {tokens:,})."
+        where = (
+            f"The prompt differs from its very start: {name}."
+            if tokens == 0
+            else f"The prompt differs from {name} on (token ≈ {tokens:,})."
+        )
         named = _prompt_causes(old, new)
         causes += named if named or known else _untold_causes(old, new, was, now, kind)
     elif not known:

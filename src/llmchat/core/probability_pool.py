@@ -85,6 +85,11 @@ class Pool:
     def returned(self) -> int:
         return sum(not row.rest for row in self.rows)
 
+    @property
+    def overfull(self) -> bool:
+        """The returned probabilities add up to more than one: not from a real model."""
+        return sum(row.model for row in self.rows if not row.rest) > 1.001
+
 
 def reweigh(token: TokenProb, dials: Dials, sampler: Sampler) -> Pool:
     """The pool at `token` with `dials`, most likely first.
@@ -103,6 +108,7 @@ def reweigh(token: TokenProb, dials: Dials, sampler: Sampler) -> Pool:
         # in the pool all the same.
         pool.append(Alternative(token.token, token.logprob))
         pool.sort(key=lambda a: -a.logprob)
+    chosen = next(i for i, a in enumerate(pool) if a.token == token.token)
     model = [a.probability for a in pool]
     covered = min(1.0, sum(model))
     rest = max(0.0, 1.0 - covered)
@@ -115,8 +121,8 @@ def reweigh(token: TokenProb, dials: Dials, sampler: Sampler) -> Pool:
     else:
         shares = _openai(model, n, dials, cuts)
     rows = [
-        PoolRow(a.token, p, share, cut, a.token == token.token)
-        for a, p, share, cut in zip(pool, model, shares, cuts, strict=False)
+        PoolRow(a.token, p, share, cut, i == chosen)
+        for i, (a, p, share, cut) in enumerate(zip(pool, model, shares, cuts, strict=False))
     ]
     if len(model) > n:
         rows.append(PoolRow(REST, model[n], shares[n], cuts[n], False, rest=True))

@@ -63,7 +63,7 @@ class TokenProbs:
     reply holds tens of thousands of numbers, and loading a session, listing sessions
     or recalling prompts must not pay for parsing them."""
 
-    __slots__ = ("_stored", "_tokens", "asked", "cut", "unreadable")
+    __slots__ = ("_stored", "_tokens", "asked", "cut", "damaged", "unreadable")
 
     def __init__(
         self,
@@ -81,6 +81,8 @@ class TokenProbs:
         """The reply went on past `MAX_TOKENS` tokens: the rest has no probabilities."""
         self.unreadable = 0
         """Stored rows that were not sound and were skipped (a hand-edited file)."""
+        self.damaged = False
+        """Stored, but not in any shape llmchat writes: none could be read."""
 
     @property
     def tokens(self) -> tuple[TokenProb, ...]:
@@ -182,8 +184,12 @@ def from_json(data: Any) -> TokenProbs | None:
     """What `to_json` wrote, or None when it is not that shape at all. Only the shape is
     checked here; the rows are read (and checked like the wire: a hand-edited file is
     outside input) when first used, unsound ones skipped and counted."""
-    if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+    if data is None:
         return None
+    if not isinstance(data, dict) or not isinstance(data.get("tokens"), list):
+        damaged = TokenProbs()
+        damaged.damaged = True
+        return damaged
     asked = data.get("asked")
     if isinstance(asked, bool) or not isinstance(asked, int) or not 0 <= asked <= MAX_ALTERNATIVES:
         asked = ASKED_ALTERNATIVES

@@ -227,11 +227,20 @@ class Turn:
         )
 
     def _token_probs(self) -> TokenProbs | None:
-        if not self.probabilities:
+        """The tokens that spell the reply: a server may send the probabilities of
+        tokens it then keeps out of the text (a stop string), which belong to no word."""
+        text, spelled, kept = self.text, 0, 0
+        for token in self.probabilities:
+            if not text.startswith(token.token, spelled):
+                break
+            spelled += len(token.token)
+            kept += 1
+        while kept and not self.probabilities[kept - 1].token:  # held back, never written
+            kept -= 1
+        if not kept:
             return None
-        return TokenProbs(
-            tuple(self.probabilities), self.asked_alternatives, self._probabilities_cut
-        )
+        cut = self._probabilities_cut or (kept < len(self.probabilities) and spelled < len(text))
+        return TokenProbs(tuple(self.probabilities[:kept]), self.asked_alternatives, cut)
 
 
 def _round(value: float | None) -> float | None:

@@ -110,6 +110,7 @@ class InspectViews:
                 params=lambda: chat.conversation.params,
                 set_params=chat.sampling.apply_params,
                 resample=chat.messages_ui.resample,
+                streaming=chat.streaming,
             )
         )
 

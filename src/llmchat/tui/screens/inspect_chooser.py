@@ -39,7 +39,7 @@ class InspectChooser(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical():
-            yield Label("Inspect: a letter, or Enter (Esc or F12 closes)")
+            yield Label("Inspect: a letter (Esc closes)")
             yield OptionList(
                 *(Option(Content(f"{c.letter}  {c.title}")) for c in self.choices),
                 id="inspect-views",

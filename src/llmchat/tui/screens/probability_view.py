@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
+from textual.containers import HorizontalScroll, VerticalScroll
 from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
@@ -58,8 +58,21 @@ def coloured_reply(probs: TokenProbs, selected: int) -> Text:
     if probs.cut:
         text.append("\n(probabilities were kept for the first tokens only)", style="dim")
     if probs.unreadable:
-        text.append(f"\n({probs.unreadable:,} unreadable stored entries skipped)", style="dim")
+        entries = "entry" if probs.unreadable == 1 else "entries"
+        text.append(f"\n({probs.unreadable:,} unreadable stored {entries} skipped)", style="dim")
     return text
+
+
+_MARKS = str.maketrans({" ": "␣", "\n": "↵", "\t": "⇥"})
+
+
+def token_label(token: str, width: int = 16) -> str:
+    """A token as a row names it: spaces, newlines and tabs made visible (" The" is not
+    "The"), an empty one as ∅, cut to `width`."""
+    if not token:
+        return "∅"
+    shown = visible(token.translate(_MARKS))
+    return shown if len(shown) <= width else shown[: width - 1] + "…"
 
 
 def _moved(value: float, step: float, steps: int, most: float) -> float:
@@ -77,13 +90,13 @@ def pool_table(pool: Pool, chosen: int) -> Text:
     text.append(f"{'':2}{'token':<18} {'model':>7} {'':{BAR}}  {'with dials':>10}\n", "bold")
     for n, row in enumerate(pool.rows):
         mark = "▶ " if n == chosen else "  "
-        token = one_line(visible(row.token), 16) or "∅"
+        token = token_label(row.token)
         picked = " (written)" if row.chosen else ""
         text.append(mark)
         if row.rest:
             text.append(f"{'(all the others)':<18}", style="italic")
         else:
-            text.append(f"{token!r:<18}"[:18], style="bold" if row.chosen else None)
+            text.append(f"{token:<18}", style="bold" if row.chosen else None)
         text.append(f" {row.model:>7.1%} {_bar(row.model)}  ")
         if row.survives:
             text.append(f"{row.share:>10.1%} {_bar(row.share)}", style="green")
@@ -102,8 +115,11 @@ def dials_line(dials: Dials, pool: Pool) -> str:
         if pool.sampler == "llama.cpp"
         else "temperature first, then top-p"
     )
+    damaged = (
+        "The stored numbers add up to more than 100 % (a damaged file?). " if pool.overfull else ""
+    )
     return (
-        f"{' · '.join(parts)}  →  {pool.survivors} of {pool.returned} survive. "
+        f"{' · '.join(parts)}  →  {pool.survivors} of {pool.returned} survive. {damaged}"
         f"An approximation over the {pool.returned} alternatives returned, which hold "
         f"{pool.covered:.0%} of the model's probability (the others are one row, each "
         f"taken as likely as the least returned); {order}."
@@ -137,6 +153,8 @@ class ProbabilityView(ModalScreen[None]):
     ProbabilityView #prob-title { text-style: bold; }
     ProbabilityView #prob-reply { max-height: 12; overflow-y: auto; margin-bottom: 1; }
     ProbabilityView #prob-dials { color: $text-muted; margin-top: 1; }
+    ProbabilityView #prob-pool-box { height: auto; overflow-x: auto; }
+    ProbabilityView #prob-pool { width: auto; text-wrap: nowrap; }
     """
     BINDINGS = [
         Binding("escape", "dismiss(None)", "Close", id="probabilities.close"),
@@ -171,8 +189,11 @@ class ProbabilityView(ModalScreen[None]):
         params: Callable[[], SamplingParams],
         set_params: Callable[[SamplingParams], None],
         resample: Callable[[Message, int, str], None],
+        streaming: bool = False,
     ) -> None:
         super().__init__()
+        self.streaming = streaming
+        """A reply is streaming now: the view has none of it yet."""
         self.reply = reply
         self.source = source
         self._params = params
@@ -190,19 +211,30 @@ class ProbabilityView(ModalScreen[None]):
         with VerticalScroll():
             yield Static(Content(""), id="prob-title")
             yield Static(Content(""), id="prob-reply")
-            yield Static(Content(""), id="prob-pool")
+            with HorizontalScroll(id="prob-pool-box"):
+                yield Static(Content(""), id="prob-pool")
             yield Static(Content(""), id="prob-dials")
-            yield Static(
-                Content(
-                    "←/→ token · ↑/↓ alternative · Enter resample from here · "
-                    "t/T temperature · p/P top-p · k/K top-k · m/M min-p · Esc close"
-                ),
-                id="prob-keys",
-            )
+            yield Static(Content(self._keys()), id="prob-keys")
         yield Footer()
 
     def on_mount(self) -> None:
         self.redraw()
+
+    def _keys(self) -> str:
+        """The keys that do something for this reply: resampling and llama-server's
+        cuts only where they apply."""
+        keys = ["←/→ token"]
+        if not self.source.cannot_resample:
+            keys.append("↑/↓ alternative · Enter resample from here")
+        keys.append("t/T temperature · p/P top-p")
+        if self.source.cuts is not None:
+            keys.append("k/K top-k · m/M min-p")
+        return " · ".join([*keys, "Esc close"])
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "resample" and self.source.cannot_resample:
+            return None  # shown disabled in the footer; Enter says why
+        return True
 
     @property
     def sampler(self) -> Sampler:
@@ -229,11 +261,16 @@ class ProbabilityView(ModalScreen[None]):
         token = probs.tokens[self.selected]
         self.pool = reweigh(token, self.dials(), self.sampler)
         self.picked = max(0, min(self.picked, len(self.pool.rows) - 1))
+        chosen_here = self.reply is not None and self.reply.resampled_at == self.selected
+        who = (
+            "chosen by you: the reply was resampled from here"
+            if chosen_here
+            else f"written by {one_line(self.source.backend, 30)}"
+        )
         title.update(
             Content(
                 f"Token {self.selected + 1:,} of {len(probs):,}: "
-                f"{one_line(visible(token.token), 40)!r} at {token.probability:.1%} "
-                f"(written by {one_line(self.source.backend, 30)})"
+                f"{token_label(token.token, 40)} at {token.probability:.1%} ({who})"
             )
         )
         self.query_one("#prob-reply", Static).update(coloured_reply(probs, self.selected))
@@ -241,6 +278,13 @@ class ProbabilityView(ModalScreen[None]):
         self.query_one("#prob-dials", Static).update(Content(dials_line(self.dials(), self.pool)))
 
     def _empty_reason(self) -> str:
+        if self.probs is not None and self.probs.damaged:
+            return (
+                "This reply's stored probabilities could not be read (the session file "
+                "was changed by hand, or damaged); the reply itself is intact."
+            )
+        if self.streaming:
+            return "The reply is still coming: open this view again once it has ended."
         if not self.source.gives_probabilities:
             return self.source.why_not
         if self.reply is None:
