@@ -9,6 +9,7 @@ counts exactly with its own tokenizer (`backends.llamacpp`), which beats both.
 
 from __future__ import annotations
 
+import math
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -104,6 +105,11 @@ class PromptCount:
     """Tokens of each message, framing included, in order."""
 
 
+CALIBRATION_SAMPLE = 64
+"""Estimated tokens a prompt needs before its server count is trusted as a scale."""
+MIN_SCALE, MAX_SCALE = 0.5, 4.0
+
+
 class TokenCounter:
     """Counts texts and chat prompts, each distinct text once (a bounded cache)."""
 
@@ -113,6 +119,9 @@ class TokenCounter:
         self._name = name
         self._cache: OrderedDict[str, int] = OrderedDict()
         self._lock = threading.Lock()
+        self.scale = 1.0
+        """Estimates are multiplied by this: the server's own count of the same prompt
+        over the estimate (`calibrate`), so a plan made here fits what the server counts."""
 
     @property
     def exact(self) -> bool:
@@ -133,6 +142,18 @@ class TokenCounter:
         with self._lock:
             self._cache.clear()
 
+    def calibrate(self, server: int, here: int) -> None:
+        """The server counted `server` tokens where this counter said `here` (both for
+        the same prompt): estimates follow the server's tokenizer from now on. Nothing
+        changes for an exact counter, a small sample or a change under 5 %."""
+        if self._encoder is not None or here < CALIBRATION_SAMPLE or server <= 0:
+            return
+        scale = min(MAX_SCALE, max(MIN_SCALE, self.scale * server / here))
+        if abs(scale - self.scale) > 0.05 * self.scale:
+            self.scale = scale
+            with self._lock:
+                self._cache.clear()
+
     def count_text(self, text: str) -> TokenCount:
         # Counts are made in threads too (a big file, the next request): the cache is
         # touched under the lock, the counting is not.
@@ -141,7 +162,10 @@ class TokenCounter:
             if cached is not None:
                 self._cache.move_to_end(text)
         if cached is None:
-            cached = self._encoder(text) if self._encoder is not None else estimate(text)
+            if self._encoder is not None:
+                cached = self._encoder(text)
+            else:
+                cached = math.ceil(estimate(text) * self.scale)
             with self._lock:
                 self._cache[text] = cached
                 if len(self._cache) > CACHE_SIZE:

@@ -49,7 +49,7 @@ class ContextMeter:
     window: int | None = None
     _history_key: tuple[int, str | None, str] | None = None
     _history: tuple[int, bool] = (0, False)
-    _counted_key: tuple[int, str | None, str, str] | None = None
+    _counted_key: tuple[int, str | None, str, str, float] | None = None
     _counted: CountedPrompt | None = None
 
     async def prepare(self) -> None:
@@ -114,6 +114,7 @@ class ContextMeter:
             conversation.last_id,
             conversation.info.system,
             self.counter.tokenizer,
+            self.counter.scale,
         )
         if key != self._counted_key or self._counted is None:
             request = conversation.build_request(self.model)
@@ -155,6 +156,12 @@ class ContextMeter:
         counted = await self.gateway.count_prompt(request.messages)
         if counted is not None:
             result = (counted.tokens, counted.exact)
+            if counted.exact:
+                # The plan counts here (message by message, many times a turn): its
+                # estimates are scaled to the server's tokenizer, or a plan that fits
+                # by the estimate overflows the server (1.35–1.6× for Gemma).
+                here = self.counter.count_prompt(request.messages).tokens
+                self.counter.calibrate(counted.tokens, here)
         else:  # the server cannot say (or not now): count here
             prompt = self.counter.count_prompt(request.messages)
             result = (prompt.tokens, prompt.exact)
