@@ -254,3 +254,27 @@ def test_a_count_the_tokenizer_made_with_images_is_labelled_an_estimate() -> Non
         shown = RequestInspector(TurnRequest(planned))._request(TurnRequest(planned))
         text = "\n".join(str(s.render()) for s in shown)
         assert f"{label} (counted by tiktoken o200k_base)" in text
+
+
+async def test_keys_pressed_while_the_next_request_compiles_never_show_it_twice() -> None:
+    from textual.app import App
+
+    async def upcoming() -> str:
+        await asyncio.sleep(0.05)
+        return "Not sent: the draft is empty in this test."
+
+    class Host(App[None]):
+        def on_mount(self) -> None:
+            self.push_screen(RequestInspector(None, upcoming))
+
+    app = Host()
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.pause()
+        await pilot.press("n")
+        for _ in range(20):  # redraws racing the compile's own
+            await pilot.press("m")
+            await pilot.pause(0.005)
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        shown = [str(s.render()) for s in app.screen.query("Static")]
+    assert sum("Not sent: the draft is empty" in text for text in shown) == 1

@@ -11,6 +11,7 @@ made harmless.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Literal
 
@@ -67,6 +68,7 @@ class RequestInspector(ModalScreen[Replay | None]):
         super().__init__()
         self.last = last
         self._upcoming = upcoming
+        self._redrawing = asyncio.Lock()
         self.next: TurnRequest | str | None = None
         """The next request once compiled (a str: why it would not be sent)."""
         self.showing_next = False
@@ -165,9 +167,12 @@ class RequestInspector(ModalScreen[Replay | None]):
         return visible(folded(sent.body if self.minified else sent.pretty()))
 
     async def _show_again(self) -> None:
-        scroll = self.query_one(VerticalScroll)
-        await scroll.remove_children()
-        await scroll.mount_all(self._sections())
+        # One redraw at a time: a key (m, n) and the next request's compile finishing
+        # could each clear the view, then both mount it, showing it twice.
+        async with self._redrawing:
+            scroll = self.query_one(VerticalScroll)
+            await scroll.remove_children()
+            await scroll.mount_all(self._sections())
 
     # -- keys ------------------------------------------------------------------------------
 
