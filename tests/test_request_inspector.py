@@ -123,12 +123,24 @@ def test_the_plan_says_what_was_left_out_and_the_dials() -> None:
         params=SamplingParams(temperature=0.2, top_p=0.9, max_tokens=256),
     )
     summary = "\n".join(plan_summary(request, skipped=6, reserve_clipped=True))
-    assert "1 message of history and the system prompt are in it." in summary
+    assert "The system prompt and the new message are in it." in summary
     assert "6 older messages left out by the window policy" in summary
     assert "temperature 0.2, top-p 0.9, max tokens 256" in summary
     assert "reserve was lowered" in summary
     alone = ChatRequest(messages=(WireMessage("user", "hi"),), params=SamplingParams())
-    assert plan_summary(alone, 0, False)[0] == "1 message of history is in it."
+    assert plan_summary(alone, 0, False)[0] == "The new message is in it."
+    three = ChatRequest(
+        messages=(
+            WireMessage("system", "s"),
+            WireMessage("user", "a"),
+            WireMessage("assistant", "b"),
+            WireMessage("user", "c"),
+        ),
+        params=SamplingParams(),
+    )
+    assert plan_summary(three, 0, False)[0] == (
+        "The system prompt, 2 messages of history and the new message are in it."
+    )
 
 
 async def test_the_inspector_shows_the_bytes_sent_and_copies_them_as_curl(

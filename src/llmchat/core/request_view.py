@@ -61,13 +61,14 @@ def plan_summary(request: ChatRequest, skipped: int, reserve_clipped: bool) -> l
     """What the compiled request holds, in words: messages in and left out, the dials."""
     roles = [m.role for m in request.messages]
     system = roles.count("system")
-    history = len(roles) - system
-    held = f"{history} message{'s' if history != 1 else ''} of history"
+    # The last message is the one the turn asks (the draft, for the next request).
+    history = max(0, len(roles) - system - 1)
+    parts = [f"{history} message{'s' if history != 1 else ''} of history"] if history else []
     if system:
-        held += " and the system prompt are in it."
-    else:
-        held += " is in it." if history == 1 else " are in it."
-    lines = [held]
+        parts.insert(0, "the system prompt")
+    parts.append("the new message")
+    held = ", ".join(parts[:-1]) + " and " + parts[-1] if len(parts) > 1 else parts[0]
+    lines = [f"{held[0].upper()}{held[1:]} {'are' if len(parts) > 1 else 'is'} in it."]
     if skipped:
         lines.append(
             f"{skipped} older message{'s' if skipped != 1 else ''} left out by the window "
