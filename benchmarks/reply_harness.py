@@ -94,10 +94,12 @@ class ReplyProbe:
         probe = self
 
         async def timed_render(body: ReplyBody) -> None:
-            # `_flush` moved the pending text into `_source` just before this call and
-            # holds the render lock, so this is exactly the text the render puts in the
-            # blocks; `body.source` would also count deltas that arrive while it runs.
-            rendering = len(body._source)
+            # `_render_pending` counted the text it took in (`_chars`) just before this
+            # call and `_flush` holds the render lock, so this is the text the blocks
+            # hold once it returns; `body.source` would also count deltas queued while
+            # it runs. (It read `_source`, which a change to the reply view removed:
+            # every run then failed inside the render and timed out.)
+            rendering = body._chars
             started = now()
             await render(body)
             probe.appends += 1
