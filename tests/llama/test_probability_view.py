@@ -15,6 +15,7 @@ from llmchat.local.server_process import ManagedServer
 from llmchat.store import list_sessions, load_session
 from llmchat.tui.screens.chat import ChatScreen
 from llmchat.tui.screens.probability_view import ProbabilityView
+from llmchat.tui.widgets.slider import Slider
 from tests.tui.helpers import chat_app, wait_for_reply
 
 
@@ -45,6 +46,12 @@ async def test_the_view_reacts_to_top_k_and_resamples_a_branch(
         chat.query_one("#prompt").text = "Name a colour."  # type: ignore[attr-defined]
         await pilot.press("enter")
         await wait_for_reply(app)
+        await pilot.press("f9")  # the sampling panel: llama-server's own cuts appear
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        top_k = chat.query_one("#top-k", Slider)
+        assert top_k.display and top_k.value == 40  # the server's default, from /props
+        await pilot.press("f9")
         await commands["inspect: probabilities"].callback()
         await pilot.pause()
         view = app.screen

@@ -151,9 +151,6 @@ class ChatScreen(Screen[None]):
         self.messages_ui.label_branches()
         self.show_system()
         self.sampling.show_locks()
-        self.run_worker(
-            self.sampling.show_cuts(), exit_on_error=False, group="cuts", exclusive=True
-        )
         prompt = self.query_one(PromptInput)
         prompt.sends_empty = lambda: bool(self.attach.chips)  # a file alone is a message
         prompt.focus()

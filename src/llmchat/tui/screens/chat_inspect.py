@@ -103,6 +103,7 @@ class InspectViews:
         replies = [m for m in chat.conversation.thread() if m.role is Role.ASSISTANT]
         reply = focused if focused is not None and focused.role is Role.ASSISTANT else None
         reply = reply or (replies[-1] if replies else None)
+        chat.sampling.show_cuts_soon()  # for the sliders, and the next time this opens
         chat.app.push_screen(
             ProbabilityView(
                 reply,
