@@ -68,6 +68,6 @@ async def test_an_edit_and_a_new_system_prompt_are_named_where_cache_n_drops(
     assert edit.turn == 1 and edit.where.startswith("The prompt differs from message 1 (the user)")
     assert edit.causes == ("an edited message: message 1 was edited (a new branch from there)",)
     assert system.turn == 3 and system.where.startswith(
-        "The prompt differs from the system prompt on"
+        "The prompt differs from its very start: the system prompt"
     )
     assert system.causes == ("the system prompt changed",)
