@@ -24,7 +24,7 @@ from llmchat.backends.endpoints import root_of
 from llmchat.backends.llamacpp_completion import CompletionReader
 from llmchat.backends.openai import ERROR_BODY_LIMIT, OpenAIBackend, encode_body, read_text
 from llmchat.core.context import ContextWindow, TokenCount
-from llmchat.core.events import ChatError, ErrorKind, Failed, Started, StreamEvent
+from llmchat.core.events import ChatError, ErrorKind, Failed, StreamEvent
 from llmchat.core.params import SamplingParams
 from llmchat.core.probability_pool import ServerCuts
 from llmchat.core.request import ChatRequest, WireMessage
@@ -278,36 +278,28 @@ class LlamaCppBackend(OpenAIBackend):
     async def _raw_stream(
         self, url: str, body: dict[str, Any], params: SamplingParams
     ) -> AsyncGenerator[StreamEvent, None]:
+        """One `/completion` stream, sent and read as the chat stream is (no resend: it
+        has no dials for a server to refuse)."""
         content = encode_body(body)
         headers = self._stream_headers()
         yield self._sent("POST", url, content, headers)
         deadline = asyncio.get_running_loop().time() + self.first_token_timeout
         try:
-            outgoing = self.client.build_request(
-                "POST",
-                url,
-                content=content,
-                headers=headers,
-                timeout=self.timeout,
-            )
-            try:
-                async with asyncio.timeout_at(deadline):
-                    response = await self.client.send(outgoing, stream=True)
-            except TimeoutError:
-                yield self._failed(self._deadline_error("no response headers"))
+            response = await self._post_streaming(url, content, headers, deadline)
+            if isinstance(response, Failed):
+                yield response
                 return
             try:
                 if response.status_code != 200:
                     text = await read_text(response, ERROR_BODY_LIMIT)
                     yield self._failed(self._http_error(response, text, url))
                     return
-                yield Started(backend=self.name, model=self.model)
                 reader = CompletionReader(self.name, self._mask)
                 reader.asked = body.get("n_probs", 0)
-                reading = self._read_reply(response, params.max_tokens, deadline, reader)
-                async with aclosing(reading) as events:
+                relay = self._relay(response, url, self.model, params.max_tokens, deadline, reader)
+                async with aclosing(relay) as events:
                     async for event in events:
-                        yield self._failed(event.error) if isinstance(event, Failed) else event
+                        yield event
             finally:
                 await response.aclose()
         except (httpx.HTTPError, httpx.InvalidURL) as exc:

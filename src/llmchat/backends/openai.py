@@ -303,18 +303,9 @@ class OpenAIBackend:
             # One deadline for the headers and the first token, from the moment of sending.
             deadline = asyncio.get_running_loop().time() + self.first_token_timeout
             try:
-                outgoing = self.client.build_request(
-                    "POST",
-                    url,
-                    content=content,
-                    headers=headers,
-                    timeout=self.timeout,
-                )
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        response = await self.client.send(outgoing, stream=True)
-                except TimeoutError:
-                    yield self._failed(self._deadline_error("no response headers"))
+                response = await self._post_streaming(url, content, headers, deadline)
+                if isinstance(response, Failed):
+                    yield response
                     return
                 try:
                     if response.status_code != 200:
@@ -337,19 +328,13 @@ class OpenAIBackend:
                             continue
                         yield self._failed(self._http_error(response, text, url))
                         return
-                    if not _is_event_stream(response):
-                        text = await read_text(response, ERROR_BODY_LIMIT)
-                        yield self._failed(self._not_a_stream(response, text, url))
-                        return
-                    yield Started(backend=self.name, model=model)
                     reader = self._reply_reader()
                     reader.asked = body.get("top_logprobs", 0) if body.get("logprobs") else 0
-                    reading = self._read_reply(
-                        response, request.params.max_tokens, deadline, reader
-                    )
-                    async with aclosing(reading) as events:
+                    max_tokens = request.params.max_tokens
+                    relay = self._relay(response, url, model, max_tokens, deadline, reader)
+                    async with aclosing(relay) as events:
                         async for event in events:
-                            yield self._failed(event.error) if isinstance(event, Failed) else event
+                            yield event
                     return
                 finally:
                     # Closing the response (also on cancel, or at a cap) stops the server.
@@ -398,6 +383,41 @@ class OpenAIBackend:
 
     def _stream_headers(self) -> dict[str, str]:
         return {**self._headers("text/event-stream"), "Content-Type": "application/json"}
+
+    async def _post_streaming(
+        self, url: str, content: bytes, headers: dict[str, str], deadline: float
+    ) -> httpx.Response | Failed:
+        """The streaming POST's response (the caller closes it), or `Failed` when no
+        headers came by `deadline`. Transport errors are raised (httpx's)."""
+        outgoing = self.client.build_request(
+            "POST", url, content=content, headers=headers, timeout=self.timeout
+        )
+        try:
+            async with asyncio.timeout_at(deadline):
+                return await self.client.send(outgoing, stream=True)
+        except TimeoutError:
+            return self._failed(self._deadline_error("no response headers"))
+
+    async def _relay(
+        self,
+        response: httpx.Response,
+        url: str,
+        model: str,
+        max_tokens: int,
+        deadline: float,
+        reader: ReplyReader,
+    ) -> AsyncGenerator[StreamEvent, None]:
+        """A 200 answer's events: refused if it is not an event stream, else `Started`,
+        the reply as `reader` reads it, and one final event."""
+        if not _is_event_stream(response):
+            text = await read_text(response, ERROR_BODY_LIMIT)
+            yield self._failed(self._not_a_stream(response, text, url))
+            return
+        yield Started(backend=self.name, model=model)
+        reading = self._read_reply(response, max_tokens, deadline, reader)
+        async with aclosing(reading) as events:
+            async for event in events:
+                yield self._failed(event.error) if isinstance(event, Failed) else event
 
     def _refit(
         self,
